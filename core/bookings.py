@@ -1,0 +1,659 @@
+"""Booking operations: hold, confirm, book, approve/decline, reschedule, cancel, add-on.
+
+Each operation is one database transaction and returns a typed result (core.results): the
+booking, "taken" with the three nearest free alternatives, or "not allowed" with a reason.
+Availability is checked inside the same write transaction, and the occupancy cells
+(core.occupancy) make the database itself refuse an overlap, so what one process shows as
+free and what another books can never end in a double booking. Every change writes a row to
+the audit trail (booking_events).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.availability import Interval, Slot, SlotQuery, candidate_starts, free_slots
+from core.clock import Clock
+from core.config import AppConfig, ShopConfig
+from core.db import Database
+from core.models import (
+    ACTIVE_STATUSES,
+    ActorKind,
+    Booking,
+    BookingAddon,
+    BookingEvent,
+    BookingResource,
+    BookingStatus,
+    TimeOff,
+)
+from core.occupancy import RESOURCE, STAFF, claim, release
+from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Reason, Taken
+from core.schedule import day_span, load_calendar, nearest, slot_query
+
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud without doubt
+ALTERNATIVES = 3
+_ALTERNATIVE_DAYS = (-1, 0, 1, 2, 3, 4, 5, 6, 7)
+
+
+def new_code(length: int = 6) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+class UnknownItem(LookupError):
+    """A shop, service, staff member or add-on id that the configuration does not have."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(detail)
+
+
+@dataclass(frozen=True)
+class BookingRequest:
+    shop_id: str
+    service_id: str
+    start: datetime
+    staff_id: str | None = None
+    customer_id: int | None = None
+    pet_id: int | None = None
+    addons: tuple[str, ...] = ()
+    notes: str = ""
+
+
+class _Abort(Exception):
+    """Carries a failed result out of a transaction so that it rolls back."""
+
+    def __init__(self, result: BookingResult) -> None:
+        self.result = result
+
+
+class _NextCandidate(Exception):
+    pass
+
+
+class _ResourceFull(Exception):
+    pass
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+class BookingService:
+    """The booking use cases for every configured shop."""
+
+    def __init__(
+        self,
+        db: Database,
+        config: AppConfig,
+        clock: Clock,
+        *,
+        code_factory: Callable[[], str] = new_code,
+    ) -> None:
+        self.db = db
+        self.config = config
+        self.clock = clock
+        self._new_code = code_factory
+
+    # ------------------------------------------------------------------ lookups
+
+    def shop(self, shop_id: str) -> ShopConfig:
+        shop = self.config.shop(shop_id)
+        if shop is None:
+            raise UnknownItem(Reason.UNKNOWN_SHOP, f"unknown shop '{shop_id}'")
+        return shop
+
+    def _service_staff(self, shop: ShopConfig, service_id: str, staff_id: str | None) -> list[str]:
+        """The staff who may take a service (just ``staff_id`` when one is asked for)."""
+        if service_id not in shop.services:
+            raise UnknownItem(Reason.UNKNOWN_SERVICE, f"unknown service '{service_id}'")
+        if not shop.services[service_id].staff_required:
+            return []
+        if staff_id is None:
+            return shop.qualified_staff(service_id)
+        if staff_id not in shop.staff:
+            raise UnknownItem(Reason.UNKNOWN_STAFF, f"unknown staff member '{staff_id}'")
+        if service_id not in shop.staff[staff_id].services:
+            raise UnknownItem(Reason.STAFF_NOT_QUALIFIED, f"'{staff_id}' does not do '{service_id}'")
+        return [staff_id]
+
+    def duration_min(self, shop: ShopConfig, service_id: str, addons: Sequence[str] = ()) -> int:
+        service = shop.services[service_id]
+        for addon in addons:
+            if addon not in shop.addons:
+                raise UnknownItem(Reason.UNKNOWN_ADDON, f"unknown add-on '{addon}'")
+            if addon not in service.addons:
+                raise UnknownItem(Reason.ADDON_NOT_OFFERED, f"'{addon}' is not offered with '{service_id}'")
+        return service.duration_min + sum(shop.addons[a].duration_min for a in addons)
+
+    # ------------------------------------------------------------------ reads
+
+    async def free_slots(
+        self,
+        shop_id: str,
+        service_id: str,
+        day: date,
+        *,
+        staff_id: str | None = None,
+        addons: Sequence[str] = (),
+    ) -> list[Slot]:
+        """Free starts on a local date. Raises UnknownItem for ids the config lacks."""
+        shop = self.shop(shop_id)
+        staff = self._service_staff(shop, service_id, staff_id)
+        duration = self.duration_min(shop, service_id, addons)
+        now = self.clock.now()
+        async with self.db.reading() as s:
+            cal = await load_calendar(s, shop, shop_id, day_span(shop, day), now)
+        return free_slots(
+            slot_query(shop, service_id, day, now, duration_min=duration, staff_ids=staff, calendar=cal)
+        )
+
+    async def get(self, shop_id: str, booking_id: int) -> BookingView | None:
+        async with self.db.reading() as s:
+            row = await s.scalar(select(Booking).where(Booking.id == booking_id, Booking.shop_id == shop_id))
+            return BookingView.of(row) if row else None
+
+    async def find_by_code(self, shop_id: str, code: str) -> BookingView | None:
+        async with self.db.reading() as s:
+            row = await s.scalar(
+                select(Booking).where(Booking.shop_id == shop_id, Booking.code == code.strip().upper())
+            )
+            return BookingView.of(row) if row else None
+
+    async def history(self, booking_id: int) -> list[BookingEvent]:
+        async with self.db.reading() as s:
+            rows = await s.scalars(
+                select(BookingEvent).where(BookingEvent.booking_id == booking_id).order_by(BookingEvent.id)
+            )
+            return list(rows)
+
+    # ------------------------------------------------------------------ creating
+
+    async def hold(self, request: BookingRequest, actor: Actor) -> BookingResult:
+        """Reserve a slot for ``hold_ttl_min`` while the customer confirms."""
+        return await self._create(request, actor, hold=True)
+
+    async def book(self, request: BookingRequest, actor: Actor) -> BookingResult:
+        """Book straight away: confirmed, or pending when the service needs staff approval."""
+        return await self._create(request, actor, hold=False)
+
+    async def _create(self, request: BookingRequest, actor: Actor, *, hold: bool) -> BookingResult:
+        try:
+            shop = self.shop(request.shop_id)
+            self._service_staff(shop, request.service_id, request.staff_id)
+            duration = self.duration_min(shop, request.service_id, request.addons)
+        except UnknownItem as exc:
+            return NotAllowed(exc.reason, exc.detail)
+        now = self.clock.now()
+        start = request.start
+        try:
+            async with self.db.transaction() as s:
+                await self._release_expired(s, request.shop_id, now)
+                booking = Booking(
+                    shop_id=request.shop_id,
+                    code=self._new_code(),
+                    customer_id=request.customer_id,
+                    pet_id=request.pet_id,
+                    service_id=request.service_id,
+                    staff_id=None,
+                    start_at=start,
+                    end_at=start + timedelta(minutes=duration),
+                    status=BookingStatus.HELD,
+                    hold_expires_at=now + timedelta(minutes=shop.booking.hold_ttl_min) if hold else None,
+                    price_cents=self._price_cents(shop, request.service_id, request.addons),
+                    notes=request.notes,
+                    resources=[],
+                    created_at=now,
+                    updated_at=now,
+                    addons=[
+                        BookingAddon(
+                            addon_id=a,
+                            duration_min=shop.addons[a].duration_min,
+                            price_cents=int(shop.addons[a].price * 100),
+                        )
+                        for a in request.addons
+                    ],
+                )
+                s.add(booking)
+                await s.flush()
+                problem = await self._place(
+                    s, shop, booking, start, duration, staff_pref=request.staff_id, now=now
+                )
+                if problem is not None:
+                    raise _Abort(problem)
+                if not hold:
+                    booking.status = self._status_after_confirm(shop, booking.service_id, actor)
+                self._audit(
+                    s,
+                    booking,
+                    actor,
+                    now,
+                    "held" if hold else "booked",
+                    status=booking.status.value,
+                    start=_iso(start),
+                    staff=booking.staff_id,
+                    addons=list(request.addons),
+                )
+                await s.flush()
+                return Booked(BookingView.of(booking))
+        except _Abort as aborted:
+            return aborted.result
+
+    # ------------------------------------------------------------------ changing
+
+    async def confirm(self, shop_id: str, booking_id: int, actor: Actor) -> BookingResult:
+        """Turn a hold into a booking. A hold that expired is re-placed if the slot is still free."""
+
+        async def change(s: AsyncSession, shop: ShopConfig, b: Booking, now: datetime) -> BookingResult:
+            if b.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+                return Booked(BookingView.of(b))  # confirming twice is harmless
+            if b.status == BookingStatus.EXPIRED:
+                duration = int((b.end_at - b.start_at).total_seconds() // 60)
+                problem = await self._place(s, shop, b, b.start_at, duration, staff_pref=b.staff_id, now=now)
+                if problem is not None:
+                    raise _Abort(problem)
+            elif b.status != BookingStatus.HELD:
+                return NotAllowed(Reason.INVALID_STATE, f"booking is {b.status.value}")
+            b.status = self._status_after_confirm(shop, b.service_id, actor)
+            b.hold_expires_at = None
+            self._audit(s, b, actor, now, "confirmed", status=b.status.value)
+            return Booked(BookingView.of(b))
+
+        return await self._change(shop_id, booking_id, change)
+
+    async def approve(self, shop_id: str, booking_id: int, actor: Actor) -> BookingResult:
+        """Staff accept a pending request."""
+
+        async def change(s: AsyncSession, shop: ShopConfig, b: Booking, now: datetime) -> BookingResult:
+            if b.status != BookingStatus.PENDING:
+                return NotAllowed(Reason.INVALID_STATE, f"booking is {b.status.value}, not pending")
+            b.status = BookingStatus.CONFIRMED
+            self._audit(s, b, actor, now, "approved")
+            return Booked(BookingView.of(b))
+
+        return await self._change(shop_id, booking_id, change)
+
+    async def decline(self, shop_id: str, booking_id: int, actor: Actor, reason: str = "") -> BookingResult:
+        """Staff turn down a pending request; the slot is freed."""
+
+        async def change(s: AsyncSession, shop: ShopConfig, b: Booking, now: datetime) -> BookingResult:
+            if b.status != BookingStatus.PENDING:
+                return NotAllowed(Reason.INVALID_STATE, f"booking is {b.status.value}, not pending")
+            await release(s, [b.id])
+            b.status = BookingStatus.CANCELLED
+            self._audit(s, b, actor, now, "declined", reason=reason)
+            return Booked(BookingView.of(b))
+
+        return await self._change(shop_id, booking_id, change)
+
+    async def cancel(self, shop_id: str, booking_id: int, actor: Actor, reason: str = "") -> BookingResult:
+        """Cancel; customers may not within the shop's cut-off (staff always may)."""
+
+        async def change(s: AsyncSession, shop: ShopConfig, b: Booking, now: datetime) -> BookingResult:
+            if b.status not in ACTIVE_STATUSES:
+                return NotAllowed(Reason.INVALID_STATE, f"booking is {b.status.value}")
+            cutoff = timedelta(minutes=shop.booking.cancel_cutoff_min)
+            if (
+                actor.kind == ActorKind.CUSTOMER
+                and b.status != BookingStatus.HELD
+                and b.start_at - now < cutoff
+            ):
+                return NotAllowed(Reason.CUTOFF_PASSED, f"cancel at least {cutoff} before the start")
+            await release(s, [b.id])
+            previous = b.status.value
+            b.status = BookingStatus.CANCELLED
+            b.hold_expires_at = None
+            self._audit(s, b, actor, now, "cancelled", reason=reason, previous=previous)
+            return Booked(BookingView.of(b))
+
+        return await self._change(shop_id, booking_id, change)
+
+    async def reschedule(
+        self,
+        shop_id: str,
+        booking_id: int,
+        new_start: datetime,
+        actor: Actor,
+        *,
+        staff_id: str | None = None,
+    ) -> BookingResult:
+        """Move a booking atomically: the old time is given up only if the new one is taken."""
+
+        async def change(s: AsyncSession, shop: ShopConfig, b: Booking, now: datetime) -> BookingResult:
+            if b.status not in ACTIVE_STATUSES:
+                return NotAllowed(Reason.INVALID_STATE, f"booking is {b.status.value}")
+            cutoff = timedelta(minutes=shop.booking.reschedule_cutoff_min)
+            if actor.kind == ActorKind.CUSTOMER and b.start_at - now < cutoff:
+                return NotAllowed(Reason.CUTOFF_PASSED, f"reschedule at least {cutoff} before the start")
+            try:
+                self._service_staff(shop, b.service_id, staff_id)
+            except UnknownItem as exc:
+                return NotAllowed(exc.reason, exc.detail)
+            before = {"start": _iso(b.start_at), "staff": b.staff_id}
+            duration = int((b.end_at - b.start_at).total_seconds() // 60)
+            await self._vacate(s, b)
+            problem = await self._place(
+                s, shop, b, new_start, duration, staff_pref=staff_id, prefer=b.staff_id, now=now
+            )
+            if problem is not None:
+                raise _Abort(problem)
+            b.end_at = new_start + timedelta(minutes=duration)
+            self._audit(
+                s,
+                b,
+                actor,
+                now,
+                "rescheduled",
+                before=before,
+                after={"start": _iso(new_start), "staff": b.staff_id},
+            )
+            return Booked(BookingView.of(b))
+
+        return await self._change(shop_id, booking_id, change)
+
+    async def add_addon(self, shop_id: str, booking_id: int, addon_id: str, actor: Actor) -> BookingResult:
+        """Add an extra to a booking, extending it if the time after it is free."""
+
+        async def change(s: AsyncSession, shop: ShopConfig, b: Booking, now: datetime) -> BookingResult:
+            if b.status not in ACTIVE_STATUSES:
+                return NotAllowed(Reason.INVALID_STATE, f"booking is {b.status.value}")
+            current = [a.addon_id for a in b.addons]
+            if addon_id in current:
+                return NotAllowed(Reason.ADDON_ALREADY_ADDED, f"'{addon_id}' is already on this booking")
+            try:
+                duration = self.duration_min(shop, b.service_id, [*current, addon_id])
+            except UnknownItem as exc:
+                return NotAllowed(exc.reason, exc.detail)
+            await self._vacate(s, b)
+            problem = await self._place(
+                s, shop, b, b.start_at, duration, staff_pref=b.staff_id, now=now, lead_time=False
+            )
+            if problem is not None:
+                staff = self._service_staff(shop, b.service_id, None)
+                alternatives = await self._alternatives(s, shop, b, b.start_at, duration, staff, now)
+                raise _Abort(Taken(alternatives, reason="addon_does_not_fit"))
+            addon = shop.addons[addon_id]
+            b.addons.append(
+                BookingAddon(
+                    addon_id=addon_id, duration_min=addon.duration_min, price_cents=int(addon.price * 100)
+                )
+            )
+            b.end_at = b.start_at + timedelta(minutes=duration)
+            b.price_cents += int(addon.price * 100)
+            self._audit(s, b, actor, now, "addon_added", addon=addon_id, end=_iso(b.end_at))
+            return Booked(BookingView.of(b))
+
+        return await self._change(shop_id, booking_id, change)
+
+    async def add_time_off(
+        self, shop_id: str, staff_id: str, start: datetime, end: datetime, actor: Actor, reason: str = ""
+    ) -> list[BookingView]:
+        """Record an absence; returns the active bookings it affects (they are not moved here)."""
+        shop = self.shop(shop_id)
+        if staff_id not in shop.staff:
+            raise UnknownItem(Reason.UNKNOWN_STAFF, f"unknown staff member '{staff_id}'")
+        if end <= start:
+            raise ValueError("time off must end after it starts")
+        now = self.clock.now()
+        async with self.db.transaction() as s:
+            s.add(
+                TimeOff(
+                    shop_id=shop_id,
+                    staff_id=staff_id,
+                    start_at=start,
+                    end_at=end,
+                    reason=reason,
+                    created_at=now,
+                )
+            )
+            rows = await s.scalars(
+                select(Booking)
+                .where(
+                    Booking.shop_id == shop_id,
+                    Booking.staff_id == staff_id,
+                    Booking.status.in_(ACTIVE_STATUSES),
+                    Booking.start_at < end,
+                    Booking.end_at > start,
+                )
+                .order_by(Booking.start_at)
+            )
+            return [BookingView.of(b) for b in rows]
+
+    async def release_expired_holds(self, shop_id: str | None = None) -> int:
+        """Free the slots of holds whose time ran out; returns how many were released."""
+        now = self.clock.now()
+        async with self.db.transaction() as s:
+            return len(await self._release_expired(s, shop_id, now))
+
+    # ------------------------------------------------------------------ internals
+
+    async def _change(
+        self,
+        shop_id: str,
+        booking_id: int,
+        change: Callable[[AsyncSession, ShopConfig, Booking, datetime], Any],
+    ) -> BookingResult:
+        try:
+            shop = self.shop(shop_id)
+        except UnknownItem as exc:
+            return NotAllowed(exc.reason, exc.detail)
+        now = self.clock.now()
+        try:
+            async with self.db.transaction() as s:
+                await self._release_expired(s, shop_id, now)
+                booking = await s.scalar(
+                    select(Booking)
+                    .where(Booking.id == booking_id, Booking.shop_id == shop_id)
+                    .with_for_update()
+                )
+                if booking is None:
+                    return NotAllowed(Reason.NOT_FOUND, f"no booking {booking_id} at {shop_id}")
+                result: BookingResult = await change(s, shop, booking, now)
+                if isinstance(result, Booked):
+                    booking.updated_at = now
+                    await s.flush()
+                    result = Booked(BookingView.of(booking))
+                else:
+                    raise _Abort(result)
+                return result
+        except _Abort as aborted:
+            return aborted.result
+
+    async def _release_expired(self, s: AsyncSession, shop_id: str | None, now: datetime) -> list[int]:
+        """Expire holds past their time. The guarded UPDATE makes concurrent sweeps harmless."""
+        query = (
+            update(Booking)
+            .where(Booking.status == BookingStatus.HELD, Booking.hold_expires_at <= now)
+            .values(status=BookingStatus.EXPIRED, updated_at=now)
+            .returning(Booking.id)
+            .execution_options(synchronize_session=False)
+        )
+        if shop_id is not None:
+            query = query.where(Booking.shop_id == shop_id)
+        expired = list(await s.scalars(query))
+        if expired:
+            await release(s, expired)
+            for booking_id in expired:
+                s.add(
+                    BookingEvent(
+                        booking_id=booking_id,
+                        at=now,
+                        actor_kind=ActorKind.SYSTEM,
+                        actor_id="hold-expiry",
+                        action="hold_expired",
+                        details={},
+                    )
+                )
+        return expired
+
+    async def _vacate(self, s: AsyncSession, booking: Booking) -> None:
+        await release(s, [booking.id])
+        booking.resources.clear()
+        await s.flush()
+
+    async def _place(
+        self,
+        s: AsyncSession,
+        shop: ShopConfig,
+        booking: Booking,
+        start: datetime,
+        duration_min: int,
+        *,
+        staff_pref: str | None,
+        now: datetime,
+        prefer: str | None = None,
+        lead_time: bool = True,
+    ) -> BookingResult | None:
+        """Claim staff and resources for ``booking`` at ``start``; None when it worked."""
+        service_id = booking.service_id
+        service = shop.services[service_id]
+        try:
+            staff = self._service_staff(shop, service_id, staff_pref)
+        except UnknownItem as exc:
+            return NotAllowed(exc.reason, exc.detail)
+        day = start.astimezone(shop.tz).date()
+        span = day_span(shop, day)
+        cal = await load_calendar(s, shop, booking.shop_id, span, now, exclude_booking=booking.id)
+        query = slot_query(
+            shop, service_id, day, now, duration_min=duration_min, staff_ids=staff, calendar=cal
+        )
+        if not lead_time:
+            query = replace(query, lead_time_min=0)
+        slot = next((x for x in free_slots(query) if x.start == start), None)
+        if slot is None:
+            reason = self._why_not(shop, day, start, staff_pref, now, query)
+            if reason is not None:
+                return reason
+            return Taken(await self._alternatives(s, shop, booking, start, duration_min, staff, now))
+        candidates: list[str | None] = list(slot.staff_ids) if service.staff_required else [None]
+        candidates.sort(key=lambda sid: (sid != prefer, cal.staff_load(sid, span) if sid else 0))
+        end = start + timedelta(minutes=duration_min)
+        buffer = timedelta(minutes=shop.booking.buffer_min)
+        for staff_id in candidates:
+            try:
+                async with s.begin_nested():
+                    units = await self._claim_all(s, shop, booking, staff_id, start, end, buffer)
+            except _NextCandidate:
+                continue
+            except _ResourceFull:
+                break
+            booking.staff_id = staff_id
+            booking.start_at, booking.end_at = start, end
+            booking.resources.extend(BookingResource(resource_id=r, unit=u) for r, u in units)
+            return None
+        return Taken(await self._alternatives(s, shop, booking, start, duration_min, staff, now))
+
+    async def _claim_all(
+        self,
+        s: AsyncSession,
+        shop: ShopConfig,
+        booking: Booking,
+        staff_id: str | None,
+        start: datetime,
+        end: datetime,
+        buffer: timedelta,
+    ) -> list[tuple[str, int]]:
+        common = {"shop_id": booking.shop_id, "booking_id": booking.id}
+        if staff_id is not None and not await claim(
+            s, kind=STAFF, key=staff_id, unit=0, span=(start, end + buffer), **common
+        ):
+            raise _NextCandidate
+        units = []
+        for resource_id in shop.services[booking.service_id].resources:
+            for unit in range(shop.resources[resource_id].capacity):
+                if await claim(s, kind=RESOURCE, key=resource_id, unit=unit, span=(start, end), **common):
+                    units.append((resource_id, unit))
+                    break
+            else:
+                raise _ResourceFull
+        return units
+
+    @staticmethod
+    def _why_not(
+        shop: ShopConfig, day: date, start: datetime, staff_pref: str | None, now: datetime, query: SlotQuery
+    ) -> NotAllowed | None:
+        """Why ``start`` can never be booked, or None when it is just busy (then: taken)."""
+        rules = shop.booking
+        today = now.astimezone(shop.tz).date()
+        if start < now + timedelta(minutes=query.lead_time_min) or day < today:
+            return NotAllowed(Reason.TOO_SOON, f"book at least {rules.lead_time_min} minutes ahead")
+        if day > today + timedelta(days=rules.horizon_days):
+            return NotAllowed(Reason.TOO_FAR, f"book at most {rules.horizon_days} days ahead")
+        if not shop.hours_on(day):
+            return NotAllowed(Reason.CLOSED, f"closed on {day.isoformat()}")
+        if start not in candidate_starts(query):
+            return NotAllowed(Reason.OUTSIDE_HOURS, "not a bookable start time in opening hours")
+        if staff_pref is not None and start not in {
+            x.start for x in free_slots(replace(query, ignore_busy=True))
+        }:
+            return NotAllowed(Reason.STAFF_NOT_WORKING, f"'{staff_pref}' is not working then")
+        return None
+
+    async def _alternatives(
+        self,
+        s: AsyncSession,
+        shop: ShopConfig,
+        booking: Booking,
+        around: datetime,
+        duration_min: int,
+        staff: Sequence[str],
+        now: datetime,
+    ) -> tuple[Slot, ...]:
+        """The nearest free starts to ``around`` (a week either way of its day)."""
+        today = now.astimezone(shop.tz).date()
+        center = around.astimezone(shop.tz).date()
+        last = today + timedelta(days=shop.booking.horizon_days)
+        days = sorted({d for k in _ALTERNATIVE_DAYS if today <= (d := center + timedelta(days=k)) <= last})
+        if not days:
+            return ()
+        span = Interval(day_span(shop, days[0]).start, day_span(shop, days[-1]).end)
+        cal = await load_calendar(s, shop, booking.shop_id, span, now, exclude_booking=booking.id)
+        found: list[Slot] = []
+        for day in days:
+            found.extend(
+                free_slots(
+                    slot_query(
+                        shop,
+                        booking.service_id,
+                        day,
+                        now,
+                        duration_min=duration_min,
+                        staff_ids=staff,
+                        calendar=cal,
+                    )
+                )
+            )
+        return nearest(found, around, ALTERNATIVES)
+
+    @staticmethod
+    def _status_after_confirm(shop: ShopConfig, service_id: str, actor: Actor) -> BookingStatus:
+        if actor.kind == ActorKind.STAFF or shop.services[service_id].confirmation == "auto":
+            return BookingStatus.CONFIRMED
+        return BookingStatus.PENDING
+
+    @staticmethod
+    def _price_cents(shop: ShopConfig, service_id: str, addons: Sequence[str]) -> int:
+        total = shop.services[service_id].price + sum(shop.addons[a].price for a in addons)
+        return int(total * 100)
+
+    @staticmethod
+    def _audit(
+        s: AsyncSession, booking: Booking, actor: Actor, now: datetime, action: str, **details: Any
+    ) -> None:
+        s.add(
+            BookingEvent(
+                booking_id=booking.id,
+                at=now,
+                actor_kind=actor.kind,
+                actor_id=actor.id,
+                action=action,
+                details=details,
+            )
+        )

@@ -1,0 +1,321 @@
+"""The shop configuration (config.yaml): schema, cross-checks and loading.
+
+config.yaml is the source of truth for shops, services, add-ons, staff, shifts and resources.
+It is validated completely at load; every problem is reported as ``FILE:LINE: key: reason`` and
+nothing starts on a bad file. Secrets are referenced as ``${VAR}`` and read from the environment.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, time
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from core.yamlsource import SourceIssue, YamlDocument, YamlSourceError, load_yaml
+
+# Bookings are stored on a 5-minute grid (see core/occupancy.py): every duration, buffer and
+# step must be a multiple of it.
+GRID_MIN = 5
+WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+Language = Literal["zh", "en"]
+LANGUAGES: tuple[Language, ...] = ("zh", "en")
+_ID = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; ``issues`` lists every problem with its line."""
+
+    def __init__(self, issues: list[SourceIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+@dataclass(frozen=True, order=True)
+class TimeRange:
+    """A wall-clock range within one day, in minutes from midnight (end may be 24:00)."""
+
+    start_min: int
+    end_min: int
+
+    @property
+    def start(self) -> time:
+        return time(self.start_min // 60, self.start_min % 60)
+
+    def __str__(self) -> str:
+        return (
+            f"{self.start_min // 60:02d}:{self.start_min % 60:02d}-"
+            f"{self.end_min // 60:02d}:{self.end_min % 60:02d}"
+        )
+
+
+def _parse_range(value: Any) -> TimeRange:
+    if isinstance(value, TimeRange):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a time range is text like '10:00-20:00' (quote it)")
+    match = _RANGE.match(value)
+    if not match:
+        raise ValueError(f"'{value}' is not a time range like '10:00-20:00'")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2 != 0):
+        raise ValueError(f"'{value}' has an impossible time")
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if start >= end:
+        raise ValueError(f"'{value}' ends before it starts")
+    if start % GRID_MIN or end % GRID_MIN:
+        raise ValueError(f"'{value}': times must be on a {GRID_MIN}-minute grid")
+    return TimeRange(start, end)
+
+
+def _localized(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"zh": value, "en": value}
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Localized(_Model):
+    """Text in both customer languages; a plain string means the same in both."""
+
+    zh: str = Field(min_length=1)
+    en: str = Field(min_length=1)
+
+    def get(self, lang: str) -> str:
+        return self.en if lang == "en" else self.zh
+
+
+LocalizedText = Annotated[Localized, BeforeValidator(_localized)]
+Range = Annotated[TimeRange, BeforeValidator(_parse_range)]
+WeeklyHours = dict[Weekday, list[Range]]
+
+
+def _grid(value: int) -> int:
+    if value % GRID_MIN:
+        raise ValueError(f"must be a multiple of {GRID_MIN} minutes")
+    return value
+
+
+class BookingRules(_Model):
+    """How far ahead, how often and how strictly a shop takes bookings."""
+
+    slot_step_min: int = Field(default=30, ge=GRID_MIN, le=240)
+    buffer_min: int = Field(default=0, ge=0, le=240)
+    lead_time_min: int = Field(default=60, ge=0, le=60 * 24 * 14)
+    horizon_days: int = Field(default=30, ge=1, le=366)
+    hold_ttl_min: int = Field(default=10, ge=1, le=120)
+    cancel_cutoff_min: int = Field(default=120, ge=0, le=60 * 24 * 14)
+    reschedule_cutoff_min: int = Field(default=120, ge=0, le=60 * 24 * 14)
+
+    _grid_step = field_validator("slot_step_min", "buffer_min")(_grid)
+
+
+class ResourceConfig(_Model):
+    """Something several bookings compete for, e.g. the one exam room (capacity 1)."""
+
+    name: LocalizedText | None = None
+    capacity: int = Field(default=1, ge=1, le=100)
+
+
+class AddonConfig(_Model):
+    """An extra that can be added to a service, lengthening it."""
+
+    name: LocalizedText
+    duration_min: int = Field(default=0, ge=0, le=480)
+    price: Decimal = Field(default=Decimal(0), ge=0)
+
+    _grid_duration = field_validator("duration_min")(_grid)
+
+
+class ServiceConfig(_Model):
+    """A bookable service."""
+
+    name: LocalizedText
+    duration_min: int = Field(ge=GRID_MIN, le=12 * 60)
+    price: Decimal = Field(default=Decimal(0), ge=0)
+    confirmation: Literal["auto", "staff"] = "auto"
+    staff_required: bool = True
+    resources: list[str] = Field(default_factory=list)
+    addons: list[str] = Field(default_factory=list)
+    category: str | None = None
+    pet_size: Literal["small", "medium", "large"] | None = None
+    species: list[str] = Field(default_factory=list)
+    requires_vaccination: bool = False
+    description: LocalizedText | None = None
+
+    _grid_duration = field_validator("duration_min")(_grid)
+
+
+class StaffConfig(_Model):
+    """A person who performs services, with a weekly shift pattern."""
+
+    name: LocalizedText
+    role: str = Field(min_length=1)
+    services: list[str] = Field(default_factory=list)
+    shifts: WeeklyHours = Field(default_factory=dict)
+
+
+class ShopConfig(_Model):
+    """One shop: who, where, when and what it sells."""
+
+    name: LocalizedText
+    kind: Literal["pet", "optician", "other"] = "other"
+    timezone: str
+    currency: str = "CNY"
+    address: LocalizedText
+    phone: str | None = None
+    default_language: Language = "zh"
+    booking: BookingRules = Field(default_factory=BookingRules)
+    opening_hours: WeeklyHours
+    closed_dates: list[date] = Field(default_factory=list)
+    resources: dict[str, ResourceConfig] = Field(default_factory=dict)
+    services: dict[str, ServiceConfig]
+    addons: dict[str, AddonConfig] = Field(default_factory=dict)
+    staff: dict[str, StaffConfig] = Field(default_factory=dict)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone '{value}' (use an IANA name like Asia/Shanghai)") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def hours_on(self, day: date) -> list[TimeRange]:
+        """Opening hours on a given local date (empty when closed)."""
+        if day in self.closed_dates:
+            return []
+        return list(self.opening_hours.get(WEEKDAYS[day.weekday()], []))  # type: ignore[call-overload]
+
+    def qualified_staff(self, service_id: str) -> list[str]:
+        return [sid for sid, s in self.staff.items() if service_id in s.services]
+
+
+class DatabaseConfig(_Model):
+    url: str = "sqlite+aiosqlite:///chatbook.db"
+    echo: bool = False
+
+
+class ServerConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None
+
+
+class AppConfig(_Model):
+    """The whole config.yaml."""
+
+    database: DatabaseConfig = Field(default_factory=DatabaseConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    shops: dict[str, ShopConfig]
+
+    def shop(self, shop_id: str) -> ShopConfig | None:
+        return self.shops.get(shop_id)
+
+
+def _cross_check(cfg: AppConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """Checks that span several keys (references between sections)."""
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    if not cfg.shops:
+        problems.append((("shops",), "at least one shop is needed"))
+    for shop_id, shop in cfg.shops.items():
+        base: tuple[str | int, ...] = ("shops", shop_id)
+        if not _ID.match(shop_id):
+            problems.append((base, f"shop id '{shop_id}' must be lower-case letters, digits, - or _"))
+        for section in ("services", "addons", "staff", "resources"):
+            for item_id in getattr(shop, section):
+                if not _ID.match(item_id):
+                    problems.append(
+                        (
+                            (*base, section, item_id),
+                            f"id '{item_id}' must be lower-case letters, digits, - or _",
+                        )
+                    )
+        for service_id, service in shop.services.items():
+            spath = (*base, "services", service_id)
+            for index, res in enumerate(service.resources):
+                if res not in shop.resources:
+                    problems.append(((*spath, "resources", index), f"unknown resource '{res}'"))
+            for index, addon in enumerate(service.addons):
+                if addon not in shop.addons:
+                    problems.append(((*spath, "addons", index), f"unknown add-on '{addon}'"))
+            if service.staff_required and not shop.qualified_staff(service_id):
+                problems.append(
+                    (
+                        spath,
+                        f"no staff member lists service '{service_id}' (set staff_required: false "
+                        "if nobody in particular performs it)",
+                    )
+                )
+        for staff_id, member in shop.staff.items():
+            mpath = (*base, "staff", staff_id)
+            for index, service_id in enumerate(member.services):
+                if service_id not in shop.services:
+                    problems.append(((*mpath, "services", index), f"unknown service '{service_id}'"))
+            for day, ranges in member.shifts.items():
+                if _overlapping(ranges):
+                    problems.append(((*mpath, "shifts", day), "shift ranges overlap"))
+        for day, ranges in shop.opening_hours.items():
+            if _overlapping(ranges):
+                problems.append(((*base, "opening_hours", day), "opening ranges overlap"))
+    return problems
+
+
+def _overlapping(ranges: list[TimeRange]) -> bool:
+    ordered = sorted(ranges)
+    return any(a.end_min > b.start_min for a, b in itertools.pairwise(ordered))
+
+
+def parse_config(doc: YamlDocument) -> AppConfig:
+    """Validate a parsed document; raise ConfigError listing every problem with its line."""
+    if not isinstance(doc.data, dict):
+        raise ConfigError([SourceIssue(doc.file, 1, "the file must be a mapping with a 'shops' key")])
+    try:
+        cfg = AppConfig.model_validate(doc.data)
+    except ValidationError as exc:
+        issues = []
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            key = ".".join(str(p) for p in loc) or "(top)"
+            message = err["msg"]
+            if err["type"] == "extra_forbidden":
+                message = "unknown key (check the spelling)"
+            elif message.startswith("Value error, "):
+                message = message[len("Value error, ") :]
+            issues.append(SourceIssue(doc.file, doc.line_of(loc), f"{key}: {message}"))
+        raise ConfigError(issues) from None
+    problems = _cross_check(cfg)
+    if problems:
+        raise ConfigError(
+            [
+                SourceIssue(doc.file, doc.line_of(path), f"{'.'.join(map(str, path))}: {message}")
+                for path, message in problems
+            ]
+        )
+    return cfg
+
+
+def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> AppConfig:
+    """Read and validate config.yaml; raise ConfigError with every problem found."""
+    try:
+        doc = load_yaml(path, environ=environ)
+    except YamlSourceError as exc:
+        raise ConfigError(exc.issues) from None
+    return parse_config(doc)
