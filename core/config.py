@@ -7,6 +7,7 @@ nothing starts on a bad file. Secrets are referenced as ``${VAR}`` and read from
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import re
 from collections.abc import Mapping
@@ -283,6 +284,32 @@ def _overlapping(ranges: list[TimeRange]) -> bool:
     return any(a.end_min > b.start_min for a, b in itertools.pairwise(ordered))
 
 
+def _explain(doc: YamlDocument, errors: list[Any]) -> list[SourceIssue]:
+    """One message per mistake: a misspelt required key is reported once, with a suggestion."""
+    missing = {tuple(e["loc"]) for e in errors if e["type"] == "missing"}
+    merged: set[tuple[Any, ...]] = set()
+    issues = []
+    for err in errors:
+        loc = tuple(err["loc"])
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            siblings = [m[-1] for m in missing if m[:-1] == loc[:-1] and isinstance(m[-1], str)]
+            guess = difflib.get_close_matches(str(loc[-1]), siblings, n=1)
+            if guess:
+                merged.add((*loc[:-1], guess[0]))
+                message = f"unknown key (did you mean '{guess[0]}'?)"
+            else:
+                message = "unknown key (check the spelling)"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        issues.append((loc, message))
+    return [
+        SourceIssue(doc.file, doc.line_of(loc), f"{'.'.join(str(p) for p in loc) or '(top)'}: {message}")
+        for loc, message in issues
+        if loc not in merged
+    ]
+
+
 def parse_config(doc: YamlDocument) -> AppConfig:
     """Validate a parsed document; raise ConfigError listing every problem with its line."""
     if not isinstance(doc.data, dict):
@@ -290,17 +317,7 @@ def parse_config(doc: YamlDocument) -> AppConfig:
     try:
         cfg = AppConfig.model_validate(doc.data)
     except ValidationError as exc:
-        issues = []
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            key = ".".join(str(p) for p in loc) or "(top)"
-            message = err["msg"]
-            if err["type"] == "extra_forbidden":
-                message = "unknown key (check the spelling)"
-            elif message.startswith("Value error, "):
-                message = message[len("Value error, ") :]
-            issues.append(SourceIssue(doc.file, doc.line_of(loc), f"{key}: {message}"))
-        raise ConfigError(issues) from None
+        raise ConfigError(_explain(doc, exc.errors())) from None
     problems = _cross_check(cfg)
     if problems:
         raise ConfigError(
