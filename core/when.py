@@ -23,6 +23,8 @@ Interpretation rules (the tests in ``tests/test_when.py`` pin each of them):
 * "下周三" / "下个星期三" / "下礼拜三" / "next wednesday" / "wednesday next week" is the Wednesday
   of the next calendar week ("下下周三" the week after). So on Wednesday 18 Nov "next friday"
   is 27 Nov, and on Saturday 21 Nov it is also 27 Nov.
+* "周末" / "这周末" / "weekend" / "this weekend" is the Saturday of this calendar week (today on
+  a Sunday); "下周末" / "next weekend" the Saturday of next week.
 * A month and day without a year ("11月28日", "nov 28", "28/11") that has already passed this
   year means next year; a day alone ("28号", "the 28th") that has passed this month means next
   month. Today counts as not passed. Impossible dates ("2月30日") give ``None``.
@@ -41,6 +43,8 @@ Interpretation rules (the tests in ``tests/test_when.py`` pin each of them):
   customer typed (the time's own prefix first); it is not derived from a clock time -- use
   :func:`period_of` for that.
 * When the text holds several dates or times, the first valid one wins.
+  A range "3-4点" / "三到四点" / "3-4pm" gives its start ("11-1pm" starts at 11:00); English
+  ranges without am/pm ("10:30-11:00") give the first time, and the end is left in the text.
 
 Parsing is linear in the length of the text: the text is normalised (NFKC + lower case) once,
 every regular expression uses bounded repetition only, and a single combined expression finds
@@ -287,6 +291,17 @@ def _weekday_of_week(weekday: int, weeks_ahead: int) -> _DayFn:
     return resolve
 
 
+def _weekend(weeks_ahead: int) -> _DayFn:
+    """Saturday of this (or a later) calendar week; this weekend on a Sunday is today."""
+
+    def resolve(today: dt.date) -> dt.date | None:
+        if weeks_ahead == 0 and today.weekday() == 6:
+            return today
+        return _weekday_of_week(5, weeks_ahead)(today)
+
+    return resolve
+
+
 def _month_day(month: int, day: int) -> _DayFn:
     """Month and day without a year: this year, or next year if already past."""
 
@@ -388,6 +403,12 @@ def _h_cn_weekday(m: re.Match[str], text: str) -> _Hit | None:
     if rel:  # 这 / 这个 / 本
         return _Hit(day=_weekday_of_week(weekday, 0))
     return _Hit(day=_next_weekday(weekday))
+
+
+def _h_weekend(m: re.Match[str], text: str) -> _Hit | None:
+    rel = m["rel"] or ""
+    weeks = 2 if rel.startswith("下下") else 1 if rel.startswith(("下", "next")) else 0
+    return _Hit(day=_weekend(weeks))
 
 
 def _h_en_weekday(m: re.Match[str], text: str) -> _Hit | None:
@@ -500,7 +521,7 @@ def _h_cn_time(m: re.Match[str], text: str) -> _Hit | None:
         # "早一点", "快一点", "一点点", "一点儿" mean "a little", not one o'clock.
         before = text[m.start("h") - 1] if m.start("h") > 0 else ""
         after = text[m.end()] if m.end() < len(text) else ""
-        if before in CN_LITTLE_BEFORE or after in "点儿":
+        if (before and before in CN_LITTLE_BEFORE) or (after and after in "点儿"):
             return None
     leading_zero = hour_text.startswith("0") and len(hour_text) == 2
     clock = _valid_clock(_int(hour_text), minute, ambiguous=not leading_zero)
@@ -518,7 +539,12 @@ def _h_en_ampm(m: re.Match[str], text: str) -> _Hit | None:
     minute = int(m["m"]) if m["m"] else 0
     if hour is None or not 1 <= hour <= 12:
         return None
-    hour = hour % 12 + (12 if m["ap"].startswith("p") else 0)
+    pm = m["ap"].startswith("p")
+    if pm and m["h2"]:
+        # "3-4pm" starts at 15:00, but "11-1pm" and "10-12pm" start in the morning.
+        end = int(m["h2"]) % 12 + 12
+        pm = hour % 12 + 12 <= end
+    hour = hour % 12 + (12 if pm else 0)
     clock = _valid_clock(hour, minute, ambiguous=False)
     return _Hit(clock=clock) if clock else None
 
@@ -584,6 +610,12 @@ _RULES_SOURCE: Final[tuple[tuple[str, _Handler], ...]] = (
         r"(?P<u>天|日|周|星期|礼拜)(?:\s?(?P<after>以后|之后|后))?",
         _h_cn_offset,
     ),
+    (r"(?P<rel>下下个?|下个?|这个?|本)?周末", _h_weekend),
+    (
+        rf"(?<![a-z])(?:(?:on|at|over){_SP})?(?:the{_SP})?(?:(?P<rel>this|next|coming){_SP})?"
+        r"week-?ends?(?![a-z])",
+        _h_weekend,
+    ),
     # ----- dates, numeric and English
     (
         r"(?<![0-9.:/¥$-])(?P<a>[0-9]{1,2})[./](?P<b>[0-9]{1,2})"
@@ -631,14 +663,16 @@ _RULES_SOURCE: Final[tuple[tuple[str, _Handler], ...]] = (
     ),
     # ----- clock times
     (
-        rf"(?:(?P<pre>{_CN_PREFIXES})\s{{0,2}})?(?<![0-9])(?P<h>{_NUM})\s?"
+        rf"(?:(?P<pre>{_CN_PREFIXES})\s{{0,2}})?(?<![0-9])(?P<h>{_NUM})"
+        rf"(?:\s?(?:-|~|到|至)\s?{_NUM}(?=\s?[点时]))?\s?"
         rf"(?:(?:点钟|点|时)(?:\s?(?P<min>半|一刻|三刻|(?:[0-9]{{1,2}}|{_CN_NUM})"
         r"(?![0-9号日月天个周星礼]))(?:\s?分)?)?|:(?P<cm>[0-9]{2})(?![0-9]))",
         _h_cn_time,
     ),
     (
         rf"(?<![0-9a-z])(?:(?:at|@)\s{{0,3}})?(?:(?:around|about){_SP})?"
-        rf"(?P<h>[0-9]{{1,2}}|{_EN_HOUR_WORDS})(?:[:.](?P<m>[0-9]{{2}}))?\s{{0,2}}"
+        rf"(?P<h>[0-9]{{1,2}}|{_EN_HOUR_WORDS})(?:[:.](?P<m>[0-9]{{2}}))?"
+        rf"(?:\s{{0,2}}(?:-|~|to)\s{{0,2}}(?P<h2>[0-9]{{1,2}})(?:[:.][0-9]{{2}})?)?\s{{0,2}}"
         r"(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])",
         _h_en_ampm,
     ),

@@ -62,6 +62,13 @@ DATE_CASES: list[tuple[dt.date, str, dt.date | None]] = [
     (WED, "下周三", D(2026, 11, 25)),
     (WED, "下周一", D(2026, 11, 23)),
     (DEC30, "下周一", D(2027, 1, 4)),
+    # 周末 / weekend = Saturday of this calendar week (today on a Sunday)
+    (SAT, "周末", D(2026, 11, 21)),
+    (WED, "这周末", D(2026, 11, 21)),
+    (D(2026, 11, 22), "周末", D(2026, 11, 22)),
+    (WED, "下周末", D(2026, 11, 28)),
+    (WED, "this weekend", D(2026, 11, 21)),
+    (SAT, "next weekend", D(2026, 11, 28)),
     # --- explicit Chinese dates, roll-over to next year when passed
     (SAT, "11月28日", D(2026, 11, 28)),
     (SAT, "11月28号", D(2026, 11, 28)),
@@ -233,6 +240,17 @@ TIME_CASES: list[tuple[str, dt.time | None]] = [
     ("3 o'clock", T(3, 0)),
     ("half past 3", T(3, 30)),
     ("quarter to 4", T(3, 45)),
+    ("一点钟", T(1, 0)),  # "一点" at the very start of the text is still one o'clock
+    ("明天一点", T(1, 0)),
+    ("晚上一点", T(1, 0)),  # night hours stay
+    # ranges give their start
+    ("下午3-4点", T(15, 0)),
+    ("三到四点", T(3, 0)),
+    ("3-4pm", T(15, 0)),
+    ("11-1pm", T(11, 0)),
+    ("10-12pm", T(10, 0)),
+    ("9-11am", T(9, 0)),
+    ("10:30-11:00", T(10, 30)),
     ("明天下午 三点", T(15, 0)),  # period word resolves the bare hour
     ("今晚7点", T(19, 0)),
     ("tomorrow afternoon at 3", T(15, 0)),
@@ -253,6 +271,7 @@ TIME_CASES: list[tuple[str, dt.time | None]] = [
     ("25:00", None),
     ("13pm", None),
     ("2小时", None),
+    ("2 to 3 people", None),
     ("takes 2h", None),
     ("我想预约洗澡", None),
     ("", None),
@@ -272,6 +291,7 @@ def test_parse_time(text: str, expected: dt.time | None) -> None:
         ("两点半", T(14, 30)),
         ("at 7", T(19, 0)),
         ("at 8", T(8, 0)),  # outside 1-7: as written
+        ("明天一点", T(13, 0)),
         ("10点", T(10, 0)),
         ("12点", T(12, 0)),
         ("上午3点", T(3, 0)),  # explicit morning wins
