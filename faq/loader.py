@@ -1,0 +1,234 @@
+"""FAQ file loading and validation: YAML text in, a `Faq` or every `FaqError` out.
+
+Owns the mapping from YAML nodes to line numbers. The YAML is composed (not just
+loaded) so each value keeps the line of its key; pydantic validates each entry
+separately, so one broken entry never hides problems in the others, and every error
+comes back as `FILE:LINE: reason`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from faq.model import DEFAULT_ROUTES, Faq, FaqEntry, FaqError
+
+Path_ = tuple[str | int, ...]
+
+TOP_LEVEL_KEYS: tuple[str, ...] = ("shop", "entries", "synonyms")
+ENTRY_KEYS: tuple[str, ...] = tuple(FaqEntry.model_fields)
+ANSWER_KEYS: tuple[str, ...] = ("zh", "en")
+_SHOP_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+class _Doc:
+    """A composed YAML document as plain Python data plus `path -> line`."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.lines: dict[Path_, int] = {}
+        self.errors: list[FaqError] = []
+
+    def line(self, path: Path_) -> int:
+        """Line of the deepest known prefix of `path` (1-based)."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return 1
+
+    def error(self, path: Path_, message: str) -> None:
+        self.errors.append(FaqError(self.file, self.line(path), message))
+
+    def build(self, node: yaml.Node, path: Path_, loader: yaml.SafeLoader) -> Any:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = loader.construct_object(key_node, deep=True)
+                if not isinstance(key, str):
+                    self.errors.append(
+                        FaqError(self.file, key_node.start_mark.line + 1,
+                                 f"key {key!r} must be a string")
+                    )
+                    continue
+                child = (*path, key)
+                if key in result:
+                    self.errors.append(
+                        FaqError(self.file, key_node.start_mark.line + 1,
+                                 f"{_dotted(child)}: duplicate key '{key}' "
+                                 f"(first at line {self.lines[child]})")
+                    )
+                    continue
+                self.lines[child] = key_node.start_mark.line + 1
+                result[key] = self.build(value_node, child, loader)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i), loader) for i, item in enumerate(node.value)]
+        return loader.construct_object(node, deep=True)
+
+
+def _dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _did_you_mean(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _compose(text: str, file: str) -> tuple[_Doc, Any] | list[FaqError]:
+    doc = _Doc(file)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return [FaqError(file, 1, "file is empty (expected `shop:` and `entries:`)")]
+        data = doc.build(node, (), loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        return [FaqError(file, line, f"YAML syntax error: {reason or exc}")]
+    except yaml.YAMLError as exc:
+        return [FaqError(file, 1, f"YAML error: {exc}")]
+    finally:
+        loader.dispose()
+    return doc, data
+
+
+def _entry_errors(doc: _Doc, index: int, raw: Any) -> FaqEntry | None:
+    path: Path_ = ("entries", index)
+    if not isinstance(raw, dict):
+        doc.error(path, f"entries[{index}]: each entry must be a mapping, got {_describe(raw)}")
+        return None
+    label = f"entries[{index}]" + (f" (id '{raw['id']}')" if isinstance(raw.get("id"), str) else "")
+    try:
+        entry = FaqEntry.model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc: Path_ = tuple(err["loc"])
+            where = _dotted(loc) or "entry"
+            kind = err["type"]
+            if kind == "missing":
+                msg = f"missing `{where}`"
+                if loc[:1] == ("answer",) and len(loc) == 2:
+                    msg += " (answers need both zh and en)"
+            elif kind == "extra_forbidden":
+                known = ANSWER_KEYS if loc[:1] == ("answer",) else ENTRY_KEYS
+                msg = f"unknown key `{where}`{_did_you_mean(str(loc[-1]), known)}"
+            elif kind == "string_too_short":
+                msg = f"`{where}` is empty"
+            elif kind == "string_pattern_mismatch":
+                msg = f"`{where}` may only use letters, digits, '_', '.', '-'"
+            else:
+                msg = f"`{where}`: {err['msg']}, got {_describe(err['input'])}"
+            doc.error((*path, *loc), f"{label}: {msg}")
+        return None
+    if not entry.questions and not entry.keywords:
+        doc.error(path, f"{label}: needs at least one of `questions` or `keywords`")
+        return None
+    return entry
+
+
+def parse_faq(
+    text: str, file: str = "<faq>", known_routes: Iterable[str] | None = None
+) -> Faq | list[FaqError]:
+    """Validate FAQ YAML `text`; `file` is only used in error messages."""
+    composed = _compose(text, file)
+    if isinstance(composed, list):
+        return composed
+    doc, data = composed
+    routes = frozenset(DEFAULT_ROUTES if known_routes is None else known_routes)
+    if not isinstance(data, dict):
+        doc.error((), f"top level must be a mapping with `shop:` and `entries:`, "
+                      f"got {_describe(data)}")
+        return doc.errors
+    for key in data:
+        if key not in TOP_LEVEL_KEYS:
+            doc.error((key,), f"unknown top-level key `{key}`{_did_you_mean(key, TOP_LEVEL_KEYS)}")
+    shop = data.get("shop")
+    if shop is None:
+        doc.error(("shop",), "missing `shop:` (the shop id this file serves)")
+    elif not isinstance(shop, str) or not _SHOP_RE.match(shop):
+        doc.error(("shop",), f"`shop` must be a lowercase id like 'pawspa', got {_describe(shop)}")
+    synonyms = _synonyms(doc, data.get("synonyms", {}))
+    raw_entries = data.get("entries")
+    entries: list[FaqEntry] = []
+    if raw_entries is None:
+        doc.error(("entries",), "missing `entries:` (a list of questions and answers)")
+    elif not isinstance(raw_entries, list) or not raw_entries:
+        doc.error(("entries",), f"`entries` must be a non-empty list, got {_describe(raw_entries)}")
+    else:
+        first_seen: dict[str, int] = {}
+        for index, raw in enumerate(raw_entries):
+            entry = _entry_errors(doc, index, raw)
+            raw_id = raw.get("id") if isinstance(raw, dict) else None
+            if isinstance(raw_id, str):
+                id_line = doc.line(("entries", index, "id"))
+                if raw_id in first_seen:
+                    doc.error(("entries", index, "id"),
+                              f"entries[{index}]: duplicate id '{raw_id}' "
+                              f"(first at line {first_seen[raw_id]})")
+                    continue
+                first_seen[raw_id] = id_line
+            if entry is None:
+                continue
+            if entry.route is not None and entry.route not in routes:
+                doc.error(("entries", index, "route"),
+                          f"entries[{index}] (id '{entry.id}'): unknown route '{entry.route}'"
+                          f"{_did_you_mean(entry.route, routes)} "
+                          f"(known: {', '.join(sorted(routes))})")
+                continue
+            entries.append(entry)
+    if doc.errors:
+        return sorted(doc.errors, key=lambda e: e.line)
+    assert isinstance(shop, str)
+    return Faq(shop=shop, entries=tuple(entries), synonyms=synonyms,
+               source=None if file.startswith("<") else Path(file))
+
+
+def _synonyms(doc: _Doc, raw: Any) -> dict[str, tuple[str, ...]]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        doc.error(("synonyms",), f"`synonyms` must map a word to a list of variants, "
+                                 f"got {_describe(raw)}")
+        return {}
+    out: dict[str, tuple[str, ...]] = {}
+    for word, variants in raw.items():
+        if isinstance(variants, str):
+            variants = [variants]
+        if (not isinstance(variants, list) or not variants
+                or not all(isinstance(v, str) and v.strip() for v in variants)):
+            doc.error(("synonyms", word),
+                      f"synonyms.{word}: must be a non-empty list of words, "
+                      f"got {_describe(variants)}")
+            continue
+        out[word] = tuple(v.strip() for v in variants)
+    return out
+
+
+def load_faq(path: str | Path, known_routes: Iterable[str] | None = None) -> Faq | list[FaqError]:
+    """Read and validate one FAQ file; returns the `Faq` or every problem found."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        return [FaqError(file, 1, f"not UTF-8 text: {exc.reason}")]
+    except OSError as exc:
+        return [FaqError(file, 1, f"cannot read file: {exc.strerror or exc}")]
+    return parse_faq(text, file, known_routes)

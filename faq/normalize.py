@@ -1,0 +1,111 @@
+"""Text normalisation and tokenisation shared by FAQ entries and customer questions.
+
+Owns: `normalize` (NFKC full-width -> half-width, case-fold, punctuation/emoji/symbols
+-> space, collapsed spaces), `runs` (split into CJK runs and Latin/digit words), a light
+English `stem`, and `Synonyms` (shop-wide variant -> canonical word rewriting).
+Both sides of a match go through exactly the same functions.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+
+_SPACES = re.compile(r"\s+")
+# CJK ideographs (incl. extension A and compatibility), kana and hangul.
+_CJK_RANGES: tuple[tuple[int, int], ...] = (
+    (0x3400, 0x4DBF),
+    (0x4E00, 0x9FFF),
+    (0xF900, 0xFAFF),
+    (0x3040, 0x30FF),
+    (0xAC00, 0xD7AF),
+)
+_CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+_LATIN = f"[^\\W_{_CJK_CLASS}]"  # a letter or digit that is not CJK
+_RUN = re.compile(f"[{_CJK_CLASS}]+|{_LATIN}+")
+
+
+def is_cjk(char: str) -> bool:
+    """True for a Chinese/Japanese/Korean character (scored by character n-grams)."""
+    code = ord(char)
+    return any(low <= code <= high for low, high in _CJK_RANGES)
+
+
+def _is_noise(char: str) -> bool:
+    # P* punctuation, S* symbols (currency, emoji, math), M* marks such as the emoji
+    # variation selector, C* controls and zero-width joiners.
+    category = unicodedata.category(char)
+    return category[0] in "PSMC" or char == "_"
+
+
+def normalize(text: str) -> str:
+    """Case-folded, half-width text with punctuation, symbols and emoji replaced by spaces."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = "".join(" " if _is_noise(ch) else ch for ch in text)
+    return _SPACES.sub(" ", text).strip()
+
+
+def runs(normalized: str) -> list[str]:
+    """Split normalised text into CJK runs and Latin/digit words, in order.
+
+    "预约grooming要多久 2h" -> ["预约", "grooming", "要多久", "2h"]
+    """
+    return _RUN.findall(normalized)
+
+
+def stem(word: str) -> str:
+    """A deliberately tiny English stemmer: hours->hour, prices->price, booking->book."""
+    if len(word) <= 3 or not word.isascii() or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith("ing") and len(word) > 5:
+        return word[:-3]
+    if word.endswith("ed") and len(word) > 4 and not word.endswith("eed"):
+        return word[:-2]
+    if word.endswith("es") and word[-3] in "sxz" and len(word) > 4:
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+class Synonyms:
+    """Rewrites variants to their canonical word, e.g. {狗: [狗狗, 汪星人], bath: [shower]}.
+
+    CJK variants are replaced wherever they occur; Latin variants only as whole words.
+    Longer variants win over shorter ones.
+    """
+
+    def __init__(self, table: Mapping[str, Sequence[str]] | None = None) -> None:
+        pairs: dict[str, str] = {}
+        for canonical, variants in (table or {}).items():
+            target = normalize(canonical)
+            for variant in variants:
+                source = normalize(variant)
+                if source and source != target:
+                    pairs[source] = target
+        self._pairs = pairs
+        self._pattern: re.Pattern[str] | None = None
+        if pairs:
+            # Canonical words map to themselves so "隐形眼镜" is not rewritten by "隐形".
+            for target in set(pairs.values()):
+                pairs.setdefault(target, target)
+            parts = []
+            for source in sorted(pairs, key=len, reverse=True):
+                escaped = re.escape(source)
+                if all(is_cjk(ch) for ch in source.replace(" ", "")):
+                    parts.append(escaped)
+                else:
+                    parts.append(f"(?<!{_LATIN}){escaped}(?!{_LATIN})")
+            self._pattern = re.compile("|".join(parts))
+
+    def __bool__(self) -> bool:
+        return bool(self._pairs)
+
+    def apply(self, normalized: str) -> str:
+        """Rewrite variants in already-normalised text."""
+        if self._pattern is None:
+            return normalized
+        return self._pattern.sub(lambda m: self._pairs[m.group(0)], normalized)
