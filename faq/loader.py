@@ -101,8 +101,10 @@ def _compose(text: str, file: str) -> tuple[_Doc, Any] | list[FaqError]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
-        reason = " ".join(str(part) for part in (exc.context, exc.problem) if part)
-        return [FaqError(file, line, f"YAML syntax error: {reason or exc}")]
+        reason = str(exc.problem or exc)
+        if exc.context and exc.context_mark is not None:
+            reason += f" ({exc.context} at line {exc.context_mark.line + 1})"
+        return [FaqError(file, line, f"YAML syntax error: {reason}")]
     except yaml.YAMLError as exc:
         return [FaqError(file, 1, f"YAML error: {exc}")]
     finally:

@@ -42,7 +42,7 @@ _STOP_WORDS = _words(
     these those what whats how when where which who whom there here have has had any and or
     with about please plz pls hi hello hey can could will would should shall may might to of
     for in on at by from if so just also get got im ive id dont isnt thank thanks ok okay
-    need want one some"""
+    need want one some s t d ll re ve m"""
 )
 _STOP_CJK = _words(
     """的 了 吗 呢 吧 啊 呀 哦 嘛 么 我 你 您 他 她 它 是 在 有 要 会 能 可 以 们 个
@@ -147,11 +147,15 @@ class _Analyzer:
                 continue
             word = stem(run)
             if repair and len(word) >= 4 and word.isalpha() and word not in self.vocabulary:
-                fixed = process.extractOne(
-                    word, self._vocab_list, scorer=fuzz.ratio, processor=None, score_cutoff=82
-                )
-                if fixed is not None:
-                    word = fixed[0]
+                # Typos rarely hit the first letter: "groming" -> "groom", but "weather"
+                # must not become "where".
+                for fixed, _, _ in process.extract(
+                    word, self._vocab_list, scorer=fuzz.ratio, processor=None,
+                    score_cutoff=80, limit=3,
+                ):
+                    if fixed[0] == word[0]:
+                        word = fixed
+                        break
             out.append(word)
         return out
 

@@ -1,0 +1,149 @@
+"""Command line for FAQ files: `faq check DIR` and `faq match --faq-dir DIR [TEXT]`.
+
+Owns the CLI contract only. `add_faq_commands(subparsers)` plugs both commands into the
+`chatbook` parser (each sets `func(args) -> int`); `main()` runs them standalone as
+`python -m faq.cli ...`. Works on any FAQ directory, whether or not its shops are in a
+config file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from faq.loader import load_faq
+from faq.matcher import FaqMatcher, MatchResult
+from faq.model import Faq, FaqError
+
+
+def _faq_files(directory: Path) -> list[Path]:
+    return sorted(
+        p for p in directory.iterdir()
+        if p.suffix in (".yaml", ".yml") and p.is_file() and not p.name.startswith(".")
+    )
+
+
+def _routes(value: str | None) -> list[str] | None:
+    return None if value is None else [r.strip() for r in value.split(",") if r.strip()]
+
+
+def load_directory(
+    directory: Path, known_routes: Sequence[str] | None = None
+) -> tuple[dict[str, Faq], list[FaqError]]:
+    """Every valid FAQ in `directory` by shop, and every problem (incl. duplicate shops)."""
+    faqs: dict[str, Faq] = {}
+    errors: list[FaqError] = []
+    for path in _faq_files(directory):
+        result = load_faq(path, known_routes)
+        if isinstance(result, list):
+            errors.extend(result)
+        elif result.shop in faqs:
+            first = faqs[result.shop].source
+            errors.append(FaqError(str(path), 1, f"shop '{result.shop}' is already served "
+                                                 f"by {first}; one file per shop"))
+        else:
+            faqs[result.shop] = result
+    return faqs, errors
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """`faq check DIR`: print `FILE:LINE: reason` to stderr and return 1 on any problem."""
+    directory = Path(args.dir)
+    if not directory.is_dir():
+        print(f"{directory}: not a directory", file=sys.stderr)
+        return 1
+    if not _faq_files(directory):
+        print(f"{directory}: no *.yaml FAQ files", file=sys.stderr)
+        return 1
+    faqs, errors = load_directory(directory, _routes(args.routes))
+    for error in errors:
+        print(error, file=sys.stderr)
+    bad_files = {e.file for e in errors}
+    for faq in faqs.values():
+        if str(faq.source) not in bad_files:
+            print(f"{faq.source}: OK (shop {faq.shop}, {len(faq.entries)} entries)")
+    return 1 if errors else 0
+
+
+def best_match(matchers: Sequence[FaqMatcher], text: str) -> MatchResult:
+    """The best result across several shops' matchers (confident answers first)."""
+    rank = {"answer": 2, "suggest": 1, "none": 0}
+    results = [m.match(text) for m in matchers]
+    return max(results, key=lambda r: (rank[r.decision], r.score))
+
+
+def _print_result(result: MatchResult, out: TextIO) -> None:
+    record = {"id": result.entry_id if result.decision == "answer" else None,
+              "score": result.score}
+    out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    out.flush()
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    """`faq match`: one JSON object per question, `{"id": ..., "score": ...}`."""
+    directory = Path(args.faq_dir)
+    if not directory.is_dir():
+        print(f"{directory}: not a directory", file=sys.stderr)
+        return 2
+    faqs, errors = load_directory(directory, _routes(args.routes))
+    for error in errors:
+        print(f"warning: {error}", file=sys.stderr)
+    if args.shop is not None:
+        if args.shop not in faqs:
+            print(f"no valid FAQ for shop '{args.shop}' in {directory} "
+                  f"(shops: {', '.join(sorted(faqs)) or 'none'})", file=sys.stderr)
+            return 2
+        faqs = {args.shop: faqs[args.shop]}
+    if not faqs:
+        print(f"{directory}: no valid FAQ file", file=sys.stderr)
+        return 2
+    matchers = [FaqMatcher(faq) for faq in faqs.values()]
+    if args.text:
+        _print_result(best_match(matchers, " ".join(args.text)), sys.stdout)
+        return 0
+    for line in sys.stdin:
+        _print_result(best_match(matchers, line.strip()), sys.stdout)
+    return 0
+
+
+def add_faq_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register `faq check` and `faq match` on a parser's subcommands."""
+    faq = subparsers.add_parser("faq", help="check FAQ files and try questions against them")
+    sub = faq.add_subparsers(dest="faq_command", required=True)
+    routes_help = "comma-separated known routes (default: front_desk,groomer,optometrist)"
+
+    check = sub.add_parser("check", help="validate every FAQ file in DIR (FILE:LINE: reason)")
+    check.add_argument("dir", metavar="DIR", help="directory holding one *.yaml per shop")
+    check.add_argument("--routes", help=routes_help)
+    check.set_defaults(func=cmd_check)
+
+    match = sub.add_parser(
+        "match",
+        help='print {"id": ..., "score": ...} for TEXT, or for each stdin line',
+    )
+    match.add_argument("--faq-dir", required=True, metavar="DIR")
+    match.add_argument("--shop", help="only this shop (default: best across all shops)")
+    match.add_argument("--routes", help=routes_help)
+    match.add_argument("text", nargs="*", metavar="TEXT",
+                       help="the question (omit to read one question per line from stdin)")
+    match.set_defaults(func=cmd_match)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone entry point: `python -m faq.cli faq check DIR` or `... check DIR`."""
+    parser = argparse.ArgumentParser(prog="faq", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_faq_commands(sub)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not arguments or arguments[0] != "faq":
+        arguments.insert(0, "faq")  # `python -m faq.cli check DIR` works too
+    args = parser.parse_args(arguments)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
