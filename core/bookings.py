@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.availability import Interval, Slot, SlotQuery, candidate_starts, free_slots
@@ -419,6 +419,7 @@ class BookingService:
                     Booking.shop_id == shop_id,
                     Booking.staff_id == staff_id,
                     Booking.status.in_(ACTIVE_STATUSES),
+                    or_(Booking.status != BookingStatus.HELD, Booking.hold_expires_at > now),
                     Booking.start_at < end,
                     Booking.end_at > start,
                 )
