@@ -23,7 +23,7 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 run: install
-	$(BIN)/chatbook serve --config $(CONFIG)
+	$(BIN)/chatbook serve --config $(CONFIG) --demo
 
 test: install-test
 	$(BIN)/ruff check .

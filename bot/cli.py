@@ -31,8 +31,13 @@ def _load(path: str) -> AppConfig | None:
         return None
 
 
-async def _serve(config: AppConfig, host: str, port: int) -> None:
+async def _serve(config: AppConfig, host: str, port: int, demo: bool = False) -> None:
     services = await bootstrap(config)
+    if demo:
+        from bot.demo import seed_demo
+
+        made = await seed_demo(services)
+        print(f"demo data: {made} bookings added" if made else "demo data: already there", flush=True)
     runner = web.AppRunner(build_app(services), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -65,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return 2
     host = args.host or config.server.host
     port = args.port if args.port is not None else config.server.port
-    asyncio.run(_serve(config, host, port))
+    asyncio.run(_serve(config, host, port, demo=args.demo))
     return 0
 
 
@@ -105,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
     serve.add_argument("--host", help="address to listen on (default: server.host from the config)")
     serve.add_argument("--port", type=int, help="port to listen on (default: server.port from the config)")
+    serve.add_argument("--demo", action="store_true", help="add demo customers and bookings to an empty database")
     serve.set_defaults(func=cmd_serve)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
@@ -133,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     if getattr(args, "config", None) and not Path(args.config).exists() and args.command != "faq":
         print(f"chatbook: config file {args.config} not found", file=sys.stderr)
         return 2

@@ -1,0 +1,187 @@
+"""Customer and pet profiles: who a chat belongs to, their pets, language and history.
+
+A customer is one row per person per shop, reached through one or more channel identities
+(Telegram chat, WeChat openid, widget session, terminal name). Phone numbers are stored in
+full but only ever shown masked (``mask_phone``) in logs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import Clock
+from core.db import Database
+from core.models import Booking, BookingStatus, ChannelIdentity, Customer, Pet
+
+
+@dataclass(frozen=True)
+class PetView:
+    id: int
+    name: str
+    species: str
+    breed: str
+    size: str | None
+    birth_date: date | None
+    notes: str
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    id: int
+    shop_id: str
+    display_name: str
+    language: str
+    phone: str | None
+    notes: str
+    pets: tuple[PetView, ...]
+
+
+def mask_phone(phone: str | None) -> str:
+    """'+86 138 1234 5678' -> '+86*******5678': enough to recognise, not to call."""
+    if not phone:
+        return ""
+    digits = [c for c in phone if c.isdigit()]
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    prefix = "+" + "".join(digits[:2]) if phone.strip().startswith("+") else ""
+    hidden = len(digits) - 4 - (2 if prefix else 0)
+    return f"{prefix}{'*' * max(hidden, 0)}{''.join(digits[-4:])}"
+
+
+def _pet_view(p: Pet) -> PetView:
+    return PetView(p.id, p.name, p.species, p.breed, p.size, p.birth_date, p.notes)
+
+
+class CustomerDirectory:
+    """Finds or creates customers by channel identity and keeps their pets."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def identify(
+        self, shop_id: str, channel: str, external_id: str, *, display_name: str = "", language: str = "zh"
+    ) -> CustomerView:
+        """The customer behind a channel identity, created on first contact."""
+        async with self.db.transaction() as s:
+            found = await self._by_identity(s, shop_id, channel, external_id)
+            if found is not None:
+                if display_name and not found.display_name:
+                    found.display_name = display_name
+                return await self._view(s, found)
+        try:
+            async with self.db.transaction() as s:
+                now = self.clock.now()
+                customer = Customer(
+                    shop_id=shop_id, display_name=display_name, language=language, notes="", created_at=now
+                )
+                s.add(customer)
+                await s.flush()
+                s.add(
+                    ChannelIdentity(
+                        shop_id=shop_id,
+                        customer_id=customer.id,
+                        channel=channel,
+                        external_id=external_id,
+                        created_at=now,
+                    )
+                )
+                await s.flush()
+                return await self._view(s, customer)
+        except IntegrityError:  # the same person's first two messages raced: use the winner
+            async with self.db.transaction() as s:
+                winner = await self._by_identity(s, shop_id, channel, external_id)
+                assert winner is not None
+                return await self._view(s, winner)
+
+    async def get(self, customer_id: int) -> CustomerView | None:
+        async with self.db.reading() as s:
+            customer = await s.get(Customer, customer_id)
+            return await self._view(s, customer) if customer else None
+
+    async def update(
+        self,
+        customer_id: int,
+        *,
+        display_name: str | None = None,
+        language: str | None = None,
+        phone: str | None = None,
+    ) -> None:
+        async with self.db.transaction() as s:
+            customer = await s.get(Customer, customer_id)
+            if customer is None:
+                raise LookupError(f"no customer {customer_id}")
+            if display_name is not None:
+                customer.display_name = display_name
+            if language is not None:
+                customer.language = language
+            if phone is not None:
+                customer.phone = phone
+
+    async def add_pet(
+        self,
+        customer_id: int,
+        *,
+        name: str,
+        species: str,
+        breed: str = "",
+        size: str | None = None,
+        birth_date: date | None = None,
+        notes: str = "",
+    ) -> PetView:
+        async with self.db.transaction() as s:
+            pet = Pet(
+                customer_id=customer_id,
+                name=name.strip()[:100],
+                species=species,
+                breed=breed[:100],
+                size=size,
+                birth_date=birth_date,
+                notes=notes,
+            )
+            s.add(pet)
+            await s.flush()
+            return _pet_view(pet)
+
+    async def last_visit(self, customer_id: int, now: datetime | None = None) -> Booking | None:
+        """The most recent completed or past confirmed booking (for "same as last time")."""
+        moment = now or self.clock.now()
+        async with self.db.reading() as s:
+            return await s.scalar(
+                select(Booking)
+                .where(
+                    Booking.customer_id == customer_id,
+                    Booking.status.in_((BookingStatus.COMPLETED, BookingStatus.CONFIRMED)),
+                    Booking.start_at < moment,
+                )
+                .order_by(Booking.start_at.desc())
+                .limit(1)
+            )
+
+    async def _by_identity(self, s: AsyncSession, shop_id: str, channel: str, external_id: str) -> Customer | None:
+        return await s.scalar(
+            select(Customer)
+            .join(ChannelIdentity, ChannelIdentity.customer_id == Customer.id)
+            .where(
+                ChannelIdentity.shop_id == shop_id,
+                ChannelIdentity.channel == channel,
+                ChannelIdentity.external_id == external_id,
+            )
+        )
+
+    async def _view(self, s: AsyncSession, customer: Customer) -> CustomerView:
+        pets = await s.scalars(select(Pet).where(Pet.customer_id == customer.id).order_by(Pet.id))
+        return CustomerView(
+            id=customer.id,
+            shop_id=customer.shop_id,
+            display_name=customer.display_name,
+            language=customer.language,
+            phone=customer.phone,
+            notes=customer.notes,
+            pets=tuple(_pet_view(p) for p in pets),
+        )

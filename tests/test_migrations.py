@@ -1,0 +1,30 @@
+"""Migrations: `chatbook db upgrade` builds exactly the schema the models describe, idempotently."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy.engine import Connection
+
+from core.db import Database
+from core.migrate import current_revision, upgrade
+from core.models import Base
+
+
+async def test_upgrade_matches_models_and_is_idempotent(db_url: str) -> None:
+    db = Database(db_url)
+    try:
+        assert await current_revision(db) is None
+        await upgrade(db)
+        await upgrade(db)  # a second serve process, or a restart: nothing to do, no error
+
+        def diff(connection: Connection) -> list:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            return compare_metadata(context, Base.metadata)
+
+        async with db.engine.connect() as conn:
+            differences = await conn.run_sync(diff)
+        assert differences == []
+        assert await current_revision(db) == "0001"
+    finally:
+        await db.dispose()
