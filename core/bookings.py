@@ -70,8 +70,22 @@ class BookingRequest:
 class _Abort(Exception):
     """Carries a failed result out of a transaction so that it rolls back."""
 
-    def __init__(self, result: BookingResult) -> None:
+    def __init__(self, result: BookingResult | _Wanted) -> None:
         self.result = result
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    """A refused time: the alternatives are looked up after the write transaction ends,
+    so that losers of a race do not compute them while holding the write lock."""
+
+    shop_id: str
+    service_id: str
+    around: datetime
+    duration_min: int
+    staff: tuple[str, ...]
+    exclude_booking: int | None
+    reason: str = "slot_taken"
 
 
 class _NextCandidate(Exception):
@@ -151,9 +165,7 @@ class BookingService:
         now = self.clock.now()
         async with self.db.reading() as s:
             cal = await load_calendar(s, shop, shop_id, day_span(shop, day), now)
-        return free_slots(
-            slot_query(shop, service_id, day, now, duration_min=duration, staff_ids=staff, calendar=cal)
-        )
+        return free_slots(slot_query(shop, service_id, day, now, duration_min=duration, staff_ids=staff, calendar=cal))
 
     async def get(self, shop_id: str, booking_id: int) -> BookingView | None:
         async with self.db.reading() as s:
@@ -223,9 +235,7 @@ class BookingService:
                 )
                 s.add(booking)
                 await s.flush()
-                problem = await self._place(
-                    s, shop, booking, start, duration, staff_pref=request.staff_id, now=now
-                )
+                problem = await self._place(s, shop, booking, start, duration, staff_pref=request.staff_id, now=now)
                 if problem is not None:
                     raise _Abort(problem)
                 if not hold:
@@ -244,6 +254,8 @@ class BookingService:
                 await s.flush()
                 return Booked(BookingView.of(booking))
         except _Abort as aborted:
+            if isinstance(aborted.result, _Wanted):
+                return await self._alternatives(aborted.result)
             return aborted.result
 
     # ------------------------------------------------------------------ changing
@@ -300,11 +312,7 @@ class BookingService:
             if b.status not in ACTIVE_STATUSES:
                 return NotAllowed(Reason.INVALID_STATE, f"booking is {b.status.value}")
             cutoff = timedelta(minutes=shop.booking.cancel_cutoff_min)
-            if (
-                actor.kind == ActorKind.CUSTOMER
-                and b.status != BookingStatus.HELD
-                and b.start_at - now < cutoff
-            ):
+            if actor.kind == ActorKind.CUSTOMER and b.status != BookingStatus.HELD and b.start_at - now < cutoff:
                 return NotAllowed(Reason.CUTOFF_PASSED, f"cancel at least {cutoff} before the start")
             await release(s, [b.id])
             previous = b.status.value
@@ -376,14 +384,11 @@ class BookingService:
                 s, shop, b, b.start_at, duration, staff_pref=b.staff_id, now=now, lead_time=False
             )
             if problem is not None:
-                staff = self._service_staff(shop, b.service_id, None)
-                alternatives = await self._alternatives(s, shop, b, b.start_at, duration, staff, now)
-                raise _Abort(Taken(alternatives, reason="addon_does_not_fit"))
+                staff = tuple(self._service_staff(shop, b.service_id, None))
+                raise _Abort(_Wanted(shop_id, b.service_id, b.start_at, duration, staff, b.id, "addon_does_not_fit"))
             addon = shop.addons[addon_id]
             b.addons.append(
-                BookingAddon(
-                    addon_id=addon_id, duration_min=addon.duration_min, price_cents=int(addon.price * 100)
-                )
+                BookingAddon(addon_id=addon_id, duration_min=addon.duration_min, price_cents=int(addon.price * 100))
             )
             b.end_at = b.start_at + timedelta(minutes=duration)
             b.price_cents += int(addon.price * 100)
@@ -450,9 +455,7 @@ class BookingService:
             async with self.db.transaction() as s:
                 await self._release_expired(s, shop_id, now)
                 booking = await s.scalar(
-                    select(Booking)
-                    .where(Booking.id == booking_id, Booking.shop_id == shop_id)
-                    .with_for_update()
+                    select(Booking).where(Booking.id == booking_id, Booking.shop_id == shop_id).with_for_update()
                 )
                 if booking is None:
                     return NotAllowed(Reason.NOT_FOUND, f"no booking {booking_id} at {shop_id}")
@@ -465,6 +468,8 @@ class BookingService:
                     raise _Abort(result)
                 return result
         except _Abort as aborted:
+            if isinstance(aborted.result, _Wanted):
+                return await self._alternatives(aborted.result)
             return aborted.result
 
     async def _release_expired(self, s: AsyncSession, shop_id: str | None, now: datetime) -> list[int]:
@@ -511,7 +516,7 @@ class BookingService:
         now: datetime,
         prefer: str | None = None,
         lead_time: bool = True,
-    ) -> BookingResult | None:
+    ) -> BookingResult | _Wanted | None:
         """Claim staff and resources for ``booking`` at ``start``; None when it worked."""
         service_id = booking.service_id
         service = shop.services[service_id]
@@ -522,9 +527,7 @@ class BookingService:
         day = start.astimezone(shop.tz).date()
         span = day_span(shop, day)
         cal = await load_calendar(s, shop, booking.shop_id, span, now, exclude_booking=booking.id)
-        query = slot_query(
-            shop, service_id, day, now, duration_min=duration_min, staff_ids=staff, calendar=cal
-        )
+        query = slot_query(shop, service_id, day, now, duration_min=duration_min, staff_ids=staff, calendar=cal)
         if not lead_time:
             query = replace(query, lead_time_min=0)
         slot = next((x for x in free_slots(query) if x.start == start), None)
@@ -532,7 +535,7 @@ class BookingService:
             reason = self._why_not(shop, day, start, staff_pref, now, query)
             if reason is not None:
                 return reason
-            return Taken(await self._alternatives(s, shop, booking, start, duration_min, staff, now))
+            return _Wanted(booking.shop_id, service_id, start, duration_min, tuple(staff), booking.id)
         candidates: list[str | None] = list(slot.staff_ids) if service.staff_required else [None]
         candidates.sort(key=lambda sid: (sid != prefer, cal.staff_load(sid, span) if sid else 0))
         end = start + timedelta(minutes=duration_min)
@@ -549,7 +552,7 @@ class BookingService:
             booking.start_at, booking.end_at = start, end
             booking.resources.extend(BookingResource(resource_id=r, unit=u) for r, u in units)
             return None
-        return Taken(await self._alternatives(s, shop, booking, start, duration_min, staff, now))
+        return _Wanted(booking.shop_id, service_id, start, duration_min, tuple(staff), booking.id)
 
     async def _claim_all(
         self,
@@ -591,47 +594,36 @@ class BookingService:
             return NotAllowed(Reason.CLOSED, f"closed on {day.isoformat()}")
         if start not in candidate_starts(query):
             return NotAllowed(Reason.OUTSIDE_HOURS, "not a bookable start time in opening hours")
-        if staff_pref is not None and start not in {
-            x.start for x in free_slots(replace(query, ignore_busy=True))
-        }:
+        if staff_pref is not None and start not in {x.start for x in free_slots(replace(query, ignore_busy=True))}:
             return NotAllowed(Reason.STAFF_NOT_WORKING, f"'{staff_pref}' is not working then")
         return None
 
-    async def _alternatives(
-        self,
-        s: AsyncSession,
-        shop: ShopConfig,
-        booking: Booking,
-        around: datetime,
-        duration_min: int,
-        staff: Sequence[str],
-        now: datetime,
-    ) -> tuple[Slot, ...]:
-        """The nearest free starts to ``around`` (a week either way of its day)."""
+    async def _alternatives(self, wanted: _Wanted) -> Taken:
+        """The nearest free starts to the refused time (a week either way of its day)."""
+        shop = self.shop(wanted.shop_id)
+        now = self.clock.now()
         today = now.astimezone(shop.tz).date()
-        center = around.astimezone(shop.tz).date()
+        center = wanted.around.astimezone(shop.tz).date()
         last = today + timedelta(days=shop.booking.horizon_days)
         days = sorted({d for k in _ALTERNATIVE_DAYS if today <= (d := center + timedelta(days=k)) <= last})
         if not days:
-            return ()
+            return Taken((), reason=wanted.reason)
         span = Interval(day_span(shop, days[0]).start, day_span(shop, days[-1]).end)
-        cal = await load_calendar(s, shop, booking.shop_id, span, now, exclude_booking=booking.id)
+        async with self.db.reading() as s:
+            cal = await load_calendar(s, shop, wanted.shop_id, span, now, exclude_booking=wanted.exclude_booking)
         found: list[Slot] = []
         for day in days:
-            found.extend(
-                free_slots(
-                    slot_query(
-                        shop,
-                        booking.service_id,
-                        day,
-                        now,
-                        duration_min=duration_min,
-                        staff_ids=staff,
-                        calendar=cal,
-                    )
-                )
+            query = slot_query(
+                shop,
+                wanted.service_id,
+                day,
+                now,
+                duration_min=wanted.duration_min,
+                staff_ids=wanted.staff,
+                calendar=cal,
             )
-        return nearest(found, around, ALTERNATIVES)
+            found.extend(free_slots(query))
+        return Taken(nearest(found, wanted.around, ALTERNATIVES), reason=wanted.reason)
 
     @staticmethod
     def _status_after_confirm(shop: ShopConfig, service_id: str, actor: Actor) -> BookingStatus:
@@ -645,9 +637,7 @@ class BookingService:
         return int(total * 100)
 
     @staticmethod
-    def _audit(
-        s: AsyncSession, booking: Booking, actor: Actor, now: datetime, action: str, **details: Any
-    ) -> None:
+    def _audit(s: AsyncSession, booking: Booking, actor: Actor, now: datetime, action: str, **details: Any) -> None:
         s.add(
             BookingEvent(
                 booking_id=booking.id,

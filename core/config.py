@@ -134,6 +134,7 @@ class AddonConfig(_Model):
     """An extra that can be added to a service, lengthening it."""
 
     name: LocalizedText
+    aliases: list[str] = Field(default_factory=list)  # words customers use for it ("驱虫", "deworm")
     duration_min: int = Field(default=0, ge=0, le=480)
     price: Decimal = Field(default=Decimal(0), ge=0)
 
@@ -144,6 +145,7 @@ class ServiceConfig(_Model):
     """A bookable service."""
 
     name: LocalizedText
+    aliases: list[str] = Field(default_factory=list)  # words customers use for it in chat
     duration_min: int = Field(ge=GRID_MIN, le=12 * 60)
     price: Decimal = Field(default=Decimal(0), ge=0)
     confirmation: Literal["auto", "staff"] = "auto"
@@ -157,6 +159,13 @@ class ServiceConfig(_Model):
     description: LocalizedText | None = None
 
     _grid_duration = field_validator("duration_min")(_grid)
+
+
+class CategoryConfig(_Model):
+    """Services offered as one choice in chat, told apart by the pet (e.g. dog bath by size)."""
+
+    name: LocalizedText
+    aliases: list[str] = Field(default_factory=list)
 
 
 class StaffConfig(_Model):
@@ -182,6 +191,7 @@ class ShopConfig(_Model):
     opening_hours: WeeklyHours
     closed_dates: list[date] = Field(default_factory=list)
     resources: dict[str, ResourceConfig] = Field(default_factory=dict)
+    categories: dict[str, CategoryConfig] = Field(default_factory=dict)
     services: dict[str, ServiceConfig]
     addons: dict[str, AddonConfig] = Field(default_factory=dict)
     staff: dict[str, StaffConfig] = Field(default_factory=dict)
@@ -225,6 +235,7 @@ class AppConfig(_Model):
 
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
+    faq_dir: str = "faq"  # one FAQ YAML per shop; relative paths are relative to this config file
     shops: dict[str, ShopConfig]
 
     def shop(self, shop_id: str) -> ShopConfig | None:
@@ -251,6 +262,8 @@ def _cross_check(cfg: AppConfig) -> list[tuple[tuple[str | int, ...], str]]:
                     )
         for service_id, service in shop.services.items():
             spath = (*base, "services", service_id)
+            if service.category is not None and shop.categories and service.category not in shop.categories:
+                problems.append(((*spath, "category"), f"unknown category '{service.category}'"))
             for index, res in enumerate(service.resources):
                 if res not in shop.resources:
                     problems.append(((*spath, "resources", index), f"unknown resource '{res}'"))
@@ -330,9 +343,16 @@ def parse_config(doc: YamlDocument) -> AppConfig:
 
 
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> AppConfig:
-    """Read and validate config.yaml; raise ConfigError with every problem found."""
+    """Read and validate config.yaml; raise ConfigError with every problem found.
+
+    A relative ``faq_dir`` is resolved against the config file's directory.
+    """
     try:
         doc = load_yaml(path, environ=environ)
     except YamlSourceError as exc:
         raise ConfigError(exc.issues) from None
-    return parse_config(doc)
+    config = parse_config(doc)
+    faq_dir = Path(config.faq_dir)
+    if not faq_dir.is_absolute():
+        config = config.model_copy(update={"faq_dir": str(Path(path).resolve().parent / faq_dir)})
+    return config

@@ -8,6 +8,7 @@ read-then-write transaction waits for its turn (busy_timeout) instead of failing
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -50,13 +51,25 @@ class Database:
             _sqlite_transactions(self.engine, "BEGIN IMMEDIATE")
             self.read_engine = create_async_engine(self.url, **kwargs)
             _sqlite_transactions(self.read_engine, "BEGIN")
+        # SQLite has one writer at a time. Queue this process's writers here, in order, instead
+        # of letting them poll SQLite's busy handler (which sleeps up to 100 ms per retry);
+        # other processes still wait through busy_timeout.
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on error."""
-        async with self._sessions() as session, session.begin():
+        """A session inside one transaction: committed on success, rolled back on error.
+
+        Never open a transaction while holding another on the same Database (on SQLite the
+        second would wait for the first forever).
+        """
+        if self._write_lock is None:
+            async with self._sessions() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock, self._sessions() as session, session.begin():
             yield session
 
     @asynccontextmanager

@@ -302,3 +302,108 @@ class BookingEvent(Base):
     actor_id: Mapped[str] = mapped_column(String(128), default="")
     action: Mapped[str] = mapped_column(String(32))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ConversationMode(enum.StrEnum):
+    BOT = "bot"  # the engine answers
+    HANDOFF = "handoff"  # waiting for staff: the engine stays silent
+    STAFF = "staff"  # a staff member took over: the engine stays silent
+
+
+class Conversation(Base):
+    """One chat between a customer and a shop on one channel, with its persisted dialog state."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (UniqueConstraint("shop_id", "channel", "external_id", name="uq_conversation"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id"))
+    channel: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(128))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    state: Mapped[str] = mapped_column(String(40), default="idle")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    mode: Mapped[ConversationMode] = mapped_column(_enum(ConversationMode, "conversation_mode"))
+    handoff_route: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    handoff_reason: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    handoff_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    assigned_to: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    lock_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class InboundMessage(Base):
+    """Dedupe record: one row per inbound message id; the reply is kept for redeliveries."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("shop_id", "channel", "message_id", name="uq_inbound"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shop_id: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20))
+    message_id: Mapped[str] = mapped_column(String(128))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    reply: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class TranscriptEntry(Base):
+    """Every message in and out of a conversation, for staff and for the customer's history."""
+
+    __tablename__ = "transcript"
+    __table_args__ = (Index("ix_transcript_conversation", "conversation_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    author: Mapped[str] = mapped_column(String(80), default="")  # customer | bot | staff:<id>
+    text: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class OutboxMessage(Base):
+    """A message to a customer that is not an inline reply: stored first, then delivered."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shop_id: Mapped[str] = mapped_column(String(40))
+    channel: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(128))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), nullable=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "outbox_status"))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    provider_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class UnansweredQuestion(Base):
+    """A customer question the FAQ could not answer, for `chatbook faq unanswered`."""
+
+    __tablename__ = "unanswered_questions"
+    __table_args__ = (Index("ix_unanswered_shop", "shop_id", "normalized"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shop_id: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    normalized: Mapped[str] = mapped_column(String(500))
+    best_entry: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    score: Mapped[int] = mapped_column(Integer, default=0)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.availability import (
@@ -26,6 +26,8 @@ from core.availability import (
 )
 from core.config import WEEKDAYS, ShopConfig
 from core.models import ACTIVE_STATUSES, Booking, BookingResource, BookingStatus, TimeOff
+
+MAX_BOOKING = timedelta(hours=24)  # longer than any service plus add-ons (config caps at 12 h)
 
 
 @dataclass
@@ -67,6 +69,9 @@ async def load_calendar(
             Booking.status.in_(ACTIVE_STATUSES),
             live,
             Booking.start_at < hi,
+            # A lower bound on start_at too, so the (shop_id, start_at) index scans one day,
+            # not the whole booking history (no booking is longer than MAX_BOOKING).
+            Booking.start_at > lo - MAX_BOOKING,
             Booking.end_at > lo,
         )
         .order_by(Booking.start_at)
@@ -81,18 +86,12 @@ async def load_calendar(
             cal.staff_busy[staff_id].append(Interval(start, end))
     if spans and shop.resources:
         units = await session.execute(
-            select(BookingResource.booking_id, BookingResource.resource_id, BookingResource.unit)
-            .join(Booking, Booking.id == BookingResource.booking_id)
-            .where(
-                Booking.shop_id == shop_id,
-                Booking.status.in_(ACTIVE_STATUSES),
-                live,
-                and_(Booking.start_at < hi, Booking.end_at > lo),
+            select(BookingResource.booking_id, BookingResource.resource_id, BookingResource.unit).where(
+                BookingResource.booking_id.in_(list(spans))
             )
         )
         for booking_id, resource_id, unit in units:
-            if booking_id in spans:
-                cal.resource_busy[resource_id][unit].append(spans[booking_id])
+            cal.resource_busy[resource_id][unit].append(spans[booking_id])
     offs = await session.execute(
         select(TimeOff.staff_id, TimeOff.start_at, TimeOff.end_at).where(
             TimeOff.shop_id == shop_id, TimeOff.start_at < hi, TimeOff.end_at > lo
@@ -166,7 +165,5 @@ def day_slots(
     calendar: Calendar,
 ) -> list[Slot]:
     return free_slots(
-        slot_query(
-            shop, service_id, day, now, duration_min=duration_min, staff_ids=staff_ids, calendar=calendar
-        )
+        slot_query(shop, service_id, day, now, duration_min=duration_min, staff_ids=staff_ids, calendar=calendar)
     )

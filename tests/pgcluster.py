@@ -44,7 +44,7 @@ class PgCluster:
                 capture_output=True,
                 check=False,
             )
-        shutil.rmtree(self.directory, ignore_errors=True)
+        shutil.rmtree(os.path.dirname(self.directory), ignore_errors=True)
 
 
 def _pg_bin(name: str) -> str | None:

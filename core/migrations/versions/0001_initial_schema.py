@@ -116,9 +116,7 @@ def upgrade() -> None:
         sa.Column("size", sa.String(length=10), nullable=True),
         sa.Column("birth_date", sa.Date(), nullable=True),
         sa.Column("notes", sa.Text(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_pets_customer_id_customers")
-        ),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_pets_customer_id_customers")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_pets")),
     )
     with op.batch_alter_table("pets", schema=None) as batch_op:
@@ -173,9 +171,7 @@ def upgrade() -> None:
         sa.Column("notes", sa.Text(), nullable=False),
         sa.Column("created_at", core.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", core.models.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_bookings_customer_id_customers")
-        ),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_bookings_customer_id_customers")),
         sa.ForeignKeyConstraint(["pet_id"], ["pets.id"], name=op.f("fk_bookings_pet_id_pets")),
         sa.ForeignKeyConstraint(
             ["shop_id", "service_id"],
@@ -200,9 +196,7 @@ def upgrade() -> None:
         sa.Column("addon_id", sa.String(length=40), nullable=False),
         sa.Column("duration_min", sa.Integer(), nullable=False),
         sa.Column("price_cents", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["booking_id"], ["bookings.id"], name=op.f("fk_booking_addons_booking_id_bookings")
-        ),
+        sa.ForeignKeyConstraint(["booking_id"], ["bookings.id"], name=op.f("fk_booking_addons_booking_id_bookings")),
         sa.PrimaryKeyConstraint("booking_id", "addon_id", name=op.f("pk_booking_addons")),
     )
     op.create_table(
@@ -218,9 +212,7 @@ def upgrade() -> None:
         sa.Column("actor_id", sa.String(length=128), nullable=False),
         sa.Column("action", sa.String(length=32), nullable=False),
         sa.Column("details", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["booking_id"], ["bookings.id"], name=op.f("fk_booking_events_booking_id_bookings")
-        ),
+        sa.ForeignKeyConstraint(["booking_id"], ["bookings.id"], name=op.f("fk_booking_events_booking_id_bookings")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_booking_events")),
     )
     with op.batch_alter_table("booking_events", schema=None) as batch_op:
@@ -231,9 +223,7 @@ def upgrade() -> None:
         sa.Column("booking_id", sa.Integer(), nullable=False),
         sa.Column("resource_id", sa.String(length=40), nullable=False),
         sa.Column("unit", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["booking_id"], ["bookings.id"], name=op.f("fk_booking_resources_booking_id_bookings")
-        ),
+        sa.ForeignKeyConstraint(["booking_id"], ["bookings.id"], name=op.f("fk_booking_resources_booking_id_bookings")),
         sa.PrimaryKeyConstraint("booking_id", "resource_id", name=op.f("pk_booking_resources")),
     )
     op.create_table(
@@ -244,9 +234,7 @@ def upgrade() -> None:
         sa.Column("unit", sa.Integer(), nullable=False),
         sa.Column("cell", sa.BigInteger(), nullable=False),
         sa.Column("booking_id", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["booking_id"], ["bookings.id"], name=op.f("fk_occupancy_booking_id_bookings")
-        ),
+        sa.ForeignKeyConstraint(["booking_id"], ["bookings.id"], name=op.f("fk_occupancy_booking_id_bookings")),
         sa.PrimaryKeyConstraint("shop_id", "kind", "key", "unit", "cell", name=op.f("pk_occupancy")),
     )
     with op.batch_alter_table("occupancy", schema=None) as batch_op:

@@ -1,0 +1,321 @@
+"""Recognising what a customer means: commands, yes/no, services, add-ons, pets and times.
+
+Recognition words are data here (per language, both always active: customers mix them);
+the words the bot says live in core/locales. Matching is on a normalised form (NFKC,
+lower case, punctuation dropped), so "取消！" and "Cancel." both mean cancel.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from core.config import ShopConfig
+from core.customers import PetView
+from core.when import When, parse_when
+
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+def normalise(text: str) -> str:
+    """Lower-case NFKC text with punctuation and spaces squeezed to single spaces."""
+    return _PUNCT.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
+
+
+class Command(StrEnum):
+    CANCEL_FLOW = "cancel_flow"
+    BACK = "back"
+    HUMAN = "human"
+    MENU = "menu"
+    GREET = "greet"
+    MY_BOOKINGS = "my_bookings"
+    RESCHEDULE = "reschedule"
+    CANCEL_BOOKING = "cancel_booking"
+    ADD_ADDON = "add_addon"
+    TO_ENGLISH = "to_english"
+    TO_CHINESE = "to_chinese"
+
+
+# The whole message must be one of these (after normalisation)...
+_EXACT: dict[Command, tuple[str, ...]] = {
+    Command.CANCEL_FLOW: (
+        "取消",
+        "算了",
+        "不要了",
+        "不用了",
+        "退出",
+        "不约了",
+        "cancel",
+        "stop",
+        "quit",
+        "never mind",
+        "nevermind",
+        "forget it",
+        "abort",
+    ),
+    Command.BACK: ("返回", "上一步", "后退", "back", "go back", "previous", "undo"),
+    Command.MENU: ("菜单", "主菜单", "开始", "重新开始", "menu", "start", "restart", "main menu"),
+    Command.GREET: (
+        "你好",
+        "您好",
+        "哈喽",
+        "嗨",
+        "在吗",
+        "在不在",
+        "hi",
+        "hello",
+        "hey",
+        "hi there",
+        "good morning",
+        "早上好",
+        "下午好",
+        "晚上好",
+    ),
+    Command.TO_ENGLISH: ("english", "英文", "英语", "in english", "说英文"),
+    Command.TO_CHINESE: ("中文", "chinese", "汉语", "说中文", "in chinese"),
+}
+# ...or contain one of these.
+_CONTAINS: dict[Command, tuple[str, ...]] = {
+    Command.HUMAN: (
+        "转人工",
+        "人工",
+        "真人",
+        "客服",
+        "店员",
+        "找人",
+        "human",
+        "agent",
+        "real person",
+        "talk to a person",
+        "talk to someone",
+        "speak to someone",
+        "speak to a person",
+        "operator",
+        "staff member",
+    ),
+    Command.CANCEL_BOOKING: (
+        "取消预约",
+        "取消我的预约",
+        "取消订单",
+        "不去了",
+        "去不了",
+        "取消明天",
+        "取消今天",
+        "cancel my",
+        "cancel the appointment",
+        "cancel appointment",
+        "cancel booking",
+        "cancel the booking",
+        "cancel my booking",
+    ),
+    Command.RESCHEDULE: (
+        "改期",
+        "改时间",
+        "换时间",
+        "换个时间",
+        "改约",
+        "改到",
+        "调整时间",
+        "推迟",
+        "提前到",
+        "reschedule",
+        "change my booking",
+        "change the time",
+        "change my appointment",
+        "move my",
+        "another time",
+    ),
+    Command.MY_BOOKINGS: (
+        "我的预约",
+        "查预约",
+        "查看预约",
+        "预约记录",
+        "约了什么",
+        "my booking",
+        "my appointment",
+        "my bookings",
+        "my appointments",
+        "upcoming",
+    ),
+}
+_ADD_WORDS = ("加个", "加一个", "加上", "再加", "添加", "加项", "顺便", "add ", "add-on", "also want", "plus ")
+
+YES = (
+    "是",
+    "是的",
+    "对",
+    "对的",
+    "好",
+    "好的",
+    "确认",
+    "确定",
+    "可以",
+    "嗯",
+    "行",
+    "没问题",
+    "打过",
+    "打了",
+    "有",
+    "yes",
+    "y",
+    "yeah",
+    "yep",
+    "yup",
+    "ok",
+    "okay",
+    "sure",
+    "confirm",
+    "correct",
+    "right",
+    "done",
+)
+NO = ("不", "不是", "否", "没有", "没打", "还没", "没", "不用", "no", "n", "nope", "not yet", "none")
+
+
+def command_in(text: str) -> Command | None:
+    norm = normalise(text)
+    if not norm:
+        return None
+    for command, words in _EXACT.items():
+        if norm in words:
+            return command
+    for command, words in _CONTAINS.items():
+        if any(w in norm for w in words):
+            return command
+    if norm.startswith("/start"):
+        return Command.MENU
+    return None
+
+
+def yes_no(text: str) -> bool | None:
+    norm = normalise(text)
+    if norm in YES:
+        return True
+    if norm in NO:
+        return False
+    return None
+
+
+@dataclass(frozen=True)
+class ServiceMention:
+    service_id: str | None = None  # a concrete service
+    category: str | None = None  # or a category resolved later by the pet (dog bath -> size)
+
+
+def _alias_hits(norm: str, aliases: list[str]) -> int:
+    """Length of the longest alias found in the text (0 when none)."""
+    best = 0
+    for alias in aliases:
+        a = normalise(alias)
+        if a and a in norm:
+            best = max(best, len(a))
+    return best
+
+
+def service_in(text: str, shop: ShopConfig) -> ServiceMention | None:
+    """The service (or service category) a message names, longest match first."""
+    norm = normalise(text)
+    if not norm:
+        return None
+    best: tuple[int, ServiceMention] | None = None
+    for category_id, category in shop.categories.items():
+        score = _alias_hits(norm, [*category.aliases, category.name.zh, category.name.en])
+        if score and (best is None or score > best[0]):
+            best = (score, ServiceMention(category=category_id))
+    for service_id, service in shop.services.items():
+        score = _alias_hits(norm, [*service.aliases, service.name.zh, service.name.en])
+        if score and (best is None or score > best[0]):
+            best = (score, ServiceMention(service_id=service_id))
+    return best[1] if best else None
+
+
+def bath_for_species(text: str, shop: ShopConfig, species: str | None) -> ServiceMention | None:
+    """Plain "洗澡" / "bath" with a species decides between dog and cat bath."""
+    norm = normalise(text)
+    if not any(w in norm for w in ("洗澡", "洗个澡", "洗洗", "bath", "wash", "shower")):
+        return None
+    if species == "cat":
+        for service_id, service in shop.services.items():
+            if service.species == ["cat"]:
+                return ServiceMention(service_id=service_id)
+    for category_id in shop.categories:
+        members = [s for s in shop.services.values() if s.category == category_id]
+        if members and all("dog" in s.species for s in members) and species in (None, "dog"):
+            return ServiceMention(category=category_id)
+    return None
+
+
+def addon_in(text: str, shop: ShopConfig, allowed: list[str] | None = None) -> str | None:
+    norm = normalise(text)
+    best: tuple[int, str] | None = None
+    for addon_id, addon in shop.addons.items():
+        if allowed is not None and addon_id not in allowed:
+            continue
+        score = _alias_hits(norm, [*addon.aliases, addon.name.zh, addon.name.en])
+        if score and (best is None or score > best[0]):
+            best = (score, addon_id)
+    return best[1] if best else None
+
+
+def wants_addon(text: str, shop: ShopConfig) -> str | None:
+    """ "加个驱虫" / "add deworming": an add-on named together with an adding word."""
+    norm = normalise(text) + " "
+    if not any(w in norm for w in _ADD_WORDS):
+        return None
+    return addon_in(text, shop)
+
+
+def pet_in(text: str, pets: tuple[PetView, ...]) -> PetView | None:
+    norm = normalise(text)
+    for pet in sorted(pets, key=lambda p: len(p.name), reverse=True):
+        name = normalise(pet.name)
+        if name and name in norm:
+            return pet
+    return None
+
+
+def when_in(text: str, today: date) -> When:
+    return parse_when(text, today, prefer_afternoon_for_small_hours=True)
+
+
+_CJK = re.compile(r"[\u3400-\u9fff]")
+_LATIN = re.compile(r"[A-Za-z]{2,}")
+
+
+def language_of(text: str) -> str | None:
+    """zh for text with Chinese characters, en for Latin words, None when it cannot tell."""
+    if _CJK.search(text):
+        return "zh"
+    if _LATIN.search(text):
+        return "en"
+    return None
+
+
+def looks_like_question(text: str) -> bool:
+    norm = text.strip()
+    if not norm:
+        return False
+    if norm.endswith(("?", "？")) or any(
+        w in norm for w in ("吗", "么", "什么", "多少", "怎么", "几", "哪", "能不能", "可不可以", "是否")
+    ):
+        return True
+    first = normalise(norm).split(" ")[0]
+    return first in (
+        "how",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "can",
+        "do",
+        "does",
+        "is",
+        "are",
+        "should",
+        "will",
+    )

@@ -1,0 +1,417 @@
+"""Persistence for the conversation engine: dialog state, dedupe, ordering, transcript, handoff.
+
+- Dedupe: an inbound message id is claimed (unique row) BEFORE it is processed; a redelivery
+  gets the stored reply back instead of acting twice, and a redelivery that arrives while the
+  first attempt still runs waits for that attempt's reply.
+- Ordering: messages of one conversation are handled one at a time. Inside a process an
+  asyncio.Lock per conversation queues them in arrival order; across processes a lease on the
+  conversation row (lock_owner / locked_until, taken with one guarded UPDATE) does, so several
+  `serve` processes on PostgreSQL never interleave one chat. A crashed holder's lease expires.
+  The state is loaded only after the lock is taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from core.clock import Clock
+from core.db import Database
+from core.messages import OutgoingMessage
+from core.models import (
+    Conversation,
+    ConversationMode,
+    InboundMessage,
+    OutboxMessage,
+    OutboxStatus,
+    TranscriptEntry,
+)
+
+LEASE = timedelta(seconds=30)
+ABANDONED = timedelta(seconds=60)  # a claimed message with no reply after this is processed again
+_POLL_SECONDS = 0.02
+
+
+@dataclass
+class ConversationState:
+    """A conversation as the engine works on it (saved back after each message)."""
+
+    id: int
+    shop_id: str
+    channel: str
+    external_id: str
+    customer_id: int
+    language: str
+    state: str
+    data: dict[str, Any]
+    mode: ConversationMode
+    handoff_route: str | None = None
+    handoff_reason: str | None = None
+    assigned_to: str | None = None
+    created: bool = False
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Outcome of claiming an inbound message id."""
+
+    fresh: bool
+    reply: list[OutgoingMessage] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HandoffItem:
+    conversation_id: int
+    shop_id: str
+    channel: str
+    external_id: str
+    customer_id: int
+    route: str | None
+    reason: str | None
+    since: datetime | None
+    mode: ConversationMode
+    assigned_to: str | None
+    last_text: str
+
+
+class ConversationStore:
+    def __init__(self, db: Database, clock: Clock, *, owner: str | None = None) -> None:
+        self.db = db
+        self.clock = clock
+        self.owner = owner or uuid.uuid4().hex
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self._waiters: dict[tuple[str, str, str], int] = {}
+
+    # ---------------------------------------------------------------- dedupe
+
+    async def claim_inbound(self, shop_id: str, channel: str, message_id: str) -> Claim:
+        now = self.clock.now()
+        try:
+            async with self.db.transaction() as s:
+                s.add(InboundMessage(shop_id=shop_id, channel=channel, message_id=message_id, received_at=now))
+            return Claim(fresh=True)
+        except IntegrityError:
+            pass
+        deadline = asyncio.get_running_loop().time() + 15
+        while True:
+            async with self.db.transaction() as s:
+                row = await s.scalar(
+                    select(InboundMessage).where(
+                        InboundMessage.shop_id == shop_id,
+                        InboundMessage.channel == channel,
+                        InboundMessage.message_id == message_id,
+                    )
+                )
+                if row is None:  # pragma: no cover - rows are never deleted while in use
+                    return Claim(fresh=True)
+                if row.done:
+                    return Claim(fresh=False, reply=[OutgoingMessage.from_json(m) for m in row.reply or []])
+                if row.received_at + ABANDONED < self.clock.now():
+                    row.received_at = self.clock.now()  # the first attempt died: take it over
+                    return Claim(fresh=True)
+            if asyncio.get_running_loop().time() > deadline:
+                return Claim(fresh=False)  # still being handled elsewhere: that attempt answers
+            await asyncio.sleep(0.05)
+
+    async def finish_inbound(self, shop_id: str, channel: str, message_id: str, reply: list[OutgoingMessage]) -> None:
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(InboundMessage)
+                .where(
+                    InboundMessage.shop_id == shop_id,
+                    InboundMessage.channel == channel,
+                    InboundMessage.message_id == message_id,
+                )
+                .values(done=True, reply=[m.to_json() for m in reply])
+            )
+
+    # ---------------------------------------------------------------- ordering
+
+    @asynccontextmanager
+    async def locked(self, shop_id: str, channel: str, external_id: str, conversation_id: int) -> AsyncIterator[None]:
+        """Hold the conversation: in-process lock first, then the cross-process lease."""
+        key = (shop_id, channel, external_id)
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._waiters[key] = self._waiters.get(key, 0) + 1
+        try:
+            async with lock:
+                await self._take_lease(conversation_id)
+                try:
+                    yield
+                finally:
+                    await self._drop_lease(conversation_id)
+        finally:
+            self._waiters[key] -= 1
+            if not self._waiters[key]:
+                del self._waiters[key]
+                self._locks.pop(key, None)
+
+    async def _take_lease(self, conversation_id: int) -> None:
+        while True:
+            now = self.clock.now()
+            async with self.db.transaction() as s:
+                result = await s.execute(
+                    update(Conversation)
+                    .where(
+                        Conversation.id == conversation_id,
+                        or_(
+                            Conversation.locked_until.is_(None),
+                            Conversation.locked_until < now,
+                            Conversation.lock_owner == self.owner,
+                        ),
+                    )
+                    .values(lock_owner=self.owner, locked_until=now + LEASE)
+                    .execution_options(synchronize_session=False)
+                )
+            if result.rowcount:  # type: ignore[attr-defined]
+                return
+            await asyncio.sleep(_POLL_SECONDS)
+
+    async def _drop_lease(self, conversation_id: int) -> None:
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id, Conversation.lock_owner == self.owner)
+                .values(lock_owner=None, locked_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
+    # ---------------------------------------------------------------- state
+
+    async def open(
+        self, shop_id: str, channel: str, external_id: str, *, customer_id: int, language: str
+    ) -> ConversationState:
+        """The conversation for a channel identity, created on first contact."""
+        now = self.clock.now()
+        async with self.db.transaction() as s:
+            row = await self._find(s, shop_id, channel, external_id)
+            if row is not None:
+                return _state_of(row)
+        try:
+            async with self.db.transaction() as s:
+                row = Conversation(
+                    shop_id=shop_id,
+                    channel=channel,
+                    external_id=external_id,
+                    customer_id=customer_id,
+                    language=language,
+                    state="idle",
+                    data={},
+                    mode=ConversationMode.BOT,
+                    created_at=now,
+                    updated_at=now,
+                )
+                s.add(row)
+                await s.flush()
+                state = _state_of(row)
+                state.created = True
+                return state
+        except IntegrityError:
+            async with self.db.transaction() as s:
+                row = await self._find(s, shop_id, channel, external_id)
+                assert row is not None
+                return _state_of(row)
+
+    async def load(self, conversation_id: int) -> ConversationState:
+        async with self.db.reading() as s:
+            row = await s.get(Conversation, conversation_id)
+            assert row is not None
+            return _state_of(row)
+
+    async def save(self, conv: ConversationState, *, inbound: bool = False) -> None:
+        now = self.clock.now()
+        values: dict[str, Any] = {
+            "language": conv.language,
+            "state": conv.state,
+            "data": conv.data,
+            "updated_at": now,
+        }
+        if inbound:
+            values["last_inbound_at"] = now
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(Conversation)
+                .where(Conversation.id == conv.id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def _find(self, s: Any, shop_id: str, channel: str, external_id: str) -> Conversation | None:
+        return await s.scalar(
+            select(Conversation).where(
+                Conversation.shop_id == shop_id,
+                Conversation.channel == channel,
+                Conversation.external_id == external_id,
+            )
+        )
+
+    # ---------------------------------------------------------------- transcript
+
+    async def record(
+        self, conversation_id: int, direction: str, author: str, text: str, payload: dict[str, Any]
+    ) -> None:
+        async with self.db.transaction() as s:
+            s.add(
+                TranscriptEntry(
+                    conversation_id=conversation_id,
+                    direction=direction,
+                    author=author,
+                    text=text[:4000],
+                    payload=payload,
+                    at=self.clock.now(),
+                )
+            )
+
+    async def transcript(self, conversation_id: int, limit: int = 50) -> list[TranscriptEntry]:
+        async with self.db.reading() as s:
+            rows = await s.scalars(
+                select(TranscriptEntry)
+                .where(TranscriptEntry.conversation_id == conversation_id)
+                .order_by(TranscriptEntry.id.desc())
+                .limit(limit)
+            )
+            return list(reversed(list(rows)))
+
+    # ---------------------------------------------------------------- handoff
+
+    async def set_mode(
+        self,
+        conversation_id: int,
+        mode: ConversationMode,
+        *,
+        route: str | None = None,
+        reason: str | None = None,
+        assigned_to: str | None = None,
+    ) -> None:
+        now = self.clock.now()
+        values: dict[str, Any] = {"mode": mode, "updated_at": now, "assigned_to": assigned_to}
+        if mode == ConversationMode.HANDOFF:
+            values.update(handoff_route=route, handoff_reason=reason, handoff_at=now)
+        elif mode == ConversationMode.BOT:
+            values.update(handoff_route=None, handoff_reason=None, handoff_at=None)
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(Conversation)
+                .where(Conversation.id == conversation_id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def handoffs(self, shop_id: str | None = None) -> list[HandoffItem]:
+        """Conversations waiting for or held by staff, longest waiting first."""
+        async with self.db.reading() as s:
+            query = select(Conversation).where(Conversation.mode != ConversationMode.BOT)
+            if shop_id:
+                query = query.where(Conversation.shop_id == shop_id)
+            rows = list(await s.scalars(query.order_by(Conversation.handoff_at)))
+            items = []
+            for row in rows:
+                last = await s.scalar(
+                    select(TranscriptEntry.text)
+                    .where(TranscriptEntry.conversation_id == row.id, TranscriptEntry.direction == "in")
+                    .order_by(TranscriptEntry.id.desc())
+                    .limit(1)
+                )
+                items.append(
+                    HandoffItem(
+                        conversation_id=row.id,
+                        shop_id=row.shop_id,
+                        channel=row.channel,
+                        external_id=row.external_id,
+                        customer_id=row.customer_id,
+                        route=row.handoff_route,
+                        reason=row.handoff_reason,
+                        since=row.handoff_at,
+                        mode=row.mode,
+                        assigned_to=row.assigned_to,
+                        last_text=last or "",
+                    )
+                )
+            return items
+
+    # ---------------------------------------------------------------- outbox
+
+    async def enqueue(self, conv: ConversationState | int, message: OutgoingMessage, *, author: str) -> int:
+        """Store a message for delivery outside a reply (staff replies, notices) and log it."""
+        if isinstance(conv, int):
+            conv = await self.load(conv)
+        now = self.clock.now()
+        async with self.db.transaction() as s:
+            row = OutboxMessage(
+                shop_id=conv.shop_id,
+                channel=conv.channel,
+                external_id=conv.external_id,
+                conversation_id=conv.id,
+                body=message.to_json(),
+                status=OutboxStatus.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+            s.add(row)
+            s.add(
+                TranscriptEntry(
+                    conversation_id=conv.id,
+                    direction="out",
+                    author=author,
+                    text=message.text[:4000],
+                    payload=message.to_json(),
+                    at=now,
+                )
+            )
+            await s.flush()
+            return row.id
+
+    async def pending_outbox(self, shop_id: str, channel: str, external_id: str | None = None) -> list[OutboxMessage]:
+        async with self.db.reading() as s:
+            query = select(OutboxMessage).where(
+                OutboxMessage.shop_id == shop_id,
+                OutboxMessage.channel == channel,
+                OutboxMessage.status == OutboxStatus.PENDING,
+            )
+            if external_id is not None:
+                query = query.where(OutboxMessage.external_id == external_id)
+            return list(await s.scalars(query.order_by(OutboxMessage.id)))
+
+    async def mark_sent(self, outbox_id: int, provider_id: str | None = None) -> None:
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id == outbox_id)
+                .values(
+                    status=OutboxStatus.SENT,
+                    sent_at=self.clock.now(),
+                    provider_id=provider_id,
+                    attempts=OutboxMessage.attempts + 1,
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+    async def count_conversations(self) -> int:
+        async with self.db.reading() as s:
+            return int(await s.scalar(select(func.count()).select_from(Conversation)) or 0)
+
+
+def _state_of(row: Conversation) -> ConversationState:
+    return ConversationState(
+        id=row.id,
+        shop_id=row.shop_id,
+        channel=row.channel,
+        external_id=row.external_id,
+        customer_id=row.customer_id,
+        language=row.language,
+        state=row.state,
+        data=dict(row.data or {}),
+        mode=ConversationMode(row.mode),
+        handoff_route=row.handoff_route,
+        handoff_reason=row.handoff_reason,
+        assigned_to=row.assigned_to,
+    )

@@ -1,0 +1,27 @@
+"""The zh and en catalogs say the same things: same keys, same placeholders."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from core.i18n import placeholders, texts
+
+
+def test_catalogs_have_the_same_keys_and_placeholders() -> None:
+    zh, en = texts("zh").entries, texts("en").entries
+    assert sorted(zh) == sorted(en)
+    for key in zh:
+        if isinstance(zh[key], str):
+            assert placeholders(zh[key]) == placeholders(en[key]), key
+        else:
+            assert len(zh[key]) == len(en[key]), key
+
+
+def test_times_are_written_in_the_shop_zone() -> None:
+    moment = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert texts("zh").format_when(moment, shanghai) == "11月23日（周一）10:00"
+    assert texts("en").format_when(moment, shanghai) == "Mon 23 Nov, 10:00"
+    assert texts("en").format_price(88) == "¥88"
+    assert texts("zh").format_price(12.5) == "¥12.5"
