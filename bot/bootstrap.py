@@ -6,14 +6,22 @@ patching modules.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from bot.engine.engine import Engine
+from bot.engine.store import ConversationStore
 from core.bookings import BookingService
 from core.catalog import sync_catalog
 from core.clock import Clock, SystemClock
 from core.config import AppConfig
+from core.customers import CustomerDirectory
 from core.db import Database
 from core.migrate import upgrade
+from faq import FaqRegistry
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -24,6 +32,10 @@ class Services:
     db: Database
     clock: Clock
     bookings: BookingService
+    customers: CustomerDirectory
+    store: ConversationStore
+    faq: FaqRegistry | None
+    engine: Engine
     started: list[str] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -47,4 +59,31 @@ async def bootstrap(
         await db.dispose()
         raise
     clock = clock or SystemClock()
-    return Services(config=config, db=db, clock=clock, bookings=BookingService(db, config, clock))
+    bookings = BookingService(db, config, clock)
+    customers = CustomerDirectory(db, clock)
+    store = ConversationStore(db, clock)
+    faq = load_faq_registry(config)
+    engine = Engine(config, db, clock, bookings, customers, store, faq)
+    return Services(
+        config=config,
+        db=db,
+        clock=clock,
+        bookings=bookings,
+        customers=customers,
+        store=store,
+        faq=faq,
+        engine=engine,
+    )
+
+
+def load_faq_registry(config: AppConfig) -> FaqRegistry | None:
+    """The FAQ files for the configured shops; problems are logged, the last good version serves."""
+    directory = Path(config.faq_dir)
+    if not directory.is_dir():
+        log.warning("FAQ directory %s not found: FAQ answers are off", directory)
+        return None
+    routes = {member.role for shop in config.shops.values() for member in shop.staff.values()}
+    registry = FaqRegistry(directory, known_routes=sorted(routes | {"front_desk"}))
+    for error in registry.errors():
+        log.warning("FAQ: %s", error)
+    return registry

@@ -10,12 +10,14 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services, bootstrap
 from bot.web import build_app
 from core.config import AppConfig, ConfigError, load_config
+from faq.cli import add_faq_commands
 
 log = logging.getLogger("chatbook")
 DEFAULT_CONFIG = os.environ.get("CHATBOOK_CONFIG", "config.yaml")
@@ -101,6 +103,122 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_services(args: argparse.Namespace, work: Any) -> int:
+    """Run ``work(services)`` against the configured database; returns its exit code."""
+    config = _load(args.config)
+    if config is None:
+        return 2
+
+    async def run() -> int:
+        services = await bootstrap(config)
+        try:
+            return int(await work(services) or 0)
+        finally:
+            await services.close()
+
+    return asyncio.run(run())
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from channels.terminal import run_terminal_chat
+
+    async def work(services: Services) -> int:
+        shop = services.config.shop(args.shop)
+        if shop is None:
+            print(f"chatbook: unknown shop '{args.shop}' (have: {', '.join(services.config.shops)})", file=sys.stderr)
+            return 2
+        title = shop.name.get(args.lang or shop.default_language)
+        await run_terminal_chat(
+            services.engine, services.store, args.shop, title, user=args.as_name, language=args.lang
+        )
+        return 0
+
+    return _with_services(args, work)
+
+
+def cmd_handoff_list(args: argparse.Namespace) -> int:
+    async def work(services: Services) -> int:
+        items = await services.store.handoffs(args.shop)
+        if not items:
+            print("no conversations are waiting for staff")
+            return 0
+        now = services.clock.now()
+        for item in items:
+            shop = services.config.shops[item.shop_id]
+            since = item.since.astimezone(shop.tz).strftime("%m-%d %H:%M") if item.since else "-"
+            waited = int((now - item.since).total_seconds() // 60) if item.since else 0
+            taken = f" taken by {item.assigned_to}" if item.assigned_to else ""
+            print(
+                f"#{item.conversation_id}  {item.shop_id}  {item.channel}  route={item.route or '-'}  "
+                f"reason={item.reason or '-'}  since {since} ({waited} min){taken}\n"
+                f"    last message: {item.last_text[:120]}"
+            )
+        return 0
+
+    return _with_services(args, work)
+
+
+def cmd_handoff_reply(args: argparse.Namespace) -> int:
+    from core.messages import OutgoingMessage
+    from core.models import ConversationMode
+
+    async def work(services: Services) -> int:
+        conv = await _conversation(services, args.conversation)
+        if conv is None:
+            return 1
+        await services.store.set_mode(conv.id, ConversationMode.STAFF, assigned_to=args.staff)
+        await services.store.enqueue(conv, OutgoingMessage(args.text), author=f"staff:{args.staff}")
+        print(
+            f"queued for #{conv.id} ({conv.channel}); the bot stays silent until `chatbook handoff release {conv.id}`"
+        )
+        return 0
+
+    return _with_services(args, work)
+
+
+def cmd_handoff_release(args: argparse.Namespace) -> int:
+    from core.i18n import texts
+    from core.messages import OutgoingMessage
+    from core.models import ConversationMode
+
+    async def work(services: Services) -> int:
+        conv = await _conversation(services, args.conversation)
+        if conv is None:
+            return 1
+        await services.store.set_mode(conv.id, ConversationMode.BOT)
+        await services.store.enqueue(conv, OutgoingMessage(texts(conv.language).t("handoff.released")), author="bot")
+        print(f"#{conv.id} is back with the bot")
+        return 0
+
+    return _with_services(args, work)
+
+
+async def _conversation(services: Services, conversation_id: int) -> Any:
+    from core.models import Conversation
+
+    async with services.db.reading() as s:
+        exists = await s.get(Conversation, conversation_id)
+    if exists is None:
+        print(f"chatbook: no conversation #{conversation_id}", file=sys.stderr)
+        return None
+    return await services.store.load(conversation_id)
+
+
+def cmd_faq_unanswered(args: argparse.Namespace) -> int:
+    async def work(services: Services) -> int:
+        if services.config.shop(args.shop) is None:
+            print(f"chatbook: unknown shop '{args.shop}'", file=sys.stderr)
+            return 2
+        rows = await services.engine.unanswered(args.shop, limit=args.limit)
+        if not rows:
+            print(f"{args.shop}: no unanswered questions yet")
+        for text, count in rows:
+            print(f"{count:5d}  {text}")
+        return 0
+
+    return _with_services(args, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatbook", description="Chat-first booking server for small shops.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -123,12 +241,37 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--config", default=DEFAULT_CONFIG)
     check.set_defaults(func=cmd_config_check)
 
-    try:
-        from faq.cli import add_faq_commands
-    except ImportError:  # the faq package is optional at this layer
-        pass
-    else:
-        add_faq_commands(sub)
+    chat = sub.add_parser("chat", help="chat with the engine in this terminal (no tokens needed)")
+    chat.add_argument("--config", default=DEFAULT_CONFIG)
+    chat.add_argument("--shop", required=True, help="shop id from the config")
+    chat.add_argument("--lang", choices=["zh", "en"], help="language to start in")
+    chat.add_argument("--as", dest="as_name", metavar="NAME", help="chat as this (returning) customer")
+    chat.set_defaults(func=cmd_chat)
+
+    handoff = sub.add_parser("handoff", help="conversations handed to staff").add_subparsers(
+        dest="handoff_command", required=True
+    )
+    listing = handoff.add_parser("list", help="conversations waiting for staff, longest waiting first")
+    listing.add_argument("--config", default=DEFAULT_CONFIG)
+    listing.add_argument("--shop")
+    listing.set_defaults(func=cmd_handoff_list)
+    reply = handoff.add_parser("reply", help="reply to a customer as staff (the bot stays silent)")
+    reply.add_argument("--config", default=DEFAULT_CONFIG)
+    reply.add_argument("--staff", default="staff", help="who is replying (shown in the transcript)")
+    reply.add_argument("conversation", type=int)
+    reply.add_argument("text")
+    reply.set_defaults(func=cmd_handoff_reply)
+    release = handoff.add_parser("release", help="hand the conversation back to the bot")
+    release.add_argument("--config", default=DEFAULT_CONFIG)
+    release.add_argument("conversation", type=int)
+    release.set_defaults(func=cmd_handoff_release)
+
+    faq = add_faq_commands(sub)
+    unanswered = faq.add_parser("unanswered", help="what customers asked that the FAQ could not answer")
+    unanswered.add_argument("--config", default=DEFAULT_CONFIG)
+    unanswered.add_argument("--shop", required=True)
+    unanswered.add_argument("--limit", type=int, default=50)
+    unanswered.set_defaults(func=cmd_faq_unanswered)
     return parser
 
 
@@ -141,7 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("alembic").setLevel(logging.WARNING)
-    if getattr(args, "config", None) and not Path(args.config).exists() and args.command != "faq":
+        logging.getLogger("faq").setLevel(logging.WARNING)
+    if getattr(args, "config", None) and not Path(args.config).exists():
         print(f"chatbook: config file {args.config} not found", file=sys.stderr)
         return 2
     return int(args.func(args) or 0)

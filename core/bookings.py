@@ -157,14 +157,18 @@ class BookingService:
         *,
         staff_id: str | None = None,
         addons: Sequence[str] = (),
+        exclude_booking: int | None = None,
     ) -> list[Slot]:
-        """Free starts on a local date. Raises UnknownItem for ids the config lacks."""
+        """Free starts on a local date. Raises UnknownItem for ids the config lacks.
+
+        ``exclude_booking`` shows the times a booking could move to (its own time counts as free).
+        """
         shop = self.shop(shop_id)
         staff = self._service_staff(shop, service_id, staff_id)
         duration = self.duration_min(shop, service_id, addons)
         now = self.clock.now()
         async with self.db.reading() as s:
-            cal = await load_calendar(s, shop, shop_id, day_span(shop, day), now)
+            cal = await load_calendar(s, shop, shop_id, day_span(shop, day), now, exclude_booking=exclude_booking)
         return free_slots(slot_query(shop, service_id, day, now, duration_min=duration, staff_ids=staff, calendar=cal))
 
     async def get(self, shop_id: str, booking_id: int) -> BookingView | None:
@@ -178,6 +182,22 @@ class BookingService:
                 select(Booking).where(Booking.shop_id == shop_id, Booking.code == code.strip().upper())
             )
             return BookingView.of(row) if row else None
+
+    async def upcoming(self, shop_id: str, customer_id: int) -> list[BookingView]:
+        """A customer's bookings that are still ahead (held, pending or confirmed), soonest first."""
+        now = self.clock.now()
+        async with self.db.reading() as s:
+            rows = await s.scalars(
+                select(Booking)
+                .where(
+                    Booking.shop_id == shop_id,
+                    Booking.customer_id == customer_id,
+                    Booking.status.in_((BookingStatus.PENDING, BookingStatus.CONFIRMED)),
+                    Booking.end_at > now,
+                )
+                .order_by(Booking.start_at)
+            )
+            return [BookingView.of(b) for b in rows]
 
     async def history(self, booking_id: int) -> list[BookingEvent]:
         async with self.db.reading() as s:
@@ -331,8 +351,12 @@ class BookingService:
         actor: Actor,
         *,
         staff_id: str | None = None,
+        add_addon: str | None = None,
     ) -> BookingResult:
-        """Move a booking atomically: the old time is given up only if the new one is taken."""
+        """Move a booking atomically: the old time is given up only if the new one is taken.
+
+        ``add_addon`` adds an extra in the same move (when it did not fit at the old time).
+        """
 
         async def change(s: AsyncSession, shop: ShopConfig, b: Booking, now: datetime) -> BookingResult:
             if b.status not in ACTIVE_STATUSES:
@@ -346,6 +370,16 @@ class BookingService:
                 return NotAllowed(exc.reason, exc.detail)
             before = {"start": _iso(b.start_at), "staff": b.staff_id}
             duration = int((b.end_at - b.start_at).total_seconds() // 60)
+            addon = None
+            if add_addon is not None:
+                if add_addon in [a.addon_id for a in b.addons]:
+                    return NotAllowed(Reason.ADDON_ALREADY_ADDED, f"'{add_addon}' is already on this booking")
+                try:
+                    self.duration_min(shop, b.service_id, [add_addon])
+                except UnknownItem as exc:
+                    return NotAllowed(exc.reason, exc.detail)
+                addon = shop.addons[add_addon]
+                duration += addon.duration_min
             await self._vacate(s, b)
             problem = await self._place(
                 s, shop, b, new_start, duration, staff_pref=staff_id, prefer=b.staff_id, now=now
@@ -353,6 +387,11 @@ class BookingService:
             if problem is not None:
                 raise _Abort(problem)
             b.end_at = new_start + timedelta(minutes=duration)
+            if addon is not None and add_addon is not None:
+                cents = int(addon.price * 100)
+                b.addons.append(BookingAddon(addon_id=add_addon, duration_min=addon.duration_min, price_cents=cents))
+                b.price_cents += cents
+                self._audit(s, b, actor, now, "addon_added", addon=add_addon, end=_iso(b.end_at))
             self._audit(
                 s,
                 b,

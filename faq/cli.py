@@ -110,8 +110,9 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_faq_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    """Register `faq check` and `faq match` on a parser's subcommands."""
+def add_faq_commands(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    """Register `faq check` and `faq match` on a parser's subcommands; returns the `faq`
+    subcommands so that the server's CLI can add commands that need its database."""
     faq = subparsers.add_parser("faq", help="check FAQ files and try questions against them")
     sub = faq.add_subparsers(dest="faq_command", required=True)
     routes_help = "comma-separated known routes (default: front_desk,groomer,optometrist)"
@@ -131,6 +132,7 @@ def add_faq_commands(subparsers: argparse._SubParsersAction) -> None:  # type: i
     match.add_argument("text", nargs="*", metavar="TEXT",
                        help="the question (omit to read one question per line from stdin)")
     match.set_defaults(func=cmd_match)
+    return sub
 
 
 def main(argv: Sequence[str] | None = None) -> int:
