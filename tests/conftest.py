@@ -78,3 +78,12 @@ async def services(demo_config: AppConfig, clock: FixedClock, db_url: str) -> As
         yield svc
     finally:
         await svc.close()
+
+
+@pytest.fixture
+async def sqlite_services(demo_config: AppConfig, clock: FixedClock, sqlite_url: str) -> AsyncIterator[Services]:
+    svc = await bootstrap(demo_config, clock=clock, database_url=sqlite_url)
+    try:
+        yield svc
+    finally:
+        await svc.close()
