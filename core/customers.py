@@ -68,12 +68,15 @@ class CustomerDirectory:
         self, shop_id: str, channel: str, external_id: str, *, display_name: str = "", language: str = "zh"
     ) -> CustomerView:
         """The customer behind a channel identity, created on first contact."""
-        async with self.db.transaction() as s:
+        async with self.db.reading() as s:
             found = await self._by_identity(s, shop_id, channel, external_id)
-            if found is not None:
-                if display_name and not found.display_name:
-                    found.display_name = display_name
+            if found is not None and (found.display_name or not display_name):
                 return await self._view(s, found)
+        if found is not None:  # we learnt their name
+            await self.update(found.id, display_name=display_name)
+            view = await self.get(found.id)
+            assert view is not None
+            return view
         try:
             async with self.db.transaction() as s:
                 now = self.clock.now()

@@ -90,13 +90,12 @@ class Engine:
             msg.shop_id, msg.channel, msg.user_id, customer_id=customer.id, language=customer.language
         )
         replies: list[OutgoingMessage] = []
-        async with self.store.locked(msg.shop_id, msg.channel, msg.user_id, conv.id):
-            conv = await self.store.load(conv.id) if not conv.created else conv
-            text = msg.text[:MAX_TEXT]
-            await self.store.record(conv.id, "in", "customer", text, {"payload": msg.payload} if msg.payload else {})
-            if conv.mode != ConversationMode.BOT:
-                await self.store.save(conv, inbound=True)
-            else:
+        text = msg.text[:MAX_TEXT]
+        inbound = (text, {"payload": msg.payload} if msg.payload else {})
+        created = conv.created
+        async with self.store.locked(msg.shop_id, msg.channel, msg.user_id, conv.id) as conv:
+            conv.created = created
+            if conv.mode == ConversationMode.BOT:
                 turn = Turn(self, msg.shop_id, shop, conv, customer, msg, self.clock.now())
                 snapshot = _copy(conv.data), conv.state, conv.language
                 try:
@@ -108,10 +107,7 @@ class Engine:
                 replies = turn.out
                 conv.data["greeted"] = True
                 _remember_buttons(conv.data, replies)
-                await self.store.save(conv, inbound=True)
-                for reply in replies:
-                    await self.store.record(conv.id, "out", "bot", reply.text, reply.to_json())
-            await self.store.finish_inbound(msg.shop_id, msg.channel, msg.message_id, replies)
+            await self.store.finish_turn(conv, (msg.shop_id, msg.channel, msg.message_id), inbound, replies)
         return replies
 
     # ------------------------------------------------------------------ dispatch

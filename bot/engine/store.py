@@ -57,6 +57,7 @@ class ConversationState:
     handoff_reason: str | None = None
     assigned_to: str | None = None
     created: bool = False
+    lease_released: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,40 +122,31 @@ class ConversationStore:
                 return Claim(fresh=False)  # still being handled elsewhere: that attempt answers
             await asyncio.sleep(0.05)
 
-    async def finish_inbound(self, shop_id: str, channel: str, message_id: str, reply: list[OutgoingMessage]) -> None:
-        async with self.db.transaction() as s:
-            await s.execute(
-                update(InboundMessage)
-                .where(
-                    InboundMessage.shop_id == shop_id,
-                    InboundMessage.channel == channel,
-                    InboundMessage.message_id == message_id,
-                )
-                .values(done=True, reply=[m.to_json() for m in reply])
-            )
-
     # ---------------------------------------------------------------- ordering
 
     @asynccontextmanager
-    async def locked(self, shop_id: str, channel: str, external_id: str, conversation_id: int) -> AsyncIterator[None]:
-        """Hold the conversation: in-process lock first, then the cross-process lease."""
+    async def locked(
+        self, shop_id: str, channel: str, external_id: str, conversation_id: int
+    ) -> AsyncIterator[ConversationState]:
+        """Hold the conversation (in-process lock, then the cross-process lease) and load it."""
         key = (shop_id, channel, external_id)
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiters[key] = self._waiters.get(key, 0) + 1
         try:
             async with lock:
-                await self._take_lease(conversation_id)
+                conv = await self._take_lease(conversation_id)
                 try:
-                    yield
+                    yield conv
                 finally:
-                    await self._drop_lease(conversation_id)
+                    if not conv.lease_released:
+                        await self._drop_lease(conversation_id)
         finally:
             self._waiters[key] -= 1
             if not self._waiters[key]:
                 del self._waiters[key]
                 self._locks.pop(key, None)
 
-    async def _take_lease(self, conversation_id: int) -> None:
+    async def _take_lease(self, conversation_id: int) -> ConversationState:
         while True:
             now = self.clock.now()
             async with self.db.transaction() as s:
@@ -171,8 +163,10 @@ class ConversationStore:
                     .values(lock_owner=self.owner, locked_until=now + LEASE)
                     .execution_options(synchronize_session=False)
                 )
-            if result.rowcount:  # type: ignore[attr-defined]
-                return
+                if result.rowcount:  # type: ignore[attr-defined]
+                    row = await s.get(Conversation, conversation_id)
+                    assert row is not None
+                    return _state_of(row)
             await asyncio.sleep(_POLL_SECONDS)
 
     async def _drop_lease(self, conversation_id: int) -> None:
@@ -184,6 +178,65 @@ class ConversationStore:
                 .execution_options(synchronize_session=False)
             )
 
+    async def finish_turn(
+        self,
+        conv: ConversationState,
+        message: tuple[str, str, str],
+        inbound: tuple[str, dict[str, Any]],
+        replies: list[OutgoingMessage],
+    ) -> None:
+        """One transaction ends a turn: transcript in and out, the new state, the stored reply
+        for redeliveries, and the lease given back."""
+        now = self.clock.now()
+        shop_id, channel, message_id = message
+        async with self.db.transaction() as s:
+            s.add(
+                TranscriptEntry(
+                    conversation_id=conv.id,
+                    direction="in",
+                    author="customer",
+                    text=inbound[0][:4000],
+                    payload=inbound[1],
+                    at=now,
+                )
+            )
+            for reply in replies:
+                s.add(
+                    TranscriptEntry(
+                        conversation_id=conv.id,
+                        direction="out",
+                        author="bot",
+                        text=reply.text[:4000],
+                        payload=reply.to_json(),
+                        at=now,
+                    )
+                )
+            await s.execute(
+                update(Conversation)
+                .where(Conversation.id == conv.id)
+                .values(
+                    language=conv.language,
+                    state=conv.state,
+                    data=conv.data,
+                    updated_at=now,
+                    last_inbound_at=now,
+                    lock_owner=None,
+                    locked_until=None,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            await s.execute(
+                update(InboundMessage)
+                .where(
+                    InboundMessage.shop_id == shop_id,
+                    InboundMessage.channel == channel,
+                    InboundMessage.message_id == message_id,
+                )
+                .values(done=True, reply=[m.to_json() for m in replies])
+                .execution_options(synchronize_session=False)
+            )
+        conv.lease_released = True
+
     # ---------------------------------------------------------------- state
 
     async def open(
@@ -191,7 +244,7 @@ class ConversationStore:
     ) -> ConversationState:
         """The conversation for a channel identity, created on first contact."""
         now = self.clock.now()
-        async with self.db.transaction() as s:
+        async with self.db.reading() as s:
             row = await self._find(s, shop_id, channel, external_id)
             if row is not None:
                 return _state_of(row)
@@ -226,24 +279,6 @@ class ConversationStore:
             assert row is not None
             return _state_of(row)
 
-    async def save(self, conv: ConversationState, *, inbound: bool = False) -> None:
-        now = self.clock.now()
-        values: dict[str, Any] = {
-            "language": conv.language,
-            "state": conv.state,
-            "data": conv.data,
-            "updated_at": now,
-        }
-        if inbound:
-            values["last_inbound_at"] = now
-        async with self.db.transaction() as s:
-            await s.execute(
-                update(Conversation)
-                .where(Conversation.id == conv.id)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
-
     async def _find(self, s: Any, shop_id: str, channel: str, external_id: str) -> Conversation | None:
         return await s.scalar(
             select(Conversation).where(
@@ -254,21 +289,6 @@ class ConversationStore:
         )
 
     # ---------------------------------------------------------------- transcript
-
-    async def record(
-        self, conversation_id: int, direction: str, author: str, text: str, payload: dict[str, Any]
-    ) -> None:
-        async with self.db.transaction() as s:
-            s.add(
-                TranscriptEntry(
-                    conversation_id=conversation_id,
-                    direction=direction,
-                    author=author,
-                    text=text[:4000],
-                    payload=payload,
-                    at=self.clock.now(),
-                )
-            )
 
     async def transcript(self, conversation_id: int, limit: int = 50) -> list[TranscriptEntry]:
         async with self.db.reading() as s:
