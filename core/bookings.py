@@ -171,6 +171,42 @@ class BookingService:
             cal = await load_calendar(s, shop, shop_id, day_span(shop, day), now, exclude_booking=exclude_booking)
         return free_slots(slot_query(shop, service_id, day, now, duration_min=duration, staff_ids=staff, calendar=cal))
 
+    async def days_with_slots(
+        self,
+        shop_id: str,
+        service_id: str,
+        first: date,
+        count: int,
+        *,
+        addons: Sequence[str] = (),
+        exclude_booking: int | None = None,
+    ) -> tuple[list[date], bool]:
+        """The first ``count`` local dates from ``first`` with a free slot (one calendar read for
+        the whole horizon), and whether there are more after them."""
+        shop = self.shop(shop_id)
+        staff = self._service_staff(shop, service_id, None)
+        duration = self.duration_min(shop, service_id, addons)
+        now = self.clock.now()
+        today = now.astimezone(shop.tz).date()
+        last = today + timedelta(days=shop.booking.horizon_days)
+        first = max(first, today)
+        if first > last:
+            return [], False
+        span = Interval(day_span(shop, first).start, day_span(shop, last).end)
+        async with self.db.reading() as s:
+            cal = await load_calendar(s, shop, shop_id, span, now, exclude_booking=exclude_booking)
+        found: list[date] = []
+        day = first
+        while day <= last:
+            if shop.hours_on(day) and free_slots(
+                slot_query(shop, service_id, day, now, duration_min=duration, staff_ids=staff, calendar=cal)
+            ):
+                if len(found) == count:
+                    return found, True
+                found.append(day)
+            day += timedelta(days=1)
+        return found, False
+
     async def get(self, shop_id: str, booking_id: int) -> BookingView | None:
         async with self.db.reading() as s:
             row = await s.scalar(select(Booking).where(Booking.id == booking_id, Booking.shop_id == shop_id))

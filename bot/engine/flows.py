@@ -201,16 +201,12 @@ async def free_slots(t: Turn, day: date) -> list[Slot]:
 
 async def open_days(t: Turn, start: date, count: int) -> tuple[list[date], bool]:
     """The next ``count`` days from ``start`` with a free slot, and whether more exist."""
-    last = t.today + timedelta(days=t.shop.booking.horizon_days)
-    found: list[date] = []
-    day = max(start, t.today)
-    while day <= last:
-        if t.shop.hours_on(day) and await free_slots(t, day):
-            if len(found) == count:
-                return found, True
-            found.append(day)
-        day += timedelta(days=1)
-    return found, False
+    d = t.draft
+    exclude = d.get("booking_id") if d.get("mode") == "reschedule" else None
+    addons = [*d.get("addons", []), *([d["add_addon"]] if d.get("add_addon") else [])]
+    return await t.engine.bookings.days_with_slots(
+        t.shop_id, d["service"], start, count, addons=addons, exclude_booking=exclude
+    )
 
 
 def day_buttons(t: Turn, days: list[date]) -> list[Button]:

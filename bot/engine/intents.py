@@ -294,6 +294,30 @@ def language_of(text: str) -> str | None:
     return None
 
 
+_QUESTION_WORDS = (
+    "吗",
+    "么",
+    "什么",
+    "多少",
+    "怎么",
+    "几",
+    "哪",
+    "能不能",
+    "可不可以",
+    "是否",
+    "多久",
+    "多长",
+    "要不要",
+    "能否",
+    "可否",
+    "需不需要",
+    "有没有",
+    "是不是",
+    "会不会",
+    "呢",
+)
+
+
 def looks_like_question(text: str) -> bool:
     norm = text.strip()
     if not norm:
