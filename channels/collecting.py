@@ -12,15 +12,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Protocol
 
+from channels.base import MessageHandler
 from core.messages import Button, IncomingMessage, OutgoingMessage
 
 _ids = itertools.count(1)
-
-
-class MessageHandler(Protocol):
-    async def handle(self, msg: IncomingMessage) -> list[OutgoingMessage]: ...
 
 
 @dataclass

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TextIO
 
-from channels.collecting import MessageHandler
+from channels.base import MessageHandler
 from core.messages import IncomingMessage, OutgoingMessage
 
 CHANNEL = "terminal"

@@ -177,6 +177,41 @@ class StaffConfig(_Model):
     shifts: WeeklyHours = Field(default_factory=dict)
 
 
+class TelegramConfig(_Model):
+    """A Telegram bot for the shop (token from @BotFather, via ${ENV})."""
+
+    token: str = Field(min_length=1)
+    mode: Literal["webhook", "polling"] = "webhook"
+    secret_token: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,256}$")
+    api_base_url: str | None = None  # a local Bot API server or proxy; tests point it at a fake
+    enabled: bool = True
+
+
+class WeChatConfig(_Model):
+    """A WeChat Official Account (server URL settings from the account's admin page)."""
+
+    app_id: str = Field(min_length=1)
+    app_secret: str = Field(min_length=1)
+    token: str = Field(min_length=1)  # the "Token" used to sign pushes
+    encoding_aes_key: str | None = Field(default=None, min_length=43, max_length=43)  # safe (AES) mode
+    api_base_url: str | None = None  # an API gateway; tests point it at a fake
+    reminder_template_id: str | None = None  # template message for reminders outside the 48 h window
+    enabled: bool = True
+
+
+class WebWidgetConfig(_Model):
+    """The chat widget embedded on the shop's own site."""
+
+    allowed_origins: list[str] = Field(default_factory=list)  # e.g. https://pawspa.example
+    enabled: bool = True
+
+
+class ChannelsConfig(_Model):
+    telegram: TelegramConfig | None = None
+    wechat: WeChatConfig | None = None
+    web: WebWidgetConfig = Field(default_factory=WebWidgetConfig)
+
+
 class ShopConfig(_Model):
     """One shop: who, where, when and what it sells."""
 
@@ -195,6 +230,7 @@ class ShopConfig(_Model):
     services: dict[str, ServiceConfig]
     addons: dict[str, AddonConfig] = Field(default_factory=dict)
     staff: dict[str, StaffConfig] = Field(default_factory=dict)
+    channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
 
     @field_validator("timezone")
     @classmethod
