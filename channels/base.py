@@ -9,8 +9,14 @@ delivery loop calls the channel's ``ChannelSender.send``. A send that fails rais
 
 from __future__ import annotations
 
-from typing import Protocol
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
 
+from core.clock import Clock
+from core.config import AppConfig
 from core.messages import IncomingMessage, OutgoingMessage
 
 
@@ -38,3 +44,34 @@ class ChannelSender(Protocol):
     channel: str
 
     async def send(self, shop_id: str, external_id: str, message: OutgoingMessage) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    """One earlier message of a conversation, for channels that show history (the widget)."""
+
+    direction: str  # "in" | "out"
+    text: str
+    message: OutgoingMessage | None  # outgoing messages keep their buttons
+    at: datetime
+
+
+History = Callable[[str, str, str], Awaitable[list[TranscriptLine]]]  # (shop, channel, external id)
+
+
+@dataclass
+class ChannelContext:
+    """What the server hands each channel module's ``register(app, ctx)``."""
+
+    config: AppConfig
+    engine: MessageHandler
+    clock: Clock
+    history: History | None = None
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run work after answering the request; the task is kept until it ends."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
