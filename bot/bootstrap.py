@@ -10,8 +10,11 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.delivery import Delivery
 from bot.engine.engine import Engine
 from bot.engine.store import ConversationStore
+from bot.wiring import build_senders
+from channels.base import ChannelContext, ChannelSender
 from core.bookings import BookingService
 from core.catalog import sync_catalog
 from core.clock import Clock, SystemClock
@@ -19,6 +22,7 @@ from core.config import AppConfig
 from core.customers import CustomerDirectory
 from core.db import Database
 from core.migrate import upgrade
+from core.outbox import Outbox
 from faq import FaqRegistry
 
 log = logging.getLogger(__name__)
@@ -36,6 +40,9 @@ class Services:
     store: ConversationStore
     faq: FaqRegistry | None
     engine: Engine
+    channels: ChannelContext
+    outbox: Outbox
+    delivery: Delivery
     started: list[str] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -48,6 +55,7 @@ async def bootstrap(
     clock: Clock | None = None,
     database_url: str | None = None,
     migrate: bool = True,
+    senders_override: dict[str, ChannelSender] | None = None,
 ) -> Services:
     """Open the database, migrate it, sync the catalog and build the services."""
     db = Database(database_url or config.database.url, echo=config.database.echo)
@@ -64,6 +72,10 @@ async def bootstrap(
     store = ConversationStore(db, clock)
     faq = load_faq_registry(config)
     engine = Engine(config, db, clock, bookings, customers, store, faq)
+    channels = ChannelContext(config=config, engine=engine, clock=clock, history=store.history)
+    outbox = Outbox(db, clock)
+    senders: dict[str, ChannelSender] = build_senders(channels) if senders_override is None else senders_override
+    delivery = Delivery(db, outbox, senders, customers, clock)
     return Services(
         config=config,
         db=db,
@@ -73,6 +85,9 @@ async def bootstrap(
         store=store,
         faq=faq,
         engine=engine,
+        channels=channels,
+        outbox=outbox,
+        delivery=delivery,
     )
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.bootstrap import Services, bootstrap
+from bot.scheduler import start_scheduler
 from bot.web import build_app
 from core.config import AppConfig, ConfigError, load_config
 from faq.cli import add_faq_commands
@@ -55,6 +56,7 @@ async def _serve(config: AppConfig, host: str, port: int, demo: bool = False) ->
     print(f"  health:       {base}/healthz")
     print(f"  database:     {services.db.url.render_as_string(hide_password=True)}")
     print("Press Ctrl+C to stop.", flush=True)
+    scheduler = start_scheduler(services)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -62,6 +64,7 @@ async def _serve(config: AppConfig, host: str, port: int, demo: bool = False) ->
     try:
         await stop.wait()
     finally:
+        scheduler.shutdown(wait=False)
         await runner.cleanup()
         await services.close()
 

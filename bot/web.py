@@ -9,6 +9,7 @@ from aiohttp import web
 from bot import api
 from bot.api import SERVICES_KEY, json_error
 from bot.bootstrap import Services
+from bot.wiring import channel_modules
 
 log = logging.getLogger(__name__)
 
@@ -45,4 +46,6 @@ def build_app(services: Services) -> web.Application:
     app[SERVICES_KEY] = services
     app.router.add_get("/healthz", healthz)
     api.register(app)
+    for _name, module, _sender in channel_modules():
+        module.register(app, services.channels)
     return app

@@ -151,6 +151,16 @@ class CustomerDirectory:
             await s.flush()
             return _pet_view(pet)
 
+    async def identities(self, customer_id: int) -> list[tuple[str, str]]:
+        """Every (channel, external id) this customer can be reached on, oldest first."""
+        async with self.db.reading() as s:
+            rows = await s.execute(
+                select(ChannelIdentity.channel, ChannelIdentity.external_id)
+                .where(ChannelIdentity.customer_id == customer_id)
+                .order_by(ChannelIdentity.id)
+            )
+            return [(channel, external_id) for channel, external_id in rows]
+
     async def last_visit(self, customer_id: int, now: datetime | None = None) -> Booking | None:
         """The most recent completed or past confirmed booking (for "same as last time")."""
         moment = now or self.clock.now()

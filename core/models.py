@@ -384,10 +384,13 @@ class OutboxMessage(Base):
     channel: Mapped[str] = mapped_column(String(20))
     external_id: Mapped[str] = mapped_column(String(128))
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), nullable=True)
+    kind: Mapped[str] = mapped_column(String(20), default="message")  # message | staff | notice | reminder
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "outbox_status"))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # while "sending"
+    needs_staff: Mapped[bool] = mapped_column(Boolean, default=False)  # nothing could deliver it: call them
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     provider_id: Mapped[str | None] = mapped_column(String(128), nullable=True)

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from channels.base import TranscriptLine
 from core.clock import Clock
 from core.db import Database
 from core.messages import OutgoingMessage
@@ -34,6 +35,7 @@ from core.models import (
     OutboxStatus,
     TranscriptEntry,
 )
+from core.outbox import enqueue
 
 LEASE = timedelta(seconds=30)
 ABANDONED = timedelta(seconds=60)  # a claimed message with no reply after this is processed again
@@ -365,18 +367,16 @@ class ConversationStore:
             conv = await self.load(conv)
         now = self.clock.now()
         async with self.db.transaction() as s:
-            row = OutboxMessage(
+            row = enqueue(
+                s,
                 shop_id=conv.shop_id,
                 channel=conv.channel,
                 external_id=conv.external_id,
                 conversation_id=conv.id,
-                body=message.to_json(),
-                status=OutboxStatus.PENDING,
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
+                message=message,
+                now=now,
+                kind="staff" if author.startswith("staff") else "message",
             )
-            s.add(row)
             s.add(
                 TranscriptEntry(
                     conversation_id=conv.id,
@@ -389,6 +389,30 @@ class ConversationStore:
             )
             await s.flush()
             return row.id
+
+    async def history(self, shop_id: str, channel: str, external_id: str, limit: int = 30) -> list[TranscriptLine]:
+        """The conversation's recent messages, for channels that show history (the widget)."""
+        async with self.db.reading() as s:
+            conv = await self._find(s, shop_id, channel, external_id)
+            if conv is None:
+                return []
+            rows = list(
+                await s.scalars(
+                    select(TranscriptEntry)
+                    .where(TranscriptEntry.conversation_id == conv.id)
+                    .order_by(TranscriptEntry.id.desc())
+                    .limit(limit)
+                )
+            )
+        return [
+            TranscriptLine(
+                direction=r.direction,
+                text=r.text,
+                message=OutgoingMessage.from_json(r.payload) if r.direction == "out" and r.payload else None,
+                at=r.at,
+            )
+            for r in reversed(rows)
+        ]
 
     async def pending_outbox(self, shop_id: str, channel: str, external_id: str | None = None) -> list[OutboxMessage]:
         async with self.db.reading() as s:

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-21 23:57:47.502379
+Create Date: 2026-11-22 00:11:27.508511
 """
 
 from collections.abc import Sequence
@@ -85,6 +85,7 @@ def upgrade() -> None:
         sa.Column("channel", sa.String(length=20), nullable=False),
         sa.Column("external_id", sa.String(length=128), nullable=False),
         sa.Column("conversation_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("body", sa.JSON(), nullable=False),
         sa.Column(
             "status",
@@ -93,6 +94,8 @@ def upgrade() -> None:
         ),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("lease_until", core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("needs_staff", sa.Boolean(), nullable=False),
         sa.Column("created_at", core.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("sent_at", core.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("provider_id", sa.String(length=128), nullable=True),

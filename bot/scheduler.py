@@ -1,0 +1,40 @@
+"""The in-process scheduler: APScheduler runs the periodic work of every `serve` process.
+
+Jobs live in memory only (APScheduler's job stores must not be shared between processes: its
+docs say so, and a shared store double-fires). What a job does is decided by the database:
+the outbox claim picks who sends a message, the guarded UPDATE picks who expires a hold.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.bootstrap import Services
+
+log = logging.getLogger(__name__)
+DELIVERY_EVERY_SECONDS = 1
+HOLD_SWEEP_EVERY_SECONDS = 60
+
+
+def start_scheduler(services: Services) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone="UTC")
+    scheduler.add_job(
+        services.delivery.tick,
+        "interval",
+        seconds=DELIVERY_EVERY_SECONDS,
+        id="delivery",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        services.bookings.release_expired_holds,
+        "interval",
+        seconds=HOLD_SWEEP_EVERY_SECONDS,
+        id="hold-expiry",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.start()
+    return scheduler

@@ -1,0 +1,190 @@
+"""The outbox and the delivery loop: stored first, sent once, retried, rerouted, flagged."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.bootstrap import Services, bootstrap
+from channels.base import DeliveryError
+from channels.collecting import CollectingChannel
+from core.clock import FixedClock
+from core.config import AppConfig
+from core.messages import OutgoingMessage
+from core.models import OutboxMessage, OutboxStatus
+
+
+@dataclass
+class RecordingSender:
+    """A real ChannelSender for tests: records sends, can be told to fail."""
+
+    channel: str
+    sent: list[tuple[str, str]] = field(default_factory=list)
+    failures: list[DeliveryError] = field(default_factory=list)
+
+    async def send(self, shop_id: str, external_id: str, message: OutgoingMessage) -> str | None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append((external_id, message.text))
+        return f"{self.channel}-{len(self.sent)}"
+
+
+@pytest.fixture
+async def wired(
+    demo_config: AppConfig, clock: FixedClock, db_url: str
+) -> AsyncIterator[tuple[Services, RecordingSender, RecordingSender]]:
+    telegram, web = RecordingSender("telegram"), RecordingSender("web")
+    services = await bootstrap(
+        demo_config, clock=clock, database_url=db_url, senders_override={"telegram": telegram, "web": web}
+    )
+    yield services, telegram, web
+    await services.close()
+
+
+async def _conversation(services: Services, channel: str, user: str) -> int:
+    chat = CollectingChannel(services.engine, "pawspa", user=user, channel=channel)
+    await chat.push("你好")
+    conv = await services.store.open("pawspa", channel, user, customer_id=0, language="zh")
+    return conv.id
+
+
+async def _row(services: Services, outbox_id: int) -> OutboxMessage:
+    async with services.db.reading() as s:
+        row = await s.get(OutboxMessage, outbox_id)
+        assert row is not None
+        return row
+
+
+async def test_staff_reply_is_stored_then_sent(wired: tuple[Services, RecordingSender, RecordingSender]) -> None:
+    services, telegram, _ = wired
+    conv = await _conversation(services, "telegram", "42")
+    outbox_id = await services.store.enqueue(conv, OutgoingMessage("您好，我是前台"), author="staff:lily")
+    assert (await _row(services, outbox_id)).status == OutboxStatus.PENDING  # stored before any send
+    assert await services.delivery.tick() == 1
+    assert telegram.sent == [("42", "您好，我是前台")]
+    row = await _row(services, outbox_id)
+    assert row.status == OutboxStatus.SENT and row.provider_id == "telegram-1"
+    assert await services.delivery.tick() == 0  # never twice
+
+
+async def test_transient_failure_backs_off_then_delivers(
+    wired: tuple[Services, RecordingSender, RecordingSender], clock: FixedClock
+) -> None:
+    services, telegram, _ = wired
+    conv = await _conversation(services, "telegram", "42")
+    telegram.failures = [DeliveryError("timeout"), DeliveryError("429", retry_after=30)]
+    outbox_id = await services.store.enqueue(conv, OutgoingMessage("hi"), author="staff:lily")
+    await services.delivery.tick()
+    row = await _row(services, outbox_id)
+    assert row.status == OutboxStatus.PENDING and row.error == "timeout"
+    assert row.next_attempt_at == clock.now() + timedelta(seconds=5)
+    assert await services.delivery.tick() == 0  # not due yet
+    clock.advance(timedelta(seconds=5))
+    await services.delivery.tick()
+    assert (await _row(services, outbox_id)).next_attempt_at == clock.now() + timedelta(seconds=30)  # retry_after
+    clock.advance(timedelta(seconds=30))
+    await services.delivery.tick()
+    row = await _row(services, outbox_id)
+    assert row.status == OutboxStatus.SENT and row.attempts == 3
+    assert telegram.sent == [("42", "hi")]
+
+
+async def test_permanent_failure_falls_back_to_another_channel(
+    wired: tuple[Services, RecordingSender, RecordingSender],
+) -> None:
+    services, telegram, web = wired
+    conv = await _conversation(services, "telegram", "42")
+    customer = (await services.store.load(conv)).customer_id
+    # The same person also chats on the widget (linked identity).
+    async with services.db.transaction() as s:
+        from core.models import ChannelIdentity
+
+        s.add(
+            ChannelIdentity(
+                shop_id="pawspa",
+                customer_id=customer,
+                channel="web",
+                external_id="w-1",
+                created_at=services.clock.now(),
+            )
+        )
+    telegram.failures = [DeliveryError("Forbidden: bot was blocked by the user", permanent=True)]
+    outbox_id = await services.store.enqueue(conv, OutgoingMessage("明天见"), author="staff:lily")
+    await services.delivery.tick()
+    await services.delivery.tick()
+    assert web.sent == [("w-1", "明天见")]
+    row = await _row(services, outbox_id)
+    assert row.status == OutboxStatus.FAILED and not row.needs_staff
+    assert await services.outbox.needing_staff() == []
+
+
+async def test_nothing_can_deliver_it_flags_staff(wired: tuple[Services, RecordingSender, RecordingSender]) -> None:
+    services, telegram, _ = wired
+    conv = await _conversation(services, "telegram", "42")
+    telegram.failures = [DeliveryError("chat not found", permanent=True)]
+    outbox_id = await services.store.enqueue(conv, OutgoingMessage("明天见"), author="staff:lily")
+    await services.delivery.tick()
+    flagged = await services.outbox.needing_staff("pawspa")
+    assert [r.id for r in flagged] == [outbox_id]
+    assert flagged[0].error == "chat not found"
+
+
+async def test_a_crash_mid_send_is_retried_after_the_lease(
+    wired: tuple[Services, RecordingSender, RecordingSender], clock: FixedClock
+) -> None:
+    services, telegram, _ = wired
+    conv = await _conversation(services, "telegram", "42")
+    outbox_id = await services.store.enqueue(conv, OutgoingMessage("hello"), author="staff:lily")
+    claimed = await services.outbox.claim(["telegram"])  # a process claims it, then dies
+    assert [c.id for c in claimed] == [outbox_id]
+    assert await services.delivery.tick() == 0  # leased: nobody else takes it meanwhile
+    clock.advance(timedelta(seconds=61))
+    assert await services.delivery.tick() == 1
+    assert telegram.sent == [("42", "hello")]
+
+
+async def test_two_processes_send_each_message_once(
+    wired: tuple[Services, RecordingSender, RecordingSender], demo_config: AppConfig, clock: FixedClock
+) -> None:
+    services, telegram, _ = wired
+    conv = await _conversation(services, "telegram", "42")
+    for i in range(40):
+        await services.store.enqueue(conv, OutgoingMessage(f"m{i}"), author="staff:lily")
+    url = services.db.url.render_as_string(hide_password=False)
+    other_sender = RecordingSender("telegram")
+    other = await bootstrap(
+        demo_config, clock=clock, database_url=url, migrate=False, senders_override={"telegram": other_sender}
+    )
+    try:
+        for _ in range(5):
+            await asyncio.gather(services.delivery.tick(limit=7), other.delivery.tick(limit=7))
+    finally:
+        await other.close()
+    texts = [t for _, t in telegram.sent + other_sender.sent]
+    assert sorted(texts) == sorted(f"m{i}" for i in range(40))
+    async with services.db.reading() as s:
+        statuses = set(await s.scalars(select(OutboxMessage.status)))
+    assert statuses == {OutboxStatus.SENT}
+
+
+async def test_delivery_skips_channels_without_a_sender(
+    wired: tuple[Services, RecordingSender, RecordingSender],
+) -> None:
+    services, _, _ = wired
+    conv = await _conversation(services, "terminal", "me")
+    outbox_id = await services.store.enqueue(conv, OutgoingMessage("hi"), author="staff:lily")
+    assert await services.delivery.tick() == 0
+    assert (await _row(services, outbox_id)).status == OutboxStatus.PENDING  # left for the terminal chat
+
+
+def test_backoff_grows_and_caps() -> None:
+    from bot.delivery import backoff
+
+    assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [5, 10, 20, 40]
+    assert backoff(30) == timedelta(hours=1)
+    assert backoff(3, retry_after=12.5) == timedelta(seconds=12.5)
