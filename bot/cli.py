@@ -222,6 +222,37 @@ def cmd_faq_unanswered(args: argparse.Namespace) -> int:
     return _with_services(args, work)
 
 
+def cmd_channels_check(args: argparse.Namespace) -> int:
+    """Per shop: which channels are configured and whether their credentials work."""
+    from bot.wiring import channel_modules
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+
+    async def run() -> int:
+        modules = {name: module for name, module, _ in channel_modules()}
+        problems = 0
+        for shop_id, shop in config.shops.items():
+            print(f"{shop_id}:")
+            for name in ("telegram", "wechat", "web"):
+                settings = getattr(shop.channels, name)
+                if settings is None or not getattr(settings, "enabled", True):
+                    print(f"  {name:9s} not configured")
+                    continue
+                module = modules.get(name)
+                check = getattr(module, "check", None) if module else None
+                if check is None:
+                    print(f"  {name:9s} configured" + ("" if module else " (channel not installed)"))
+                    continue
+                ok, reason = await check(shop_id, settings)
+                problems += not ok
+                print(f"  {name:9s} {'OK' if ok else 'FAILED'}: {reason}")
+        return 1 if problems else 0
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatbook", description="Chat-first booking server for small shops.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -268,6 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     release.add_argument("--config", default=DEFAULT_CONFIG)
     release.add_argument("conversation", type=int)
     release.set_defaults(func=cmd_handoff_release)
+
+    channels = sub.add_parser("channels", help="channel tools").add_subparsers(dest="channels_command", required=True)
+    channels_check = channels.add_parser(
+        "check", help="which channels each shop has and whether their credentials work"
+    )
+    channels_check.add_argument("--config", default=DEFAULT_CONFIG)
+    channels_check.set_defaults(func=cmd_channels_check)
 
     faq = add_faq_commands(sub)
     unanswered = faq.add_parser("unanswered", help="what customers asked that the FAQ could not answer")
