@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.delivery import Delivery
 from bot.engine.engine import Engine
 from bot.engine.store import ConversationStore
+from bot.reminders import ReminderDispatcher
 from bot.wiring import build_senders
 from channels.base import ChannelContext, ChannelSender
 from core.bookings import BookingService
@@ -43,6 +44,7 @@ class Services:
     channels: ChannelContext
     outbox: Outbox
     delivery: Delivery
+    reminders: ReminderDispatcher
     started: list[str] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -88,6 +90,7 @@ async def bootstrap(
         channels=channels,
         outbox=outbox,
         delivery=delivery,
+        reminders=ReminderDispatcher(db, config, clock),
     )
 
 

@@ -15,6 +15,7 @@ from bot.bootstrap import Services
 
 log = logging.getLogger(__name__)
 DELIVERY_EVERY_SECONDS = 1
+REMINDERS_EVERY_SECONDS = 5
 HOLD_SWEEP_EVERY_SECONDS = 60
 
 
@@ -25,6 +26,14 @@ def start_scheduler(services: Services) -> AsyncIOScheduler:
         "interval",
         seconds=DELIVERY_EVERY_SECONDS,
         id="delivery",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        services.reminders.tick,
+        "interval",
+        seconds=REMINDERS_EVERY_SECONDS,
+        id="reminders",
         max_instances=1,
         coalesce=True,
     )

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import reminders
 from core.availability import Interval, Slot, SlotQuery, candidate_starts, free_slots
 from core.clock import Clock
 from core.config import AppConfig, ShopConfig
@@ -296,6 +297,8 @@ class BookingService:
                     raise _Abort(problem)
                 if not hold:
                     booking.status = self._status_after_confirm(shop, booking.service_id, actor)
+                    if booking.status == BookingStatus.CONFIRMED:
+                        await reminders.replan(s, booking, shop, now, confirmation=actor.kind != ActorKind.CUSTOMER)
                 self._audit(
                     s,
                     booking,
@@ -331,7 +334,20 @@ class BookingService:
                 return NotAllowed(Reason.INVALID_STATE, f"booking is {b.status.value}")
             b.status = self._status_after_confirm(shop, b.service_id, actor)
             b.hold_expires_at = None
+            if b.status == BookingStatus.CONFIRMED:
+                await reminders.replan(s, b, shop, now)  # the chat reply itself is the confirmation
             self._audit(s, b, actor, now, "confirmed", status=b.status.value)
+            return Booked(BookingView.of(b))
+
+        return await self._change(shop_id, booking_id, change)
+
+    async def acknowledge(self, shop_id: str, booking_id: int, actor: Actor) -> BookingResult:
+        """The customer confirmed they will come (from a reminder's button)."""
+
+        async def change(s: AsyncSession, shop: ShopConfig, b: Booking, now: datetime) -> BookingResult:
+            if b.status != BookingStatus.CONFIRMED:
+                return NotAllowed(Reason.INVALID_STATE, f"booking is {b.status.value}")
+            self._audit(s, b, actor, now, "customer_confirmed")
             return Booked(BookingView.of(b))
 
         return await self._change(shop_id, booking_id, change)
@@ -343,6 +359,7 @@ class BookingService:
             if b.status != BookingStatus.PENDING:
                 return NotAllowed(Reason.INVALID_STATE, f"booking is {b.status.value}, not pending")
             b.status = BookingStatus.CONFIRMED
+            await reminders.replan(s, b, shop, now, confirmation=True)  # the customer is told at once
             self._audit(s, b, actor, now, "approved")
             return Booked(BookingView.of(b))
 
@@ -356,6 +373,8 @@ class BookingService:
                 return NotAllowed(Reason.INVALID_STATE, f"booking is {b.status.value}, not pending")
             await release(s, [b.id])
             b.status = BookingStatus.CANCELLED
+            await reminders.cancel(s, b.id, "declined")
+            await reminders.notify(s, b, "declined", now)  # the customer is told at once
             self._audit(s, b, actor, now, "declined", reason=reason)
             return Booked(BookingView.of(b))
 
@@ -374,6 +393,9 @@ class BookingService:
             previous = b.status.value
             b.status = BookingStatus.CANCELLED
             b.hold_expires_at = None
+            await reminders.cancel(s, b.id, "booking cancelled")
+            if actor.kind != ActorKind.CUSTOMER and previous != BookingStatus.HELD.value:
+                await reminders.notify(s, b, "cancelled", now)
             self._audit(s, b, actor, now, "cancelled", reason=reason, previous=previous)
             return Booked(BookingView.of(b))
 
@@ -437,6 +459,8 @@ class BookingService:
                 before=before,
                 after={"start": _iso(new_start), "staff": b.staff_id},
             )
+            if b.status == BookingStatus.CONFIRMED:
+                await reminders.replan(s, b, shop, now, confirmation=actor.kind != ActorKind.CUSTOMER)
             return Booked(BookingView.of(b))
 
         return await self._change(shop_id, booking_id, change)

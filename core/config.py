@@ -123,6 +123,56 @@ class BookingRules(_Model):
     _grid_step = field_validator("slot_step_min", "buffer_min")(_grid)
 
 
+def _clock_time(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    if isinstance(value, int):  # YAML 1.1 reads unquoted 18:00 as the sexagesimal number 1080
+        raise ValueError("quote times, e.g. '18:00'")
+    match = re.match(r"^\s*(\d{1,2}):(\d{2})\s*$", str(value))
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ValueError(f"'{value}' is not a time like '18:00'")
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+ClockTime = Annotated[time, BeforeValidator(_clock_time)]
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """Hours with no reminders; may wrap midnight ('21:00-08:00')."""
+
+    start: time
+    end: time
+
+    def contains(self, moment: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+
+def _quiet(value: Any) -> QuietHours:
+    if isinstance(value, QuietHours):
+        return value
+    parts = str(value).split("-")
+    if len(parts) != 2:
+        raise ValueError(f"'{value}' is not a range like '21:00-08:00'")
+    return QuietHours(_clock_time(parts[0]), _clock_time(parts[1]))
+
+
+Quiet = Annotated[QuietHours, BeforeValidator(_quiet)]
+
+
+class ReminderRules(_Model):
+    """When customers are reminded of a visit (times are the shop's wall-clock times)."""
+
+    confirmation: bool = True  # tell the customer at once when staff book or approve for them
+    day_before: ClockTime | None = time(18, 0)  # on the last open day before the visit; None: off
+    same_day_before_min: int | None = Field(default=120, ge=15, le=24 * 60)  # None: off
+    morning_at: ClockTime | None = time(9, 0)  # afternoon visits get the same-day reminder then
+    morning_if_visit_after: ClockTime = time(12, 0)
+    quiet_hours: Quiet | None = None  # e.g. '21:00-08:00': nothing is sent then
+
+
 class ResourceConfig(_Model):
     """Something several bookings compete for, e.g. the one exam room (capacity 1)."""
 
@@ -157,6 +207,7 @@ class ServiceConfig(_Model):
     species: list[str] = Field(default_factory=list)
     requires_vaccination: bool = False
     description: LocalizedText | None = None
+    reminders: ReminderRules | None = None  # overrides the shop's rules for this service
 
     _grid_duration = field_validator("duration_min")(_grid)
 
@@ -231,6 +282,7 @@ class ShopConfig(_Model):
     addons: dict[str, AddonConfig] = Field(default_factory=dict)
     staff: dict[str, StaffConfig] = Field(default_factory=dict)
     channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
+    reminders: ReminderRules = Field(default_factory=ReminderRules)
 
     @field_validator("timezone")
     @classmethod

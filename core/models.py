@@ -410,3 +410,31 @@ class UnansweredQuestion(Base):
     best_entry: Mapped[str | None] = mapped_column(String(80), nullable=True)
     score: Mapped[int] = mapped_column(Integer, default=0)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ReminderStatus(enum.StrEnum):
+    PENDING = "pending"  # planned, not yet due
+    QUEUED = "queued"  # handed to the outbox (which delivers it)
+    CANCELLED = "cancelled"  # the booking was cancelled or moved
+    SKIPPED = "skipped"  # nobody to send it to, or it could only have been sent late
+
+
+class Reminder(Base):
+    """A planned reminder: the database row is the truth, one per booking, kind and start time."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint("booking_id", "kind", "for_start", name="uq_reminder"),
+        Index("ix_reminders_due", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # confirmation | day_before | same_day
+    for_start: Mapped[datetime] = mapped_column(UTCDateTime)  # the visit time it was planned for
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[ReminderStatus] = mapped_column(_enum(ReminderStatus, "reminder_status"))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"), nullable=True)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

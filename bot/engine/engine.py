@@ -160,6 +160,8 @@ class Engine:
                 t.say(t.t("faq.followup"))
                 await t.reprompt()
             return True
+        if payload[:3] in ("rc:", "rr:", "rx:"):
+            return await self._reminder_button(t, payload)
         if payload == "m:book":
             await flows.start_booking(t, {})
             return True
@@ -177,6 +179,25 @@ class Engine:
             await self._switch_language(t, payload[5:])
             return True
         return False
+
+    async def _reminder_button(self, t: Turn, payload: str) -> bool:
+        """Confirm / Reschedule / Cancel pressed on a reminder."""
+        try:
+            booking_id = int(payload[3:])
+        except ValueError:
+            return False
+        booking = await self.bookings.get(t.shop_id, booking_id)
+        if booking is None or booking.customer_id != t.customer.id:
+            return False
+        if payload.startswith("rc:"):
+            result = await self.bookings.acknowledge(t.shop_id, booking_id, flows.actor(t))
+            t.say(t.t("reminder.thanks") if result.ok else t.t("manage.not_active"))
+            return True
+        await flows.release_hold(t)
+        t.clear_draft()
+        t.draft.update(mode="manage", action="reschedule" if payload.startswith("rr:") else "cancel")
+        await flows.run_action(t, booking)
+        return True
 
     async def _command(self, t: Turn, command: Command, text: str) -> bool:
         today = t.today

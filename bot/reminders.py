@@ -1,0 +1,131 @@
+"""Reminder dispatch: due reminder rows become outbox messages, each exactly once.
+
+One transaction per batch: due rows are selected (FOR UPDATE SKIP LOCKED on PostgreSQL, so a
+second server process takes other rows; SQLite's write lock serialises), each is checked
+against its booking (a cancelled or moved booking never gets it), written to the outbox in the
+customer's language and channel, and marked queued. The outbox then guarantees delivery.
+Reminders carry Confirm / Reschedule / Cancel buttons that the engine understands.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import Clock
+from core.config import AppConfig, ShopConfig
+from core.db import Database
+from core.i18n import Texts, texts
+from core.messages import Button, OutgoingMessage
+from core.models import Booking, BookingStatus, Conversation, Pet, Reminder, ReminderStatus, TranscriptEntry
+from core.outbox import enqueue
+
+log = logging.getLogger(__name__)
+NOTICES = ("declined", "cancelled")
+TOO_LATE = timedelta(minutes=30)  # a reminder this close to the visit (server was down) is skipped
+
+
+def compose(kind: str, booking: Booking, shop: ShopConfig, pet_name: str | None, lang: str) -> OutgoingMessage:
+    """The reminder text and buttons, from the language catalogs."""
+    t: Texts = texts(lang)
+    service = shop.services[booking.service_id].name.get(t.lang) if booking.service_id in shop.services else ""
+    staff = (
+        shop.staff[booking.staff_id].name.get(t.lang) if booking.staff_id in shop.staff else t.t("reminder.staff_any")
+    )
+    values = {
+        "service": service,
+        "pet": t.t("reminder.pet", pet=pet_name) if pet_name else "",
+        "when": t.format_when(booking.start_at, shop.tz),
+        "time": booking.start_at.astimezone(shop.tz).strftime("%H:%M"),
+        "staff": staff,
+        "address": shop.address.get(t.lang),
+        "code": booking.code,
+    }
+    text = t.t(f"reminder.{kind}", **values)
+    if kind in NOTICES:
+        return OutgoingMessage(text, (Button(t.t("btn.book"), "m:book"),))
+    buttons = (
+        Button(t.t("reminder.confirm_button"), f"rc:{booking.id}"),
+        Button(t.t("btn.reschedule"), f"rr:{booking.id}"),
+        Button(t.t("btn.cancel_booking"), f"rx:{booking.id}"),
+    )
+    return OutgoingMessage(text, buttons)
+
+
+class ReminderDispatcher:
+    def __init__(self, db: Database, config: AppConfig, clock: Clock) -> None:
+        self.db = db
+        self.config = config
+        self.clock = clock
+
+    async def tick(self, limit: int = 100) -> int:
+        """Queue every due reminder; returns how many rows were settled."""
+        now = self.clock.now()
+        async with self.db.transaction() as s:
+            due = (
+                select(Reminder)
+                .where(Reminder.status == ReminderStatus.PENDING, Reminder.due_at <= now)
+                .order_by(Reminder.due_at, Reminder.id)
+                .limit(limit)
+            )
+            if self.db.dialect == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            rows = list(await s.scalars(due))
+            for reminder in rows:
+                await self._settle(s, reminder)
+            return len(rows)
+
+    async def _settle(self, s: AsyncSession, reminder: Reminder) -> None:
+        now = self.clock.now()
+        booking = await s.get(Booking, reminder.booking_id)
+        shop = self.config.shop(booking.shop_id) if booking else None
+        if booking is None or shop is None:
+            reminder.status, reminder.note = ReminderStatus.CANCELLED, "booking or shop gone"
+            return
+        notice = reminder.kind in NOTICES
+        if not notice and (booking.status != BookingStatus.CONFIRMED or booking.start_at != reminder.for_start):
+            reminder.status, reminder.note = ReminderStatus.CANCELLED, f"booking is {booking.status.value}"
+            return
+        if not notice and reminder.kind != "confirmation" and now >= booking.start_at - TOO_LATE:
+            reminder.status, reminder.note = ReminderStatus.SKIPPED, "too late to be useful"
+            return
+        conversation = None
+        if booking.customer_id is not None:
+            conversation = await s.scalar(
+                select(Conversation)
+                .where(Conversation.customer_id == booking.customer_id, Conversation.shop_id == booking.shop_id)
+                .order_by(Conversation.last_inbound_at.desc().nulls_last(), Conversation.id.desc())
+                .limit(1)
+            )
+        if conversation is None:
+            reminder.status, reminder.note = ReminderStatus.SKIPPED, "customer has no chat channel: call them"
+            log.info("reminder %s for booking %s: no chat channel", reminder.id, booking.code)
+            return
+        pet_name = await s.scalar(select(Pet.name).where(Pet.id == booking.pet_id)) if booking.pet_id else None
+        message = compose(reminder.kind, booking, shop, pet_name, conversation.language)
+        row = enqueue(
+            s,
+            shop_id=booking.shop_id,
+            channel=conversation.channel,
+            external_id=conversation.external_id,
+            conversation_id=conversation.id,
+            message=message,
+            now=now,
+            kind="reminder" if not notice else "notice",
+            extra={"reminder_id": reminder.id, "reminder_kind": reminder.kind},
+        )
+        s.add(
+            TranscriptEntry(
+                conversation_id=conversation.id,
+                direction="out",
+                author=f"bot:{reminder.kind}",
+                text=message.text,
+                payload=message.to_json(),
+                at=now,
+            )
+        )
+        await s.flush()
+        reminder.status, reminder.outbox_id, reminder.queued_at = ReminderStatus.QUEUED, row.id, now
