@@ -92,6 +92,10 @@ class ReminderDispatcher:
         if not notice and reminder.kind != "confirmation" and now >= booking.start_at - TOO_LATE:
             reminder.status, reminder.note = ReminderStatus.SKIPPED, "too late to be useful"
             return
+        same_day = now.astimezone(shop.tz).date() == booking.start_at.astimezone(shop.tz).date()
+        if reminder.kind == "day_before" and same_day:  # "see you tomorrow" on the day itself confuses
+            reminder.status, reminder.note = ReminderStatus.SKIPPED, "the visit is today (server was down)"
+            return
         conversation = None
         if booking.customer_id is not None:
             conversation = await s.scalar(

@@ -156,8 +156,8 @@ async def test_reminders_survive_a_restart(services: Services, demo_config: AppC
         assert await restarted.reminders.tick() == 2  # both were due while it was down
         statuses = await _reminders(restarted, booking_id)
         assert statuses["same_day@10:00"][1] == "queued"
-        # The day-before one was overdue but the visit is still ahead: sent late rather than lost.
-        assert statuses["day_before@10:00"][1] == "queued"
+        # The day-before one is not sent on the day itself ("see you tomorrow" would confuse).
+        assert statuses["day_before@10:00"][1] == "skipped"
     finally:
         await restarted.close()
 
