@@ -171,8 +171,9 @@ async def test_two_processes_queue_each_reminder_once(
     url = services.db.url.render_as_string(hide_password=False)
     other = await bootstrap(demo_config, clock=clock, database_url=url, migrate=False)
     try:
-        clock.set(at(MON, "09:05"))
-        await asyncio.gather(*(svc.reminders.tick(limit=2) for svc in (services, other) for _ in range(6)))
+        for moment in (at(MON, "00:00") - timedelta(hours=5, minutes=55), at(MON, "09:05")):  # Sun 18:05, Mon 09:05
+            clock.set(moment)
+            await asyncio.gather(*(svc.reminders.tick(limit=2) for svc in (services, other) for _ in range(6)))
     finally:
         await other.close()
     sent = Counter(row.body["reminder_id"] for row in await _queued(services))
