@@ -253,6 +253,43 @@ def cmd_channels_check(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def cmd_booking_mark(args: argparse.Namespace) -> int:
+    from core.results import Actor, Booked
+
+    async def work(services: Services) -> int:
+        booking = await services.bookings.find_by_code(args.shop, args.code)
+        if booking is None:
+            print(f"chatbook: no booking {args.code} at {args.shop}", file=sys.stderr)
+            return 1
+        result = await services.bookings.mark_attendance(args.shop, booking.id, args.outcome, Actor.staff(args.staff))
+        if not isinstance(result, Booked):
+            print(f"chatbook: {args.code}: {getattr(result, 'detail', '') or result}", file=sys.stderr)
+            return 1
+        print(f"{args.code}: {args.outcome.replace('_', '-')} recorded ({result.booking.status.value})")
+        return 0
+
+    return _with_services(args, work)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from core.reports import monthly
+
+    async def work(services: Services) -> int:
+        shop = services.config.shop(args.shop)
+        if shop is None:
+            print(f"chatbook: unknown shop '{args.shop}'", file=sys.stderr)
+            return 2
+        rows = await monthly(services.db, args.shop, shop)
+        print("month    booked  done no-show cancel no-show rate confirmed")
+        for r in rows:
+            rate = f"{r.no_show_rate:.0%}" if r.no_show_rate is not None else "-"
+            conf = f"{r.confirmation_rate:.0%}" if r.confirmation_rate is not None else "-"
+            print(f"{r.month:8s} {r.booked:6d} {r.completed:5d} {r.no_show:7d} {r.cancelled:6d} {rate:>12s} {conf:>9s}")
+        return 0
+
+    return _with_services(args, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatbook", description="Chat-first booking server for small shops.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -306,6 +343,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     channels_check.add_argument("--config", default=DEFAULT_CONFIG)
     channels_check.set_defaults(func=cmd_channels_check)
+
+    booking = sub.add_parser("booking", help="booking tools for staff").add_subparsers(
+        dest="booking_command", required=True
+    )
+    mark = booking.add_parser("mark", help="record attendance: arrived, completed or no_show")
+    mark.add_argument("--config", default=DEFAULT_CONFIG)
+    mark.add_argument("--shop", required=True)
+    mark.add_argument("--staff", default="staff", help="who records it (audit trail)")
+    mark.add_argument("code", help="the booking code the customer was given")
+    mark.add_argument("outcome", choices=["arrived", "completed", "no_show"])
+    mark.set_defaults(func=cmd_booking_mark)
+
+    report = sub.add_parser("report", help="no-show and confirmation rates per month")
+    report.add_argument("--config", default=DEFAULT_CONFIG)
+    report.add_argument("--shop", required=True)
+    report.set_defaults(func=cmd_report)
 
     faq = add_faq_commands(sub)
     unanswered = faq.add_parser("unanswered", help="what customers asked that the FAQ could not answer")

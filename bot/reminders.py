@@ -10,7 +10,7 @@ Reminders carry Confirm / Reschedule / Cancel buttons that the engine understand
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,7 +24,7 @@ from core.models import Booking, BookingStatus, Conversation, Pet, Reminder, Rem
 from core.outbox import enqueue
 
 log = logging.getLogger(__name__)
-NOTICES = ("declined", "cancelled")
+NOTICES = ("declined", "cancelled", "follow_up", "rebook")  # not tied to an upcoming visit
 TOO_LATE = timedelta(minutes=30)  # a reminder this close to the visit (server was down) is skipped
 
 
@@ -44,6 +44,12 @@ def compose(kind: str, booking: Booking, shop: ShopConfig, pet_name: str | None,
         "address": shop.address.get(t.lang),
         "code": booking.code,
     }
+    if kind == "follow_up":
+        service_cfg = shop.services[booking.service_id]
+        tips = service_cfg.follow_up.get(t.lang) if service_cfg.follow_up else ""
+        pet = pet_name or t.t("reminder.your_pet")
+        text = t.t("reminder.follow_up_title", shop=shop.name.get(t.lang)) + "\n" + tips.replace("{pet}", pet)
+        return OutgoingMessage(text, (Button(t.t("btn.book"), "m:book"),))
     text = t.t(f"reminder.{kind}", **values)
     if kind in NOTICES:
         return OutgoingMessage(text, (Button(t.t("btn.book"), "m:book"),))
@@ -78,6 +84,22 @@ class ReminderDispatcher:
                 await self._settle(s, reminder)
             return len(rows)
 
+    @staticmethod
+    async def _has_upcoming(s: AsyncSession, booking: Booking, now: datetime) -> bool:
+        if booking.customer_id is None:
+            return False
+        found = await s.scalar(
+            select(Booking.id)
+            .where(
+                Booking.customer_id == booking.customer_id,
+                Booking.shop_id == booking.shop_id,
+                Booking.status.in_((BookingStatus.PENDING, BookingStatus.CONFIRMED)),
+                Booking.start_at > now,
+            )
+            .limit(1)
+        )
+        return found is not None
+
     async def _settle(self, s: AsyncSession, reminder: Reminder) -> None:
         now = self.clock.now()
         booking = await s.get(Booking, reminder.booking_id)
@@ -95,6 +117,9 @@ class ReminderDispatcher:
         same_day = now.astimezone(shop.tz).date() == booking.start_at.astimezone(shop.tz).date()
         if reminder.kind == "day_before" and same_day:  # "see you tomorrow" on the day itself confuses
             reminder.status, reminder.note = ReminderStatus.SKIPPED, "the visit is today (server was down)"
+            return
+        if reminder.kind == "rebook" and await self._has_upcoming(s, booking, now):
+            reminder.status, reminder.note = ReminderStatus.SKIPPED, "already booked again"
             return
         conversation = None
         if booking.customer_id is not None:

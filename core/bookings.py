@@ -341,6 +341,27 @@ class BookingService:
 
         return await self._change(shop_id, booking_id, change)
 
+    async def mark_attendance(self, shop_id: str, booking_id: int, outcome: str, actor: Actor) -> BookingResult:
+        """Staff record what happened: "arrived", "completed" or "no_show" (after the start)."""
+        if outcome not in ("arrived", "completed", "no_show"):
+            return NotAllowed(Reason.INVALID_STATE, f"unknown attendance '{outcome}'")
+
+        async def change(s: AsyncSession, shop: ShopConfig, b: Booking, now: datetime) -> BookingResult:
+            if b.status != BookingStatus.CONFIRMED:
+                return NotAllowed(Reason.INVALID_STATE, f"booking is {b.status.value}")
+            if outcome == "no_show" and now < b.start_at:
+                return NotAllowed(Reason.TOO_SOON, "a no-show can only be recorded after the start time")
+            if outcome != "arrived":
+                await release(s, [b.id])
+                await reminders.cancel(s, b.id, outcome)
+                b.status = BookingStatus.COMPLETED if outcome == "completed" else BookingStatus.NO_SHOW
+                if outcome == "completed":
+                    await reminders.after_visit(s, b, shop, now)
+            self._audit(s, b, actor, now, outcome)
+            return Booked(BookingView.of(b))
+
+        return await self._change(shop_id, booking_id, change)
+
     async def acknowledge(self, shop_id: str, booking_id: int, actor: Actor) -> BookingResult:
         """The customer confirmed they will come (from a reminder's button)."""
 

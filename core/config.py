@@ -208,6 +208,8 @@ class ServiceConfig(_Model):
     requires_vaccination: bool = False
     description: LocalizedText | None = None
     reminders: ReminderRules | None = None  # overrides the shop's rules for this service
+    follow_up: LocalizedText | None = None  # sent when the visit is marked completed (care tips...)
+    rebook_after_days: int | None = Field(default=None, ge=1, le=730)  # "time for the next one?" nudge
 
     _grid_duration = field_validator("duration_min")(_grid)
 

@@ -164,3 +164,34 @@ async def _existing(session: AsyncSession, booking_id: int, for_start: datetime)
         select(Reminder.kind).where(Reminder.booking_id == booking_id, Reminder.for_start == for_start)
     )
     return set(rows)
+
+
+REBOOK_AT = time(10, 0)
+
+
+async def after_visit(session: AsyncSession, booking: Booking, shop: ShopConfig, now: datetime) -> None:
+    """On completion: the service's follow-up now, and a "time for the next one" nudge later."""
+    service = shop.services.get(booking.service_id)
+    if service is None:
+        return
+    if service.follow_up is not None:
+        await notify(session, booking, "follow_up", now)
+    if service.rebook_after_days:
+        day = now.astimezone(shop.tz).date() + timedelta(days=service.rebook_after_days)
+        for _ in range(14):  # a day the shop is open, so they can book straight away
+            if shop.hours_on(day):
+                break
+            day += timedelta(days=1)
+        due = to_utc(day, _minutes(REBOOK_AT), shop.tz)  # mid-morning: inside nobody's quiet hours
+        session.add(
+            Reminder(
+                booking_id=booking.id,
+                kind="rebook",
+                for_start=booking.start_at,
+                due_at=due,
+                status=ReminderStatus.PENDING,
+                note="",
+                created_at=now,
+            )
+        )
+
