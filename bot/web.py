@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from sqlalchemy import select
 
 from bot import api
 from bot.api import SERVICES_KEY, json_error
 from bot.bootstrap import Services
 from bot.wiring import channel_modules
+from core.messages import OutgoingMessage
+from core.models import Conversation
+from core.outbox import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,35 @@ def build_app(services: Services) -> web.Application:
     app[SERVICES_KEY] = services
     app.router.add_get("/healthz", healthz)
     api.register(app)
-    for _name, module, _sender in channel_modules():
-        module.register(app, services.channels)
+    for name, module, _sender in channel_modules():
+        if name == "wechat":  # replies that miss WeChat's 5-second window go through the outbox
+            module.register(app, services.channels, push=_outbox_push(services, name))
+        else:
+            module.register(app, services.channels)
     return app
+
+
+def _outbox_push(services: Services, channel: str) -> Callable[[str, str, list[OutgoingMessage]], Awaitable[None]]:
+    """Late replies are stored in the outbox first, then delivered (retries, fallback, staff flag)."""
+
+    async def push(shop_id: str, external_id: str, replies: list[OutgoingMessage]) -> None:
+        async with services.db.transaction() as s:
+            conversation_id = await s.scalar(
+                select(Conversation.id).where(
+                    Conversation.shop_id == shop_id,
+                    Conversation.channel == channel,
+                    Conversation.external_id == external_id,
+                )
+            )
+            for reply in replies:
+                enqueue(
+                    s,
+                    shop_id=shop_id,
+                    channel=channel,
+                    external_id=external_id,
+                    conversation_id=conversation_id,
+                    message=reply,
+                    now=services.clock.now(),
+                )
+
+    return push
