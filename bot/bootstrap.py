@@ -90,7 +90,7 @@ async def bootstrap(
         channels=channels,
         outbox=outbox,
         delivery=delivery,
-        reminders=ReminderDispatcher(db, config, clock),
+        reminders=ReminderDispatcher(db, config, clock, bookings),
     )
 
 

@@ -290,6 +290,68 @@ def cmd_report(args: argparse.Namespace) -> int:
     return _with_services(args, work)
 
 
+def _local_moment(text: str, shop: Any, *, end_of_day: bool = False) -> Any:
+    """'2026-11-23 14:00' or '2026-11-23' (a whole day) in the shop's zone -> UTC."""
+    from datetime import date, datetime, timedelta
+
+    from core.availability import to_utc
+
+    text = text.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return to_utc(day + timedelta(days=1), 0, shop.tz) if end_of_day else to_utc(day, 0, shop.tz)
+        moment = datetime.strptime(text, "%Y-%m-%d %H:%M")
+    except ValueError:
+        raise SystemExit(f"chatbook: '{text}' is not a time like 2026-11-23 14:00 or a date like 2026-11-23") from None
+    return to_utc(moment.date(), moment.hour * 60 + moment.minute, shop.tz)
+
+
+def cmd_staff_off(args: argparse.Namespace) -> int:
+    from core.results import Actor
+
+    async def work(services: Services) -> int:
+        shop = services.config.shop(args.shop)
+        if shop is None or args.staff not in shop.staff:
+            print(f"chatbook: unknown shop or staff member '{args.shop}/{args.staff}'", file=sys.stderr)
+            return 2
+        start = _local_moment(args.start, shop)
+        end = _local_moment(args.end or args.start, shop, end_of_day=True)
+        affected = await services.bookings.add_time_off(
+            args.shop, args.staff, start, end, Actor.staff(args.by), args.reason, notify_customers=not args.no_notify
+        )
+        print(f"{args.staff} is off; {len(affected)} booking(s) affected")
+        for booking in affected:
+            when = booking.start.astimezone(shop.tz).strftime("%Y-%m-%d %H:%M")
+            print(f"  {booking.code}  {when}  {booking.service_id}" + ("" if args.no_notify else "  (customer told)"))
+        return 0
+
+    return _with_services(args, work)
+
+
+def cmd_staff_calls(args: argparse.Namespace) -> int:
+    async def work(services: Services) -> int:
+        shop = services.config.shop(args.shop)
+        if shop is None:
+            print(f"chatbook: unknown shop '{args.shop}'", file=sys.stderr)
+            return 2
+        rows = await services.bookings.open_shop_changes(args.shop, overdue_only=not args.all)
+        if not rows:
+            print("nobody to call")
+        for change, booking in rows:
+            customer = await services.customers.get(booking.customer_id) if booking.customer_id else None
+            name = customer.display_name if customer else "?"
+            phone = customer.phone if customer and customer.phone else "no phone on file"
+            when = booking.start.astimezone(shop.tz).strftime("%Y-%m-%d %H:%M")
+            print(
+                f"{booking.code}  {when}  {name}  {phone}  (asked to answer by "
+                f"{change.respond_by.astimezone(shop.tz):%m-%d %H:%M})"
+            )
+        return 0
+
+    return _with_services(args, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatbook", description="Chat-first booking server for small shops.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -354,6 +416,23 @@ def build_parser() -> argparse.ArgumentParser:
     mark.add_argument("code", help="the booking code the customer was given")
     mark.add_argument("outcome", choices=["arrived", "completed", "no_show"])
     mark.set_defaults(func=cmd_booking_mark)
+
+    staff = sub.add_parser("staff", help="staff tools").add_subparsers(dest="staff_command", required=True)
+    off = staff.add_parser("off", help="record time off; affected customers are offered alternatives")
+    off.add_argument("--config", default=DEFAULT_CONFIG)
+    off.add_argument("--shop", required=True)
+    off.add_argument("--staff", required=True, help="staff id from the config")
+    off.add_argument("--from", dest="start", required=True, help="'YYYY-MM-DD HH:MM' or a whole day 'YYYY-MM-DD'")
+    off.add_argument("--to", dest="end", help="end (default: the end of the --from day)")
+    off.add_argument("--reason", default="")
+    off.add_argument("--by", default="staff", help="who records it (audit trail)")
+    off.add_argument("--no-notify", action="store_true", help="record only; do not message customers")
+    off.set_defaults(func=cmd_staff_off)
+    calls = staff.add_parser("calls", help="customers who did not answer a shop-side change in time")
+    calls.add_argument("--config", default=DEFAULT_CONFIG)
+    calls.add_argument("--shop", required=True)
+    calls.add_argument("--all", action="store_true", help="also those whose deadline has not passed")
+    calls.set_defaults(func=cmd_staff_calls)
 
     report = sub.add_parser("report", help="no-show and confirmation rates per month")
     report.add_argument("--config", default=DEFAULT_CONFIG)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.bookings import BookingService
 from core.clock import Clock
 from core.config import AppConfig, ShopConfig
 from core.db import Database
@@ -22,9 +23,10 @@ from core.i18n import Texts, texts
 from core.messages import Button, OutgoingMessage
 from core.models import Booking, BookingStatus, Conversation, Pet, Reminder, ReminderStatus, TranscriptEntry
 from core.outbox import enqueue
+from core.results import BookingView
 
 log = logging.getLogger(__name__)
-NOTICES = ("declined", "cancelled", "follow_up", "rebook")  # not tied to an upcoming visit
+NOTICES = ("declined", "cancelled", "follow_up", "rebook", "shop_change")  # sent whatever the booking's state
 TOO_LATE = timedelta(minutes=30)  # a reminder this close to the visit (server was down) is skipped
 
 
@@ -61,11 +63,43 @@ def compose(kind: str, booking: Booking, shop: ShopConfig, pet_name: str | None,
     return OutgoingMessage(text, buttons)
 
 
+def compose_shop_change(
+    booking: BookingView, shop: ShopConfig, pet_name: str | None, lang: str, options: list[tuple[datetime, str | None]]
+) -> OutgoingMessage:
+    """The apology with alternatives (each one tap away) when the shop has to move a booking."""
+    t = texts(lang)
+    away = shop.staff[booking.staff_id].name.get(t.lang) if booking.staff_id in shop.staff else ""
+    goodwill = shop.goodwill.get(t.lang) + " " if shop.goodwill else ""
+    values = {
+        "staff": away,
+        "service": shop.services[booking.service_id].name.get(t.lang),
+        "pet": t.t("reminder.pet", pet=pet_name) if pet_name else "",
+        "when": t.format_when(booking.start, shop.tz),
+        "code": booking.code,
+        "goodwill": goodwill,
+    }
+    buttons = [
+        Button(
+            t.t(
+                "reminder.option",
+                when=t.format_when(start, shop.tz),
+                staff=shop.staff[sid].name.get(t.lang) if sid in shop.staff else "",
+            ).strip(),
+            f"sc:{booking.id}:{int(start.timestamp()) // 60}:{sid or ''}",
+        )
+        for start, sid in options
+    ]
+    buttons += [Button(t.t("btn.cancel_booking"), f"rx:{booking.id}"), Button(t.t("btn.human"), "m:human")]
+    key = "reminder.shop_change" if options else "reminder.shop_change_none"
+    return OutgoingMessage(t.t(key, **values), tuple(buttons))
+
+
 class ReminderDispatcher:
-    def __init__(self, db: Database, config: AppConfig, clock: Clock) -> None:
+    def __init__(self, db: Database, config: AppConfig, clock: Clock, bookings: BookingService) -> None:
         self.db = db
         self.config = config
         self.clock = clock
+        self.bookings = bookings
 
     async def tick(self, limit: int = 100) -> int:
         """Queue every due reminder; returns how many rows were settled."""
@@ -134,7 +168,11 @@ class ReminderDispatcher:
             log.info("reminder %s for booking %s: no chat channel", reminder.id, booking.code)
             return
         pet_name = await s.scalar(select(Pet.name).where(Pet.id == booking.pet_id)) if booking.pet_id else None
-        message = compose(reminder.kind, booking, shop, pet_name, conversation.language)
+        if reminder.kind == "shop_change":
+            options = await self.bookings.change_options(booking.shop_id, booking.id)
+            message = compose_shop_change(BookingView.of(booking), shop, pet_name, conversation.language, options)
+        else:
+            message = compose(reminder.kind, booking, shop, pet_name, conversation.language)
         row = enqueue(
             s,
             shop_id=booking.shop_id,

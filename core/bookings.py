@@ -32,6 +32,7 @@ from core.models import (
     BookingEvent,
     BookingResource,
     BookingStatus,
+    ShopChange,
     TimeOff,
 )
 from core.occupancy import RESOURCE, STAFF, claim, release
@@ -41,6 +42,15 @@ from core.schedule import day_span, load_calendar, nearest, slot_query
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud without doubt
 ALTERNATIVES = 3
 _ALTERNATIVE_DAYS = (-1, 0, 1, 2, 3, 4, 5, 6, 7)
+
+
+async def _resolve_shop_changes(s: AsyncSession, booking_id: int, now: datetime, resolution: str) -> None:
+    await s.execute(
+        update(ShopChange)
+        .where(ShopChange.booking_id == booking_id, ShopChange.resolved_at.is_(None))
+        .values(resolved_at=now, resolution=resolution)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def new_code(length: int = 6) -> str:
@@ -415,6 +425,7 @@ class BookingService:
             b.status = BookingStatus.CANCELLED
             b.hold_expires_at = None
             await reminders.cancel(s, b.id, "booking cancelled")
+            await _resolve_shop_changes(s, b.id, now, "cancelled")
             if actor.kind != ActorKind.CUSTOMER and previous != BookingStatus.HELD.value:
                 await reminders.notify(s, b, "cancelled", now)
             self._audit(s, b, actor, now, "cancelled", reason=reason, previous=previous)
@@ -482,6 +493,7 @@ class BookingService:
             )
             if b.status == BookingStatus.CONFIRMED:
                 await reminders.replan(s, b, shop, now, confirmation=actor.kind != ActorKind.CUSTOMER)
+            await _resolve_shop_changes(s, b.id, now, "rebooked")
             return Booked(BookingView.of(b))
 
         return await self._change(shop_id, booking_id, change)
@@ -518,9 +530,23 @@ class BookingService:
         return await self._change(shop_id, booking_id, change)
 
     async def add_time_off(
-        self, shop_id: str, staff_id: str, start: datetime, end: datetime, actor: Actor, reason: str = ""
+        self,
+        shop_id: str,
+        staff_id: str,
+        start: datetime,
+        end: datetime,
+        actor: Actor,
+        reason: str = "",
+        *,
+        notify_customers: bool = False,
+        respond_within: timedelta = timedelta(hours=12),
     ) -> list[BookingView]:
-        """Record an absence; returns the active bookings it affects (they are not moved here)."""
+        """Record an absence; returns the active bookings it affects.
+
+        With ``notify_customers`` each affected customer is told, in the same transaction, and
+        offered alternatives (the shop-side change flow); who has not answered by the deadline
+        (``respond_within``, at the latest 2 hours before the visit) is listed for staff to call.
+        """
         shop = self.shop(shop_id)
         if staff_id not in shop.staff:
             raise UnknownItem(Reason.UNKNOWN_STAFF, f"unknown staff member '{staff_id}'")
@@ -538,19 +564,82 @@ class BookingService:
                     created_at=now,
                 )
             )
-            rows = await s.scalars(
-                select(Booking)
-                .where(
-                    Booking.shop_id == shop_id,
-                    Booking.staff_id == staff_id,
-                    Booking.status.in_(ACTIVE_STATUSES),
-                    or_(Booking.status != BookingStatus.HELD, Booking.hold_expires_at > now),
-                    Booking.start_at < end,
-                    Booking.end_at > start,
+            rows = list(
+                await s.scalars(
+                    select(Booking)
+                    .where(
+                        Booking.shop_id == shop_id,
+                        Booking.staff_id == staff_id,
+                        Booking.status.in_(ACTIVE_STATUSES),
+                        or_(Booking.status != BookingStatus.HELD, Booking.hold_expires_at > now),
+                        Booking.start_at < end,
+                        Booking.end_at > start,
+                    )
+                    .order_by(Booking.start_at)
                 )
-                .order_by(Booking.start_at)
             )
+            if notify_customers:
+                for booking in rows:
+                    if booking.status == BookingStatus.HELD:
+                        continue
+                    deadline = min(now + respond_within, booking.start_at - timedelta(hours=2))
+                    s.add(
+                        ShopChange(
+                            booking_id=booking.id,
+                            staff_id=staff_id,
+                            reason=reason[:200],
+                            respond_by=max(deadline, now),
+                            created_at=now,
+                            resolution="",
+                        )
+                    )
+                    await reminders.notify(s, booking, "shop_change", now)
+                    self._audit(s, booking, actor, now, "shop_change", staff=staff_id, reason=reason)
             return [BookingView.of(b) for b in rows]
+
+    async def change_options(self, shop_id: str, booking_id: int, count: int = 3) -> list[tuple[datetime, str | None]]:
+        """Alternatives for a booking the shop cannot keep: the same time with another qualified
+        staff member first, then the nearest free times with the same one (who is away now)."""
+        shop = self.shop(shop_id)
+        booking = await self.get(shop_id, booking_id)
+        if booking is None:
+            return []
+        duration = int((booking.end - booking.start).total_seconds() // 60)
+        everyone = tuple(self._service_staff(shop, booking.service_id, None))
+        options: list[tuple[datetime, str | None]] = []
+        day = booking.start.astimezone(shop.tz).date()
+        same_day = await self.free_slots(
+            shop_id, booking.service_id, day, addons=booking.addons, exclude_booking=booking.id
+        )
+        for slot in same_day:
+            if slot.start == booking.start:
+                options.extend((slot.start, sid) for sid in slot.staff_ids if sid != booking.staff_id)
+        options = options[: max(count - 1, 1)]
+        mine = (booking.staff_id,) if booking.staff_id else everyone
+        nearby = await self._alternatives(
+            _Wanted(shop_id, booking.service_id, booking.start, duration, mine, booking.id)
+        )
+        for slot in nearby.alternatives:
+            staff = booking.staff_id if booking.staff_id in slot.staff_ids else (slot.staff_ids or (None,))[0]
+            if len(options) < count and (slot.start, staff) not in options:
+                options.append((slot.start, staff))
+        return options
+
+    async def open_shop_changes(
+        self, shop_id: str, *, overdue_only: bool = False
+    ) -> list[tuple[ShopChange, BookingView]]:
+        """Shop-side changes the customer has not answered yet (overdue ones: call them)."""
+        now = self.clock.now()
+        async with self.db.reading() as s:
+            query = (
+                select(ShopChange, Booking)
+                .join(Booking, Booking.id == ShopChange.booking_id)
+                .where(Booking.shop_id == shop_id, ShopChange.resolved_at.is_(None))
+                .order_by(ShopChange.respond_by)
+            )
+            if overdue_only:
+                query = query.where(ShopChange.respond_by <= now)
+            return [(change, BookingView.of(booking)) for change, booking in await s.execute(query)]
 
     async def release_expired_holds(self, shop_id: str | None = None) -> int:
         """Free the slots of holds whose time ran out; returns how many were released."""

@@ -285,6 +285,7 @@ class ShopConfig(_Model):
     staff: dict[str, StaffConfig] = Field(default_factory=dict)
     channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
     reminders: ReminderRules = Field(default_factory=ReminderRules)
+    goodwill: LocalizedText | None = None  # offered when the shop has to move a booking
 
     @field_validator("timezone")
     @classmethod

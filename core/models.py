@@ -438,3 +438,20 @@ class Reminder(Base):
     note: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class ShopChange(Base):
+    """A booking the shop could not keep (staff off sick, a closed day): the customer was offered
+    alternatives and should answer by ``respond_by``; unanswered ones are listed for staff to call."""
+
+    __tablename__ = "shop_changes"
+    __table_args__ = (Index("ix_shop_changes_open", "resolved_at", "respond_by"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"), index=True)
+    staff_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # who is away
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    respond_by: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolution: Mapped[str] = mapped_column(String(40), default="")

@@ -12,7 +12,7 @@ row hands the chat to staff. While staff have it, the engine records and stays s
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -33,6 +33,7 @@ from bot.engine.intents import (
 from bot.engine.states import STATES
 from bot.engine.store import ConversationStore
 from bot.engine.turn import Turn
+from bot.reminders import compose_shop_change
 from core.bookings import BookingService
 from core.clock import Clock
 from core.config import AppConfig
@@ -41,6 +42,7 @@ from core.db import Database
 from core.messages import IncomingMessage, OutgoingMessage
 from core.models import ConversationMode, UnansweredQuestion
 from core.pets import species_in
+from core.results import Actor, Booked
 from faq import FaqMatcher, FaqRegistry
 
 log = logging.getLogger(__name__)
@@ -162,6 +164,8 @@ class Engine:
             return True
         if payload[:3] in ("rc:", "rr:", "rx:"):
             return await self._reminder_button(t, payload)
+        if payload.startswith("sc:"):
+            return await self._shop_change_button(t, payload)
         if payload == "m:book":
             await flows.start_booking(t, {})
             return True
@@ -197,6 +201,35 @@ class Engine:
         t.clear_draft()
         t.draft.update(mode="manage", action="reschedule" if payload.startswith("rr:") else "cancel")
         await flows.run_action(t, booking)
+        return True
+
+    async def _shop_change_button(self, t: Turn, payload: str) -> bool:
+        """The customer picked one of the alternatives the shop offered when it had to move them."""
+        try:
+            _, booking_part, minutes_part, staff_part = payload.split(":", 3)
+            booking_id, minutes = int(booking_part), int(minutes_part)
+        except ValueError:
+            return False
+        booking = await self.bookings.get(t.shop_id, booking_id)
+        if booking is None or booking.customer_id != t.customer.id:
+            return False
+        start = datetime.fromtimestamp(minutes * 60, tz=UTC)
+        result = await self.bookings.reschedule(
+            t.shop_id,
+            booking_id,
+            start,
+            Actor.system(f"customer:{t.customer.id} accepted the shop's offer"),
+            staff_id=staff_part or None,
+        )
+        if isinstance(result, Booked):
+            b = result.booking
+            staff = t.shop.staff[b.staff_id].name.get(t.lang) if b.staff_id in t.shop.staff else ""
+            t.say(t.t("reminder.rebooked", code=b.code, when=t.when(b.start), staff=staff))
+            return True
+        options = await self.bookings.change_options(t.shop_id, booking_id)
+        pet = t.pet(booking.pet_id)
+        offer = compose_shop_change(booking, t.shop, pet.name if pet else None, t.lang, options)
+        t.say(t.t("booked.taken").rstrip("：:") + "\n" + offer.text, list(offer.buttons))
         return True
 
     async def _command(self, t: Turn, command: Command, text: str) -> bool:
