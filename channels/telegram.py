@@ -8,10 +8,20 @@ background task (a non-2xx would stall the chat's queue while Telegram retries).
 ``IncomingMessage`` (``message_id = "tg:<update_id>"``, the engine's dedupe key); updates of one
 chat are handled one after another, in arrival order. A tapped inline button is answered
 (answerCallbackQuery) and its keyboard edited away, so an old button cannot be pressed twice.
+Only private chats reach the engine (a group is not a customer).
 
-Outbound: ``TelegramSender.send`` is the one send function (webhook replies use it too): text
-with an inline keyboard (2 buttons a row, callback data = payload, at most 64 bytes), a photo
-with caption, a link as a URL button. Telegram errors become ``DeliveryError``s.
+The webhook secret is ``secret_token`` from the config, or, when none is set, one derived from
+the bot token (HMAC), so the route is never open and every process sharing the config agrees.
+
+Redelivery: update ids already accepted by this process are dropped before the engine (an
+in-memory LRU per bot, so the replies are not sent twice); the engine's own claim of
+``message_id`` in the database keeps a redelivery to another process from booking twice.
+
+Outbound: ``TelegramSender.send`` is the one send function: text with an inline keyboard
+(2 buttons a row, callback data = payload, at most 64 bytes), a photo with caption, a link as a
+URL button. Telegram errors become ``DeliveryError``s. Webhook and polling replies go through
+it too, unless ``register(..., push=...)`` routes them elsewhere (the outbox). All senders built
+on one ``ChannelContext`` share one ``ExtBot`` per shop: one getMe, one rate limit per bot.
 
 Why ``ExtBot`` + ``AIORateLimiter`` rather than a PTB ``Application``: the conversation logic is
 our engine, so PTB's handler/dispatch machinery, its update queue and job queue would only add a
@@ -41,8 +51,9 @@ import re
 import secrets
 import time
 import warnings
+import weakref
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -80,6 +91,7 @@ CHECK_SECONDS = 10.0  # `channels check`: how long getMe may take
 SEND_ENDPOINTS = frozenset(
     {"sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "sendSticker", "sendLocation", "copyMessage"}
 )
+Push = Callable[[str, str, list[OutgoingMessage]], Awaitable[None]]  # (shop, chat id, replies)
 CHAT_GONE = ("chat not found", "user is deactivated", "bot was blocked", "bot was kicked", "peer_id_invalid")
 
 
@@ -330,28 +342,57 @@ def _chat_id(external_id: str) -> int | str:
 # ----------------------------------------------------------------------------- outbound
 
 
+@dataclass
+class _Bots:
+    """One ``ExtBot`` per Telegram shop, shared by everything built on one ``ChannelContext``."""
+
+    limits: Limits
+    configs: dict[str, TelegramConfig]
+    bots: dict[str, ExtBot[Any]]
+    ready: set[str] = field(default_factory=set)
+    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+
+_SHARED: dict[int, _Bots] = {}  # id(ChannelContext) -> its bots, dropped with the context
+
+
+def _bots_for(ctx: ChannelContext, limits: Limits | None) -> _Bots:
+    shared = _SHARED.get(id(ctx))
+    if shared is None:
+        chosen = limits or Limits()
+        configs = {
+            shop_id: shop.channels.telegram
+            for shop_id, shop in ctx.config.shops.items()
+            if shop.channels.telegram is not None and shop.channels.telegram.enabled
+        }
+        bots = {shop_id: build_bot(cfg, chosen) for shop_id, cfg in configs.items()}
+        shared = _Bots(chosen, configs, bots, locks={shop_id: asyncio.Lock() for shop_id in bots})
+        _SHARED[id(ctx)] = shared
+        weakref.finalize(ctx, _SHARED.pop, id(ctx), None)
+    elif limits is not None and limits != shared.limits:
+        raise ValueError("this context's Telegram bots already exist with other limits")
+    return shared
+
+
 class TelegramSender:
     """The one way messages reach Telegram (replies, staff messages, reminders).
 
-    Holds one ``ExtBot`` per shop with Telegram enabled; ``start()`` initializes them (one getMe
-    each), ``close()`` releases their connections. Usable on its own as an async context manager.
+    Every ``TelegramSender(ctx)`` (and ``register(app, ctx)``) of one context shares one
+    ``ExtBot`` per shop, so one process makes one getMe per bot and keeps one rate limit per bot.
+    ``start()`` initializes the bots; ``close()`` releases their connections (a later send opens
+    them again). Usable on its own as an async context manager.
     """
 
     channel = CHANNEL
 
     def __init__(self, ctx: ChannelContext, *, limits: Limits | None = None) -> None:
         self.ctx = ctx
-        self.limits = limits or Limits()
-        self.configs: dict[str, TelegramConfig] = {
-            shop_id: shop.channels.telegram
-            for shop_id, shop in ctx.config.shops.items()
-            if shop.channels.telegram is not None and shop.channels.telegram.enabled
-        }
-        self.bots: dict[str, ExtBot[Any]] = {
-            shop_id: build_bot(cfg, self.limits) for shop_id, cfg in self.configs.items()
-        }
-        self._ready: set[str] = set()
-        self._init_locks = {shop_id: asyncio.Lock() for shop_id in self.bots}
+        self._shared = _bots_for(ctx, limits)
+        self.limits = self._shared.limits
+        self.configs = self._shared.configs
+        self.bots = self._shared.bots
+        self._ready = self._shared.ready
+        self._init_locks = self._shared.locks
 
     async def __aenter__(self) -> TelegramSender:
         await self.start()
@@ -484,9 +525,10 @@ class _ChatLock:
 class TelegramChannel:
     """The webhook route, the pollers and the update handler of every Telegram shop."""
 
-    def __init__(self, ctx: ChannelContext, sender: TelegramSender) -> None:
+    def __init__(self, ctx: ChannelContext, sender: TelegramSender, push: Push | None = None) -> None:
         self.ctx = ctx
         self.sender = sender
+        self.push = push or self.send_now
         self.configs = sender.configs
         self.secrets = {shop_id: webhook_secret(shop_id, cfg) for shop_id, cfg in self.configs.items()}
         for secret in self.secrets.values():
@@ -637,13 +679,20 @@ class TelegramChannel:
                 log.exception("telegram %s: update %s could not be handled", shop_id, update.update_id)
                 self._seen.get(shop_id, OrderedDict()).pop(update.update_id, None)
                 return
-            for reply in replies:
-                try:
-                    await self.sender.send(shop_id, str(chat_id), reply)
-                except DeliveryError as exc:
-                    log.warning("telegram %s: reply to chat %s not delivered: %s", shop_id, chat_id, exc.reason)
-                    if exc.permanent:
-                        break
+            try:
+                await self.push(shop_id, str(chat_id), replies)
+            except Exception:
+                log.exception("telegram %s: replies to chat %s could not be handed on", shop_id, chat_id)
+
+    async def send_now(self, shop_id: str, chat_id: str, replies: list[OutgoingMessage]) -> None:
+        """The default ``push``: each reply straight through ``TelegramSender.send``, in order."""
+        for reply in replies:
+            try:
+                await self.sender.send(shop_id, chat_id, reply)
+            except DeliveryError as exc:
+                log.warning("telegram %s: reply to chat %s not delivered: %s", shop_id, chat_id, exc.reason)
+                if exc.permanent:
+                    break
 
     @contextlib.asynccontextmanager
     async def _chat_turn(self, shop_id: str, chat_id: int) -> AsyncIterator[None]:
@@ -731,13 +780,17 @@ def _label_of(message: Message, data: str | None) -> str:
 TELEGRAM_KEY = web.AppKey("chatbook.telegram", TelegramChannel)
 
 
-def register(app: web.Application, ctx: ChannelContext, *, sender: TelegramSender | None = None) -> None:
+def register(
+    app: web.Application, ctx: ChannelContext, *, push: Push | None = None, limits: Limits | None = None
+) -> None:
     """Add ``POST /telegram/{shop}`` and start/stop every Telegram shop with the app.
 
-    Pass the ``sender`` the outbox uses so both share one bot (and one rate limit) per shop; it
-    is started and closed with the app.
+    On start-up: getMe per bot, setWebhook (webhook mode, when ``server.public_url`` is set) or
+    polling. On cleanup: polling stops, in-flight updates finish (bounded), bots are closed.
+    ``push(shop, chat_id, replies)`` is how the engine's replies leave (e.g. via the outbox); by
+    default each goes straight through ``TelegramSender.send``.
     """
-    channel = TelegramChannel(ctx, sender or TelegramSender(ctx))
+    channel = TelegramChannel(ctx, TelegramSender(ctx, limits=limits), push)
     app[TELEGRAM_KEY] = channel
     app.router.add_post("/telegram/{shop}", channel.webhook)
     app.cleanup_ctx.append(channel.lifecycle)

@@ -130,7 +130,7 @@ class FakeTelegram:
             if c.method in ("sendMessage", "sendPhoto") and c.params.get("chat_id") == chat_id and "result" in c.params
         ]
 
-    async def wait_for(self, condition: Callable[[], Any], within: float = 5.0) -> None:
+    async def wait_for(self, condition: Callable[[], Any], within: float = 10.0) -> None:
         """Poll until ``condition()`` is true (bounded): handling runs in background tasks."""
         deadline = asyncio.get_running_loop().time() + within
         while not condition():

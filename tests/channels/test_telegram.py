@@ -130,7 +130,7 @@ class Chatbook:
             await resp.read()
             return resp.status
 
-    async def idle(self, within: float = 5.0) -> None:
+    async def idle(self, within: float = 10.0) -> None:
         """Wait until every update handed to a background task is handled (bounded)."""
         deadline = asyncio.get_running_loop().time() + within
         while self.ctx.tasks:
@@ -139,10 +139,12 @@ class Chatbook:
 
 
 @asynccontextmanager
-async def chatbook(config: AppConfig, engine: Any, clock: Any, *, limits: Limits = FAST) -> AsyncIterator[Chatbook]:
+async def chatbook(
+    config: AppConfig, engine: Any, clock: Any, *, limits: Limits = FAST, push: Any = None
+) -> AsyncIterator[Chatbook]:
     app = web.Application(client_max_size=MAX_BODY)
     ctx = ChannelContext(config=config, engine=engine, clock=clock)
-    register(app, ctx, sender=TelegramSender(ctx, limits=limits))
+    register(app, ctx, limits=limits, push=push)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     try:
@@ -231,6 +233,27 @@ async def test_startup_makes_one_getme_and_sets_the_webhook(fake: FakeTelegram, 
         assert hook.params["allowed_updates"] == ["message", "callback_query"]
     assert len(fake.of("getMe")) == 1
     assert not fake.of("deleteWebhook")  # other server processes may still serve the webhook
+
+
+async def test_the_outbox_sender_and_the_webhook_share_one_bot(fake: FakeTelegram, demo_config: AppConfig) -> None:
+    config = with_telegram(demo_config, fake.url, public_url=None)
+    ctx = ChannelContext(config=config, engine=RecordingEngine(), clock=FixedClock())
+    outbox_sender = TelegramSender(ctx)  # built by bootstrap before the app exists
+    app = web.Application(client_max_size=MAX_BODY)
+    register(app, ctx)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        assert sender_of(app).bots["pawspa"] is outbox_sender.bots["pawspa"]
+        await outbox_sender.send("pawspa", str(CHAT), OutgoingMessage("reminder"))
+        await sender_of(app).send("pawspa", str(CHAT), OutgoingMessage("reply"))
+    finally:
+        await server.close()
+    await outbox_sender.send("pawspa", str(CHAT), OutgoingMessage("after the app closed"))  # reopens
+    await outbox_sender.close()
+    assert [c.method for c in fake.calls] == ["getMe", "sendMessage", "sendMessage", "getMe", "sendMessage"]
+    with pytest.raises(ValueError):
+        TelegramSender(ctx, limits=Limits(chat_burst=10))
 
 
 async def test_no_public_url_no_setwebhook(fake: FakeTelegram, demo_config: AppConfig) -> None:
@@ -408,6 +431,19 @@ async def test_updates_become_incoming_messages(fake: FakeTelegram, demo_config:
     assert first.received_at == clock.now()
     assert first.raw["update_id"] == 10
     assert (second.kind, second.text) == ("image", "my dog")
+
+
+async def test_replies_can_be_pushed_elsewhere(fake: FakeTelegram, demo_config: AppConfig) -> None:
+    pushed: list[tuple[str, str, list[str]]] = []
+
+    async def push(shop_id: str, chat_id: str, replies: list[OutgoingMessage]) -> None:
+        pushed.append((shop_id, chat_id, [r.text for r in replies]))
+
+    async with chatbook(with_telegram(demo_config, fake.url), RecordingEngine(), FixedClock(), push=push) as app:
+        assert await app.post(text_update(1, CHAT, "hi")) == 200
+        await app.idle()
+    assert pushed == [("pawspa", str(CHAT), ["got hi"])]
+    assert not fake.of("sendMessage")
 
 
 async def test_callback_query_carries_payload_and_label(fake: FakeTelegram, demo_config: AppConfig) -> None:
