@@ -24,6 +24,7 @@ from core.customers import CustomerDirectory
 from core.db import Database
 from core.migrate import upgrade
 from core.outbox import Outbox
+from core.waitlist import Waitlist
 from faq import FaqRegistry
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class Services:
     outbox: Outbox
     delivery: Delivery
     reminders: ReminderDispatcher
+    waitlist: Waitlist
     started: list[str] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -73,7 +75,8 @@ async def bootstrap(
     customers = CustomerDirectory(db, clock)
     store = ConversationStore(db, clock)
     faq = load_faq_registry(config)
-    engine = Engine(config, db, clock, bookings, customers, store, faq)
+    waitlist = Waitlist(db, config, clock, bookings)
+    engine = Engine(config, db, clock, bookings, customers, store, faq, waitlist)
     channels = ChannelContext(config=config, engine=engine, clock=clock, history=store.history)
     outbox = Outbox(db, clock)
     senders: dict[str, ChannelSender] = build_senders(channels) if senders_override is None else senders_override
@@ -91,6 +94,7 @@ async def bootstrap(
         outbox=outbox,
         delivery=delivery,
         reminders=ReminderDispatcher(db, config, clock, bookings),
+        waitlist=waitlist,
     )
 
 

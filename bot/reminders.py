@@ -26,7 +26,14 @@ from core.outbox import enqueue
 from core.results import BookingView
 
 log = logging.getLogger(__name__)
-NOTICES = ("declined", "cancelled", "follow_up", "rebook", "shop_change")  # sent whatever the booking's state
+NOTICES = (
+    "declined",
+    "cancelled",
+    "follow_up",
+    "rebook",
+    "shop_change",
+    "waitlist_offer",
+)  # sent whatever the booking's state
 TOO_LATE = timedelta(minutes=30)  # a reminder this close to the visit (server was down) is skipped
 
 
@@ -52,6 +59,12 @@ def compose(kind: str, booking: Booking, shop: ShopConfig, pet_name: str | None,
         pet = pet_name or t.t("reminder.your_pet")
         text = t.t("reminder.follow_up_title", shop=shop.name.get(t.lang)) + "\n" + tips.replace("{pet}", pet)
         return OutgoingMessage(text, (Button(t.t("btn.book"), "m:book"),))
+    if kind == "waitlist_offer":
+        minutes = shop.booking.waitlist_offer_min
+        text = t.t("waitlist.offer", service=service, pet=values["pet"], when=values["when"], minutes=minutes)
+        return OutgoingMessage(
+            text, (Button(t.t("waitlist.take"), f"wa:{booking.id}"), Button(t.t("waitlist.pass"), f"wn:{booking.id}"))
+        )
     text = t.t(f"reminder.{kind}", **values)
     if kind in NOTICES:
         return OutgoingMessage(text, (Button(t.t("btn.book"), "m:book"),))

@@ -16,6 +16,7 @@ from bot.bootstrap import Services
 log = logging.getLogger(__name__)
 DELIVERY_EVERY_SECONDS = 1
 REMINDERS_EVERY_SECONDS = 5
+WAITLIST_EVERY_SECONDS = 30
 HOLD_SWEEP_EVERY_SECONDS = 60
 
 
@@ -34,6 +35,14 @@ def start_scheduler(services: Services) -> AsyncIOScheduler:
         "interval",
         seconds=REMINDERS_EVERY_SECONDS,
         id="reminders",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        services.waitlist.tick,
+        "interval",
+        seconds=WAITLIST_EVERY_SECONDS,
+        id="waitlist",
         max_instances=1,
         coalesce=True,
     )

@@ -255,15 +255,17 @@ class BookingService:
 
     # ------------------------------------------------------------------ creating
 
-    async def hold(self, request: BookingRequest, actor: Actor) -> BookingResult:
-        """Reserve a slot for ``hold_ttl_min`` while the customer confirms."""
-        return await self._create(request, actor, hold=True)
+    async def hold(self, request: BookingRequest, actor: Actor, *, minutes: int | None = None) -> BookingResult:
+        """Reserve a slot for ``minutes`` (default: the shop's ``hold_ttl_min``) while the customer confirms."""
+        return await self._create(request, actor, hold=True, hold_minutes=minutes)
 
     async def book(self, request: BookingRequest, actor: Actor) -> BookingResult:
         """Book straight away: confirmed, or pending when the service needs staff approval."""
         return await self._create(request, actor, hold=False)
 
-    async def _create(self, request: BookingRequest, actor: Actor, *, hold: bool) -> BookingResult:
+    async def _create(
+        self, request: BookingRequest, actor: Actor, *, hold: bool, hold_minutes: int | None = None
+    ) -> BookingResult:
         try:
             shop = self.shop(request.shop_id)
             self._service_staff(shop, request.service_id, request.staff_id)
@@ -285,7 +287,9 @@ class BookingService:
                     start_at=start,
                     end_at=start + timedelta(minutes=duration),
                     status=BookingStatus.HELD,
-                    hold_expires_at=now + timedelta(minutes=shop.booking.hold_ttl_min) if hold else None,
+                    hold_expires_at=now + timedelta(minutes=hold_minutes or shop.booking.hold_ttl_min)
+                    if hold
+                    else None,
                     price_cents=self._price_cents(shop, request.service_id, request.addons),
                     notes=request.notes,
                     resources=[],

@@ -53,10 +53,7 @@ class TimeRange:
         return time(self.start_min // 60, self.start_min % 60)
 
     def __str__(self) -> str:
-        return (
-            f"{self.start_min // 60:02d}:{self.start_min % 60:02d}-"
-            f"{self.end_min // 60:02d}:{self.end_min % 60:02d}"
-        )
+        return f"{self.start_min // 60:02d}:{self.start_min % 60:02d}-{self.end_min // 60:02d}:{self.end_min % 60:02d}"
 
 
 def _parse_range(value: Any) -> TimeRange:
@@ -117,6 +114,7 @@ class BookingRules(_Model):
     lead_time_min: int = Field(default=60, ge=0, le=60 * 24 * 14)
     horizon_days: int = Field(default=30, ge=1, le=366)
     hold_ttl_min: int = Field(default=10, ge=1, le=120)
+    waitlist_offer_min: int = Field(default=15, ge=1, le=24 * 60)  # a freed slot is held this long for one waiter
     cancel_cutoff_min: int = Field(default=120, ge=0, le=60 * 24 * 14)
     reschedule_cutoff_min: int = Field(default=120, ge=0, le=60 * 24 * 14)
 

@@ -455,3 +455,31 @@ class ShopChange(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     resolution: Mapped[str] = mapped_column(String(40), default="")
+
+
+class WaitlistStatus(enum.StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"  # a freed slot is held for this customer until the offer expires
+    BOOKED = "booked"
+    LEFT = "left"
+
+
+class WaitlistEntry(Base):
+    """A customer waiting for a day (and service, optional staff and part of the day) to free up."""
+
+    __tablename__ = "waitlist"
+    __table_args__ = (Index("ix_waitlist_day", "shop_id", "day", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shop_id: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    service_id: Mapped[str] = mapped_column(String(40))
+    day: Mapped[date] = mapped_column(Date)  # the shop's local date
+    staff_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    period: Mapped[str | None] = mapped_column(String(10), nullable=True)  # morning | afternoon | evening
+    pet_id: Mapped[int | None] = mapped_column(ForeignKey("pets.id"), nullable=True)
+    status: Mapped[WaitlistStatus] = mapped_column(_enum(WaitlistStatus, "waitlist_status"))
+    offer_booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"), nullable=True)
+    offer_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -12,7 +12,7 @@ row hands the chat to staff. While staff have it, the engine records and stays s
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -43,6 +43,7 @@ from core.messages import IncomingMessage, OutgoingMessage
 from core.models import ConversationMode, UnansweredQuestion
 from core.pets import species_in
 from core.results import Actor, Booked
+from core.waitlist import Waitlist
 from faq import FaqMatcher, FaqRegistry
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class Engine:
         customers: CustomerDirectory,
         store: ConversationStore,
         faq: FaqRegistry | None,
+        waitlist: Waitlist,
     ) -> None:
         self.config = config
         self.db = db
@@ -73,6 +75,7 @@ class Engine:
         self.customers = customers
         self.store = store
         self.faq = faq
+        self.waitlist = waitlist
         self._faq_checked = clock.now()
 
     # ------------------------------------------------------------------ entry point
@@ -166,6 +169,8 @@ class Engine:
             return await self._reminder_button(t, payload)
         if payload.startswith("sc:"):
             return await self._shop_change_button(t, payload)
+        if payload[:3] in ("wa:", "wn:", "wl:"):
+            return await self._waitlist_button(t, payload)
         if payload == "m:book":
             await flows.start_booking(t, {})
             return True
@@ -201,6 +206,38 @@ class Engine:
         t.clear_draft()
         t.draft.update(mode="manage", action="reschedule" if payload.startswith("rr:") else "cancel")
         await flows.run_action(t, booking)
+        return True
+
+    async def _waitlist_button(self, t: Turn, payload: str) -> bool:
+        kind, _, value = payload.partition(":")
+        if kind == "wl":  # join the waitlist for the day the draft is about
+            day_text, _, period = value.partition(":")
+            service = t.draft.get("service")
+            try:
+                day = date.fromisoformat(day_text)
+            except ValueError:
+                return False
+            if not service:
+                return False
+            await self.waitlist.join(
+                t.shop_id, t.customer.id, service, day, period=period or None, pet_id=t.draft.get("pet_id")
+            )
+            t.say(t.t("waitlist.joined", day=t.day_text(day)))
+            t.settle()
+            return True
+        try:
+            booking_id = int(value)
+        except ValueError:
+            return False
+        if kind == "wn":
+            await self.waitlist.decline(t.shop_id, booking_id, t.customer.id)
+            t.say(t.t("waitlist.passed"))
+            return True
+        result = await self.waitlist.accept(t.shop_id, booking_id, t.customer.id)
+        if isinstance(result, Booked):
+            t.say(t.t("waitlist.taken", code=result.booking.code, when=t.when(result.booking.start)))
+        else:
+            t.say(t.t("waitlist.missed"), [t.button("btn.book", "m:book")])
         return True
 
     async def _shop_change_button(self, t: Turn, payload: str) -> bool:
@@ -271,6 +308,9 @@ class Engine:
                 )
             case Command.CANCEL_BOOKING:
                 await flows.start_manage(t, "cancel")
+            case Command.LEAVE_WAITLIST:
+                left = await self.waitlist.leave(t.shop_id, t.customer.id)
+                t.say(t.t("waitlist.left") if left else t.t("waitlist.nothing"))
             case Command.TO_ENGLISH | Command.TO_CHINESE:
                 await self._switch_language(t, "en" if command == Command.TO_ENGLISH else "zh")
             case _:

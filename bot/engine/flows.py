@@ -232,7 +232,8 @@ async def pick_day(t: Turn, day: date, *, at: time | None = None, period: str | 
         return
     slots = await free_slots(t, day)
     if not slots:
-        t.say(t.t("info.no_times_day", day=t.day_text(day)))
+        join = [] if d.get("mode") == "reschedule" else [Button(t.t("waitlist.join", day=t.day_text(day)), f"wl:{day}")]
+        t.say(t.t("info.no_times_day", day=t.day_text(day)), join)
         await t.go("choose_day", push=False)
         return
     d["day"] = day.isoformat()

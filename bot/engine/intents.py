@@ -35,6 +35,7 @@ class Command(StrEnum):
     RESCHEDULE = "reschedule"
     CANCEL_BOOKING = "cancel_booking"
     ADD_ADDON = "add_addon"
+    LEAVE_WAITLIST = "leave_waitlist"
     TO_ENGLISH = "to_english"
     TO_CHINESE = "to_chinese"
 
@@ -79,6 +80,15 @@ _EXACT: dict[Command, tuple[str, ...]] = {
 }
 # ...or contain one of these.
 _CONTAINS: dict[Command, tuple[str, ...]] = {
+    Command.LEAVE_WAITLIST: (
+        "退出候补",
+        "取消候补",
+        "不用候补",
+        "leave waitlist",
+        "leave the waitlist",
+        "off the waitlist",
+        "remove me from the waitlist",
+    ),
     Command.HUMAN: (
         "转人工",
         "人工",
