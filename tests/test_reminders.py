@@ -209,3 +209,29 @@ async def test_reminder_buttons_reschedule_and_cancel(services: Services, clock:
     await chat.press("取消预约")
     assert (await services.bookings.get("clearsight", booking_id)).status.value == "cancelled"  # type: ignore[union-attr]
     assert ReminderStatus.CANCELLED.value in {s for _, s in (await _reminders(services, booking_id)).values()}
+
+
+async def test_completion_sends_follow_up_and_plans_a_rebook_nudge(services: Services, clock: FixedClock) -> None:
+    chat = CollectingChannel(services.engine, "pawspa", user="zhao")
+    await chat.push("你好")
+    customer = await services.customers.identify("pawspa", "test", "zhao")
+    pet = await services.customers.add_pet(customer.id, name="旺财", species="dog", size="small")
+    booked = await services.bookings.book(
+        BookingRequest("pawspa", "dog_bath_small", at(MON, "10:00"), customer_id=customer.id, pet_id=pet.id),
+        Actor.customer(customer.id),
+    )
+    assert isinstance(booked, Booked)
+    desk = Actor.staff("xiaomei")
+    too_early = await services.bookings.mark_attendance("pawspa", booked.booking.id, "no_show", desk)
+    assert not too_early.ok  # not before the start
+    clock.set(at(MON, "11:05"))
+    done = await services.bookings.mark_attendance("pawspa", booked.booking.id, "completed", desk)
+    assert isinstance(done, Booked) and done.booking.status.value == "completed"
+    await services.reminders.tick()
+    [follow_up] = [OutgoingMessage.from_json(r.body) for r in await _queued(services)]
+    assert "旺财今天洗得香香的" in follow_up.text
+    plan = await _reminders(services, booked.booking.id)
+    assert plan["rebook@10:00"] == ("12-23 10:00", "pending")  # 30 days later, an open day, mid-morning
+    clock.set(at(MON, "10:00") + timedelta(days=30, hours=1))
+    await services.reminders.tick()
+    assert any("要预约下一次吗" in OutgoingMessage.from_json(r.body).text for r in await _queued(services))
