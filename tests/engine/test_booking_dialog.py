@@ -162,6 +162,15 @@ async def test_step_by_step_booking_by_typed_numbers(services: Services, make_ch
     assert booking.code in chat.text
 
 
+@pytest.mark.parametrize(("lang", "typed"), [("zh", "预约"), ("zh", "我要预约"), ("en", "book")])
+async def test_typing_book_starts_a_booking(services: Services, make_chat: ChatFactory, lang: str, typed: str) -> None:
+    # The shop's own FAQ ("how_to_book") tells customers to just type 预约 / "book".
+    chat = make_chat(lang)
+    await chat.push(typed)
+    assert chat.text == say(lang, "ask.service")
+    assert {"zh": "狗狗洗澡", "en": "Dog bath"}[lang] in chat.labels
+
+
 # ----------------------------------------------------------------------------- pets
 
 
@@ -313,6 +322,27 @@ async def test_one_message_booking_for_a_known_pet(
     await chat.press(say(lang, "btn.confirm"))
     [booking] = await services.bookings.upcoming("pawspa", customer.id)
     assert (booking.start, booking.pet_id, booking.service_id) == (at(SAT, "10:00"), pet.id, "dog_bath_small")
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "name"),
+    [("zh", "明天下午3点给我家金毛洗澡", "旺财"), ("en", "bath for my golden retriever tomorrow at 3pm", "Buddy")],
+)
+async def test_one_message_naming_a_breed_needs_no_size_question(
+    services: Services, make_chat: ChatFactory, lang: str, text: str, name: str
+) -> None:
+    chat = make_chat(lang)
+    await chat.push(text)
+    assert chat.text == say(lang, "ask.pet_name")
+    await chat.push(name)
+    # A golden retriever is a large dog: the customer already said so.
+    assert say(lang, "ask.size", pet=name) not in chat.text
+    assert say(lang, "ask.vaccinated", pet=name) in chat.text
+    customer = await services.customers.identify("pawspa", "test", "u1")
+    assert [(p.name, p.species, p.size) for p in customer.pets] == [(name, "dog", "large")]
+    await chat.press(say(lang, "btn.affirm"))
+    assert say(lang, "summary.service", service={"zh": "大型犬洗澡", "en": "Dog bath (large)"}[lang]) in chat.text
+    assert say(lang, "summary.when", when=when(lang, at(SUN, "15:00"))) in chat.text
 
 
 @pytest.mark.parametrize("lang", ["zh"])

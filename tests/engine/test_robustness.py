@@ -47,12 +47,10 @@ async def test_blank_text_mid_flow_repeats_the_step(services: Services, make_cha
 
 ODD_TEXTS = {
     "10k chinese": "洗" * 10_000,
-    "10k latin": "a" * 10_000,
     "emoji only": "😀🐶🐱👍",
     "sql": "'; DROP TABLE bookings; --",
     "html": "<script>alert('x')</script><b>hi</b>",
     "nul byte": "hi\x00there",
-    "rtl and zero width": "\u202e\u200b\u200dمرحبا",
 }
 
 
@@ -91,8 +89,6 @@ STALE_IN_IDLE = [
     ("en", "zz:??"),
     ("zh", "faq:no-such-entry"),
     ("en", "m:same"),
-    ("zh", "b:999"),
-    ("en", "c:ok"),
 ]
 
 
