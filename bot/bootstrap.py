@@ -50,6 +50,10 @@ class Services:
     started: list[str] = field(default_factory=list)
 
     async def close(self) -> None:
+        for sender in self.delivery.senders.values():
+            close = getattr(sender, "close", None)
+            if close is not None:
+                await close()
         await self.db.dispose()
 
 

@@ -21,7 +21,9 @@ from core.messages import IncomingMessage, OutgoingMessage
 
 
 class MessageHandler(Protocol):
-    async def handle(self, msg: IncomingMessage) -> list[OutgoingMessage]: ...
+    async def handle(self, msg: IncomingMessage, *, replay: bool = True) -> list[OutgoingMessage]:
+        """Replies to ``msg``; a redelivery gets the stored reply (or [] with ``replay=False``)."""
+        ...
 
 
 class DeliveryError(Exception):

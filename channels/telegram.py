@@ -674,7 +674,7 @@ class TelegramChannel:
                 msg = await self._incoming(shop_id, chat_id, update, raw)
                 if msg is None:
                     return
-                replies = await self.ctx.engine.handle(msg)
+                replies = await self.ctx.engine.handle(msg, replay=False)
             except Exception:
                 log.exception("telegram %s: update %s could not be handled", shop_id, update.update_id)
                 self._seen.get(shop_id, OrderedDict()).pop(update.update_id, None)

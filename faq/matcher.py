@@ -95,6 +95,9 @@ class MatchSettings:
     keyword_lift: float = 0.6  # how far a keyword hit lifts the score towards 100
     recall_weight: float = 0.6  # question covered by the message vs message covered
     junk_bigram_weight: float = 0.3
+    # Share of the message (by weight) that the best entry knows nothing about above which it
+    # is only suggested, never answered: "Can you repair my CAR?" is not the glasses-repair entry.
+    foreign_limit: float = 0.45
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +126,7 @@ class _Entry:
     entry: FaqEntry
     questions: tuple[_Question, ...]
     keywords: tuple[_Keyword, ...]
+    features: frozenset[str] = frozenset()  # everything its questions and keywords mention
 
 
 def _kind_weight(feature: str) -> float:
@@ -219,6 +223,7 @@ class FaqMatcher:
                                  self._strength(t), t.features)
                         for t in keywords if t.compact
                     ),
+                    frozenset().union(*(t.features for t in (*questions, *keywords))),
                 )
             )
             for feature in set().union(*(t.features for t in (*questions, *keywords))):
@@ -311,7 +316,24 @@ class FaqMatcher:
 
     def match(self, text: str) -> MatchResult:
         """Score `text` against every entry and decide answer / suggest / none."""
-        return self.decide(self.scores(text))
+        result = self.decide(self.scores(text))
+        if result.decision == "answer" and self.foreign_share(text, result.entry_id) > self.settings.foreign_limit:
+            return MatchResult(result.entry_id, result.score, "suggest", result.candidates, result.entry)
+        return result
+
+    def foreign_share(self, text: str, entry_id: str | None) -> float:
+        """How much of the message's wording (by weight) the entry does not mention at all.
+
+        Counted over words in Latin script only: Chinese is matched on character pairs, where
+        pairs spanning two words ("门呀") are noise rather than a different topic.
+        """
+        item = next((e for e in self._entries if e.entry.id == entry_id), None)
+        analyzed = self._analyzer.analyze(text)
+        words = frozenset(f for f in analyzed.features if not is_cjk(f[0]))
+        total = self._weight(words)
+        if item is None or not total:
+            return 0.0
+        return self._weight(words - item.features) / total
 
     def decide(self, ranked: list[Candidate], settings: MatchSettings | None = None) -> MatchResult:
         """The decision for already-ranked candidates (`scores()` output)."""

@@ -7,6 +7,7 @@ the PostgreSQL variant skips with a one-line reason when no server can be starte
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,8 @@ from core.clock import FixedClock
 from core.config import AppConfig, load_config
 from tests.pgcluster import PgCluster, start_cluster
 
+# python-telegram-bot 22 warns about its RetryAfter type unless this is set; warnings are errors here.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_PATH = ROOT / "config.yaml"
 # Saturday 21 November 2026, 09:00 in Shanghai.

@@ -41,7 +41,7 @@ from core.customers import CustomerDirectory
 from core.db import Database
 from core.messages import IncomingMessage, OutgoingMessage
 from core.models import ConversationMode, UnansweredQuestion
-from core.pets import species_in
+from core.pets import breed_in, size_in, species_in
 from core.results import Actor, Booked
 from core.waitlist import Waitlist
 from faq import FaqMatcher, FaqRegistry
@@ -80,13 +80,15 @@ class Engine:
 
     # ------------------------------------------------------------------ entry point
 
-    async def handle(self, msg: IncomingMessage) -> list[OutgoingMessage]:
+    async def handle(self, msg: IncomingMessage, *, replay: bool = True) -> list[OutgoingMessage]:
+        """Handle one inbound message; a redelivered one gets its stored reply again, or nothing
+        with ``replay=False`` (for channels that would otherwise show the customer a repeat)."""
         shop = self.config.shop(msg.shop_id)
         if shop is None:
             raise UnknownShop(msg.shop_id)
         claim = await self.store.claim_inbound(msg.shop_id, msg.channel, msg.message_id)
         if not claim.fresh:
-            return claim.reply
+            return claim.reply if replay else []
         hint = _language_hint(msg.language_hint) or language_of(msg.text) or shop.default_language
         customer = await self.customers.identify(
             msg.shop_id, msg.channel, msg.user_id, display_name=msg.display_name, language=hint
@@ -304,10 +306,13 @@ class Engine:
                     t,
                     "reschedule",
                     want_day=when.date.isoformat() if when.date else None,
+                    want_time=when.time.strftime("%H:%M") if when.date and when.time else None,
                     want_period=when.period,
                 )
             case Command.CANCEL_BOOKING:
                 await flows.start_manage(t, "cancel")
+            case Command.BOOK:
+                await flows.start_booking(t, {})
             case Command.LEAVE_WAITLIST:
                 left = await self.waitlist.leave(t.shop_id, t.customer.id)
                 t.say(t.t("waitlist.left") if left else t.t("waitlist.nothing"))
@@ -336,6 +341,9 @@ class Engine:
             prefill.update(pet_id=pet.id, pet_name=pet.name, species=pet.species, size=pet.size)
         elif species:
             prefill["species"] = species
+            breed = breed_in(text)
+            if breed:  # "给我家金毛洗澡": a golden retriever is a large dog, no need to ask
+                prefill.update(breed=breed, size=size_in(text))
         if when.date is not None:
             prefill["want_day"] = when.date.isoformat()
             prefill["want_time"] = when.time.strftime("%H:%M") if when.time else None

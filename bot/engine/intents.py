@@ -35,6 +35,7 @@ class Command(StrEnum):
     RESCHEDULE = "reschedule"
     CANCEL_BOOKING = "cancel_booking"
     ADD_ADDON = "add_addon"
+    BOOK = "book"
     LEAVE_WAITLIST = "leave_waitlist"
     TO_ENGLISH = "to_english"
     TO_CHINESE = "to_chinese"
@@ -56,6 +57,23 @@ _EXACT: dict[Command, tuple[str, ...]] = {
         "nevermind",
         "forget it",
         "abort",
+    ),
+    Command.BOOK: (
+        "预约",
+        "我要预约",
+        "我想预约",
+        "想预约",
+        "预定",
+        "约一下",
+        "book",
+        "booking",
+        "book an appointment",
+        "make an appointment",
+        "make a booking",
+        "i want to book",
+        "i d like to book",
+        "new booking",
+        "appointment",
     ),
     Command.BACK: ("返回", "上一步", "后退", "back", "go back", "previous", "undo"),
     Command.MENU: ("菜单", "主菜单", "开始", "重新开始", "menu", "start", "restart", "main menu"),
