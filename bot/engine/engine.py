@@ -91,13 +91,13 @@ class Engine:
             return claim.reply if replay else []
         hint = _language_hint(msg.language_hint) or language_of(msg.text) or shop.default_language
         customer = await self.customers.identify(
-            msg.shop_id, msg.channel, msg.user_id, display_name=msg.display_name, language=hint
+            msg.shop_id, msg.channel, msg.user_id, display_name=_clean(msg.display_name)[:100], language=hint
         )
         conv = await self.store.open(
             msg.shop_id, msg.channel, msg.user_id, customer_id=customer.id, language=customer.language
         )
         replies: list[OutgoingMessage] = []
-        text = msg.text[:MAX_TEXT]
+        text = _clean(msg.text)[:MAX_TEXT]
         inbound = (text, {"payload": msg.payload} if msg.payload else {})
         created = conv.created
         async with self.store.locked(msg.shop_id, msg.channel, msg.user_id, conv.id) as conv:
@@ -415,6 +415,14 @@ class Engine:
                 .limit(limit)
             )
             return [(text, int(count)) for _, count, text in rows]
+
+
+_CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
+
+
+def _clean(text: str) -> str:
+    """Text as stored and parsed: control characters (NUL breaks PostgreSQL) dropped."""
+    return text.translate(_CONTROL)
 
 
 def _language_hint(hint: str | None) -> str | None:
