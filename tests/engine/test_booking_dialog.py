@@ -416,6 +416,18 @@ async def test_slot_taken_while_confirming_offers_alternatives_one_tap_away(
     assert chat.text == booked_text(services, lang, booking)
 
 
+@pytest.mark.parametrize("lang", ["en"])
+async def test_lapsed_hold_on_a_still_free_time_is_confirmed(
+    services: Services, make_chat: ChatFactory, clock, lang: str
+) -> None:
+    chat, customer, _ = await to_summary(services, make_chat, lang)
+    clock.advance(timedelta(minutes=11))
+    await chat.press(say(lang, "btn.confirm"))
+    [booking] = await services.bookings.upcoming("pawspa", customer.id)
+    assert booking.start == at(SUN, "15:00") and booking.status == BookingStatus.CONFIRMED
+    assert chat.text == booked_text(services, lang, booking)
+
+
 # ----------------------------------------------------------------------------- back and cancel
 
 

@@ -139,6 +139,21 @@ async def test_an_understood_message_resets_the_misunderstanding_count(
 # ----------------------------------------------------------------------------- FAQ
 
 
+@pytest.mark.parametrize(("lang", "text"), [("zh", "我家狗洗完澡受伤了"), ("en", "My dog was injured at your shop")])
+async def test_faq_entry_that_hands_over_answers_first(
+    services: Services, make_chat: ChatFactory, lang: str, text: str
+) -> None:
+    chat = make_chat(lang)
+    await chat.push(HELLO[lang])
+    await chat.push(text)
+    assert chat.replies[0].text == answer(services, "pet_injured", lang)
+    eta = say(lang, "handoff.closed_now", when=when(lang, at(SAT, "10:00")))
+    assert chat.replies[-1].text == say(lang, "handoff.to_staff", eta=eta)
+    [item] = await handed_over(services)
+    assert (item.reason, item.route) == ("faq:pet_injured", "front_desk")
+    assert await chat.push(HELLO[lang]) == []
+
+
 @pytest.mark.parametrize(("lang", "question"), [("zh", "营业时间是几点？"), ("en", "What are your opening hours?")])
 async def test_faq_question_mid_flow_is_answered_and_the_flow_goes_on(
     services: Services, make_chat: ChatFactory, lang: str, question: str

@@ -81,6 +81,13 @@ async def test_odd_pet_names_are_kept_literally(services: Services, make_chat: C
     assert [(p.name, p.size) for p in customer.pets] == [(name, "small")]
 
 
+async def test_control_characters_in_the_display_name(services: Services, make_chat: ChatFactory) -> None:
+    chat = make_chat("zh", name="王\x00女士\x07")
+    await chat.push("你好")
+    assert chat.text == say("zh", "greeting.new", shop="爪爪宠物SPA")
+    await still_works(chat, "zh")
+
+
 # ----------------------------------------------------------------------------- buttons
 
 
@@ -88,6 +95,7 @@ STALE_IN_IDLE = [
     ("zh", "s:123"),
     ("en", "zz:??"),
     ("zh", "faq:no-such-entry"),
+    ("en", "zz:\x00<b>"),
     ("en", "m:same"),
 ]
 
