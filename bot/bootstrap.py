@@ -13,6 +13,7 @@ from pathlib import Path
 from bot.delivery import Delivery
 from bot.engine.engine import Engine
 from bot.engine.store import ConversationStore
+from bot.events import EventBus
 from bot.reminders import ReminderDispatcher
 from bot.wiring import build_senders
 from channels.base import ChannelContext, ChannelSender
@@ -24,6 +25,7 @@ from core.customers import CustomerDirectory
 from core.db import Database
 from core.migrate import upgrade
 from core.outbox import Outbox
+from core.staff_accounts import StaffAccounts
 from core.waitlist import Waitlist
 from faq import FaqRegistry
 
@@ -47,9 +49,12 @@ class Services:
     delivery: Delivery
     reminders: ReminderDispatcher
     waitlist: Waitlist
+    events: EventBus
+    accounts: StaffAccounts
     started: list[str] = field(default_factory=list)
 
     async def close(self) -> None:
+        await self.events.stop()
         for sender in self.delivery.senders.values():
             close = getattr(sender, "close", None)
             if close is not None:
@@ -80,7 +85,8 @@ async def bootstrap(
     store = ConversationStore(db, clock)
     faq = load_faq_registry(config)
     waitlist = Waitlist(db, config, clock, bookings)
-    engine = Engine(config, db, clock, bookings, customers, store, faq, waitlist)
+    events = EventBus(db)
+    engine = Engine(config, db, clock, bookings, customers, store, faq, waitlist, events)
     channels = ChannelContext(config=config, engine=engine, clock=clock, history=store.history)
     outbox = Outbox(db, clock)
     senders: dict[str, ChannelSender] = build_senders(channels) if senders_override is None else senders_override
@@ -99,6 +105,8 @@ async def bootstrap(
         delivery=delivery,
         reminders=ReminderDispatcher(db, config, clock, bookings),
         waitlist=waitlist,
+        events=events,
+        accounts=StaffAccounts(db, clock),
     )
 
 

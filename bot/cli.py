@@ -22,6 +22,7 @@ from faq.cli import add_faq_commands
 
 log = logging.getLogger("chatbook")
 DEFAULT_CONFIG = os.environ.get("CHATBOOK_CONFIG", "config.yaml")
+DEMO_LOGIN = ("demo", "chatbook-demo")  # only created by --demo, for trying the console locally
 
 
 def _load(path: str) -> AppConfig | None:
@@ -39,7 +40,7 @@ async def _serve(config: AppConfig, host: str, port: int, demo: bool = False) ->
     if demo:
         from bot.demo import seed_demo
 
-        made = await seed_demo(services)
+        made = await seed_demo(services, login=DEMO_LOGIN)
         print(f"demo data: {made} bookings added" if made else "demo data: already there", flush=True)
     runner = web.AppRunner(build_app(services), access_log=None)
     await runner.setup()
@@ -49,11 +50,13 @@ async def _serve(config: AppConfig, host: str, port: int, demo: bool = False) ->
     base = f"http://{bound[0]}:{bound[1]}"
     print("chatbook is running", flush=True)
     print(f"  shops:        {', '.join(config.shops)}")
+    print(f"  console:      {base}/console")
+    for shop_id in config.shops:
+        print(f"  widget:       {base}/widget/{shop_id}")
     print(f"  API:          {base}/api/shops")
-    for shop_id, shop in config.shops.items():
-        service_id = next(iter(shop.services))
-        print(f"  availability: {base}/api/shops/{shop_id}/availability?service={service_id}&date=YYYY-MM-DD")
     print(f"  health:       {base}/healthz")
+    if demo:
+        print(f"  demo login:   {DEMO_LOGIN[0]} / {DEMO_LOGIN[1]}  (admin of every shop)")
     print(f"  database:     {services.db.url.render_as_string(hide_password=True)}")
     print("Press Ctrl+C to stop.", flush=True)
     scheduler = start_scheduler(services)
@@ -329,6 +332,39 @@ def cmd_staff_off(args: argparse.Namespace) -> int:
     return _with_services(args, work)
 
 
+def cmd_staff_add(args: argparse.Namespace) -> int:
+    import getpass
+
+    async def work(services: Services) -> int:
+        unknown = [shop for shop in args.shop if shop not in services.config.shops]
+        if unknown:
+            print(f"chatbook: unknown shop(s): {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        if args.password_stdin:
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass(f"password for {args.username}: ")
+            if getpass.getpass("again: ") != password:
+                print("chatbook: the passwords differ", file=sys.stderr)
+                return 1
+        try:
+            account = await services.accounts.add(
+                args.username,
+                password,
+                shops=args.shop,
+                role=args.role,
+                display_name=args.name or args.username,
+                language=args.lang,
+            )
+        except ValueError as exc:
+            print(f"chatbook: {exc}", file=sys.stderr)
+            return 1
+        print(f"{account.username}: {account.role} of {', '.join(account.shops)}")
+        return 0
+
+    return _with_services(args, work)
+
+
 def cmd_staff_calls(args: argparse.Namespace) -> int:
     async def work(services: Services) -> int:
         shop = services.config.shop(args.shop)
@@ -428,6 +464,15 @@ def build_parser() -> argparse.ArgumentParser:
     off.add_argument("--by", default="staff", help="who records it (audit trail)")
     off.add_argument("--no-notify", action="store_true", help="record only; do not message customers")
     off.set_defaults(func=cmd_staff_off)
+    add = staff.add_parser("add", help="create a console login (or reset its password and shops)")
+    add.add_argument("--config", default=DEFAULT_CONFIG)
+    add.add_argument("username")
+    add.add_argument("--shop", action="append", required=True, help="a shop they may see (repeat for more)")
+    add.add_argument("--role", choices=["staff", "admin"], default="staff")
+    add.add_argument("--name", help="name shown to customers when they join a chat")
+    add.add_argument("--lang", choices=["zh", "en"], default="zh", help="console language")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    add.set_defaults(func=cmd_staff_add)
     calls = staff.add_parser("calls", help="customers who did not answer a shop-side change in time")
     calls.add_argument("--config", default=DEFAULT_CONFIG)
     calls.add_argument("--shop", required=True)

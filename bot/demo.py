@@ -36,8 +36,20 @@ _DEMO = [
 ]
 
 
-async def seed_demo(services: Services) -> int:
-    """Create the demo customers and bookings; returns how many bookings were made (0 if seeded)."""
+async def seed_demo(services: Services, login: tuple[str, str] | None = None) -> int:
+    """Create the demo customers and bookings; returns how many bookings were made (0 if seeded).
+
+    With ``login``, also an admin console account for every shop (only if it does not exist).
+    """
+    if login is not None:
+        from core.models import StaffAccount
+
+        async with services.db.reading() as s:
+            exists = await s.scalar(select(StaffAccount.id).where(StaffAccount.username == login[0]))
+        if exists is None:
+            await services.accounts.add(
+                login[0], login[1], shops=list(services.config.shops), role="admin", display_name="Demo"
+            )
     async with services.db.reading() as s:
         if await s.scalar(select(func.count()).select_from(Customer)):
             return 0

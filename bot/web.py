@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from sqlalchemy import select
 
-from bot import api
+from bot import api, console
 from bot.api import SERVICES_KEY, json_error
 from bot.bootstrap import Services
 from bot.wiring import channel_modules
@@ -47,10 +47,11 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 def build_app(services: Services) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[json_errors])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[json_errors, console.security_headers])
     app[SERVICES_KEY] = services
     app.router.add_get("/healthz", healthz)
     api.register(app)
+    console.register(app)
     for name, module, _sender in channel_modules():
         if name == "wechat":  # replies that miss WeChat's 5-second window go through the outbox
             module.register(app, services.channels, push=_outbox_push(services, name))

@@ -33,6 +33,7 @@ from bot.engine.intents import (
 from bot.engine.states import STATES
 from bot.engine.store import ConversationStore
 from bot.engine.turn import Turn
+from bot.events import EventBus
 from bot.reminders import compose_shop_change
 from core.bookings import BookingService
 from core.clock import Clock
@@ -67,6 +68,7 @@ class Engine:
         store: ConversationStore,
         faq: FaqRegistry | None,
         waitlist: Waitlist,
+        events: EventBus | None = None,
     ) -> None:
         self.config = config
         self.db = db
@@ -76,6 +78,7 @@ class Engine:
         self.store = store
         self.faq = faq
         self.waitlist = waitlist
+        self.events = events
         self._faq_checked = clock.now()
 
     # ------------------------------------------------------------------ entry point
@@ -102,6 +105,7 @@ class Engine:
         created = conv.created
         async with self.store.locked(msg.shop_id, msg.channel, msg.user_id, conv.id) as conv:
             conv.created = created
+            was_with_staff = conv.mode != ConversationMode.BOT
             if conv.mode == ConversationMode.BOT:
                 turn = Turn(self, msg.shop_id, shop, conv, customer, msg, self.clock.now())
                 snapshot = _copy(conv.data), conv.state, conv.language
@@ -115,6 +119,9 @@ class Engine:
                 conv.data["greeted"] = True
                 _remember_buttons(conv.data, replies)
             await self.store.finish_turn(conv, (msg.shop_id, msg.channel, msg.message_id), inbound, replies)
+        if self.events is not None and (was_with_staff or conv.mode != ConversationMode.BOT):
+            kind = "message" if was_with_staff else "escalation"
+            await self.events.publish({"type": kind, "shop": msg.shop_id, "conversation": conv.id})
         return replies
 
     # ------------------------------------------------------------------ dispatch

@@ -376,7 +376,8 @@ async def confirm(t: Turn) -> None:
 
 
 def summary(t: Turn, booking: BookingView) -> str:
-    lines = [t.t("summary.title"), t.t("summary.service", service=t.service_name(booking.service_id))]
+    icon = "👓" if t.shop.kind == "optician" else "✂️"
+    lines = [t.t("summary.title"), t.t("summary.service", icon=icon, service=t.service_name(booking.service_id))]
     pet = t.pet(booking.pet_id)
     if pet is not None:
         lines.append(t.t("summary.pet", pet=pet.name))

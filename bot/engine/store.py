@@ -327,6 +327,83 @@ class ConversationStore:
                 .execution_options(synchronize_session=False)
             )
 
+    async def take(self, conversation_id: int, staff: str) -> str | None:
+        """A staff member takes the chat over; returns who already has it when someone else does."""
+        now = self.clock.now()
+        async with self.db.transaction() as s:
+            result = await s.execute(
+                update(Conversation)
+                .where(
+                    Conversation.id == conversation_id,
+                    or_(Conversation.assigned_to.is_(None), Conversation.assigned_to == staff),
+                )
+                .values(mode=ConversationMode.STAFF, assigned_to=staff, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount:  # type: ignore[attr-defined]
+                return None
+            holder = await s.scalar(select(Conversation.assigned_to).where(Conversation.id == conversation_id))
+            return str(holder or "")
+
+    async def note(self, conversation_id: int, staff: str, text: str) -> None:
+        """An internal note: kept in the transcript for staff, never sent to the customer."""
+        async with self.db.transaction() as s:
+            s.add(
+                TranscriptEntry(
+                    conversation_id=conversation_id,
+                    direction="note",
+                    author=f"staff:{staff}",
+                    text=text[:4000],
+                    payload={},
+                    at=self.clock.now(),
+                )
+            )
+
+    async def recent(self, shop_id: str, limit: int = 30) -> list[HandoffItem]:
+        """Conversations the bot is handling, most recently active first (below the escalations)."""
+        async with self.db.reading() as s:
+            rows = list(
+                await s.scalars(
+                    select(Conversation)
+                    .where(Conversation.shop_id == shop_id, Conversation.mode == ConversationMode.BOT)
+                    .order_by(Conversation.last_inbound_at.desc().nulls_last())
+                    .limit(limit)
+                )
+            )
+        return [await self._item(row) for row in rows]
+
+    async def latest_conversation(self, shop_id: str, customer_id: int) -> ConversationState | None:
+        async with self.db.reading() as s:
+            row = await s.scalar(
+                select(Conversation)
+                .where(Conversation.shop_id == shop_id, Conversation.customer_id == customer_id)
+                .order_by(Conversation.last_inbound_at.desc().nulls_last(), Conversation.id.desc())
+                .limit(1)
+            )
+            return _state_of(row) if row else None
+
+    async def _item(self, row: Conversation) -> HandoffItem:
+        async with self.db.reading() as s:
+            last = await s.scalar(
+                select(TranscriptEntry.text)
+                .where(TranscriptEntry.conversation_id == row.id, TranscriptEntry.direction == "in")
+                .order_by(TranscriptEntry.id.desc())
+                .limit(1)
+            )
+        return HandoffItem(
+            conversation_id=row.id,
+            shop_id=row.shop_id,
+            channel=row.channel,
+            external_id=row.external_id,
+            customer_id=row.customer_id,
+            route=row.handoff_route,
+            reason=row.handoff_reason,
+            since=row.handoff_at or row.last_inbound_at,
+            mode=row.mode,
+            assigned_to=row.assigned_to,
+            last_text=last or "",
+        )
+
     async def handoffs(self, shop_id: str | None = None) -> list[HandoffItem]:
         """Conversations waiting for or held by staff, longest waiting first."""
         async with self.db.reading() as s:
@@ -334,30 +411,7 @@ class ConversationStore:
             if shop_id:
                 query = query.where(Conversation.shop_id == shop_id)
             rows = list(await s.scalars(query.order_by(Conversation.handoff_at)))
-            items = []
-            for row in rows:
-                last = await s.scalar(
-                    select(TranscriptEntry.text)
-                    .where(TranscriptEntry.conversation_id == row.id, TranscriptEntry.direction == "in")
-                    .order_by(TranscriptEntry.id.desc())
-                    .limit(1)
-                )
-                items.append(
-                    HandoffItem(
-                        conversation_id=row.id,
-                        shop_id=row.shop_id,
-                        channel=row.channel,
-                        external_id=row.external_id,
-                        customer_id=row.customer_id,
-                        route=row.handoff_route,
-                        reason=row.handoff_reason,
-                        since=row.handoff_at,
-                        mode=row.mode,
-                        assigned_to=row.assigned_to,
-                        last_text=last or "",
-                    )
-                )
-            return items
+        return [await self._item(row) for row in rows]
 
     # ---------------------------------------------------------------- outbox
 

@@ -112,7 +112,9 @@ async def test_step_by_step_booking_by_buttons(services: Services, make_chat: Ch
     await chat.press("15:00")
     summary = chat.text
     assert summary.startswith(say(lang, "summary.title"))
-    assert say(lang, "summary.service", service={"zh": "小型犬洗澡", "en": "Dog bath (small)"}[lang]) in summary
+    assert (
+        say(lang, "summary.service", icon="✂️", service={"zh": "小型犬洗澡", "en": "Dog bath (small)"}[lang]) in summary
+    )
     assert say(lang, "summary.pet", pet=pet) in summary
     assert say(lang, "summary.when", when=when(lang, at(SUN, "15:00"))) in summary
     assert say(lang, "summary.price", price="¥88") in summary
@@ -194,7 +196,7 @@ async def test_new_pet_size_from_breed(
     assert (stored.name, stored.species, stored.size, stored.breed) == (pet, "dog", size, breed)
     await chat.press(say(lang, "btn.affirm"))
     await chat.push({"zh": "明天下午3点", "en": "tomorrow 3pm"}[lang])
-    assert say(lang, "summary.service", service=service) in chat.text
+    assert say(lang, "summary.service", icon="✂️", service=service) in chat.text
     assert say(lang, "summary.price", price=price) in chat.text
 
 
@@ -341,7 +343,10 @@ async def test_one_message_naming_a_breed_needs_no_size_question(
     customer = await services.customers.identify("pawspa", "test", "u1")
     assert [(p.name, p.species, p.size) for p in customer.pets] == [(name, "dog", "large")]
     await chat.press(say(lang, "btn.affirm"))
-    assert say(lang, "summary.service", service={"zh": "大型犬洗澡", "en": "Dog bath (large)"}[lang]) in chat.text
+    assert (
+        say(lang, "summary.service", icon="✂️", service={"zh": "大型犬洗澡", "en": "Dog bath (large)"}[lang])
+        in chat.text
+    )
     assert say(lang, "summary.when", when=when(lang, at(SUN, "15:00"))) in chat.text
 
 

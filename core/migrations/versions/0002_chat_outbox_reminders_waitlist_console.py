@@ -1,8 +1,8 @@
-"""conversations, outbox, reminders, shop changes, waitlist
+"""chat, outbox, reminders, waitlist, console
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 00:20:29.373338
+Create Date: 2026-11-22 00:29:52.965730
 """
 
 from collections.abc import Sequence
@@ -33,6 +33,30 @@ def upgrade() -> None:
         sa.UniqueConstraint("shop_id", "channel", "message_id", name="uq_inbound"),
     )
     op.create_table(
+        "login_failures",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column("at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_login_failures")),
+    )
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.create_index("ix_login_failures_key_at", ["key", "at"], unique=False)
+
+    op.create_table(
+        "staff_accounts",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("username", sa.String(length=80), nullable=False),
+        sa.Column("display_name", sa.String(length=120), nullable=False),
+        sa.Column("password_hash", sa.String(length=200), nullable=False),
+        sa.Column("role", sa.String(length=10), nullable=False),
+        sa.Column("shops", sa.JSON(), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("created_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_accounts")),
+        sa.UniqueConstraint("username", name=op.f("uq_staff_accounts_username")),
+    )
+    op.create_table(
         "unanswered_questions",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("shop_id", sa.String(length=40), nullable=False),
@@ -45,6 +69,21 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("unanswered_questions", schema=None) as batch_op:
         batch_op.create_index("ix_unanswered_shop", ["shop_id", "normalized"], unique=False)
+
+    op.create_table(
+        "console_sessions",
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("csrf_token", sa.String(length=64), nullable=False),
+        sa.Column("created_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", core.models.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["account_id"], ["staff_accounts.id"], name=op.f("fk_console_sessions_account_id_staff_accounts")
+        ),
+        sa.PrimaryKeyConstraint("token_hash", name=op.f("pk_console_sessions")),
+    )
+    with op.batch_alter_table("console_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_console_sessions_account_id"), ["account_id"], unique=False)
 
     op.create_table(
         "conversations",
@@ -227,9 +266,18 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_conversations_customer_id"))
 
     op.drop_table("conversations")
+    with op.batch_alter_table("console_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_console_sessions_account_id"))
+
+    op.drop_table("console_sessions")
     with op.batch_alter_table("unanswered_questions", schema=None) as batch_op:
         batch_op.drop_index("ix_unanswered_shop")
 
     op.drop_table("unanswered_questions")
+    op.drop_table("staff_accounts")
+    with op.batch_alter_table("login_failures", schema=None) as batch_op:
+        batch_op.drop_index("ix_login_failures_key_at")
+
+    op.drop_table("login_failures")
     op.drop_table("inbound_messages")
     # ### end Alembic commands ###

@@ -1,0 +1,559 @@
+"""The console's JSON API (under /api/console). Every route needs a session; every change needs
+the CSRF token; every shop-scoped route checks the staff member may see that shop (403).
+
+Inbox:      GET  /api/console/me | /inbox?shop= | /conversations/{id}
+            POST /conversations/{id}/take | reply {text, image_url?} | note {text} | release
+Day:        GET  /api/console/day?shop=&date=YYYY-MM-DD
+            POST /bookings {shop, service, date, time, staff?, customer_name, phone?, notes?}
+            POST /bookings/{id}/approve | decline | cancel | reschedule {date, time, staff?}
+                 | attendance {outcome} | follow_up {text, image_url?}
+            POST /time_off {shop, staff, start "YYYY-MM-DD HH:MM", end, reason}
+FAQ:        GET  /api/console/faq ;  POST /faq/{shop} (admin; body = the YAML file)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from bot.api import SERVICES_KEY, json_error
+from bot.bootstrap import Services
+from bot.console.auth import check_csrf, check_shop, require_session
+from core.availability import to_utc
+from core.bookings import BookingRequest
+from core.customers import mask_phone
+from core.i18n import texts
+from core.messages import OutgoingMessage
+from core.models import Booking, BookingStatus, ConversationMode, TranscriptEntry
+from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Taken
+from core.staff_accounts import Session
+from faq import parse_faq
+
+MAX_TEXT = 4000
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False, default=str))
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise json_error(400, "bad_json", "the body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise json_error(400, "bad_json", "the body must be a JSON object")
+    return data
+
+
+async def _changing(request: web.Request) -> tuple[Services, Session]:
+    session = await require_session(request)
+    check_csrf(request, session)
+    return request.app[SERVICES_KEY], session
+
+
+def _staff_actor(session: Session) -> Actor:
+    return Actor.staff(session.account.username)
+
+
+def _local(services: Services, shop_id: str, moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(services.config.shops[shop_id].tz).isoformat()
+
+
+def _booking_json(services: Services, b: BookingView, names: dict[int, str] | None = None) -> dict[str, Any]:
+    shop = services.config.shops[b.shop_id]
+    return {
+        "id": b.id,
+        "code": b.code,
+        "shop": b.shop_id,
+        "service": b.service_id,
+        "service_name": shop.services[b.service_id].name.model_dump() if b.service_id in shop.services else None,
+        "staff": b.staff_id,
+        "start": _local(services, b.shop_id, b.start),
+        "end": _local(services, b.shop_id, b.end),
+        "status": b.status.value,
+        "customer_id": b.customer_id,
+        "customer": (names or {}).get(b.customer_id or 0, ""),
+        "addons": list(b.addons),
+    }
+
+
+def _result_json(services: Services, result: BookingResult) -> web.Response:
+    if isinstance(result, Booked):
+        return _json({"ok": True, "booking": _booking_json(services, result.booking)})
+    if isinstance(result, Taken):
+        return _json(
+            {
+                "ok": False,
+                "error": result.reason,
+                "alternatives": [
+                    {"start": s.start.isoformat(), "staff": list(s.staff_ids)} for s in result.alternatives
+                ],
+            },
+            status=409,
+        )
+    assert isinstance(result, NotAllowed)
+    return _json({"ok": False, "error": result.reason.value, "message": result.detail}, status=422)
+
+
+async def _conversation(request: web.Request, session: Session) -> Any:
+    services = request.app[SERVICES_KEY]
+    try:
+        conversation_id = int(request.match_info["id"])
+    except ValueError:
+        raise json_error(404, "not_found", "no such conversation") from None
+    from core.models import Conversation
+
+    async with services.db.reading() as s:
+        exists = await s.get(Conversation, conversation_id)
+    if exists is None:
+        raise json_error(404, "not_found", "no such conversation")
+    check_shop(session, exists.shop_id)
+    return await services.store.load(conversation_id)
+
+
+# ----------------------------------------------------------------------------- inbox
+
+
+async def me(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    services = request.app[SERVICES_KEY]
+    account = session.account
+    shops = [
+        {"id": sid, "name": services.config.shops[sid].name.model_dump()}
+        for sid in account.shops
+        if sid in services.config.shops
+    ]
+    return _json(
+        {
+            "username": account.username,
+            "display_name": account.display_name,
+            "role": account.role,
+            "language": account.language,
+            "shops": shops,
+            "csrf": session.csrf,
+        }
+    )
+
+
+def _item_json(services: Services, item: Any, names: dict[int, str]) -> dict[str, Any]:
+    now = services.clock.now()
+    return {
+        "id": item.conversation_id,
+        "shop": item.shop_id,
+        "channel": item.channel,
+        "customer_id": item.customer_id,
+        "customer": names.get(item.customer_id, ""),
+        "mode": item.mode.value,
+        "route": item.route,
+        "reason": item.reason,
+        "since": _local(services, item.shop_id, item.since),
+        "waiting_min": int((now - item.since).total_seconds() // 60) if item.since else None,
+        "assigned_to": item.assigned_to,
+        "last_text": item.last_text[:300],
+    }
+
+
+async def _names(services: Services, ids: set[int]) -> dict[int, str]:
+    from core.models import Customer
+
+    if not ids:
+        return {}
+    async with services.db.reading() as s:
+        rows = await s.execute(select(Customer.id, Customer.display_name).where(Customer.id.in_(ids)))
+        return {cid: name for cid, name in rows}
+
+
+async def inbox(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    services = request.app[SERVICES_KEY]
+    shop_id = request.query.get("shop") or (session.account.shops[0] if session.account.shops else "")
+    check_shop(session, shop_id)
+    waiting = await services.store.handoffs(shop_id)
+    recent = await services.store.recent(shop_id)
+    names = await _names(services, {i.customer_id for i in (*waiting, *recent)})
+    route_order = {"front_desk": 0}
+    waiting.sort(
+        key=lambda i: (
+            i.mode != ConversationMode.HANDOFF,
+            route_order.get(i.route or "", 1),
+            i.since or services.clock.now(),
+        )
+    )
+    return _json(
+        {
+            "shop": shop_id,
+            "waiting": [_item_json(services, i, names) for i in waiting],
+            "recent": [_item_json(services, i, names) for i in recent],
+        }
+    )
+
+
+async def conversation(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    services = request.app[SERVICES_KEY]
+    conv = await _conversation(request, session)
+    entries = await services.store.transcript(conv.id, limit=200)
+    customer = await services.customers.get(conv.customer_id)
+    async with services.db.reading() as s:
+        rows = list(
+            await s.scalars(
+                select(Booking)
+                .where(Booking.customer_id == conv.customer_id, Booking.status != BookingStatus.EXPIRED)
+                .order_by(Booking.start_at.desc())
+                .limit(20)
+            )
+        )
+        no_shows = await s.scalar(
+            select(func.count()).where(Booking.customer_id == conv.customer_id, Booking.status == BookingStatus.NO_SHOW)
+        )
+    channels = await services.customers.identities(conv.customer_id)
+    return _json(
+        {
+            "conversation": {
+                "id": conv.id,
+                "shop": conv.shop_id,
+                "channel": conv.channel,
+                "mode": conv.mode.value,
+                "route": conv.handoff_route,
+                "reason": conv.handoff_reason,
+                "assigned_to": conv.assigned_to,
+                "language": conv.language,
+            },
+            "transcript": [_entry_json(services, conv.shop_id, e) for e in entries],
+            "customer": {
+                "id": conv.customer_id,
+                "name": customer.display_name if customer else "",
+                "phone": mask_phone(customer.phone) if customer else "",
+                "language": customer.language if customer else "",
+                "notes": customer.notes if customer else "",
+                "channels": [channel for channel, _ in channels],
+                "pets": [
+                    {"name": p.name, "species": p.species, "breed": p.breed, "size": p.size, "notes": p.notes}
+                    for p in (customer.pets if customer else ())
+                ],
+                "bookings": [_booking_json(services, BookingView.of(b)) for b in rows],
+                "no_shows": int(no_shows or 0),
+            },
+        }
+    )
+
+
+def _entry_json(services: Services, shop_id: str, e: TranscriptEntry) -> dict[str, Any]:
+    buttons = e.payload.get("buttons", []) if e.direction == "out" else []
+    return {
+        "id": e.id,
+        "direction": e.direction,
+        "author": e.author,
+        "text": e.text,
+        "buttons": [b.get("label", "") for b in buttons],
+        "image_url": e.payload.get("image_url") if e.direction == "out" else None,
+        "at": _local(services, shop_id, e.at),
+    }
+
+
+async def take(request: web.Request) -> web.Response:
+    services, session = await _changing(request)
+    conv = await _conversation(request, session)
+    holder = await services.store.take(conv.id, session.account.username)
+    if holder is not None:
+        return _json({"ok": False, "error": "taken", "by": holder}, status=409)
+    if conv.assigned_to != session.account.username:  # tell the customer once, not on every click
+        joined = texts(conv.language).t("handoff.joined", name=session.account.display_name)
+        await services.store.enqueue(conv, OutgoingMessage(joined), author=f"staff:{session.account.username}")
+    await services.events.publish({"type": "taken", "shop": conv.shop_id, "conversation": conv.id})
+    return _json({"ok": True})
+
+
+async def reply(request: web.Request) -> web.Response:
+    services, session = await _changing(request)
+    conv = await _conversation(request, session)
+    data = await _body(request)
+    text = str(data.get("text", "")).strip()[:MAX_TEXT]
+    image = data.get("image_url")
+    if not text and not image:
+        raise json_error(400, "empty", "write a message first")
+    if image is not None and not (isinstance(image, str) and image.startswith(("https://", "http://", "/media/"))):
+        raise json_error(400, "bad_image", "image_url must be an http(s) address")
+    holder = await services.store.take(conv.id, session.account.username)  # replying takes the chat
+    if holder is not None:
+        return _json({"ok": False, "error": "taken", "by": holder}, status=409)
+    outbox_id = await services.store.enqueue(
+        conv, OutgoingMessage(text, image_url=image), author=f"staff:{session.account.username}"
+    )
+    await services.events.publish({"type": "reply", "shop": conv.shop_id, "conversation": conv.id})
+    return _json({"ok": True, "outbox_id": outbox_id})
+
+
+async def note(request: web.Request) -> web.Response:
+    services, session = await _changing(request)
+    conv = await _conversation(request, session)
+    text = str((await _body(request)).get("text", "")).strip()[:MAX_TEXT]
+    if not text:
+        raise json_error(400, "empty", "write a note first")
+    await services.store.note(conv.id, session.account.username, text)
+    await services.events.publish({"type": "note", "shop": conv.shop_id, "conversation": conv.id})
+    return _json({"ok": True})
+
+
+async def release(request: web.Request) -> web.Response:
+    services, session = await _changing(request)
+    conv = await _conversation(request, session)
+    await services.store.set_mode(conv.id, ConversationMode.BOT)
+    back = texts(conv.language).t("handoff.released")
+    await services.store.enqueue(conv, OutgoingMessage(back), author="bot")
+    await services.events.publish({"type": "released", "shop": conv.shop_id, "conversation": conv.id})
+    return _json({"ok": True})
+
+
+# ----------------------------------------------------------------------------- the day
+
+
+def _date(value: str | None) -> date:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise json_error(400, "bad_date", "dates are YYYY-MM-DD") from None
+
+
+def _start(services: Services, shop_id: str, day: Any, hhmm: Any) -> datetime:
+    try:
+        hour, minute = (int(x) for x in str(hhmm).split(":"))
+    except ValueError:
+        raise json_error(400, "bad_time", "times are HH:MM") from None
+    return to_utc(_date(day), hour * 60 + minute, services.config.shops[shop_id].tz)
+
+
+async def day_view(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    services = request.app[SERVICES_KEY]
+    shop_id = request.query.get("shop", "")
+    check_shop(session, shop_id)
+    shop = services.config.shops[shop_id]
+    first = _date(request.query.get("date") or services.clock.now().astimezone(shop.tz).date().isoformat())
+    days = 7 if request.query.get("week") else 1
+    start, end = to_utc(first, 0, shop.tz), to_utc(first + timedelta(days=days), 0, shop.tz)
+    async with services.db.reading() as s:
+        rows = list(
+            await s.scalars(
+                select(Booking)
+                .where(
+                    Booking.shop_id == shop_id,
+                    Booking.start_at < end,
+                    Booking.end_at > start,
+                    Booking.status.not_in((BookingStatus.EXPIRED,)),
+                )
+                .order_by(Booking.start_at)
+            )
+        )
+        pending = list(
+            await s.scalars(
+                select(Booking)
+                .where(
+                    Booking.shop_id == shop_id,
+                    Booking.status == BookingStatus.PENDING,
+                    Booking.start_at > services.clock.now(),
+                )
+                .order_by(Booking.start_at)
+            )
+        )
+    names = await _names(services, {b.customer_id for b in (*rows, *pending) if b.customer_id})
+    return _json(
+        {
+            "shop": shop_id,
+            "date": first.isoformat(),
+            "days": days,
+            "timezone": shop.timezone,
+            "staff": [{"id": sid, "name": m.name.model_dump(), "role": m.role} for sid, m in shop.staff.items()],
+            "services": [
+                {"id": sid, "name": svc.name.model_dump(), "duration_min": svc.duration_min}
+                for sid, svc in shop.services.items()
+            ],
+            "bookings": [_booking_json(services, BookingView.of(b), names) for b in rows],
+            "pending": [_booking_json(services, BookingView.of(b), names) for b in pending],
+        }
+    )
+
+
+async def manual_booking(request: web.Request) -> web.Response:
+    services, session = await _changing(request)
+    data = await _body(request)
+    shop_id = str(data.get("shop", ""))
+    check_shop(session, shop_id)
+    name = str(data.get("customer_name", "")).strip()[:100]
+    phone = str(data.get("phone", "")).strip()[:40] or None
+    if not name:
+        raise json_error(400, "missing_name", "the customer's name is needed")
+    external = phone or f"walk-in:{name}"
+    customer = await services.customers.identify(shop_id, "phone", external, display_name=name)
+    if phone and customer.phone != phone:
+        await services.customers.update(customer.id, phone=phone)
+    request_ = BookingRequest(
+        shop_id,
+        str(data.get("service", "")),
+        _start(services, shop_id, data.get("date"), data.get("time")),
+        staff_id=data.get("staff") or None,
+        customer_id=customer.id,
+        notes=str(data.get("notes", ""))[:500],
+    )
+    result = await services.bookings.book(request_, _staff_actor(session))
+    await services.events.publish({"type": "booking", "shop": shop_id})
+    return _result_json(services, result)
+
+
+async def booking_action(request: web.Request) -> web.Response:
+    services, session = await _changing(request)
+    try:
+        booking_id = int(request.match_info["id"])
+    except ValueError:
+        raise json_error(404, "not_found", "no such booking") from None
+    action = request.match_info["action"]
+    async with services.db.reading() as s:
+        row = await s.get(Booking, booking_id)
+    if row is None:
+        raise json_error(404, "not_found", "no such booking")
+    check_shop(session, row.shop_id)
+    data = await _body(request) if request.can_read_body else {}
+    actor = _staff_actor(session)
+    bookings = services.bookings
+    if action == "approve":
+        result = await bookings.approve(row.shop_id, booking_id, actor)
+    elif action == "decline":
+        result = await bookings.decline(row.shop_id, booking_id, actor, str(data.get("reason", ""))[:200])
+    elif action == "cancel":
+        result = await bookings.cancel(row.shop_id, booking_id, actor, str(data.get("reason", ""))[:200])
+    elif action == "reschedule":
+        start = _start(services, row.shop_id, data.get("date"), data.get("time"))
+        result = await bookings.reschedule(row.shop_id, booking_id, start, actor, staff_id=data.get("staff") or None)
+    elif action == "attendance":
+        result = await bookings.mark_attendance(row.shop_id, booking_id, str(data.get("outcome", "")), actor)
+    elif action == "follow_up":
+        return await _follow_up(services, session, row, data)
+    else:
+        raise json_error(404, "not_found", f"unknown action '{action}'")
+    await services.events.publish({"type": "booking", "shop": row.shop_id})
+    return _result_json(services, result)
+
+
+async def _follow_up(services: Services, session: Session, row: Booking, data: dict[str, Any]) -> web.Response:
+    text = str(data.get("text", "")).strip()[:MAX_TEXT]
+    image = data.get("image_url")
+    if not text:
+        raise json_error(400, "empty", "write the follow-up first")
+    if row.customer_id is None:
+        raise json_error(422, "no_customer", "this booking has no customer to write to")
+    conv = await services.store.latest_conversation(row.shop_id, row.customer_id)
+    if conv is None:
+        raise json_error(422, "no_channel", "the customer has no chat with us: call them instead")
+    outbox_id = await services.store.enqueue(
+        conv,
+        OutgoingMessage(text, image_url=image if isinstance(image, str) else None),
+        author=f"staff:{session.account.username}",
+    )
+    return _json({"ok": True, "outbox_id": outbox_id})
+
+
+async def time_off(request: web.Request) -> web.Response:
+    services, session = await _changing(request)
+    data = await _body(request)
+    shop_id = str(data.get("shop", ""))
+    check_shop(session, shop_id)
+    shop = services.config.shops[shop_id]
+    staff_id = str(data.get("staff", ""))
+    if staff_id not in shop.staff:
+        raise json_error(404, "unknown_staff", f"unknown staff member '{staff_id}'")
+
+    def moment(value: Any) -> datetime:
+        try:
+            parsed = datetime.strptime(str(value), "%Y-%m-%d %H:%M")
+        except ValueError:
+            raise json_error(400, "bad_time", "use 'YYYY-MM-DD HH:MM'") from None
+        return to_utc(parsed.date(), parsed.hour * 60 + parsed.minute, shop.tz)
+
+    start, end = moment(data.get("start")), moment(data.get("end"))
+    if end <= start:
+        raise json_error(400, "bad_range", "time off must end after it starts")
+    affected = await services.bookings.add_time_off(
+        shop_id, staff_id, start, end, _staff_actor(session), str(data.get("reason", ""))[:200], notify_customers=True
+    )
+    await services.events.publish({"type": "booking", "shop": shop_id})
+    return _json({"ok": True, "affected": [_booking_json(services, b) for b in affected]})
+
+
+# ----------------------------------------------------------------------------- FAQ
+
+
+async def faq_status(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    services = request.app[SERVICES_KEY]
+    registry = services.faq
+    shops = []
+    for shop_id in session.account.shops:
+        status = registry.status(shop_id) if registry else None
+        shops.append(
+            {
+                "shop": shop_id,
+                "file": str(status.file) if status else None,
+                "ok": bool(status.ok) if status else False,
+                "errors": [str(e) for e in status.errors] if status else ["no FAQ file for this shop"],
+                "loaded_at": _local(services, shop_id, status.loaded_at) if status and status.loaded_at else None,
+                "entries": status.entries if status else 0,
+                "unanswered": [{"text": t, "count": c} for t, c in await services.engine.unanswered(shop_id, limit=30)],
+            }
+        )
+    return _json({"shops": shops, "can_upload": session.account.is_admin})
+
+
+async def faq_upload(request: web.Request) -> web.Response:
+    services, session = await _changing(request)
+    shop_id = request.match_info["shop"]
+    check_shop(session, shop_id)
+    if not session.account.is_admin:
+        raise json_error(403, "admin_only", "only admins may replace FAQ files")
+    text = (await request.read()).decode("utf-8", errors="replace")
+    directory = Path(services.config.faq_dir)
+    target = directory / f"{shop_id}.yaml"
+    status = services.faq.status(shop_id) if services.faq else None
+    if status is not None and status.file:
+        target = Path(status.file)
+    routes = {m.role for shop in services.config.shops.values() for m in shop.staff.values()} | {"front_desk"}
+    parsed = parse_faq(text, str(target), sorted(routes))
+    if isinstance(parsed, list):
+        return _json({"ok": False, "errors": [str(e) for e in parsed]}, status=422)
+    if parsed.shop != shop_id:
+        return _json(
+            {"ok": False, "errors": [f"{target}:1: the file says shop '{parsed.shop}', not '{shop_id}'"]}, status=422
+        )
+    handle, tmp = tempfile.mkstemp(dir=directory, prefix=f".{shop_id}.", suffix=".yaml")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, target)  # atomic: the old file serves until the new one is complete
+    if services.faq:
+        services.faq.reload_if_changed()
+    return _json({"ok": True, "entries": len(parsed.entries), "file": str(target)})
+
+
+def register(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/api/console/me", me)
+    r.add_get("/api/console/inbox", inbox)
+    r.add_get("/api/console/conversations/{id}", conversation)
+    r.add_post("/api/console/conversations/{id}/take", take)
+    r.add_post("/api/console/conversations/{id}/reply", reply)
+    r.add_post("/api/console/conversations/{id}/note", note)
+    r.add_post("/api/console/conversations/{id}/release", release)
+    r.add_get("/api/console/day", day_view)
+    r.add_post("/api/console/bookings", manual_booking)
+    r.add_post("/api/console/bookings/{id}/{action}", booking_action)
+    r.add_post("/api/console/time_off", time_off)
+    r.add_get("/api/console/faq", faq_status)
+    r.add_post("/api/console/faq/{shop}", faq_upload)

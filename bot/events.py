@@ -1,0 +1,77 @@
+"""Live events for staff consoles: a new escalation, a customer message, a take-over, a reply.
+
+Within one process an event goes straight to the subscribed consoles. With PostgreSQL it is
+sent with NOTIFY and every server process LISTENs, so a reply or take-over made on one process
+reaches consoles connected to another (the payload is small: type, shop, conversation id;
+consoles fetch the details they are allowed to see). SQLite means one process: local only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from sqlalchemy import text
+
+from core.db import Database
+
+log = logging.getLogger(__name__)
+CHANNEL = "chatbook_console"
+QUEUE_SIZE = 256
+
+
+class EventBus:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._listener: Any = None
+
+    @property
+    def shared(self) -> bool:
+        return self.db.dialect == "postgresql"
+
+    async def start(self) -> None:
+        if not self.shared or self._listener is not None:
+            return
+        import asyncpg
+
+        dsn = self.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        self._listener = await asyncpg.connect(dsn)
+        await self._listener.add_listener(CHANNEL, self._on_notify)
+
+    async def stop(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+            self._listener = None
+
+    def subscribe(self) -> asyncio.Queue[dict[str, Any]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
+        self._subscribers.discard(queue)
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        if self.shared and self._listener is not None:
+            async with self.db.engine.begin() as conn:
+                await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": json.dumps(event)})
+            return  # our own LISTEN delivers it locally too
+        self._deliver(event)
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            self._deliver(json.loads(payload))
+        except ValueError:
+            log.warning("ignoring a malformed console event")
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        for queue in list(self._subscribers):
+            if queue.full():  # a stuck console must not hold up the others: it will resync
+                with contextlib.suppress(asyncio.QueueEmpty):
+                    queue.get_nowait()
+            queue.put_nowait(event)
