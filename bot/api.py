@@ -25,9 +25,12 @@ def _dumps(value: Any) -> str:
 
 _ERRORS: dict[int, type[web.HTTPException]] = {
     400: web.HTTPBadRequest,
+    401: web.HTTPUnauthorized,
     403: web.HTTPForbidden,
     404: web.HTTPNotFound,
     409: web.HTTPConflict,
+    422: web.HTTPUnprocessableEntity,
+    429: web.HTTPTooManyRequests,
     500: web.HTTPInternalServerError,
     503: web.HTTPServiceUnavailable,
 }

@@ -359,7 +359,7 @@ class TranscriptEntry(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"))
-    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    direction: Mapped[str] = mapped_column(String(8))  # "in" | "out" | "note" (staff only)
     author: Mapped[str] = mapped_column(String(80), default="")  # customer | bot | staff:<id>
     text: Mapped[str] = mapped_column(Text, default="")
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -21,12 +21,12 @@ from core.staff_accounts import LoginThrottled, Session
 
 COOKIE = "chatbook_session"
 LOGIN_CSRF_COOKIE = "chatbook_login_csrf"
-SESSION_KEY = "console_session"
+SESSION_KEY: web.RequestKey[Session | None] = web.RequestKey("console_session", Session | None)  # type: ignore[arg-type]
 
 
 async def current_session(request: web.Request) -> Session | None:
     if SESSION_KEY in request:
-        return request[SESSION_KEY]  # type: ignore[no-any-return]
+        return request[SESSION_KEY]
     session = await request.app[SERVICES_KEY].accounts.session(request.cookies.get(COOKIE))
     request[SESSION_KEY] = session
     return session

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 00:29:52.965730
+Create Date: 2026-11-22 00:32:48.807232
 """
 
 from collections.abc import Sequence
@@ -151,7 +151,7 @@ def upgrade() -> None:
         "transcript",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("conversation_id", sa.Integer(), nullable=False),
-        sa.Column("direction", sa.String(length=3), nullable=False),
+        sa.Column("direction", sa.String(length=8), nullable=False),
         sa.Column("author", sa.String(length=80), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("payload", sa.JSON(), nullable=False),

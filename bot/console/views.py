@@ -1,0 +1,280 @@
+"""The console's pages: server-rendered shells (jinja2, autoescape on) around console.js.
+
+    GET  /console/login    the login form (double-submit CSRF cookie);  POST logs in
+    POST /console/logout   ends the session (CSRF form field)
+    GET  /console          inbox: waiting and recent conversations, transcript, profile (live)
+    GET  /console/day      calendar per staff member, approvals, manual bookings, time off
+    GET  /console/faq      FAQ status per shop, unanswered questions, admin upload
+    GET  /console/static/  console.js and console.css
+
+The pages hold no customer data except the FAQ page (rendered here, escaped by jinja2); the
+rest is fetched by console.js from the JSON API (bot/console/api.py) and written with
+textContent. UI strings come from bot/console/locales/{zh,en}.yaml: ?lang= or the account's.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import jinja2
+import yaml
+from aiohttp import web
+
+from bot.api import SERVICES_KEY
+from bot.console import auth
+from core.staff_accounts import Session
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+LANGS = ("zh", "en")
+ERROR_KEYS = {401: "login.err_401", 403: "login.err_403", 429: "login.err_429"}
+
+_env = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"),
+    autoescape=True,  # every template, whatever its name: customer text is hostile input
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = str(value)
+    return out
+
+
+@cache
+def strings(lang: str) -> dict[str, str]:
+    with open(HERE / "locales" / f"{lang}.yaml", encoding="utf-8") as f:
+        return _flatten(yaml.safe_load(f))
+
+
+def _static_version() -> str:
+    stamps = [int(p.stat().st_mtime) for p in STATIC.glob("*") if p.is_file()]
+    return str(max(stamps, default=0))
+
+
+def _lang(request: web.Request, session: Session | None) -> str:
+    asked = request.query.get("lang")
+    if asked in LANGS:
+        return asked
+    if session is not None and session.account.language in LANGS:
+        return session.account.language
+    header = request.headers.get("Accept-Language", "")
+    return "en" if header.lower().startswith("en") else "zh"
+
+
+def _render(
+    request: web.Request, template: str, lang: str, *, status: int = 200, **context: Any
+) -> web.Response:
+    words = strings(lang)
+
+    def t(key: str, **values: Any) -> str:
+        text = words[key]
+        return text.format(**values) if values else text
+
+    explicit = request.query.get("lang") in LANGS
+
+    def link(path: str, **query: str) -> str:
+        """A console URL keeping an explicitly chosen language."""
+        params = {k: v for k, v in query.items() if v}
+        if explicit:
+            params.setdefault("lang", lang)
+        if not params:
+            return path
+        return path + "?" + "&".join(f"{k}={quote(str(v), safe='')}" for k, v in params.items())
+
+    html = _env.get_template(template).render(
+        lang=lang, t=t, link=link, strings=words, version=_static_version(), **context
+    )
+    response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a same-site console path: no scheme, no host, no backslashes."""
+    if not value or "\\" in value or any(ord(c) < 32 for c in value):
+        return "/console"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not value.startswith("/console"):
+        return "/console"
+    if parts.path not in ("/console", "/console/") and not parts.path.startswith("/console/"):
+        return "/console"
+    if parts.path.startswith("/console/login"):
+        return "/console"
+    return value
+
+
+# ----------------------------------------------------------------------------- login
+
+
+def _login_page(request: web.Request, *, status: int = 200, error: str | None = None) -> web.Response:
+    token = secrets.token_urlsafe(32)
+    lang = _lang(request, None)
+    response = _render(
+        request,
+        "login.html",
+        lang,
+        status=status,
+        csrf=token,
+        error=error,
+        next=_safe_next(request.query.get("next")),
+    )
+    response.set_cookie(
+        auth.LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        path="/console/login",
+        max_age=3600,
+    )
+    return response
+
+
+async def login_form(request: web.Request) -> web.StreamResponse:
+    if await auth.current_session(request) is not None:
+        raise web.HTTPFound(_safe_next(request.query.get("next")))
+    return _login_page(request)
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    try:
+        session = await auth.login(request, form)
+    except (web.HTTPForbidden, web.HTTPUnauthorized, web.HTTPTooManyRequests) as exc:
+        return _login_page(request, status=exc.status, error=ERROR_KEYS[exc.status])
+    services = request.app[SERVICES_KEY]
+    old = request.cookies.get(auth.COOKIE)
+    if old:  # this browser's previous session ends here: one live session per login
+        await services.accounts.logout(old)
+    target = _safe_next(str(form.get("next") or request.query.get("next") or ""))
+    response = web.HTTPFound(target)
+    auth.set_session_cookie(request, response, session)
+    response.del_cookie(auth.LOGIN_CSRF_COOKIE, path="/console/login")
+    raise response
+
+
+async def logout(request: web.Request) -> web.StreamResponse:
+    session = await auth.require_session(request, page=True)
+    form = await request.post()
+    auth.check_csrf(request, session, form)
+    await request.app[SERVICES_KEY].accounts.logout(session.token)
+    response = web.HTTPFound("/console/login")
+    response.del_cookie(auth.COOKIE, path="/")
+    raise response
+
+
+# ----------------------------------------------------------------------------- pages
+
+
+def _forbidden(request: web.Request, session: Session) -> web.Response:
+    return _render(request, "forbidden.html", _lang(request, session), status=403, **_chrome(request, session, ""))
+
+
+def _chrome(request: web.Request, session: Session, shop_id: str) -> dict[str, Any]:
+    services = request.app[SERVICES_KEY]
+    lang = _lang(request, session)
+    shops = [
+        {"id": sid, "name": services.config.shops[sid].name.model_dump().get(lang) or sid}
+        for sid in session.account.shops
+        if sid in services.config.shops
+    ]
+    return {"account": session.account, "shops": shops, "shop": shop_id, "csrf": session.csrf}
+
+
+async def _page(request: web.Request) -> tuple[Session, str] | web.Response:
+    session = await auth.require_session(request, page=True)
+    services = request.app[SERVICES_KEY]
+    visible = [s for s in session.account.shops if s in services.config.shops]
+    shop_id = request.query.get("shop") or (visible[0] if visible else "")
+    if not shop_id or not session.account.can_see(shop_id) or shop_id not in services.config.shops:
+        return _forbidden(request, session)
+    return session, shop_id
+
+
+async def inbox_page(request: web.Request) -> web.StreamResponse:
+    found = await _page(request)
+    if isinstance(found, web.Response):
+        return found
+    session, shop_id = found
+    lang = _lang(request, session)
+    return _render(request, "inbox.html", lang, page="inbox", **_chrome(request, session, shop_id))
+
+
+async def day_page(request: web.Request) -> web.StreamResponse:
+    found = await _page(request)
+    if isinstance(found, web.Response):
+        return found
+    session, shop_id = found
+    services = request.app[SERVICES_KEY]
+    shop = services.config.shops[shop_id]
+    today = services.clock.now().astimezone(shop.tz).date().isoformat()
+    lang = _lang(request, session)
+    return _render(request, "day.html", lang, page="day", today=today, **_chrome(request, session, shop_id))
+
+
+async def faq_page(request: web.Request) -> web.StreamResponse:
+    found = await _page(request)
+    if isinstance(found, web.Response):
+        return found
+    session, shop_id = found
+    services = request.app[SERVICES_KEY]
+    lang = _lang(request, session)
+    cards = []
+    for sid in session.account.shops:
+        if sid not in services.config.shops:
+            continue
+        shop = services.config.shops[sid]
+        status = services.faq.status(sid) if services.faq else None
+        loaded = status.loaded_at.astimezone(shop.tz).strftime("%Y-%m-%d %H:%M") if status and status.loaded_at else ""
+        cards.append(
+            {
+                "id": sid,
+                "name": shop.name.model_dump().get(lang) or sid,
+                "present": status is not None,
+                "ok": bool(status and status.ok),
+                "file": _relative(str(status.file)) if status else "",
+                "errors": [str(e) for e in status.errors] if status else [],
+                "entries": status.entries if status else 0,
+                "loaded": loaded,
+                "unanswered": await services.engine.unanswered(sid, limit=30),
+            }
+        )
+    return _render(
+        request, "faq.html", lang, page="faq", cards=cards, can_upload=session.account.is_admin,
+        **_chrome(request, session, shop_id),
+    )
+
+
+def _relative(path: str) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
+
+
+async def root_redirect(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPFound("/console" + (f"?{request.query_string}" if request.query_string else ""))
+
+
+def register(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/console/login", login_form)
+    r.add_post("/console/login", login_submit)
+    r.add_post("/console/logout", logout)
+    r.add_get("/console", inbox_page)
+    r.add_get("/console/", root_redirect)
+    r.add_get("/console/day", day_page)
+    r.add_get("/console/faq", faq_page)
+    r.add_static("/console/static/", STATIC, show_index=False, append_version=False)
