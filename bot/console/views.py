@@ -73,9 +73,7 @@ def _lang(request: web.Request, session: Session | None) -> str:
     return "en" if header.lower().startswith("en") else "zh"
 
 
-def _render(
-    request: web.Request, template: str, lang: str, *, status: int = 200, **context: Any
-) -> web.Response:
+def _render(request: web.Request, template: str, lang: str, *, status: int = 200, **context: Any) -> web.Response:
     words = strings(lang)
 
     def t(key: str, **values: Any) -> str:
@@ -143,9 +141,7 @@ def _login_page(request: web.Request, *, status: int = 200, error: str | None = 
 
 
 async def login_form(request: web.Request) -> web.StreamResponse:
-    if await auth.current_session(request) is not None:
-        raise web.HTTPFound(_safe_next(request.query.get("next")))
-    return _login_page(request)
+    return _login_page(request)  # also when logged in: logging in again replaces the session
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
@@ -179,7 +175,14 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 
 def _forbidden(request: web.Request, session: Session) -> web.Response:
-    return _render(request, "forbidden.html", _lang(request, session), status=403, **_chrome(request, session, ""))
+    return _render(
+        request,
+        "forbidden.html",
+        _lang(request, session),
+        status=403,
+        page="forbidden",
+        **_chrome(request, session, ""),
+    )
 
 
 def _chrome(request: web.Request, session: Session, shop_id: str) -> dict[str, Any]:
@@ -252,7 +255,12 @@ async def faq_page(request: web.Request) -> web.StreamResponse:
             }
         )
     return _render(
-        request, "faq.html", lang, page="faq", cards=cards, can_upload=session.account.is_admin,
+        request,
+        "faq.html",
+        lang,
+        page="faq",
+        cards=cards,
+        can_upload=session.account.is_admin,
         **_chrome(request, session, shop_id),
     )
 
