@@ -245,6 +245,10 @@ async def test_day_view(server: str, browser: Launch, sqlite_services: Services,
     await expect(console.locator("table.week")).to_be_visible()
     await console.evaluate("window.scrollTo(0, 0)")
     await console.screenshot(path=str(artifacts / "console-week.png"), full_page=True)
+
+    await console.locator(".nav-link", has_text="FAQ").click()
+    await expect(console.locator("#faq-pawspa .pill")).to_have_text("OK")
+    await console.screenshot(path=str(artifacts / "console-faq.png"), full_page=True)
     assert console.dialogs == [] and console.errors == []
 
 
@@ -255,7 +259,8 @@ async def test_tablet_portrait(server: str, browser: Launch, sqlite_services: Se
     await chat.push("人工")
     context = await browser(viewport={"width": 820, "height": 1180}, has_touch=True, is_mobile=True)
     page = context.pages[0] if context.pages else await context.new_page()
-    await page.goto(f"{server}/console/login")
+    await page.goto(f"{server}/console/login?lang=en")
+    await page.screenshot(path=str(artifacts / "console-login.png"))
     await page.locator("input[name=username]").fill("mei")
     await page.locator("input[name=password]").fill(PASSWORD)
     await page.locator("button[type=submit]").tap()
