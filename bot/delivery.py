@@ -59,6 +59,8 @@ class Delivery:
 
     async def _deliver(self, row: Claimed) -> None:
         sender = self.senders[row.channel]
+        if not await self.outbox.renew(row.id):
+            return  # earlier sends in this batch were slow and another loop took this row over
         try:
             provider_id = await sender.send(row.shop_id, row.external_id, row.message)
         except DeliveryError as exc:

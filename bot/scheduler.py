@@ -20,19 +20,38 @@ WAITLIST_EVERY_SECONDS = 30
 HOLD_SWEEP_EVERY_SECONDS = 60
 
 
+DELIVERY_BATCH = 50
+REMINDER_BATCH = 100
+MAX_ROUNDS = 200  # per job run: a backlog drains in one run instead of one batch per interval
+
+
+async def drain_delivery(services: Services) -> None:
+    for _ in range(MAX_ROUNDS):
+        if await services.delivery.tick(limit=DELIVERY_BATCH) < DELIVERY_BATCH:
+            return
+
+
+async def drain_reminders(services: Services) -> None:
+    for _ in range(MAX_ROUNDS):
+        if await services.reminders.tick(limit=REMINDER_BATCH) < REMINDER_BATCH:
+            return
+
+
 def start_scheduler(services: Services) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
-        services.delivery.tick,
+        drain_delivery,
         "interval",
+        args=[services],
         seconds=DELIVERY_EVERY_SECONDS,
         id="delivery",
         max_instances=1,
         coalesce=True,
     )
     scheduler.add_job(
-        services.reminders.tick,
+        drain_reminders,
         "interval",
+        args=[services],
         seconds=REMINDERS_EVERY_SECONDS,
         id="reminders",
         max_instances=1,

@@ -390,6 +390,7 @@ class OutboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # while "sending"
+    claimed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)  # which delivery loop
     needs_staff: Mapped[bool] = mapped_column(Boolean, default=False)  # nothing could deliver it: call them
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

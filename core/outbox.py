@@ -13,6 +13,7 @@ marked sent when the process dies is sent a second time (at most one duplicate).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -76,6 +77,7 @@ class Outbox:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self.owner = uuid.uuid4().hex  # this delivery loop: only it may settle the rows it claimed
 
     async def claim(self, channels: Iterable[str], limit: int = 20, lease: timedelta = LEASE) -> list[Claimed]:
         """Take up to ``limit`` due rows for the given channels (pending, or sending with a dead lease)."""
@@ -104,7 +106,12 @@ class Outbox:
             await s.execute(
                 update(OutboxMessage)
                 .where(OutboxMessage.id.in_(ids))
-                .values(status=OutboxStatus.SENDING, lease_until=now + lease, attempts=OutboxMessage.attempts + 1)
+                .values(
+                    status=OutboxStatus.SENDING,
+                    lease_until=now + lease,
+                    claimed_by=self.owner,
+                    attempts=OutboxMessage.attempts + 1,
+                )
                 .execution_options(synchronize_session=False)
             )
             rows = await s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
@@ -123,6 +130,22 @@ class Outbox:
                 for r in rows
             ]
 
+    async def renew(self, outbox_id: int, lease: timedelta = LEASE) -> bool:
+        """Extend our lease right before sending; False when another loop has taken the row over
+        (our lease ran out while earlier rows of the batch were slow): then we must not send it."""
+        async with self.db.transaction() as s:
+            result = await s.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id == outbox_id,
+                    OutboxMessage.status == OutboxStatus.SENDING,
+                    OutboxMessage.claimed_by == self.owner,
+                )
+                .values(lease_until=self.clock.now() + lease)
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def sent(self, outbox_id: int, provider_id: str | None) -> None:
         await self._set(
             outbox_id, status=OutboxStatus.SENT, sent_at=self.clock.now(), provider_id=provider_id, error=None
@@ -139,10 +162,11 @@ class Outbox:
         )
 
     async def _set(self, outbox_id: int, **values: Any) -> None:
+        """Settle a row we claimed (a row another loop took over is left to that loop)."""
         async with self.db.transaction() as s:
             await s.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.id == outbox_id)
+                .where(OutboxMessage.id == outbox_id, OutboxMessage.claimed_by == self.owner)
                 .values(**values)
                 .execution_options(synchronize_session=False)
             )

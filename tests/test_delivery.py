@@ -188,3 +188,44 @@ def test_backoff_grows_and_caps() -> None:
     assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [5, 10, 20, 40]
     assert backoff(30) == timedelta(hours=1)
     assert backoff(3, retry_after=12.5) == timedelta(seconds=12.5)
+
+
+async def test_a_slow_batch_is_not_sent_twice_when_its_lease_runs_out(
+    wired: tuple[Services, RecordingSender, RecordingSender], demo_config: AppConfig, clock: FixedClock
+) -> None:
+    services, _, _ = wired
+    conv = await _conversation(services, "telegram", "42")
+    for i in range(50):
+        await services.store.enqueue(conv, OutgoingMessage(f"m{i}"), author="staff:lily")
+    received: list[str] = []
+    url = services.db.url.render_as_string(hide_password=False)
+
+    class Slow:
+        """Each send takes 2 s of (fixed) clock; at the 31st the other process ticks."""
+
+        channel = "telegram"
+
+        def __init__(self, other: Services | None = None) -> None:
+            self.other, self.count = other, 0
+
+        async def send(self, shop_id: str, external_id: str, message: OutgoingMessage) -> str | None:
+            self.count += 1
+            clock.advance(timedelta(seconds=2))
+            received.append(message.text)
+            if self.other is not None and self.count == 31:  # past the 60 s lease of the first batch
+                await self.other.delivery.tick(limit=50)
+            return str(self.count)
+
+    second = await bootstrap(
+        demo_config, clock=clock, database_url=url, migrate=False, senders_override={"telegram": Slow()}
+    )
+    first = await bootstrap(
+        demo_config, clock=clock, database_url=url, migrate=False, senders_override={"telegram": Slow(second)}
+    )
+    try:
+        await first.delivery.tick(limit=50)
+        await second.delivery.tick(limit=50)
+    finally:
+        await first.close()
+        await second.close()
+    assert sorted(received) == sorted(f"m{i}" for i in range(50))  # every message exactly once

@@ -28,6 +28,7 @@ from bot.bootstrap import Services
 from bot.console.auth import check_csrf, check_shop, require_session
 from core.availability import to_utc
 from core.bookings import BookingRequest
+from core.config import WEEKDAYS
 from core.customers import mask_phone
 from core.i18n import texts
 from core.messages import OutgoingMessage
@@ -87,7 +88,7 @@ def _booking_json(services: Services, b: BookingView, names: dict[int, str] | No
     }
 
 
-def _result_json(services: Services, result: BookingResult) -> web.Response:
+def _result_json(services: Services, result: BookingResult, shop_id: str) -> web.Response:
     if isinstance(result, Booked):
         return _json({"ok": True, "booking": _booking_json(services, result.booking)})
     if isinstance(result, Taken):
@@ -96,7 +97,8 @@ def _result_json(services: Services, result: BookingResult) -> web.Response:
                 "ok": False,
                 "error": result.reason,
                 "alternatives": [
-                    {"start": s.start.isoformat(), "staff": list(s.staff_ids)} for s in result.alternatives
+                    {"start": _local(services, shop_id, s.start), "staff": list(s.staff_ids)}
+                    for s in result.alternatives
                 ],
             },
             status=409,
@@ -373,7 +375,24 @@ async def day_view(request: web.Request) -> web.Response:
             "date": first.isoformat(),
             "days": days,
             "timezone": shop.timezone,
-            "staff": [{"id": sid, "name": m.name.model_dump(), "role": m.role} for sid, m in shop.staff.items()],
+            "staff": [
+                {
+                    "id": sid,
+                    "name": m.name.model_dump(),
+                    "role": m.role,
+                    "shifts": {
+                        (first + timedelta(days=k)).isoformat(): [
+                            str(r) for r in m.shifts.get(WEEKDAYS[(first + timedelta(days=k)).weekday()], [])
+                        ]
+                        for k in range(days)
+                    },
+                }
+                for sid, m in shop.staff.items()
+            ],
+            "opening_hours": {
+                (first + timedelta(days=k)).isoformat(): [str(r) for r in shop.hours_on(first + timedelta(days=k))]
+                for k in range(days)
+            },
             "services": [
                 {"id": sid, "name": svc.name.model_dump(), "duration_min": svc.duration_min}
                 for sid, svc in shop.services.items()
@@ -407,7 +426,7 @@ async def manual_booking(request: web.Request) -> web.Response:
     )
     result = await services.bookings.book(request_, _staff_actor(session))
     await services.events.publish({"type": "booking", "shop": shop_id})
-    return _result_json(services, result)
+    return _result_json(services, result, shop_id)
 
 
 async def booking_action(request: web.Request) -> web.Response:
@@ -441,7 +460,7 @@ async def booking_action(request: web.Request) -> web.Response:
     else:
         raise json_error(404, "not_found", f"unknown action '{action}'")
     await services.events.publish({"type": "booking", "shop": row.shop_id})
-    return _result_json(services, result)
+    return _result_json(services, result, row.shop_id)
 
 
 async def _follow_up(services: Services, session: Session, row: Booking, data: dict[str, Any]) -> web.Response:

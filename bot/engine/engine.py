@@ -11,6 +11,7 @@ row hands the chat to staff. While staff have it, the engine records and stays s
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -50,6 +51,9 @@ from faq import FaqMatcher, FaqRegistry
 log = logging.getLogger(__name__)
 MAX_TEXT = 2000  # longer messages are cut before parsing (nothing we parse needs more)
 MISUNDERSTOOD_LIMIT = 2
+# Messages handled at once per process. More would only queue on the database (SQLite has one
+# writer) while each holds memory; a webhook burst of thousands then stalls instead of flowing.
+CONCURRENCY = 16
 FAQ_RELOAD_EVERY = timedelta(seconds=2)
 
 
@@ -79,6 +83,7 @@ class Engine:
         self.faq = faq
         self.waitlist = waitlist
         self.events = events
+        self._slots = asyncio.Semaphore(CONCURRENCY)
         self._faq_checked = clock.now()
 
     # ------------------------------------------------------------------ entry point
@@ -86,6 +91,10 @@ class Engine:
     async def handle(self, msg: IncomingMessage, *, replay: bool = True) -> list[OutgoingMessage]:
         """Handle one inbound message; a redelivered one gets its stored reply again, or nothing
         with ``replay=False`` (for channels that would otherwise show the customer a repeat)."""
+        async with self._slots:
+            return await self._handle(msg, replay=replay)
+
+    async def _handle(self, msg: IncomingMessage, *, replay: bool) -> list[OutgoingMessage]:
         shop = self.config.shop(msg.shop_id)
         if shop is None:
             raise UnknownShop(msg.shop_id)
@@ -119,8 +128,13 @@ class Engine:
                 conv.data["greeted"] = True
                 _remember_buttons(conv.data, replies)
             await self.store.finish_turn(conv, (msg.shop_id, msg.channel, msg.message_id), inbound, replies)
-        if self.events is not None and (was_with_staff or conv.mode != ConversationMode.BOT):
-            kind = "message" if was_with_staff else "escalation"
+        if self.events is not None:
+            if was_with_staff:
+                kind = "message"  # a customer wrote into a chat staff have
+            elif conv.mode != ConversationMode.BOT:
+                kind = "escalation"
+            else:
+                kind = "activity"  # the bot handled it: consoles refresh their "recent" list
             await self.events.publish({"type": kind, "shop": msg.shop_id, "conversation": conv.id})
         return replies
 

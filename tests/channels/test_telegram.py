@@ -104,7 +104,7 @@ class RecordingEngine:
 
     seen: list[IncomingMessage] = field(default_factory=list)
 
-    async def handle(self, msg: IncomingMessage) -> list[OutgoingMessage]:
+    async def handle(self, msg: IncomingMessage, *, replay: bool = True) -> list[OutgoingMessage]:
         self.seen.append(msg)
         return [OutgoingMessage(f"got {msg.text or msg.payload}")]
 

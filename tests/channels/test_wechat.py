@@ -68,10 +68,10 @@ class GatedEngine:
     def __post_init__(self) -> None:
         self.gate.set()
 
-    async def handle(self, msg: IncomingMessage) -> list[OutgoingMessage]:
+    async def handle(self, msg: IncomingMessage, *, replay: bool = True) -> list[OutgoingMessage]:
         self.calls.append(msg)
         await self.gate.wait()
-        return await self.inner.handle(msg)
+        return await self.inner.handle(msg, replay=replay)
 
 
 @dataclass
@@ -422,7 +422,7 @@ async def test_an_answer_too_long_for_a_passive_reply_is_pushed(plain: Harness) 
     long_text = "很长的回答。" * 200  # over 2048 bytes
 
     class Verbose:
-        async def handle(self, msg: IncomingMessage) -> list[OutgoingMessage]:
+        async def handle(self, msg: IncomingMessage, *, replay: bool = True) -> list[OutgoingMessage]:
             return [OutgoingMessage(long_text)]
 
     plain.hook.engine = Verbose()

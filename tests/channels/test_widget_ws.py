@@ -369,7 +369,7 @@ class RecordingEngine:
     def __init__(self) -> None:
         self.seen: list[IncomingMessage] = []
 
-    async def handle(self, msg: IncomingMessage) -> list[OutgoingMessage]:
+    async def handle(self, msg: IncomingMessage, *, replay: bool = True) -> list[OutgoingMessage]:
         self.seen.append(msg)
         return [OutgoingMessage("ok")]
 

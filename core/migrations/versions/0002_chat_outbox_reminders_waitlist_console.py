@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-22 00:32:48.807232
+Create Date: 2026-11-22 00:51:50.838669
 """
 
 from collections.abc import Sequence
@@ -134,6 +134,7 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("next_attempt_at", core.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("lease_until", core.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("claimed_by", sa.String(length=40), nullable=True),
         sa.Column("needs_staff", sa.Boolean(), nullable=False),
         sa.Column("created_at", core.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("sent_at", core.models.UTCDateTime(timezone=True), nullable=True),
