@@ -332,6 +332,32 @@ def cmd_staff_off(args: argparse.Namespace) -> int:
     return _with_services(args, work)
 
 
+def cmd_notice_send(args: argparse.Namespace) -> int:
+    """A shop notice to every customer who opted in, in their language, through the outbox."""
+    from core.customers import notice_audience
+    from core.i18n import texts
+    from core.messages import OutgoingMessage
+
+    async def work(services: Services) -> int:
+        if services.config.shop(args.shop) is None:
+            print(f"chatbook: unknown shop '{args.shop}'", file=sys.stderr)
+            return 2
+        sent = skipped = 0
+        for customer_id, language in await notice_audience(services.db, args.shop):
+            conv = await services.store.latest_conversation(args.shop, customer_id)
+            if conv is None:
+                skipped += 1
+                continue
+            body = args.en if language == "en" and args.en else args.zh
+            footer = texts(language).t("notices.footer")
+            await services.store.enqueue(conv, OutgoingMessage(f"{body}\n\n{footer}"), author="notice")
+            sent += 1
+        print(f"{args.shop}: notice queued for {sent} customer(s); {skipped} without a chat channel")
+        return 0
+
+    return _with_services(args, work)
+
+
 def cmd_staff_add(args: argparse.Namespace) -> int:
     import getpass
 
@@ -478,6 +504,14 @@ def build_parser() -> argparse.ArgumentParser:
     calls.add_argument("--shop", required=True)
     calls.add_argument("--all", action="store_true", help="also those whose deadline has not passed")
     calls.set_defaults(func=cmd_staff_calls)
+
+    notice = sub.add_parser("notice", help="shop notices").add_subparsers(dest="notice_command", required=True)
+    send = notice.add_parser("send", help="send a notice to every customer who opted in (they can reply 退订/stop)")
+    send.add_argument("--config", default=DEFAULT_CONFIG)
+    send.add_argument("--shop", required=True)
+    send.add_argument("--zh", required=True, help="the notice in Chinese")
+    send.add_argument("--en", help="the notice in English (default: the Chinese text)")
+    send.set_defaults(func=cmd_notice_send)
 
     report = sub.add_parser("report", help="no-show and confirmation rates per month")
     report.add_argument("--config", default=DEFAULT_CONFIG)

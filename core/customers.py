@@ -39,6 +39,7 @@ class CustomerView:
     phone: str | None
     notes: str
     pets: tuple[PetView, ...]
+    notices: bool = False  # opted in to shop news
 
 
 def mask_phone(phone: str | None) -> str:
@@ -81,7 +82,12 @@ class CustomerDirectory:
             async with self.db.transaction() as s:
                 now = self.clock.now()
                 customer = Customer(
-                    shop_id=shop_id, display_name=display_name, language=language, notes="", created_at=now
+                    shop_id=shop_id,
+                    display_name=display_name,
+                    language=language,
+                    notes="",
+                    notices=False,
+                    created_at=now,
                 )
                 s.add(customer)
                 await s.flush()
@@ -114,6 +120,7 @@ class CustomerDirectory:
         display_name: str | None = None,
         language: str | None = None,
         phone: str | None = None,
+        notices: bool | None = None,
     ) -> None:
         async with self.db.transaction() as s:
             customer = await s.get(Customer, customer_id)
@@ -125,6 +132,8 @@ class CustomerDirectory:
                 customer.language = language
             if phone is not None:
                 customer.phone = phone
+            if notices is not None:
+                customer.notices = notices
 
     async def add_pet(
         self,
@@ -197,4 +206,14 @@ class CustomerDirectory:
             phone=customer.phone,
             notes=customer.notes,
             pets=tuple(_pet_view(p) for p in pets),
+            notices=bool(customer.notices),
         )
+
+
+async def notice_audience(db: Database, shop_id: str) -> list[tuple[int, str]]:
+    """(customer id, language) of everyone in a shop who opted in to its news."""
+    async with db.reading() as s:
+        rows = await s.execute(
+            select(Customer.id, Customer.language).where(Customer.shop_id == shop_id, Customer.notices.is_(True))
+        )
+        return [(cid, lang) for cid, lang in rows]

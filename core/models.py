@@ -26,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -177,6 +178,7 @@ class Customer(Base):
     phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
     language: Mapped[str] = mapped_column(String(8), default="zh")
     notes: Mapped[str] = mapped_column(Text, default="")
+    notices: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # opted in to shop news
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     identities: Mapped[list[ChannelIdentity]] = relationship(back_populates="customer")

@@ -25,3 +25,10 @@ def test_times_are_written_in_the_shop_zone() -> None:
     assert texts("en").format_when(moment, shanghai) == "Mon 23 Nov, 10:00"
     assert texts("en").format_price(88) == "¥88"
     assert texts("zh").format_price(12.5) == "¥12.5"
+
+
+def test_no_key_was_read_as_a_yaml_boolean() -> None:
+    # YAML 1.1 reads bare yes/no/on/off keys as booleans: the text would silently be missing.
+    for lang in ("zh", "en"):
+        parts = {part for key in texts(lang).entries for part in key.split(".")}
+        assert not parts & {"True", "False"}, lang

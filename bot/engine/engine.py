@@ -207,6 +207,10 @@ class Engine:
         if payload == "x":
             await self._cancel_flow(t)
             return True
+        if payload in ("n:on", "n:off"):
+            await self.customers.update(t.customer.id, notices=payload == "n:on")
+            t.say(t.t("notices.subscribed" if payload == "n:on" else "notices.unsubscribed"))
+            return True
         if payload in ("lang:en", "lang:zh"):
             await self._switch_language(t, payload[5:])
             return True
@@ -332,6 +336,10 @@ class Engine:
                 )
             case Command.CANCEL_BOOKING:
                 await flows.start_manage(t, "cancel")
+            case Command.NOTICES_ON | Command.NOTICES_OFF:
+                wanted = command == Command.NOTICES_ON
+                await self.customers.update(t.customer.id, notices=wanted)
+                t.say(t.t("notices.subscribed" if wanted else "notices.unsubscribed"))
             case Command.BOOK:
                 await flows.start_booking(t, {})
             case Command.LEAVE_WAITLIST:

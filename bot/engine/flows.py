@@ -367,7 +367,7 @@ async def confirm(t: Turn) -> None:
                 when=t.when(b.start),
                 address=t.shop.address.get(t.lang),
             ),
-            [t.button("btn.my_bookings", "m:my")],
+            [t.button("btn.my_bookings", "m:my"), *([] if t.customer.notices else [t.button("notices.offer", "n:on")])],
         )
         t.settle()
         return

@@ -36,6 +36,8 @@ class Command(StrEnum):
     CANCEL_BOOKING = "cancel_booking"
     ADD_ADDON = "add_addon"
     BOOK = "book"
+    NOTICES_ON = "notices_on"
+    NOTICES_OFF = "notices_off"
     LEAVE_WAITLIST = "leave_waitlist"
     TO_ENGLISH = "to_english"
     TO_CHINESE = "to_chinese"
@@ -51,13 +53,14 @@ _EXACT: dict[Command, tuple[str, ...]] = {
         "退出",
         "不约了",
         "cancel",
-        "stop",
         "quit",
         "never mind",
         "nevermind",
         "forget it",
         "abort",
     ),
+    Command.NOTICES_ON: ("订阅", "订阅通知", "订阅门店通知", "subscribe", "subscribe to news", "start news"),
+    Command.NOTICES_OFF: ("退订", "退订通知", "取消订阅", "stop", "unsubscribe", "stop news"),
     Command.BOOK: (
         "预约",
         "我要预约",
