@@ -421,9 +421,31 @@ class WeChatSender:
             await asyncio.to_thread(client.call, call)
         except (WeChatClientException, requests.RequestException) as exc:
             error = _delivery_error(exc)
+            if error.reason == PERMANENT_ERRORS[45015] and cfg.reminder_template_id:
+                return await self._send_template(cfg, client, shop_id, external_id, message)
             log.warning("WeChat send to %s/%s failed: %s", shop_id, _short(external_id), error.reason)
             raise error from None
         return None  # the customer service API returns no message id
+
+    async def _send_template(
+        self, cfg: WeChatConfig, client: WeChatApiClient, shop_id: str, external_id: str, message: OutgoingMessage
+    ) -> str | None:
+        """Outside the 48-hour window: the same text as a template message (the shop's template)."""
+        text = plain_text(message)
+        title, _, body = text.partition("\n")
+        parts = {"title": title, "body": body.strip() or title, "text": text}
+        data = {field: {"value": parts.get(source, source)} for field, source in cfg.template_fields.items()}
+        template_id = cfg.reminder_template_id or ""
+        try:
+            result = await asyncio.to_thread(
+                client.call, lambda: client.message.send_template(external_id, template_id, data)
+            )
+        except (WeChatClientException, requests.RequestException) as exc:
+            error = _delivery_error(exc)
+            log.warning("WeChat template to %s/%s failed: %s", shop_id, _short(external_id), error.reason)
+            raise error from None
+        msgid = result.get("msgid") if isinstance(result, dict) else None
+        return str(msgid) if msgid is not None else None
 
 
 async def check(shop_id: str, cfg: WeChatConfig) -> tuple[bool, str]:

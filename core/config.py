@@ -246,7 +246,11 @@ class WeChatConfig(_Model):
     token: str = Field(min_length=1)  # the "Token" used to sign pushes
     encoding_aes_key: str | None = Field(default=None, min_length=43, max_length=43)  # safe (AES) mode
     api_base_url: str | None = None  # an API gateway; tests point it at a fake
-    reminder_template_id: str | None = None  # template message for reminders outside the 48 h window
+    # Outside WeChat's 48-hour customer service window only template messages can be sent:
+    # the message's text goes into these fields of this template ("title" = its first line,
+    # "body" = the rest, "text" = all of it), e.g. {first: title, keyword1: body, remark: ""}.
+    reminder_template_id: str | None = None
+    template_fields: dict[str, str] = Field(default_factory=lambda: {"first": "title", "remark": "body"})
     enabled: bool = True
 
 

@@ -47,6 +47,7 @@ class FakeWeChatApi:
     app_secret: str = APP_SECRET
     calls: list[ApiCall] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)  # accepted customer service messages
+    templates: list[dict[str, Any]] = field(default_factory=list)  # accepted template messages
     token_fetches: int = 0
     valid_tokens: set[str] = field(default_factory=set)
     errors: list[int] = field(default_factory=list)  # error codes for the next sends, in order
@@ -58,6 +59,7 @@ class FakeWeChatApi:
         app = web.Application()
         app.router.add_get("/cgi-bin/token", self._token)
         app.router.add_post("/cgi-bin/message/custom/send", self._send)
+        app.router.add_post("/cgi-bin/message/template/send", self._template)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -103,6 +105,15 @@ class FakeWeChatApi:
             return self._record(request, body, {"errcode": 40008, "errmsg": "invalid message type"})
         self.messages.append(body)
         return self._record(request, body, {"errcode": 0, "errmsg": "ok"})
+
+    async def _template(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if request.query.get("access_token") not in self.valid_tokens:
+            return self._record(request, body, {"errcode": 40001, "errmsg": "invalid credential"})
+        if not body.get("template_id") or not body.get("touser") or not isinstance(body.get("data"), dict):
+            return self._record(request, body, {"errcode": 40037, "errmsg": "invalid template_id"})
+        self.templates.append(body)
+        return self._record(request, body, {"errcode": 0, "errmsg": "ok", "msgid": 200000 + len(self.templates)})
 
     def texts(self) -> list[str]:
         """What the customer saw, one string per message (a menu as its head and options)."""

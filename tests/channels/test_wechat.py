@@ -375,6 +375,26 @@ async def test_send_errors_say_whether_retrying_helps(plain: Harness) -> None:
     assert plain.api.texts() == ["确认吗？\n确认\n取消"]
 
 
+async def test_outside_the_48_hour_window_a_template_message_is_sent(
+    services: Services, demo_config: AppConfig, fake_api: FakeWeChatApi
+) -> None:
+    wechat = wechat_config(fake_api.url, aes=False).model_copy(
+        update={"reminder_template_id": "TPL-REMIND", "template_fields": {"first": "title", "keyword1": "body"}}
+    )
+    ctx = ChannelContext(config=with_wechat(demo_config, SHOP, wechat), engine=services.engine, clock=services.clock)
+    fake_api.fail_next(45015)  # the customer has not written for more than 48 hours
+    reminder = OutgoingMessage(
+        "明天见哦~\n成人验光检查 · 11月23日（周一）10:00", buttons=(Button("我会准时到", "rc:1"),)
+    )
+    provider_id = await WeChatSender(ctx).send(SHOP, "oUser_0001", reminder)
+    [sent] = fake_api.templates
+    assert sent["template_id"] == "TPL-REMIND" and sent["touser"] == "oUser_0001"
+    assert sent["data"]["first"]["value"] == "明天见哦~"
+    assert "成人验光检查" in sent["data"]["keyword1"]["value"]
+    assert provider_id == "200001"
+    assert fake_api.messages == []  # the customer service message itself was refused
+
+
 async def test_check_reports_whether_a_token_can_be_fetched(plain: Harness, fake_api: FakeWeChatApi) -> None:
     ok, reason = await check(SHOP, wechat_config(fake_api.url, aes=False))
     assert ok, reason
