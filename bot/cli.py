@@ -109,6 +109,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _known_shop(services: Services, shop_id: str) -> Any:
+    """The shop's config, or None after telling the user which shops there are."""
+    shop = services.config.shop(shop_id)
+    if shop is None:
+        print(f"chatbook: unknown shop '{shop_id}' (have: {', '.join(services.config.shops)})", file=sys.stderr)
+    return shop
+
+
 def _with_services(args: argparse.Namespace, work: Any) -> int:
     """Run ``work(services)`` against the configured database; returns its exit code."""
     config = _load(args.config)
@@ -129,9 +137,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from channels.terminal import run_terminal_chat
 
     async def work(services: Services) -> int:
-        shop = services.config.shop(args.shop)
+        shop = _known_shop(services, args.shop)
         if shop is None:
-            print(f"chatbook: unknown shop '{args.shop}' (have: {', '.join(services.config.shops)})", file=sys.stderr)
             return 2
         title = shop.name.get(args.lang or shop.default_language)
         await run_terminal_chat(
@@ -212,8 +219,7 @@ async def _conversation(services: Services, conversation_id: int) -> Any:
 
 def cmd_faq_unanswered(args: argparse.Namespace) -> int:
     async def work(services: Services) -> int:
-        if services.config.shop(args.shop) is None:
-            print(f"chatbook: unknown shop '{args.shop}'", file=sys.stderr)
+        if _known_shop(services, args.shop) is None:
             return 2
         rows = await services.engine.unanswered(args.shop, limit=args.limit)
         if not rows:
@@ -278,9 +284,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from core.reports import monthly
 
     async def work(services: Services) -> int:
-        shop = services.config.shop(args.shop)
+        shop = _known_shop(services, args.shop)
         if shop is None:
-            print(f"chatbook: unknown shop '{args.shop}'", file=sys.stderr)
             return 2
         rows = await monthly(services.db, args.shop, shop)
         print("month    booked  done no-show cancel no-show rate confirmed")
@@ -339,8 +344,7 @@ def cmd_notice_send(args: argparse.Namespace) -> int:
     from core.messages import OutgoingMessage
 
     async def work(services: Services) -> int:
-        if services.config.shop(args.shop) is None:
-            print(f"chatbook: unknown shop '{args.shop}'", file=sys.stderr)
+        if _known_shop(services, args.shop) is None:
             return 2
         sent = skipped = 0
         for customer_id, language in await notice_audience(services.db, args.shop):
@@ -393,9 +397,8 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
 
 def cmd_staff_calls(args: argparse.Namespace) -> int:
     async def work(services: Services) -> int:
-        shop = services.config.shop(args.shop)
+        shop = _known_shop(services, args.shop)
         if shop is None:
-            print(f"chatbook: unknown shop '{args.shop}'", file=sys.stderr)
             return 2
         rows = await services.bookings.open_shop_changes(args.shop, overdue_only=not args.all)
         if not rows:

@@ -8,6 +8,7 @@ the outbox claim picks who sends a message, the guarded UPDATE picks who expires
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -25,33 +26,28 @@ REMINDER_BATCH = 100
 MAX_ROUNDS = 200  # per job run: a backlog drains in one run instead of one batch per interval
 
 
-async def drain_delivery(services: Services) -> None:
+async def drain(tick: Callable[..., Awaitable[int]], batch: int) -> None:
+    """Run ``tick`` again while it comes back with a full batch (a backlog drains in one go)."""
     for _ in range(MAX_ROUNDS):
-        if await services.delivery.tick(limit=DELIVERY_BATCH) < DELIVERY_BATCH:
-            return
-
-
-async def drain_reminders(services: Services) -> None:
-    for _ in range(MAX_ROUNDS):
-        if await services.reminders.tick(limit=REMINDER_BATCH) < REMINDER_BATCH:
+        if await tick(limit=batch) < batch:
             return
 
 
 def start_scheduler(services: Services) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
-        drain_delivery,
+        drain,
         "interval",
-        args=[services],
+        args=[services.delivery.tick, DELIVERY_BATCH],
         seconds=DELIVERY_EVERY_SECONDS,
         id="delivery",
         max_instances=1,
         coalesce=True,
     )
     scheduler.add_job(
-        drain_reminders,
+        drain,
         "interval",
-        args=[services],
+        args=[services.reminders.tick, REMINDER_BATCH],
         seconds=REMINDERS_EVERY_SECONDS,
         id="reminders",
         max_instances=1,

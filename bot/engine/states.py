@@ -39,6 +39,26 @@ class State:
         """Called when a global command abandons the state (e.g. release a hold)."""
 
 
+class YesNoState(State):
+    """A question answered by the yes/no buttons ("y" / "n") or by typing yes, 是的, no, 不..."""
+
+    async def on_payload(self, t: Turn, payload: str) -> bool:
+        if payload not in ("y", "n"):
+            return False
+        await self._answer(t, payload == "y")
+        return True
+
+    async def on_text(self, t: Turn, text: str) -> bool:
+        answer = yes_no(text)
+        if answer is None:
+            return False
+        await self._answer(t, answer)
+        return True
+
+    async def _answer(self, t: Turn, yes: bool) -> None:
+        raise NotImplementedError
+
+
 class Idle(State):
     name = "idle"
 
@@ -246,7 +266,7 @@ class PetSize(State):
         return True
 
 
-class Vaccination(State):
+class Vaccination(YesNoState):
     name = "vaccination"
 
     async def enter(self, t: Turn) -> None:
@@ -256,21 +276,8 @@ class Vaccination(State):
             [t.button("btn.affirm", "y"), t.button("btn.deny", "n")],
         )
 
-    async def on_payload(self, t: Turn, payload: str) -> bool:
-        if payload not in ("y", "n"):
-            return False
-        await self._answer(t, payload == "y")
-        return True
-
-    async def on_text(self, t: Turn, text: str) -> bool:
-        answer = yes_no(text)
-        if answer is None:
-            return False
-        await self._answer(t, answer)
-        return True
-
-    async def _answer(self, t: Turn, vaccinated: bool) -> None:
-        if vaccinated:
+    async def _answer(self, t: Turn, yes: bool) -> None:
+        if yes:
             t.draft["vaccinated"] = True
             await flows.advance(t)
             return
@@ -515,7 +522,7 @@ def _addons_left(t: Turn, service_id: str, current: tuple[str, ...]) -> list[str
     return [a for a in (service.addons if service else []) if a not in current]
 
 
-class CancelConfirm(State):
+class CancelConfirm(YesNoState):
     name = "cancel_confirm"
 
     async def enter(self, t: Turn) -> None:
@@ -534,22 +541,9 @@ class CancelConfirm(State):
             [t.button("btn.cancel_booking", "y"), t.button("btn.keep", "n")],
         )
 
-    async def on_payload(self, t: Turn, payload: str) -> bool:
-        if payload not in ("y", "n"):
-            return False
-        await self._answer(t, payload == "y")
-        return True
-
-    async def on_text(self, t: Turn, text: str) -> bool:
-        answer = yes_no(text)
-        if answer is None:
-            return False
-        await self._answer(t, answer)
-        return True
-
-    async def _answer(self, t: Turn, cancel: bool) -> None:
+    async def _answer(self, t: Turn, yes: bool) -> None:
         booking = await flows.booking_of(t)
-        if not cancel or booking is None:
+        if not yes or booking is None:
             t.say(t.t("manage.kept"))
             t.settle()
             return
