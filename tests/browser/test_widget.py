@@ -86,7 +86,7 @@ async def test_full_booking_by_tapping_buttons(browser: Launch, widget_server: s
     await tap(page, "15:00")
     await expect(last_shop_message(page)).to_contain_text(EN.t("summary.title"))
     await tap(page, EN.t("btn.confirm"))
-    await expect(page.locator(".cb-chip")).to_have_text([EN.t("btn.my_bookings")])
+    await expect(page.locator(".cb-chip")).to_have_text([EN.t("btn.my_bookings"), EN.t("notices.offer")])
     await expect(page.locator(".cb-typing")).to_be_hidden()
     await expect(page.locator(".cb-pending")).to_have_count(0)
     [booking] = await upcoming(sqlite_services, page)

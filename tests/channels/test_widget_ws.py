@@ -193,7 +193,7 @@ async def test_booking_by_pressing_buttons_lands_a_booking(services: Services, c
     [booking] = await upcoming(services, chat.token)
     assert booking.code in chat.text
     assert booking.service_id == "dog_bath_small"
-    assert [b["label"] for b in chat.last[-1]["buttons"]] == [EN.t("btn.my_bookings")]
+    assert [b["label"] for b in chat.last[-1]["buttons"]] == [EN.t("btn.my_bookings"), EN.t("notices.offer")]
     assert all(m["from"] == "shop" and m["at"].endswith("Z") for m in chat.last)
 
 

@@ -131,7 +131,7 @@ async def test_step_by_step_booking_by_buttons(services: Services, make_chat: Ch
     assert booking.pet_id == customer.pets[0].id
     assert chat.text == booked_text(services, lang, booking)
     assert "上海市徐汇区宛平南路88号1楼" in chat.text if lang == "zh" else "88 Wanping South Road" in chat.text
-    assert chat.labels == [say(lang, "btn.my_bookings")]
+    assert chat.labels == [say(lang, "btn.my_bookings"), say(lang, "notices.offer")]  # + opt in to shop news
 
 
 @pytest.mark.parametrize("lang", LANGS)
