@@ -87,6 +87,7 @@ BUTTONS_PER_ROW = 2
 POLL_TIMEOUT = timedelta(seconds=10)  # long-polling wait of getUpdates
 SEEN_UPDATES = 10_000  # update ids remembered per bot to drop redeliveries before the engine
 DRAIN_SECONDS = 10.0  # at shutdown, how long in-flight updates may finish
+MAX_BACKLOG = 256  # updates accepted but not yet handled, per process; beyond it: 503 and Telegram retries
 CHECK_SECONDS = 10.0  # `channels check`: how long getMe may take
 SEND_ENDPOINTS = frozenset(
     {"sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "sendSticker", "sendLocation", "copyMessage"}
@@ -632,6 +633,10 @@ class TelegramChannel:
             raise web.HTTPForbidden(text="wrong secret token")
         if request.content_type != "application/json":
             raise web.HTTPBadRequest(text="expected application/json")
+        if len(self._tasks) >= MAX_BACKLOG:
+            # Overloaded: let Telegram keep the update and retry it later rather than pile up
+            # work we cannot do (a 2xx would make it ours to lose).
+            raise web.HTTPServiceUnavailable(text="busy, retry later", headers={"Retry-After": "1"})
         body = await request.read()  # over client_max_size: aiohttp answers 413
         try:
             data = json.loads(body)

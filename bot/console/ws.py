@@ -46,7 +46,7 @@ async def console_ws(request: web.Request) -> web.StreamResponse:
                 break
     finally:
         sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError, RuntimeError):
+            await sender  # a console that went away mid-send is not an error of this request
         services.events.unsubscribe(queue)
     return ws

@@ -370,6 +370,19 @@ async def test_wrong_or_missing_secret_is_403_and_nothing_reaches_the_engine(
     assert not fake.of("sendMessage")
 
 
+async def test_an_overloaded_process_answers_503_so_telegram_keeps_the_update(
+    fake: FakeTelegram, demo_config: AppConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import channels.telegram
+
+    monkeypatch.setattr(channels.telegram, "MAX_BACKLOG", 0)  # as if 256 updates were still waiting
+    engine = RecordingEngine()
+    async with chatbook(with_telegram(demo_config, fake.url), engine, FixedClock()) as app:
+        assert await app.post(text_update(1, CHAT, "hi"), secret=SECRET) == 503  # Telegram retries it later
+        await app.idle()
+    assert engine.seen == []
+
+
 async def test_bad_bodies_are_400(fake: FakeTelegram, demo_config: AppConfig) -> None:
     engine = RecordingEngine()
     async with chatbook(with_telegram(demo_config, fake.url), engine, FixedClock()) as app:
