@@ -143,7 +143,7 @@ class Engine:
     async def _dispatch(self, t: Turn, text: str) -> None:
         payload = t.msg.payload
         stripped = text.strip()
-        if payload is None and stripped.isdigit():
+        if payload is None and stripped.isascii() and stripped.isdigit():  # not "²" or "٣"
             buttons = t.data.get("buttons", [])
             number = int(stripped) if len(stripped) < 4 else 0
             if 1 <= number <= len(buttons):
