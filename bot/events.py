@@ -28,6 +28,8 @@ class EventBus:
         self.db = db
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._listener: Any = None
+        self._stopped = False
+        self._reconnect_task: asyncio.Task[None] | None = None
 
     @property
     def shared(self) -> bool:
@@ -41,9 +43,32 @@ class EventBus:
         dsn = self.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._listener = await asyncpg.connect(dsn)
         await self._listener.add_listener(CHANNEL, self._on_notify)
+        self._listener.add_termination_listener(self._on_lost)
+
+    def _on_lost(self, _conn: Any) -> None:
+        """The LISTEN connection dropped (database restart): reconnect, and tell consoles to resync."""
+        self._listener = None
+        if not self._stopped:
+            self._reconnect_task = asyncio.get_running_loop().create_task(self._reconnect())
+
+    async def _reconnect(self) -> None:
+        delay = 0.5
+        while self._listener is None and not self._stopped:
+            await asyncio.sleep(delay)
+            try:
+                await self.start()
+            except Exception as exc:  # the database may still be down: keep trying, slowly
+                log.warning("console events: LISTEN reconnect failed (%s)", type(exc).__name__)
+                delay = min(delay * 2, 30.0)
+        if self._listener is not None:
+            self._deliver({"type": "resync"})
 
     async def stop(self) -> None:
+        self._stopped = True
+        if self._reconnect_task is not None:
+            self._reconnect_task.cancel()
         if self._listener is not None:
+            self._listener.remove_termination_listener(self._on_lost)
             with contextlib.suppress(Exception):
                 await self._listener.close()
             self._listener = None
@@ -71,7 +96,9 @@ class EventBus:
 
     def _deliver(self, event: dict[str, Any]) -> None:
         for queue in list(self._subscribers):
-            if queue.full():  # a stuck console must not hold up the others: it will resync
-                with contextlib.suppress(asyncio.QueueEmpty):
+            if queue.full():  # a console this far behind reloads everything instead
+                while not queue.empty():
                     queue.get_nowait()
+                queue.put_nowait({"type": "resync"})
+                continue
             queue.put_nowait(event)

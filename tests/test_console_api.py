@@ -222,3 +222,14 @@ async def test_escalation_reaches_a_console_socket(services: Services, console: 
         event = await ws.receive_json(timeout=10)
         assert event == {"type": "escalation", "shop": "pawspa", "conversation": conv}
     assert ConversationMode.HANDOFF.value == "handoff"
+
+
+async def test_a_console_that_falls_behind_is_told_to_resync(services: Services) -> None:
+    from bot.events import QUEUE_SIZE
+
+    queue = services.events.subscribe()
+    for i in range(QUEUE_SIZE + 3):
+        await services.events.publish({"type": "activity", "shop": "pawspa", "conversation": i})
+    received = [queue.get_nowait() for _ in range(queue.qsize())]
+    assert received[0] == {"type": "resync"}  # instead of silently missing events
+    assert [e["conversation"] for e in received[1:]] == [QUEUE_SIZE, QUEUE_SIZE + 1, QUEUE_SIZE + 2]
