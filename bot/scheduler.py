@@ -35,39 +35,13 @@ async def drain(tick: Callable[..., Awaitable[int]], batch: int) -> None:
 
 def start_scheduler(services: Services) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
-    scheduler.add_job(
-        drain,
-        "interval",
-        args=[services.delivery.tick, DELIVERY_BATCH],
-        seconds=DELIVERY_EVERY_SECONDS,
-        id="delivery",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        drain,
-        "interval",
-        args=[services.reminders.tick, REMINDER_BATCH],
-        seconds=REMINDERS_EVERY_SECONDS,
-        id="reminders",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        services.waitlist.tick,
-        "interval",
-        seconds=WAITLIST_EVERY_SECONDS,
-        id="waitlist",
-        max_instances=1,
-        coalesce=True,
-    )
-    scheduler.add_job(
-        services.bookings.release_expired_holds,
-        "interval",
-        seconds=HOLD_SWEEP_EVERY_SECONDS,
-        id="hold-expiry",
-        max_instances=1,
-        coalesce=True,
-    )
+    jobs: list[tuple[str, Callable[..., Awaitable[object]], list[object], int]] = [
+        ("delivery", drain, [services.delivery.tick, DELIVERY_BATCH], DELIVERY_EVERY_SECONDS),
+        ("reminders", drain, [services.reminders.tick, REMINDER_BATCH], REMINDERS_EVERY_SECONDS),
+        ("waitlist", services.waitlist.tick, [], WAITLIST_EVERY_SECONDS),
+        ("hold-expiry", services.bookings.release_expired_holds, [], HOLD_SWEEP_EVERY_SECONDS),
+    ]
+    for job_id, func, args, seconds in jobs:  # never two runs of one job at once in a process
+        scheduler.add_job(func, "interval", args=args, seconds=seconds, id=job_id, max_instances=1, coalesce=True)
     scheduler.start()
     return scheduler
