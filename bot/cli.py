@@ -401,8 +401,16 @@ def cmd_staff_calls(args: argparse.Namespace) -> int:
         if shop is None:
             return 2
         rows = await services.bookings.open_shop_changes(args.shop, overdue_only=not args.all)
-        if not rows:
+        undelivered = await services.outbox.needing_staff(args.shop)
+        if not rows and not undelivered:
             print("nobody to call")
+        for message in undelivered:  # every channel failed for good: a person has to call
+            conv = await services.store.load(message.conversation_id) if message.conversation_id else None
+            customer = await services.customers.get(conv.customer_id) if conv else None
+            name = customer.display_name if customer else "?"
+            phone = customer.phone if customer and customer.phone else "no phone on file"
+            text = str(message.body.get("text", ""))[:60].replace("\n", " ")
+            print(f"undelivered  {name}  {phone}  ({message.error}): {text}")
         for change, booking in rows:
             customer = await services.customers.get(booking.customer_id) if booking.customer_id else None
             name = customer.display_name if customer else "?"
@@ -502,7 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--lang", choices=["zh", "en"], default="zh", help="console language")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(func=cmd_staff_add)
-    calls = staff.add_parser("calls", help="customers who did not answer a shop-side change in time")
+    calls = staff.add_parser(
+        "calls", help="customers to phone: unanswered shop-side changes and messages no channel could deliver"
+    )
     calls.add_argument("--config", default=DEFAULT_CONFIG)
     calls.add_argument("--shop", required=True)
     calls.add_argument("--all", action="store_true", help="also those whose deadline has not passed")

@@ -21,7 +21,6 @@ from core.availability import (
     Slot,
     SlotQuery,
     StaffAvailability,
-    free_slots,
     to_utc,
 )
 from core.config import WEEKDAYS, ShopConfig
@@ -152,18 +151,3 @@ def nearest(slots: Sequence[Slot], around: datetime, count: int = 3) -> tuple[Sl
     """The ``count`` slots closest in time to ``around``, in chronological order."""
     closest = sorted(slots, key=lambda s: (abs((s.start - around).total_seconds()), s.start))[:count]
     return tuple(sorted(closest, key=lambda s: s.start))
-
-
-def day_slots(
-    shop: ShopConfig,
-    service_id: str,
-    day: date,
-    now: datetime,
-    *,
-    duration_min: int,
-    staff_ids: Sequence[str],
-    calendar: Calendar,
-) -> list[Slot]:
-    return free_slots(
-        slot_query(shop, service_id, day, now, duration_min=duration_min, staff_ids=staff_ids, calendar=calendar)
-    )

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from channels.base import TranscriptLine
@@ -492,10 +492,6 @@ class ConversationStore:
                 )
                 .execution_options(synchronize_session=False)
             )
-
-    async def count_conversations(self) -> int:
-        async with self.db.reading() as s:
-            return int(await s.scalar(select(func.count()).select_from(Conversation)) or 0)
 
 
 def _state_of(row: Conversation) -> ConversationState:
