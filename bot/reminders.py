@@ -15,13 +15,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.engine.store import latest_conversation_query
 from core.bookings import BookingService
 from core.clock import Clock
 from core.config import AppConfig, ShopConfig
 from core.db import Database
 from core.i18n import Texts, texts
 from core.messages import Button, OutgoingMessage
-from core.models import Booking, BookingStatus, Conversation, Pet, Reminder, ReminderStatus, TranscriptEntry
+from core.models import Booking, BookingStatus, Pet, Reminder, ReminderStatus, TranscriptEntry
 from core.outbox import enqueue
 from core.results import BookingView
 
@@ -170,12 +171,7 @@ class ReminderDispatcher:
             return
         conversation = None
         if booking.customer_id is not None:
-            conversation = await s.scalar(
-                select(Conversation)
-                .where(Conversation.customer_id == booking.customer_id, Conversation.shop_id == booking.shop_id)
-                .order_by(Conversation.last_inbound_at.desc().nulls_last(), Conversation.id.desc())
-                .limit(1)
-            )
+            conversation = await s.scalar(latest_conversation_query(booking.shop_id, booking.customer_id))
         if conversation is None:
             reminder.status, reminder.note = ReminderStatus.SKIPPED, "customer has no chat channel: call them"
             log.info("reminder %s for booking %s: no chat channel", reminder.id, booking.code)

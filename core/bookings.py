@@ -340,7 +340,7 @@ class BookingService:
             if b.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
                 return Booked(BookingView.of(b))  # confirming twice is harmless
             if b.status == BookingStatus.EXPIRED:
-                duration = int((b.end_at - b.start_at).total_seconds() // 60)
+                duration = b.duration_min
                 problem = await self._place(s, shop, b, b.start_at, duration, staff_pref=b.staff_id, now=now)
                 if problem is not None:
                     raise _Abort(problem)
@@ -463,7 +463,7 @@ class BookingService:
             except UnknownItem as exc:
                 return NotAllowed(exc.reason, exc.detail)
             before = {"start": _iso(b.start_at), "staff": b.staff_id}
-            duration = int((b.end_at - b.start_at).total_seconds() // 60)
+            duration = b.duration_min
             addon = None
             if add_addon is not None:
                 if add_addon in [a.addon_id for a in b.addons]:
@@ -608,7 +608,7 @@ class BookingService:
         booking = await self.get(shop_id, booking_id)
         if booking is None:
             return []
-        duration = int((booking.end - booking.start).total_seconds() // 60)
+        duration = booking.duration_min
         everyone = tuple(self._service_staff(shop, booking.service_id, None))
         options: list[tuple[datetime, str | None]] = []
         day = booking.start.astimezone(shop.tz).date()

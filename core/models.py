@@ -249,6 +249,11 @@ class Booking(Base):
         back_populates="booking", cascade="all, delete-orphan", lazy="selectin"
     )
 
+    @property
+    def duration_min(self) -> int:
+        """Service plus add-ons, in minutes."""
+        return int((self.end_at - self.start_at).total_seconds() // 60)
+
 
 class BookingAddon(Base):
     __tablename__ = "booking_addons"

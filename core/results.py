@@ -72,6 +72,10 @@ class BookingView:
     hold_expires_at: datetime | None
     price_cents: int
 
+    @property
+    def duration_min(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)
+
     @classmethod
     def of(cls, row: Booking) -> BookingView:
         return cls(

@@ -420,24 +420,23 @@ async def run_action(t: Turn, booking: BookingView) -> None:
         return
     left = booking.start - t.now
     phone = t.shop.phone or ""
+    rules = t.shop.booking
     if action == "reschedule":
-        cutoff = timedelta(minutes=t.shop.booking.reschedule_cutoff_min)
-        if left < cutoff:
+        if left < timedelta(minutes=rules.reschedule_cutoff_min):
             t.say(
-                t.t("manage.reschedule_too_late", hours=_hours(int(cutoff.total_seconds() // 60)), phone=phone),
+                t.t("manage.reschedule_too_late", hours=_hours(rules.reschedule_cutoff_min), phone=phone),
                 [t.button("btn.human", "m:human")],
             )
             t.settle()
             return
         d.update(mode="reschedule", service=booking.service_id)
-        d["duration"] = int((booking.end - booking.start).total_seconds() // 60)
+        d["duration"] = booking.duration_min
         t.say(t.t("manage.reschedule_day", service=t.service_name(booking.service_id), when=t.when(booking.start)))
         await advance(t)
     elif action == "cancel":
-        cutoff = timedelta(minutes=t.shop.booking.cancel_cutoff_min)
-        if left < cutoff and booking.status != BookingStatus.HELD:
+        if left < timedelta(minutes=rules.cancel_cutoff_min) and booking.status != BookingStatus.HELD:
             t.say(
-                t.t("manage.cancel_too_late", hours=_hours(int(cutoff.total_seconds() // 60)), phone=phone),
+                t.t("manage.cancel_too_late", hours=_hours(rules.cancel_cutoff_min), phone=phone),
                 [t.button("btn.human", "m:human")],
             )
             t.settle()
@@ -523,7 +522,7 @@ async def do_addon(t: Turn, addon_id: str) -> None:
             t.settle()
             return
         d.update(mode="reschedule", service=booking.service_id, add_addon=addon_id)
-        d["duration"] = int((booking.end - booking.start).total_seconds() // 60) + t.shop.addons[addon_id].duration_min
+        d["duration"] = booking.duration_min + t.shop.addons[addon_id].duration_min
         d["alternatives"] = [slot_payload(s.start) for s in result.alternatives]
         d["day"] = booking.start.astimezone(t.shop.tz).date().isoformat()
         t.say(t.t("manage.addon_no_fit", addon=name))

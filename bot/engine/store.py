@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from channels.base import TranscriptLine
@@ -374,12 +374,7 @@ class ConversationStore:
 
     async def latest_conversation(self, shop_id: str, customer_id: int) -> ConversationState | None:
         async with self.db.reading() as s:
-            row = await s.scalar(
-                select(Conversation)
-                .where(Conversation.shop_id == shop_id, Conversation.customer_id == customer_id)
-                .order_by(Conversation.last_inbound_at.desc().nulls_last(), Conversation.id.desc())
-                .limit(1)
-            )
+            row = await s.scalar(latest_conversation_query(shop_id, customer_id))
             return _state_of(row) if row else None
 
     async def _item(self, row: Conversation) -> HandoffItem:
@@ -492,6 +487,16 @@ class ConversationStore:
                 )
                 .execution_options(synchronize_session=False)
             )
+
+
+def latest_conversation_query(shop_id: str, customer_id: int) -> Select[tuple[Conversation]]:
+    """The customer's most recently active chat with the shop: where messages to them go."""
+    return (
+        select(Conversation)
+        .where(Conversation.shop_id == shop_id, Conversation.customer_id == customer_id)
+        .order_by(Conversation.last_inbound_at.desc().nulls_last(), Conversation.id.desc())
+        .limit(1)
+    )
 
 
 def _state_of(row: Conversation) -> ConversationState:
