@@ -28,6 +28,7 @@ class PetView:
     size: str | None
     birth_date: date | None
     notes: str
+    vaccinated_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ def mask_phone(phone: str | None) -> str:
 
 
 def _pet_view(p: Pet) -> PetView:
-    return PetView(p.id, p.name, p.species, p.breed, p.size, p.birth_date, p.notes)
+    return PetView(p.id, p.name, p.species, p.breed, p.size, p.birth_date, p.notes, p.vaccinated_on)
 
 
 class CustomerDirectory:
@@ -145,6 +146,7 @@ class CustomerDirectory:
         size: str | None = None,
         birth_date: date | None = None,
         notes: str = "",
+        vaccinated_on: date | None = None,
     ) -> PetView:
         async with self.db.transaction() as s:
             pet = Pet(
@@ -155,8 +157,32 @@ class CustomerDirectory:
                 size=size,
                 birth_date=birth_date,
                 notes=notes,
+                vaccinated_on=vaccinated_on,
             )
             s.add(pet)
+            await s.flush()
+            return _pet_view(pet)
+
+    async def update_pet(
+        self,
+        customer_id: int,
+        pet_id: int,
+        *,
+        size: str | None = None,
+        breed: str | None = None,
+        vaccinated_on: date | None = None,
+    ) -> PetView | None:
+        """Remember what the customer told us about a pet on file (only the fields given)."""
+        async with self.db.transaction() as s:
+            pet = await s.get(Pet, pet_id)
+            if pet is None or pet.customer_id != customer_id:
+                return None
+            if size is not None:
+                pet.size = size
+            if breed is not None:
+                pet.breed = breed[:100]
+            if vaccinated_on is not None:
+                pet.vaccinated_on = vaccinated_on
             await s.flush()
             return _pet_view(pet)
 

@@ -1,28 +1,35 @@
-"""The steps shared by the dialog states: filling a booking, picking a day and a time, holding,
-confirming, managing an existing booking, handing over to staff, answering from the FAQ.
+"""The steps shared by the dialog states: filling the booking form, picking a day and a time,
+holding, confirming, managing an existing booking, handing over to staff, answering from the FAQ.
 
-A booking draft is filled in any order (buttons, free text, or one message that says it all);
-``advance`` always moves to the first thing still missing, so one-message bookings and
-step-by-step bookings run through the same code.
+A booking draft is a form filled in any order (buttons, free text, or one message that says it
+all); ``advance`` always moves to the first slot still missing, so one-message bookings and
+step-by-step bookings run through the same code. A known pet's species, size and vaccination
+are reused, never asked again; what the customer corrects replaces what was there.
+Nothing that exists is changed without a yes to a question that names it: a reschedule and an
+add-on end in a confirmation step, a cancel starts with one.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from bot.engine.draft import Action, Draft, Mode, StateName
 from bot.engine.intents import language_of, looks_like_question, normalise
 from bot.engine.turn import Turn
+from bot.engine.understanding import Frame
 from core.availability import Slot, to_utc
 from core.bookings import BookingRequest
-from core.messages import Button
+from core.customers import PetView
+from core.messages import Button, OutgoingMessage
 from core.models import ACTIVE_STATUSES, BookingStatus, ConversationMode
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Reason, Taken
+from core.shop_facts import render_facts
 from core.when import format_day_label, period_of
 
 MAX_DAY_BUTTONS = 6
 MAX_TIME_BUTTONS = 12
-BOOK_WORDS = ("预约", "约个", "约一下", "想约", "我要约", "订个", "book", "appointment", "schedule", "reserve")
+VACCINATION_VALID = timedelta(days=365)
 
 
 def actor(t: Turn) -> Actor:
@@ -38,174 +45,397 @@ def slot_from_payload(payload: str) -> datetime | None:
         minutes = int(payload.split(":", 1)[1])
     except (IndexError, ValueError):
         return None
-    from datetime import UTC
-
+    if not 0 <= minutes < 10**9:
+        return None
     return datetime.fromtimestamp(minutes * 60, tz=UTC)
 
 
-# ------------------------------------------------------------------------- booking draft
+def price_text(t: Turn, amount: float) -> str:
+    return t.texts.format_price(amount)
 
 
-async def start_booking(t: Turn, prefill: dict[str, Any]) -> None:
+# ------------------------------------------------------------------------- the booking form
+
+
+async def start_booking(t: Turn, frame: Frame | None = None, **prefill: Any) -> None:
+    """A new booking: whatever was going on is put away first (a hold is released)."""
     await release_hold(t)
     t.clear_draft()
-    t.draft.update({k: v for k, v in prefill.items() if v is not None})
-    t.draft["mode"] = "book"
+    d = t.draft
+    d.mode = Mode.BOOK
+    for key, value in prefill.items():
+        if value is not None:
+            setattr(d, key, value)
+    if frame is not None:
+        await apply_frame(t, frame)
     await advance(t)
+
+
+async def apply_frame(t: Turn, frame: Frame) -> bool:
+    """Take every booking fact the message gives into the draft; True when anything changed.
+
+    A fact that differs from what the draft holds replaces it (the correction pattern): a new
+    day forgets the chosen time and releases a hold, another service forgets the derived one.
+    """
+    d = t.draft
+    changed = False
+    if frame.service is not None:
+        service, category = frame.service.service_id, frame.service.category
+        other_category = category and category != d.category and not _in_category(t, category)
+        if (service and service != d.service) or other_category:
+            await release_hold(t)
+            d.service, d.category = service, category
+            d.forget_time()
+            changed = True
+    if frame.child is not None and t.shop.kind == "optician" and d.child != frame.child:
+        d.child = frame.child
+        changed = True
+    if frame.addons and d.mode == Mode.BOOK:
+        for addon in frame.addons:
+            if addon not in d.addons:
+                d.addons.append(addon)
+                changed = True
+    if t.shop.kind == "pet":
+        changed = _apply_pet(t, frame) or changed
+    if frame.when.date is not None:
+        new_day = frame.when.date.isoformat()
+        wanted_time = frame.when.time.strftime("%H:%M") if frame.when.time else None
+        if new_day != (d.day or d.want_day) or (wanted_time and not _same_start(t, new_day, wanted_time)):
+            await release_hold(t)
+            d.forget_when()
+            d.want_day = new_day
+            d.want_time = wanted_time
+            d.period = frame.when.period
+            changed = True
+    elif frame.when.time is not None:
+        hhmm = frame.when.time.strftime("%H:%M")
+        day = d.day or d.want_day
+        if day and not _same_start(t, day, hhmm):
+            await release_hold(t)
+            d.forget_when()
+            d.want_day, d.want_time = day, hhmm
+            changed = True
+        elif not day:
+            d.want_time = hhmm
+            changed = True
+    elif frame.when.period is not None and frame.when.period != d.period:
+        if d.start is not None:
+            await release_hold(t)
+            d.forget_time()
+        d.period = frame.when.period
+        changed = True
+    return changed
+
+
+def _in_category(t: Turn, category: str) -> bool:
+    d = t.draft
+    return bool(d.service and t.shop.services.get(d.service) and t.shop.services[d.service].category == category)
+
+
+def _same_start(t: Turn, day: str, hhmm: str) -> bool:
+    d = t.draft
+    if not d.start:
+        return False
+    local = datetime.fromisoformat(d.start).astimezone(t.shop.tz)
+    return local.date().isoformat() == day and local.strftime("%H:%M") == hhmm
+
+
+def _apply_pet(t: Turn, frame: Frame) -> bool:
+    d = t.draft
+    changed = False
+    if frame.pet is not None and frame.pet.id != d.pet_id:
+        use_pet(t, frame.pet)
+        changed = True
+    elif frame.new_pet_name and d.pet_id is None and frame.new_pet_name != d.pet_name:
+        d.pet_name = frame.new_pet_name
+        changed = True
+    if frame.species and not d.species and d.pet_id is None:
+        d.species = frame.species
+        changed = True
+    if frame.breed and d.pet_id is None and not d.breed:
+        d.breed = frame.breed
+        changed = True
+    if frame.size and (d.size != frame.size):
+        d.size = frame.size
+        changed = True
+    if frame.vaccinated is not None and d.vaccinated is None:
+        d.vaccinated = frame.vaccinated
+        changed = True
+    return changed
+
+
+def use_pet(t: Turn, pet: PetView) -> None:
+    d = t.draft
+    d.pet_id, d.pet_name, d.species = pet.id, pet.name, pet.species
+    d.size = pet.size or d.size
+    d.breed = pet.breed or d.breed
+    if d.vaccinated is None and vaccination_valid(t, pet):
+        d.vaccinated = True
+
+
+def vaccination_valid(t: Turn, pet: PetView | None) -> bool:
+    if pet is None or pet.vaccinated_on is None:
+        return False
+    visit = date.fromisoformat(t.draft.day) if t.draft.day else t.today
+    return pet.vaccinated_on + VACCINATION_VALID >= visit
 
 
 def _service_duration(t: Turn) -> int:
     d = t.draft
-    if d.get("duration"):
-        return int(d["duration"])
-    return t.engine.bookings.duration_min(t.shop, d["service"], d.get("addons", []))
+    if d.duration:
+        return int(d.duration)
+    assert d.service is not None
+    return t.engine.bookings.duration_min(t.shop, d.service, d.addons)
 
 
 async def advance(t: Turn) -> None:
-    """Go to the first step the draft still needs; hold the slot once everything is known."""
+    """Go to the first slot the draft still needs; hold the slot once everything is known."""
     d = t.draft
     shop = t.shop
-    if d.get("mode") == "reschedule":
-        if not d.get("day") and d.get("want_day"):
+    if d.mode == Mode.RESCHEDULE:
+        if not d.day and d.want_day:
             await _wanted_day(t)
-        elif not d.get("day"):
-            await t.go("choose_day")
-        elif not d.get("start"):
-            await t.go("choose_time")
+        elif not d.day:
+            await t.go(StateName.CHOOSE_DAY)
+        elif not d.start:
+            await t.go(StateName.CHOOSE_TIME)
         else:
-            await do_reschedule(t)
+            await t.go(StateName.RESCHEDULE_CONFIRM)
         return
-    if not d.get("service") and not d.get("category"):
-        await t.go("choose_service")
+    if not d.service and not d.category:
+        await t.go(StateName.CHOOSE_SERVICE)
         return
     if shop.kind == "pet":
-        if not d.get("pet_id"):
-            if d.get("pet_name") is None:
-                if compatible_pets(t):
-                    await t.go("choose_pet")
-                else:
-                    await t.go("pet_name")
-                return
-            if not d.get("species"):
-                implied = _implied_species(t)
-                if implied is None:
-                    await t.go("pet_species")
-                    return
-                d["species"] = implied
-            if d["species"] == "dog" and not d.get("size") and _needs_size(t):
-                await t.go("pet_size")
-                return
-            pet = await t.engine.customers.add_pet(
-                t.customer.id,
-                name=d["pet_name"],
-                species=d["species"],
-                size=d.get("size"),
-                breed=d.get("breed", ""),
-            )
-            t.customer = await t.engine.customers.get(t.customer.id) or t.customer
-            d["pet_id"] = pet.id
-            t.say(t.t("info.new_pet", pet=pet.name))
-        pet = t.pet(d["pet_id"])
-        if pet is not None and d.get("category"):
-            service_id = _service_for_pet(t, d["category"], pet.size)
-            if service_id is None:
-                d.pop("category", None)
-                await t.go("choose_service")
-                return
-            d["service"] = service_id
-            d.pop("category", None)
-        service = shop.services[d["service"]]
-        if pet is not None and service.species and pet.species not in service.species:
+        if not await _pet_ready(t):
+            return
+    else:
+        if d.category and not d.service:
+            d.service = next(sid for sid, s in shop.services.items() if s.category == d.category)
+            d.category = None
+        _whose_exam(t)
+    assert d.service is not None
+    _drop_addons_not_offered(t)
+    if not d.day and d.want_day:
+        await _wanted_day(t)
+        return
+    if not d.day:
+        await t.go(StateName.CHOOSE_DAY)
+        return
+    if not d.start:
+        await t.go(StateName.CHOOSE_TIME)
+        return
+    await hold(t)
+
+
+def _whose_exam(t: Turn) -> None:
+    """An exam for a child books the child's exam (the service whose aliases say child)."""
+    d = t.draft
+    if d.child is None or d.service is None:
+        return
+    from bot.engine.understanding import CHILD_WORDS
+
+    def for_child(service_id: str) -> bool:
+        s = t.shop.services[service_id]
+        words = [normalise(a) for a in s.aliases] + [normalise(s.name.en), normalise(s.name.zh)]
+        return any(normalise(w) in words or any(normalise(w) in x for x in words) for w in CHILD_WORDS)
+
+    current = t.shop.services[d.service]
+    if not current.resources:
+        return
+    siblings = [
+        sid
+        for sid, s in t.shop.services.items()
+        if s.resources == current.resources and s.staff_required and "exam" in sid
+    ]
+    if d.child and not for_child(d.service):
+        match = next((sid for sid in siblings if for_child(sid)), None)
+        if match:
+            d.service = match
+    elif d.child is False and for_child(d.service):
+        match = next((sid for sid in siblings if not for_child(sid)), None)
+        if match:
+            d.service = match
+
+
+def _drop_addons_not_offered(t: Turn) -> None:
+    d = t.draft
+    if d.service is None:
+        return
+    offered = t.shop.services[d.service].addons
+    d.addons = [a for a in d.addons if a in offered]
+
+
+async def _pet_ready(t: Turn) -> bool:
+    """Everything about the pet the booking needs; False when a question was asked."""
+    d = t.draft
+    shop = t.shop
+    if d.pet_id is None:
+        if d.pet_name:
+            known = next((p for p in t.customer.pets if normalise(p.name) == normalise(d.pet_name)), None)
+            if known is not None:
+                use_pet(t, known)
+        if d.pet_id is None and not d.pet_name:
+            if compatible_pets(t):
+                await t.go(StateName.CHOOSE_PET)
+            else:
+                await t.go(StateName.PET_NAME)
+            return False
+    if d.pet_id is None:
+        if not d.species:
+            implied = _implied_species(t)
+            if implied is None:
+                await t.go(StateName.PET_SPECIES)
+                return False
+            d.species = implied
+        if d.species == "dog" and not d.size and _needs_size(t):
+            await t.go(StateName.PET_SIZE)
+            return False
+        assert d.pet_name is not None and d.species is not None
+        pet = await t.engine.customers.add_pet(
+            t.customer.id, name=d.pet_name, species=d.species, size=d.size, breed=d.breed or ""
+        )
+        await _reload_customer(t)
+        d.pet_id = pet.id
+        t.say(t.t("info.new_pet", pet=pet.name))
+    pet = t.pet(d.pet_id)
+    if pet is not None and pet.size is None and d.size and pet.species == "dog":
+        await t.engine.customers.update_pet(t.customer.id, pet.id, size=d.size)
+        await _reload_customer(t)
+        pet = t.pet(d.pet_id)
+    if d.category:
+        size = (pet.size if pet else None) or d.size
+        if size is None and _needs_size(t) and (pet is None or pet.species == "dog"):
+            await t.go(StateName.PET_SIZE)  # never guess a size (and a price) for a dog we do not know
+            return False
+        service_id = _service_for_pet(t, d.category, size, pet.species if pet else d.species)
+        if service_id is None:
+            d.category = None
+            await t.go(StateName.CHOOSE_SERVICE)
+            return False
+        d.service = service_id
+        d.category = None
+    assert d.service is not None
+    service = shop.services[d.service]
+    species = pet.species if pet else d.species
+    if species and service.species and species not in service.species:
+        other = _same_kind_for_species(t, d.service, species)
+        if other is not None:
+            d.service = other
+            service = shop.services[other]
+        else:
             t.say(
                 t.t(
                     "info.not_for_species",
-                    service=t.service_name(d["service"]),
-                    species=t.t(f"species.{pet.species}"),
+                    service=t.service_name(d.service),
+                    species=t.t(f"species.{species}"),
                 )
             )
-            d.pop("service", None)
-            await t.go("choose_service")
-            return
-        if service.requires_vaccination and d.get("vaccinated") is None:
-            await t.go("vaccination")
-            return
-    elif d.get("category"):
-        d["service"] = next(sid for sid, s in shop.services.items() if s.category == d["category"])
-        d.pop("category", None)
-    if not d.get("day") and d.get("want_day"):
-        await _wanted_day(t)
-        return
-    if not d.get("day"):
-        await t.go("choose_day")
-        return
-    if not d.get("start"):
-        await t.go("choose_time")
-        return
-    await hold(t)
+            d.service = None
+            await t.go(StateName.CHOOSE_SERVICE)
+            return False
+    if service.requires_vaccination and d.vaccinated is None:
+        if vaccination_valid(t, pet):
+            d.vaccinated = True
+        else:
+            await t.go(StateName.VACCINATION)
+            return False
+    if service.requires_vaccination and d.vaccinated is False:
+        await refuse_unvaccinated(t)
+        return False
+    return True
+
+
+def _same_kind_for_species(t: Turn, service_id: str, species: str) -> str | None:
+    """A dog bath asked for a cat is the cat bath: the same kind of service for that species."""
+    words = ("bath", "洗澡")
+    current = t.shop.services[service_id]
+    if not any(w in current.name.en.lower() or w in current.name.zh for w in words):
+        return None
+    for sid, s in t.shop.services.items():
+        if species in s.species and any(w in s.name.en.lower() or w in s.name.zh for w in words):
+            return sid
+    return None
+
+
+async def refuse_unvaccinated(t: Turn) -> None:
+    pet = t.pet(t.draft.pet_id)
+    t.say(t.t("info.not_vaccinated", pet=pet.name if pet else ""), [t.button("btn.human", "m:human")])
+    t.settle()
+
+
+async def _reload_customer(t: Turn) -> None:
+    t.customer = await t.engine.customers.get(t.customer.id) or t.customer
 
 
 async def _wanted_day(t: Turn) -> None:
     """A day (and maybe a time) the customer named before we asked for it."""
     d = t.draft
-    day = date.fromisoformat(d.pop("want_day"))
-    raw_time = d.pop("want_time", None)
-    at = time.fromisoformat(raw_time) if raw_time else None
-    await pick_day(t, day, at=at, period=d.pop("want_period", None))
+    assert d.want_day is not None
+    day = date.fromisoformat(d.want_day)
+    at = time.fromisoformat(d.want_time) if d.want_time else None
+    d.want_day = d.want_time = None
+    await pick_day(t, day, at=at, period=d.period)
 
 
-def compatible_pets(t: Turn) -> list[Any]:
+def compatible_pets(t: Turn) -> list[PetView]:
     species = _implied_species(t)
     return [p for p in t.customer.pets if species is None or p.species == species]
 
 
 def _implied_species(t: Turn) -> str | None:
     d, shop = t.draft, t.shop
-    if d.get("species"):
-        return str(d["species"])
-    members = (
-        [s for s in shop.services.values() if s.category == d["category"]]
-        if d.get("category")
-        else [shop.services[d["service"]]]
-        if d.get("service")
-        else []
-    )
+    if d.species:
+        return d.species
+    if d.category:
+        members = [s for s in shop.services.values() if s.category == d.category]
+    elif d.service:
+        members = [shop.services[d.service]]
+    else:
+        members = []
     species = {sp for s in members for sp in s.species}
     return species.pop() if len(species) == 1 else None
 
 
 def _needs_size(t: Turn) -> bool:
     d = t.draft
-    if d.get("category"):
-        return any(s.pet_size for s in t.shop.services.values() if s.category == d["category"])
+    if d.category:
+        return any(s.pet_size for s in t.shop.services.values() if s.category == d.category)
     return False
 
 
-def _service_for_pet(t: Turn, category: str, size: str | None) -> str | None:
+def _service_for_pet(t: Turn, category: str, size: str | None, species: str | None) -> str | None:
     members = {s.pet_size: sid for sid, s in t.shop.services.items() if s.category == category}
     if not members:
         return None
-    return members.get(size) or members.get("medium") or next(iter(members.values()))
+    if size is None:
+        return None
+    return members.get(size)
 
 
 # ------------------------------------------------------------------------- days and times
 
 
+def _addons_for_slots(t: Turn) -> list[str]:
+    d = t.draft
+    return [*d.addons, *([d.add_addon] if d.add_addon else [])]
+
+
 async def free_slots(t: Turn, day: date) -> list[Slot]:
     d = t.draft
-    exclude = d.get("booking_id") if d.get("mode") == "reschedule" else None
-    addons = list(d.get("addons", []))
-    if d.get("add_addon"):
-        addons.append(d["add_addon"])
-    return await t.engine.bookings.free_slots(t.shop_id, d["service"], day, addons=addons, exclude_booking=exclude)
+    exclude = d.booking_id if d.mode == Mode.RESCHEDULE else None
+    assert d.service is not None
+    return await t.engine.bookings.free_slots(
+        t.shop_id, d.service, day, addons=_addons_for_slots(t), exclude_booking=exclude
+    )
 
 
 async def open_days(t: Turn, start: date, count: int) -> tuple[list[date], bool]:
     """The next ``count`` days from ``start`` with a free slot, and whether more exist."""
     d = t.draft
-    exclude = d.get("booking_id") if d.get("mode") == "reschedule" else None
-    addons = [*d.get("addons", []), *([d["add_addon"]] if d.get("add_addon") else [])]
+    exclude = d.booking_id if d.mode == Mode.RESCHEDULE else None
+    assert d.service is not None
     return await t.engine.bookings.days_with_slots(
-        t.shop_id, d["service"], start, count, addons=addons, exclude_booking=exclude
+        t.shop_id, d.service, start, count, addons=_addons_for_slots(t), exclude_booking=exclude
     )
 
 
@@ -220,40 +450,44 @@ async def pick_day(t: Turn, day: date, *, at: time | None = None, period: str | 
     rules = t.shop.booking
     if day < t.today:
         t.say(t.t("info.past_day"))
-        await t.go("choose_day", push=False)
+        await t.go(StateName.CHOOSE_DAY, push=False)
         return
     if day > t.today + timedelta(days=rules.horizon_days):
         t.say(t.t("info.too_far", days=rules.horizon_days))
-        await t.go("choose_day", push=False)
+        await t.go(StateName.CHOOSE_DAY, push=False)
         return
     if not t.shop.hours_on(day):
         t.say(t.t("info.closed_day", day=t.day_text(day)))
-        await t.go("choose_day", push=False)
+        await t.go(StateName.CHOOSE_DAY, push=False)
         return
     slots = await free_slots(t, day)
     if not slots:
-        join = [] if d.get("mode") == "reschedule" else [Button(t.t("waitlist.join", day=t.day_text(day)), f"wl:{day}")]
+        join = (
+            []
+            if d.mode == Mode.RESCHEDULE
+            else [Button(t.t("waitlist.join", day=t.day_text(day)), f"wl:{day}:{period or ''}")]
+        )
         t.say(t.t("info.no_times_day", day=t.day_text(day)), join)
-        await t.go("choose_day", push=False)
+        await t.go(StateName.CHOOSE_DAY, push=False)
         return
-    d["day"] = day.isoformat()
-    d.pop("start", None)
-    d.pop("alternatives", None)
+    d.day = day.isoformat()
+    d.start = None
+    d.alternatives = []
     if period:
-        d["period"] = period
+        d.period = period
     if at is not None:
         start = to_utc(day, at.hour * 60 + at.minute, t.shop.tz)
         if any(s.start == start for s in slots):
-            d["start"] = start.isoformat()
+            d.start = start.isoformat()
             await advance(t)
             return
         nearest = sorted(slots, key=lambda s: abs((s.start - start).total_seconds()))[:3]
-        d["alternatives"] = [slot_payload(s.start) for s in sorted(nearest, key=lambda s: s.start)]
+        d.alternatives = [slot_payload(s.start) for s in sorted(nearest, key=lambda s: s.start)]
         if start < t.now + timedelta(minutes=rules.lead_time_min):
             t.say(t.t("info.too_soon", hours=_hours(rules.lead_time_min)))
         else:
             t.say(t.t("info.time_not_free", time=at.strftime("%H:%M"), day=t.day_text(day)))
-        await t.go("choose_time")
+        await t.go(StateName.CHOOSE_TIME)
         return
     await advance(t)
 
@@ -277,9 +511,10 @@ def period_counts(t: Turn, slots: list[Slot]) -> dict[str, int]:
 
 
 async def pick_slot(t: Turn, start: datetime) -> None:
-    t.draft["start"] = start.isoformat()
-    t.draft["day"] = start.astimezone(t.shop.tz).date().isoformat()
-    t.draft.pop("alternatives", None)
+    d = t.draft
+    d.start = start.isoformat()
+    d.day = start.astimezone(t.shop.tz).date().isoformat()
+    d.alternatives = []
     await advance(t)
 
 
@@ -288,19 +523,20 @@ async def pick_slot(t: Turn, start: datetime) -> None:
 
 async def hold(t: Turn) -> None:
     d = t.draft
-    start = datetime.fromisoformat(d["start"])
+    assert d.start is not None and d.service is not None
+    start = datetime.fromisoformat(d.start)
     request = BookingRequest(
         t.shop_id,
-        d["service"],
+        d.service,
         start,
         customer_id=t.customer.id,
-        pet_id=d.get("pet_id"),
-        addons=tuple(d.get("addons", [])),
+        pet_id=d.pet_id,
+        addons=tuple(d.addons),
     )
     result = await t.engine.bookings.hold(request, actor(t))
     if isinstance(result, Booked):
-        d["hold_id"] = result.booking.id
-        await t.go("confirm")
+        d.hold_id = result.booking.id
+        await t.go(StateName.CONFIRM)
         return
     await explain_failure(t, result)
 
@@ -308,21 +544,21 @@ async def hold(t: Turn) -> None:
 async def explain_failure(t: Turn, result: BookingResult) -> None:
     """Taken: apologise and offer the nearest free times; not allowed: say why."""
     d = t.draft
-    d.pop("start", None)
+    d.start = None
     if isinstance(result, Taken):
         if result.alternatives:
-            d["alternatives"] = [slot_payload(s.start) for s in result.alternatives]
+            d.alternatives = [slot_payload(s.start) for s in result.alternatives]
             t.say(t.t("booked.taken"))
-            await t.go("choose_time", push=False)
+            await t.go(StateName.CHOOSE_TIME, push=False)
         else:
-            d.pop("day", None)
+            d.day = None
             t.say(t.t("booked.taken_none"))
-            await t.go("choose_day", push=False)
+            await t.go(StateName.CHOOSE_DAY, push=False)
         return
     assert isinstance(result, NotAllowed)
     t.say(t.t("booked.failed", reason=reason_text(t, result)))
-    d.pop("day", None)
-    await t.go("choose_day", push=False)
+    d.day = None
+    await t.go(StateName.CHOOSE_DAY, push=False)
 
 
 def reason_text(t: Turn, result: NotAllowed) -> str:
@@ -347,44 +583,61 @@ def _hours(minutes: int) -> str:
 
 
 async def release_hold(t: Turn) -> None:
-    hold_id = t.draft.get("hold_id")
-    if hold_id:
-        await t.engine.bookings.cancel(t.shop_id, int(hold_id), actor(t), reason="customer left the confirmation")
-        t.draft.pop("hold_id", None)
+    d = t.draft
+    if d.hold_id:
+        await t.engine.bookings.cancel(t.shop_id, int(d.hold_id), actor(t), reason="customer left the confirmation")
+        d.hold_id = None
 
 
 async def confirm(t: Turn) -> None:
     d = t.draft
-    result = await t.engine.bookings.confirm(t.shop_id, int(d["hold_id"]), actor(t))
+    assert d.hold_id is not None
+    pet_id, vaccinated = d.pet_id, d.vaccinated
+    result = await t.engine.bookings.confirm(t.shop_id, int(d.hold_id), actor(t))
     if isinstance(result, Booked):
         b = result.booking
-        key = "booked.pending" if b.status == BookingStatus.PENDING else "booked.confirmed"
-        t.say(
-            t.t(
-                key,
-                code=b.code,
-                service=t.service_name(b.service_id),
-                when=t.when(b.start),
-                address=t.shop.address.get(t.lang),
-            ),
-            [t.button("btn.my_bookings", "m:my"), *([] if t.customer.notices else [t.button("notices.offer", "n:on")])],
-        )
+        if vaccinated and pet_id is not None:
+            pet = t.pet(pet_id)
+            if pet is not None and not vaccination_valid(t, pet):
+                await t.engine.customers.update_pet(t.customer.id, pet_id, vaccinated_on=t.today)
+        t.say(booked_text(t, b), [t.button("btn.my_bookings", "m:my"), *_notice_offer(t)])
         t.settle()
         return
-    d.pop("hold_id", None)
+    d.hold_id = None
     await explain_failure(t, result)
+
+
+def booked_text(t: Turn, b: BookingView) -> str:
+    """The truthful answer to a booking: confirmed, or a request waiting for the shop."""
+    key = "booked.pending" if b.status == BookingStatus.PENDING else "booked.confirmed"
+    return t.t(
+        key,
+        code=b.code,
+        service=t.service_name(b.service_id),
+        when=t.when(b.start),
+        address=t.shop.address.get(t.lang),
+        price=price_text(t, b.price_cents / 100),
+        closing=t.t(f"closing.{t.shop.kind}"),
+    )
+
+
+def _notice_offer(t: Turn) -> list[Button]:
+    return [] if t.customer.notices else [t.button("notices.offer", "n:on")]
 
 
 def summary(t: Turn, booking: BookingView) -> str:
     icon = "👓" if t.shop.kind == "optician" else "✂️"
     lines = [t.t("summary.title"), t.t("summary.service", icon=icon, service=t.service_name(booking.service_id))]
+    if booking.addons:
+        names = [t.shop.addons[a].name.get(t.lang) for a in booking.addons if a in t.shop.addons]
+        lines.append(t.t("summary.addons", addons=t.texts.join(names)))
     pet = t.pet(booking.pet_id)
     if pet is not None:
         lines.append(t.t("summary.pet", pet=pet.name))
     lines.append(t.t("summary.when", when=t.when(booking.start)))
     if booking.staff_id:
         lines.append(t.t("summary.staff", staff=t.shop.staff[booking.staff_id].name.get(t.lang)))
-    lines.append(t.t("summary.price", price=t.texts.format_price(booking.price_cents / 100)))
+    lines.append(t.t("summary.price", price=price_text(t, booking.price_cents / 100)))
     lines.append(t.t("summary.address", address=t.shop.address.get(t.lang)))
     lines.append(t.t("summary.held", minutes=t.shop.booking.hold_ttl_min))
     if t.shop.services[booking.service_id].confirmation == "staff":
@@ -399,21 +652,62 @@ async def upcoming(t: Turn) -> list[BookingView]:
     return await t.engine.bookings.upcoming(t.shop_id, t.customer.id)
 
 
-async def start_manage(t: Turn, action: str | None, **extra: Any) -> None:
+async def start_manage(t: Turn, action: Action | None, frame: Frame | None = None, addon: str | None = None) -> None:
     await release_hold(t)
     t.clear_draft()
-    t.draft.update({"mode": "manage", "action": action, **{k: v for k, v in extra.items() if v is not None}})
+    d = t.draft
+    d.mode, d.action = Mode.MANAGE, action
+    if addon:
+        d.add_addon = addon
+    if frame is not None and action == Action.RESCHEDULE and frame.when.date is not None:
+        d.want_day = frame.when.date.isoformat()
+        d.want_time = frame.when.time.strftime("%H:%M") if frame.when.time else None
+        d.period = frame.when.period
     bookings = await upcoming(t)
-    if action and len(bookings) == 1:
-        await run_action(t, bookings[0])
+    chosen = pick_booking(t, bookings, frame) if frame is not None else None
+    if action and chosen is None and len(bookings) == 1:
+        chosen = bookings[0]
+    if chosen is not None and action:
+        await run_action(t, chosen)
         return
-    await t.go("my_bookings")
+    await t.go(StateName.MY_BOOKINGS)
+
+
+def pick_booking(t: Turn, bookings: list[BookingView], frame: Frame | None) -> BookingView | None:
+    """The booking a message points at: its code, or the only one on a named day / of a named service."""
+    if frame is None or not bookings:
+        return None
+    if frame.booking_code:
+        found = next((b for b in bookings if b.code == frame.booking_code), None)
+        if found:
+            return found
+    candidates = bookings
+    if frame.service is not None:
+        by_service = [
+            b
+            for b in candidates
+            if b.service_id == frame.service.service_id
+            or (frame.service.category and t.shop.services[b.service_id].category == frame.service.category)
+        ]
+        if by_service:
+            candidates = by_service
+    if frame.pet is not None:
+        by_pet = [b for b in candidates if b.pet_id == frame.pet.id]
+        if by_pet:
+            candidates = by_pet
+    if frame.when.date is not None and t.draft.action != Action.RESCHEDULE:
+        by_day = [b for b in candidates if b.start.astimezone(t.shop.tz).date() == frame.when.date]
+        if by_day:
+            candidates = by_day
+    if len(candidates) == 1 and candidates is not bookings:
+        return candidates[0]
+    return None
 
 
 async def run_action(t: Turn, booking: BookingView) -> None:
     d = t.draft
-    d["booking_id"] = booking.id
-    action = d.get("action")
+    d.booking_id = booking.id
+    action = d.action
     if booking.status not in ACTIVE_STATUSES:
         t.say(t.t("manage.not_active"))
         t.settle()
@@ -421,7 +715,7 @@ async def run_action(t: Turn, booking: BookingView) -> None:
     left = booking.start - t.now
     phone = t.shop.phone or ""
     rules = t.shop.booking
-    if action == "reschedule":
+    if action == Action.RESCHEDULE:
         if left < timedelta(minutes=rules.reschedule_cutoff_min):
             t.say(
                 t.t("manage.reschedule_too_late", hours=_hours(rules.reschedule_cutoff_min), phone=phone),
@@ -429,11 +723,11 @@ async def run_action(t: Turn, booking: BookingView) -> None:
             )
             t.settle()
             return
-        d.update(mode="reschedule", service=booking.service_id)
-        d["duration"] = booking.duration_min
+        d.mode, d.service = Mode.RESCHEDULE, booking.service_id
+        d.duration = booking.duration_min
         t.say(t.t("manage.reschedule_day", service=t.service_name(booking.service_id), when=t.when(booking.start)))
         await advance(t)
-    elif action == "cancel":
+    elif action == Action.CANCEL:
         if left < timedelta(minutes=rules.cancel_cutoff_min) and booking.status != BookingStatus.HELD:
             t.say(
                 t.t("manage.cancel_too_late", hours=_hours(rules.cancel_cutoff_min), phone=phone),
@@ -441,42 +735,37 @@ async def run_action(t: Turn, booking: BookingView) -> None:
             )
             t.settle()
             return
-        await t.go("cancel_confirm")
-    elif action == "addon":
-        if d.get("addon"):
-            await do_addon(t, d["addon"])
+        await t.go(StateName.CANCEL_CONFIRM)
+    elif action == Action.ADDON:
+        if d.add_addon:
+            await t.go(StateName.ADDON_CONFIRM)
             return
-        await t.go("addon_choose")
+        await t.go(StateName.ADDON_CHOOSE)
     else:
-        await t.go("booking_actions")
+        await t.go(StateName.BOOKING_ACTIONS)
 
 
 async def booking_of(t: Turn) -> BookingView | None:
-    booking_id = t.draft.get("booking_id")
+    booking_id = t.draft.booking_id
     if booking_id is None:
         return None
     booking = await t.engine.bookings.get(t.shop_id, int(booking_id))
     return booking if booking is not None and booking.customer_id == t.customer.id else None
 
 
+def addon_price(t: Turn, addon_id: str) -> str:
+    return price_text(t, t.shop.addons[addon_id].price)
+
+
 async def do_reschedule(t: Turn) -> None:
     d = t.draft
-    start = datetime.fromisoformat(d["start"])
-    result = await t.engine.bookings.reschedule(
-        t.shop_id, int(d["booking_id"]), start, actor(t), add_addon=d.get("add_addon")
-    )
+    assert d.start is not None and d.booking_id is not None
+    start = datetime.fromisoformat(d.start)
+    result = await t.engine.bookings.reschedule(t.shop_id, int(d.booking_id), start, actor(t), add_addon=d.add_addon)
     if isinstance(result, Booked):
         b = result.booking
-        if d.get("add_addon"):
-            t.say(
-                t.t(
-                    "manage.addon_added",
-                    addon=t.shop.addons[d["add_addon"]].name.get(t.lang),
-                    service=t.service_name(b.service_id),
-                    when=t.when(b.start),
-                    end=b.end.astimezone(t.shop.tz).strftime("%H:%M"),
-                )
-            )
+        if d.add_addon:
+            t.say(_addon_added(t, b, d.add_addon))
         else:
             t.say(t.t("manage.rescheduled", code=b.code, when=t.when(b.start)))
         t.settle()
@@ -494,6 +783,18 @@ async def do_reschedule(t: Turn) -> None:
     await explain_failure(t, result)
 
 
+def _addon_added(t: Turn, b: BookingView, addon_id: str) -> str:
+    return t.t(
+        "manage.addon_added",
+        addon=t.shop.addons[addon_id].name.get(t.lang) if addon_id in t.shop.addons else addon_id,
+        price=addon_price(t, addon_id) if addon_id in t.shop.addons else "",
+        total=price_text(t, b.price_cents / 100),
+        service=t.service_name(b.service_id),
+        when=t.when(b.start),
+        end=b.end.astimezone(t.shop.tz).strftime("%H:%M"),
+    )
+
+
 async def do_addon(t: Turn, addon_id: str) -> None:
     d = t.draft
     booking = await booking_of(t)
@@ -504,16 +805,7 @@ async def do_addon(t: Turn, addon_id: str) -> None:
     result = await t.engine.bookings.add_addon(t.shop_id, booking.id, addon_id, actor(t))
     name = t.shop.addons[addon_id].name.get(t.lang) if addon_id in t.shop.addons else addon_id
     if isinstance(result, Booked):
-        b = result.booking
-        t.say(
-            t.t(
-                "manage.addon_added",
-                addon=name,
-                service=t.service_name(b.service_id),
-                when=t.when(b.start),
-                end=b.end.astimezone(t.shop.tz).strftime("%H:%M"),
-            )
-        )
+        t.say(_addon_added(t, result.booking, addon_id))
         t.settle()
         return
     if isinstance(result, Taken):
@@ -521,12 +813,12 @@ async def do_addon(t: Turn, addon_id: str) -> None:
             t.say(t.t("manage.addon_no_fit", addon=name))
             t.settle()
             return
-        d.update(mode="reschedule", service=booking.service_id, add_addon=addon_id)
-        d["duration"] = booking.duration_min + t.shop.addons[addon_id].duration_min
-        d["alternatives"] = [slot_payload(s.start) for s in result.alternatives]
-        d["day"] = booking.start.astimezone(t.shop.tz).date().isoformat()
+        d.mode, d.service, d.add_addon = Mode.RESCHEDULE, booking.service_id, addon_id
+        d.duration = booking.duration_min + t.shop.addons[addon_id].duration_min
+        d.alternatives = [slot_payload(s.start) for s in result.alternatives]
+        d.day = booking.start.astimezone(t.shop.tz).date().isoformat()
         t.say(t.t("manage.addon_no_fit", addon=name))
-        await t.go("choose_time")
+        await t.go(StateName.CHOOSE_TIME)
         return
     assert isinstance(result, NotAllowed)
     if result.reason in (Reason.ADDON_ALREADY_ADDED, Reason.ADDON_NOT_OFFERED, Reason.UNKNOWN_ADDON):
@@ -543,7 +835,7 @@ async def escalate(t: Turn, *, route: str | None, reason: str) -> None:
     """Hand the conversation to staff; the engine stays silent until they hand it back."""
     await release_hold(t)
     t.clear_draft()
-    t.conv.state = "idle"
+    t.conv.state = StateName.IDLE.value
     t.conv.mode = ConversationMode.HANDOFF
     await t.engine.store.set_mode(
         t.conv.id, ConversationMode.HANDOFF, route=route or t.data.get("route") or "front_desk", reason=reason
@@ -567,7 +859,14 @@ def _eta(t: Turn) -> str:
     return t.t("handoff.open_now")
 
 
-async def answer_from_faq(t: Turn, text: str) -> bool:
+def faq_answer_text(t: Turn, entry: Any) -> str:
+    """An FAQ answer in the customer's language, shop facts filled in from config."""
+    return render_facts(entry.answer.for_language(t.lang), t.shop, t.lang) + "".join(
+        f"\n{link}" for link in entry.links
+    )
+
+
+async def answer_from_faq(t: Turn, text: str, *, in_flow: bool = False) -> bool:
     """Answer, suggest or record the question; False when the FAQ has nothing at all."""
     matcher = t.engine.faq_matcher(t.shop_id)
     if matcher is None:
@@ -575,12 +874,12 @@ async def answer_from_faq(t: Turn, text: str) -> bool:
     result = matcher.match(text)
     if result.decision == "answer" and result.entry is not None:
         entry = result.entry
-        t.say(entry.answer.for_language(t.lang) + "".join(f"\n{link}" for link in entry.links))
+        t.say(faq_answer_text(t, entry))
         if entry.route:
             t.data["route"] = entry.route
         if entry.handoff:
             await escalate(t, route=entry.route, reason=f"faq:{entry.id}")
-        elif t.conv.state != "idle":
+        elif t.state != StateName.IDLE:
             t.say(t.t("faq.followup"))
             await t.reprompt()
         return True
@@ -609,6 +908,12 @@ def _trim(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def wants_booking(text: str) -> bool:
-    norm = normalise(text)
-    return any(w in norm for w in BOOK_WORDS)
+def last_reply_has_buttons(t: Turn) -> bool:
+    return any(r.buttons for r in t.out)
+
+
+def draft_of(data: dict[str, Any]) -> Draft:
+    return Draft.from_json(data.get("draft"))
+
+
+__all__ = ["OutgoingMessage"]

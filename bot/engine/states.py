@@ -1,12 +1,15 @@
-"""The dialog states, an explicit and listable set. Each owns its prompt (``enter``) and what it
-understands (``on_payload`` for buttons, ``on_text`` for typing); returning False means "not
-mine", and the engine then tries booking intents and the FAQ. Global commands (cancel, back,
-human, menu, language) are handled by the engine before any state sees the message.
+"""The dialog states, an explicit and listable set (``StateName``). Each owns its prompt
+(``enter``) and what it understands as the answer to it: ``on_payload`` for buttons,
+``on_frame`` for a typed message already turned into a Frame. Returning False means "not an
+answer to my question": the policy then fills the booking form from the message, answers a
+question from the FAQ, or starts what the message asks for. Global commands (cancel, back,
+human, menu, language) are handled by the policy before any state sees the message.
 
     idle -> choose_service -> choose_pet | pet_name -> pet_species -> pet_size -> vaccination
          -> choose_day -> choose_time -> confirm -> idle
-    idle -> my_bookings -> booking_actions -> choose_day/choose_time (reschedule)
-                                           -> cancel_confirm | addon_choose -> idle
+    idle -> my_bookings -> booking_actions -> choose_day -> choose_time -> reschedule_confirm
+                                           -> cancel_confirm | addon_choose -> addon_confirm -> idle
+    idle (a flow put away while idle too long) -> resume_offer -> confirm | idle
 """
 
 from __future__ import annotations
@@ -15,16 +18,17 @@ from datetime import date, timedelta
 from typing import ClassVar
 
 from bot.engine import flows
-from bot.engine.intents import addon_in, bath_for_species, normalise, pet_in, service_in, when_in, yes_no
+from bot.engine.draft import Action, Draft, Mode, StateName
+from bot.engine.intents import addon_in, normalise
 from bot.engine.turn import Turn
+from bot.engine.understanding import Frame, Intent, looks_like_pet_name
 from core.availability import Slot
 from core.messages import Button
-from core.pets import breed_in, size_in, species_in
 from core.when import period_of
 
 
 class State:
-    name: ClassVar[str]
+    name: ClassVar[StateName]
 
     async def enter(self, t: Turn) -> None:
         raise NotImplementedError
@@ -32,7 +36,7 @@ class State:
     async def on_payload(self, t: Turn, payload: str) -> bool:
         return False
 
-    async def on_text(self, t: Turn, text: str) -> bool:
+    async def on_frame(self, t: Turn, frame: Frame) -> bool:
         return False
 
     async def leave(self, t: Turn) -> None:
@@ -40,7 +44,7 @@ class State:
 
 
 class YesNoState(State):
-    """A question answered by the yes/no buttons ("y" / "n") or by typing yes, 是的, no, 不..."""
+    """A question answered by the yes/no buttons ("y" / "n") or by typing yes, 是的, 好的, no, 不..."""
 
     async def on_payload(self, t: Turn, payload: str) -> bool:
         if payload not in ("y", "n"):
@@ -48,19 +52,22 @@ class YesNoState(State):
         await self._answer(t, payload == "y")
         return True
 
-    async def on_text(self, t: Turn, text: str) -> bool:
-        answer = yes_no(text)
-        if answer is None:
+    async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        if frame.answer is None or frame.question:
             return False
-        await self._answer(t, answer)
+        await self._answer(t, frame.answer)
         return True
 
     async def _answer(self, t: Turn, yes: bool) -> None:
         raise NotImplementedError
 
 
+def _yes_no_buttons(t: Turn, yes_key: str = "btn.affirm", no_key: str = "btn.deny") -> list[Button]:
+    return [t.button(yes_key, "y"), t.button(no_key, "n")]
+
+
 class Idle(State):
-    name = "idle"
+    name = StateName.IDLE
 
     async def enter(self, t: Turn) -> None:
         buttons = [
@@ -83,29 +90,15 @@ class Idle(State):
                 text = t.t("greeting.last_visit_pet", name=name, pet=pet.name, service=service, addons=addons_text)
             else:
                 text = t.t("greeting.last_visit", name=name, service=service, addons=addons_text)
-            t.data["same_again"] = {
-                "service": last.service_id,
-                "pet_id": last.pet_id,
-                "addons": [a.addon_id for a in last.addons],
-            }
             t.say(text, [t.button("btn.same_again", "m:same"), *buttons])
         elif name and not t.conv.created:
             t.say(t.t("greeting.returning", name=name), buttons)
         else:
             t.say(t.t("greeting.new", shop=t.shop.name.get(t.lang)), buttons)
 
-    async def on_payload(self, t: Turn, payload: str) -> bool:
-        if payload == "m:same" and t.data.get("same_again"):
-            same = dict(t.data["same_again"])
-            if same.get("pet_id") is not None:
-                same["vaccinated"] = None
-            await flows.start_booking(t, same)
-            return True
-        return False
-
 
 class ChooseService(State):
-    name = "choose_service"
+    name = StateName.CHOOSE_SERVICE
 
     async def enter(self, t: Turn) -> None:
         buttons: list[Button] = []
@@ -122,31 +115,17 @@ class ChooseService(State):
     async def on_payload(self, t: Turn, payload: str) -> bool:
         kind, _, value = payload.partition(":")
         if kind == "svc" and value in t.shop.services:
-            t.draft["service"] = value
+            t.draft.service, t.draft.category = value, None
         elif kind == "cat" and value in t.shop.categories:
-            t.draft["category"] = value
+            t.draft.category, t.draft.service = value, None
         else:
             return False
-        await flows.advance(t)
-        return True
-
-    async def on_text(self, t: Turn, text: str) -> bool:
-        species = species_in(text)
-        mention = service_in(text, t.shop) or bath_for_species(text, t.shop, species)
-        if mention is None:
-            return False
-        if mention.service_id:
-            t.draft["service"] = mention.service_id
-        else:
-            t.draft["category"] = mention.category
-        if species and not t.draft.get("species"):
-            t.draft["species"] = species
         await flows.advance(t)
         return True
 
 
 class ChoosePet(State):
-    name = "choose_pet"
+    name = StateName.CHOOSE_PET
 
     async def enter(self, t: Turn) -> None:
         pets = flows.compatible_pets(t)
@@ -156,7 +135,7 @@ class ChoosePet(State):
 
     async def on_payload(self, t: Turn, payload: str) -> bool:
         if payload == "pet:new":
-            await t.go("pet_name")
+            await t.go(StateName.PET_NAME)
             return True
         if payload.startswith("pet:"):
             try:
@@ -165,80 +144,62 @@ class ChoosePet(State):
                 return False
             if pet is None:
                 return False
-            _use_pet(t, pet.id)
+            flows.use_pet(t, pet)
             await flows.advance(t)
             return True
         return False
 
-    async def on_text(self, t: Turn, text: str) -> bool:
-        pet = pet_in(text, t.customer.pets)
-        if pet is None:
-            return False
-        _use_pet(t, pet.id)
-        await flows.advance(t)
-        return True
-
-
-def _use_pet(t: Turn, pet_id: int) -> None:
-    pet = t.pet(pet_id)
-    if pet is None:
-        return
-    t.draft.update(pet_id=pet.id, pet_name=pet.name, species=pet.species, size=pet.size)
+    async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        if frame.pet is None and frame.new_pet_name is None:
+            if frame.question or frame.fills_booking or not looks_like_pet_name(frame.text, t.shop):
+                return False
+            t.draft.pet_name = frame.text.strip()  # a new pet, named in reply to "which pet?"
+            await flows.advance(t)
+            return True
+        return False  # the form picks up the pet (known or new) from the frame
 
 
 class PetName(State):
-    name = "pet_name"
+    name = StateName.PET_NAME
 
     async def enter(self, t: Turn) -> None:
         t.say(t.t("ask.pet_name"))
 
-    async def on_text(self, t: Turn, text: str) -> bool:
-        name = text.strip()
-        if not name or len(name) > 20 or any(c in name for c in "?？!！,，。.\n"):
-            if len(name) > 20 or "\n" in name:
-                t.say(t.t("info.pet_name_invalid"))
-                return True
-            return False
-        t.draft["pet_name"] = name
+    async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        if frame.new_pet_name or frame.pet:
+            return False  # "他叫球球" / "it's Max": the form takes it
+        name = frame.text.strip()
+        if frame.question or frame.command is not None or frame.when.found or frame.service is not None:
+            return False  # a question, a request or a date: not a name (the form or the FAQ takes it)
+        if len(name) > 20 or "\n" in name:
+            t.say(t.t("info.pet_name_invalid"))
+            return True
+        t.draft.pet_name = name
         await flows.advance(t)
         return True
 
 
 class PetSpecies(State):
-    name = "pet_species"
+    name = StateName.PET_SPECIES
 
     async def enter(self, t: Turn) -> None:
-        pet = t.draft.get("pet_name", "")
+        pet = t.draft.pet_name or ""
         t.say(t.t("ask.species", pet=pet), [t.button("btn.dog", "sp:dog"), t.button("btn.cat", "sp:cat")])
 
     async def on_payload(self, t: Turn, payload: str) -> bool:
         if payload in ("sp:dog", "sp:cat"):
-            t.draft["species"] = payload[3:]
+            t.draft.species = payload[3:]
             await flows.advance(t)
             return True
         return False
 
-    async def on_text(self, t: Turn, text: str) -> bool:
-        species = species_in(text)
-        if species is None:
-            return False
-        t.draft["species"] = species
-        breed = breed_in(text)
-        if breed:
-            t.draft["breed"] = breed
-            size = size_in(text)
-            if size:
-                t.draft["size"] = size
-        await flows.advance(t)
-        return True
-
 
 class PetSize(State):
-    name = "pet_size"
+    name = StateName.PET_SIZE
 
     async def enter(self, t: Turn) -> None:
         t.say(
-            t.t("ask.size", pet=t.draft.get("pet_name", "")),
+            t.t("ask.size", pet=t.draft.pet_name or ""),
             [
                 t.button("btn.size_small", "sz:small"),
                 t.button("btn.size_medium", "sz:medium"),
@@ -248,49 +209,46 @@ class PetSize(State):
 
     async def on_payload(self, t: Turn, payload: str) -> bool:
         if payload in ("sz:small", "sz:medium", "sz:large"):
-            t.draft["size"] = payload[3:]
+            t.draft.size = payload[3:]
             await flows.advance(t)
             return True
         return False
 
-    async def on_text(self, t: Turn, text: str) -> bool:
-        size = size_in(text)
-        if size is None:
+    async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        if frame.size is None:
             return False
-        breed = breed_in(text)
-        if breed:
-            t.draft["breed"] = breed
-            t.say(t.t("info.size_guess", pet=t.draft.get("pet_name", ""), size=t.t(f"size.{size}")))
-        t.draft["size"] = size
-        await flows.advance(t)
-        return True
+        if frame.breed:
+            t.say(t.t("info.size_guess", pet=t.draft.pet_name or "", size=t.t(f"size.{frame.size}")))
+        return False  # the form takes the size
 
 
 class Vaccination(YesNoState):
-    name = "vaccination"
+    name = StateName.VACCINATION
 
     async def enter(self, t: Turn) -> None:
-        pet = t.pet(t.draft.get("pet_id"))
-        t.say(
-            t.t("ask.vaccinated", pet=pet.name if pet else ""),
-            [t.button("btn.affirm", "y"), t.button("btn.deny", "n")],
-        )
+        pet = t.pet(t.draft.pet_id)
+        t.say(t.t("ask.vaccinated", pet=pet.name if pet else ""), _yes_no_buttons(t))
+
+    async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        if frame.vaccinated is not None:
+            await self._answer(t, frame.vaccinated)
+            return True
+        return await super().on_frame(t, frame)
 
     async def _answer(self, t: Turn, yes: bool) -> None:
+        t.draft.vaccinated = yes
         if yes:
-            t.draft["vaccinated"] = True
             await flows.advance(t)
             return
-        pet = t.pet(t.draft.get("pet_id"))
-        t.say(t.t("info.not_vaccinated", pet=pet.name if pet else ""), [t.button("btn.human", "m:human")])
-        t.settle()
+        await flows.refuse_unvaccinated(t)
 
 
 class ChooseDay(State):
-    name = "choose_day"
+    name = StateName.CHOOSE_DAY
 
     async def enter(self, t: Turn) -> None:
-        start = date.fromisoformat(t.draft["day_from"]) if t.draft.get("day_from") else t.today
+        d = t.draft
+        start = date.fromisoformat(d.day_from) if d.day_from else t.today
         days, more = await flows.open_days(t, start, flows.MAX_DAY_BUTTONS)
         if not days:
             t.say(t.t("info.no_days", days=t.shop.booking.horizon_days), [t.button("btn.human", "m:human")])
@@ -307,43 +265,46 @@ class ChooseDay(State):
         except ValueError:
             return False
         if kind == "d":
-            await flows.pick_day(t, day)
+            await flows.pick_day(t, day, period=t.draft.period)
             return True
         if kind == "dm":
-            t.draft["day_from"] = day.isoformat()
+            t.draft.day_from = day.isoformat()
             await t.reprompt()
             return True
         return False
 
-    async def on_text(self, t: Turn, text: str) -> bool:
-        when = when_in(text, t.today)
+    async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        if t.draft.mode != Mode.RESCHEDULE:
+            return False  # a booking: the form takes the day
+        when = frame.when
         if when.date is None:
             if when.period:
-                t.draft["period"] = when.period
+                t.draft.period = when.period
             return False
         await flows.pick_day(t, when.date, at=when.time, period=when.period)
         return True
 
 
 class ChooseTime(State):
-    name = "choose_time"
+    name = StateName.CHOOSE_TIME
 
     async def enter(self, t: Turn) -> None:
         d = t.draft
-        alternatives = [s for p in d.get("alternatives", []) if (s := flows.slot_from_payload(p)) is not None]
+        alternatives = [s for p in d.alternatives if (s := flows.slot_from_payload(p)) is not None]
         back = Button(t.t("btn.more_days"), "days")
         if alternatives:
             slots = [Slot(s, s) for s in alternatives]
             t.say(t.t("ask.alternatives"), [*flows.time_buttons(t, slots, with_day=True), back])
             return
-        day = date.fromisoformat(d["day"])
+        assert d.day is not None
+        day = date.fromisoformat(d.day)
         slots = await flows.free_slots(t, day)
         if not slots:
             t.say(t.t("info.no_times_day", day=t.day_text(day)))
-            d.pop("day", None)
-            await t.go("choose_day", push=False)
+            d.day = None
+            await t.go(StateName.CHOOSE_DAY, push=False)
             return
-        period = d.get("period")
+        period = d.period
         if period:
             in_period = [s for s in slots if period_of(s.start.astimezone(t.shop.tz).time()) == period]
             if in_period:
@@ -353,7 +314,7 @@ class ChooseTime(State):
                 )
                 return
             t.say(t.t("info.no_times_period", day=t.day_text(day), period=t.t(f"period.{period}")))
-            d.pop("period", None)
+            d.period = None
         if len(slots) > flows.MAX_TIME_BUTTONS:
             counts = flows.period_counts(t, slots)
             buttons = [Button(f"{t.t(f'btn.{p}')} ({n})", f"p:{p}") for p, n in counts.items()]
@@ -370,40 +331,43 @@ class ChooseTime(State):
             await flows.pick_slot(t, start)
             return True
         if payload.startswith("p:") and payload[2:] in ("morning", "afternoon", "evening"):
-            d["period"] = payload[2:]
-            d.pop("alternatives", None)
+            d.period = payload[2:]
+            d.alternatives = []
             await t.reprompt()
             return True
         if payload == "days":
-            for key in ("day", "period", "alternatives", "start"):
-                d.pop(key, None)
-            await t.go("choose_day", push=False)
+            d.day = d.start = d.period = None
+            d.alternatives = []
+            await t.go(StateName.CHOOSE_DAY, push=False)
             return True
         return False
 
-    async def on_text(self, t: Turn, text: str) -> bool:
+    async def on_frame(self, t: Turn, frame: Frame) -> bool:
         d = t.draft
-        when = when_in(text, t.today)
+        when = frame.when
+        if d.mode != Mode.RESCHEDULE and (when.date is not None or frame.service or frame.pet):
+            return False  # a new day or another service: the form takes it
         if when.date is not None:
-            d.pop("alternatives", None)
+            d.alternatives = []
             await flows.pick_day(t, when.date, at=when.time, period=when.period)
             return True
-        if when.time is not None and d.get("day"):
-            await flows.pick_day(t, date.fromisoformat(d["day"]), at=when.time)
+        if when.time is not None and d.day:
+            await flows.pick_day(t, date.fromisoformat(d.day), at=when.time)
             return True
         if when.period is not None:
-            d["period"] = when.period
-            d.pop("alternatives", None)
+            d.period = when.period
+            d.alternatives = []
             await t.reprompt()
             return True
         return False
 
 
 class Confirm(State):
-    name = "confirm"
+    name = StateName.CONFIRM
 
     async def enter(self, t: Turn) -> None:
-        booking = await t.engine.bookings.get(t.shop_id, int(t.draft["hold_id"]))
+        assert t.draft.hold_id is not None
+        booking = await t.engine.bookings.get(t.shop_id, int(t.draft.hold_id))
         if booking is None:  # pragma: no cover - holds are never deleted
             t.settle()
             return
@@ -421,27 +385,28 @@ class Confirm(State):
             return True
         return False
 
-    async def on_text(self, t: Turn, text: str) -> bool:
-        answer = yes_no(text)
-        if answer is True:
+    async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        if frame.fills_booking or frame.question:
+            return False  # a correction ("不对，改周日") or a question: not a yes/no
+        if frame.answer is True:
             await flows.confirm(t)
             return True
-        if answer is False:
+        if frame.answer is False:
             await self._other_times(t)
             return True
         return False
 
     async def _other_times(self, t: Turn) -> None:
         await flows.release_hold(t)
-        t.draft.pop("start", None)
-        await t.go("choose_time", push=False)
+        t.draft.start = None
+        await t.go(StateName.CHOOSE_TIME, push=False)
 
     async def leave(self, t: Turn) -> None:
         await flows.release_hold(t)
 
 
 class MyBookings(State):
-    name = "my_bookings"
+    name = StateName.MY_BOOKINGS
 
     async def enter(self, t: Turn) -> None:
         bookings = await flows.upcoming(t)
@@ -459,7 +424,7 @@ class MyBookings(State):
             lines.append(line)
             buttons.append(Button(f"{t.when(b.start)} {t.service_name(b.service_id)}"[:60], f"b:{b.id}"))
         prompt = "\n".join(lines)
-        if t.draft.get("action"):
+        if t.draft.action:
             prompt += "\n" + t.t("ask.which_booking")
         t.say(prompt, buttons)
 
@@ -476,17 +441,18 @@ class MyBookings(State):
         await flows.run_action(t, booking)
         return True
 
-    async def on_text(self, t: Turn, text: str) -> bool:
-        norm = normalise(text).upper().replace(" ", "")
-        for booking in await flows.upcoming(t):
-            if booking.code in norm:
-                await flows.run_action(t, booking)
-                return True
-        return False
+    async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        bookings = await flows.upcoming(t)
+        norm = normalise(frame.text).upper().replace(" ", "")
+        chosen = next((b for b in bookings if b.code in norm), None) or flows.pick_booking(t, bookings, frame)
+        if chosen is None:
+            return False
+        await flows.run_action(t, chosen)
+        return True
 
 
 class BookingActions(State):
-    name = "booking_actions"
+    name = StateName.BOOKING_ACTIONS
 
     async def enter(self, t: Turn) -> None:
         booking = await flows.booking_of(t)
@@ -508,11 +474,13 @@ class BookingActions(State):
         )
 
     async def on_payload(self, t: Turn, payload: str) -> bool:
-        action = {"ba:reschedule": "reschedule", "ba:cancel": "cancel", "ba:addon": "addon"}.get(payload)
+        action = {"ba:reschedule": Action.RESCHEDULE, "ba:cancel": Action.CANCEL, "ba:addon": Action.ADDON}.get(
+            payload
+        )
         booking = await flows.booking_of(t)
         if action is None or booking is None:
             return False
-        t.draft["action"] = action
+        t.draft.action = action
         await flows.run_action(t, booking)
         return True
 
@@ -522,8 +490,86 @@ def _addons_left(t: Turn, service_id: str, current: tuple[str, ...]) -> list[str
     return [a for a in (service.addons if service else []) if a not in current]
 
 
+class RescheduleConfirm(YesNoState):
+    """ "Move <service> <code> from <old> to <new>?": nothing moves without a yes."""
+
+    name = StateName.RESCHEDULE_CONFIRM
+
+    async def enter(self, t: Turn) -> None:
+        booking = await flows.booking_of(t)
+        d = t.draft
+        if booking is None or d.start is None:
+            t.say(t.t("manage.not_active"))
+            t.settle()
+            return
+        from datetime import datetime
+
+        new = datetime.fromisoformat(d.start)
+        free = await flows.free_slots(t, new.astimezone(t.shop.tz).date())
+        if not any(s.start == new for s in free):  # taken since it was offered: never confirm a busy time
+            d.start = None
+            nearest = sorted(free, key=lambda s: abs((s.start - new).total_seconds()))[:3]
+            if nearest:
+                d.alternatives = [flows.slot_payload(s.start) for s in sorted(nearest, key=lambda s: s.start)]
+                t.say(t.t("booked.taken"))
+                await t.go(StateName.CHOOSE_TIME, push=False)
+            else:
+                d.day = None
+                t.say(t.t("booked.taken_none"))
+                await t.go(StateName.CHOOSE_DAY, push=False)
+            return
+        if d.add_addon:
+            text = t.t(
+                "manage.addon_move_confirm",
+                addon=t.shop.addons[d.add_addon].name.get(t.lang),
+                price=flows.addon_price(t, d.add_addon),
+                code=booking.code,
+                service=t.service_name(booking.service_id),
+                old=t.when(booking.start),
+                new=t.when(new),
+            )
+        else:
+            text = t.t(
+                "manage.reschedule_confirm",
+                code=booking.code,
+                service=t.service_name(booking.service_id),
+                old=t.when(booking.start),
+                new=t.when(new),
+            )
+        t.say(text, _yes_no_buttons(t, "btn.confirm_change", "btn.keep"))
+
+    async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        if frame.when.found and frame.answer is None:
+            d = t.draft
+            d.start = None
+            d.alternatives = []
+            if frame.when.date is not None:
+                await flows.pick_day(t, frame.when.date, at=frame.when.time, period=frame.when.period)
+            elif frame.when.time is not None and d.day:
+                await flows.pick_day(t, date.fromisoformat(d.day), at=frame.when.time)
+            else:
+                return False
+            return True
+        return await super().on_frame(t, frame)
+
+    async def _answer(self, t: Turn, yes: bool) -> None:
+        if not yes:
+            t.say(t.t("manage.kept"))
+            t.settle()
+            return
+        await flows.do_reschedule(t)
+
+
 class CancelConfirm(YesNoState):
-    name = "cancel_confirm"
+    name = StateName.CANCEL_CONFIRM
+
+    async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        from bot.engine.intents import Command
+
+        if frame.command in (Command.CANCEL_FLOW, Command.CANCEL_BOOKING) and frame.answer is not False:
+            await self._answer(t, True)  # "取消" / "cancel it" answers "cancel this booking?"
+            return True
+        return await super().on_frame(t, frame)
 
     async def enter(self, t: Turn) -> None:
         booking = await flows.booking_of(t)
@@ -538,7 +584,7 @@ class CancelConfirm(YesNoState):
                 when=t.when(booking.start),
                 code=booking.code,
             ),
-            [t.button("btn.cancel_booking", "y"), t.button("btn.keep", "n")],
+            _yes_no_buttons(t, "btn.cancel_booking", "btn.keep"),
         )
 
     async def _answer(self, t: Turn, yes: bool) -> None:
@@ -560,7 +606,7 @@ class CancelConfirm(YesNoState):
 
 
 class AddonChoose(State):
-    name = "addon_choose"
+    name = StateName.ADDON_CHOOSE
 
     async def enter(self, t: Turn) -> None:
         booking = await flows.booking_of(t)
@@ -573,24 +619,117 @@ class AddonChoose(State):
             t.say(t.t("manage.addon_none_left"))
             t.settle()
             return
-        buttons = [Button(t.shop.addons[a].name.get(t.lang), f"a:{a}") for a in left]
+        buttons = [
+            Button(f"{t.shop.addons[a].name.get(t.lang)} +{flows.addon_price(t, a)}", f"a:{a}") for a in left
+        ]
         t.say(t.t("ask.addon", code=booking.code), buttons)
 
     async def on_payload(self, t: Turn, payload: str) -> bool:
         if not payload.startswith("a:") or payload[2:] not in t.shop.addons:
             return False
-        await flows.do_addon(t, payload[2:])
+        t.draft.add_addon = payload[2:]
+        await t.go(StateName.ADDON_CONFIRM)
         return True
 
-    async def on_text(self, t: Turn, text: str) -> bool:
-        addon = addon_in(text, t.shop)
+    async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        addon = frame.addons[0] if frame.addons else addon_in(frame.text, t.shop)
         if addon is None:
             return False
-        await flows.do_addon(t, addon)
+        t.draft.add_addon = addon
+        await t.go(StateName.ADDON_CONFIRM)
         return True
 
 
-STATES: dict[str, State] = {
+class AddonConfirm(YesNoState):
+    """ "Add <add-on> (+price, minutes) to <booking>?": the price is said before anything changes."""
+
+    name = StateName.ADDON_CONFIRM
+
+    async def enter(self, t: Turn) -> None:
+        booking = await flows.booking_of(t)
+        addon_id = t.draft.add_addon
+        if booking is None or addon_id is None or addon_id not in t.shop.addons:
+            t.say(t.t("manage.not_active"))
+            t.settle()
+            return
+        if addon_id in booking.addons:
+            t.say(t.t("manage.addon_already", addon=t.shop.addons[addon_id].name.get(t.lang)))
+            t.settle()
+            return
+        service = t.shop.services.get(booking.service_id)
+        if service is None or addon_id not in service.addons:
+            t.say(
+                t.t(
+                    "manage.addon_not_offered",
+                    addon=t.shop.addons[addon_id].name.get(t.lang),
+                    service=t.service_name(booking.service_id),
+                )
+            )
+            t.settle()
+            return
+        addon = t.shop.addons[addon_id]
+        t.say(
+            t.t(
+                "manage.addon_confirm",
+                addon=addon.name.get(t.lang),
+                price=flows.addon_price(t, addon_id),
+                minutes=addon.duration_min,
+                code=booking.code,
+                service=t.service_name(booking.service_id),
+                when=t.when(booking.start),
+                total=flows.price_text(t, (booking.price_cents + int(addon.price * 100)) / 100),
+            ),
+            _yes_no_buttons(t, "btn.add_it", "btn.no_thanks"),
+        )
+
+    async def _answer(self, t: Turn, yes: bool) -> None:
+        addon_id = t.draft.add_addon
+        if not yes or addon_id is None:
+            t.say(t.t("manage.kept"))
+            t.settle()
+            return
+        t.draft.add_addon = None
+        await flows.do_addon(t, addon_id)
+
+
+class ResumeOffer(YesNoState):
+    """A flow put away after a long pause: offer to pick it up (a yes re-checks the time)."""
+
+    name = StateName.RESUME_OFFER
+
+    async def enter(self, t: Turn) -> None:
+        saved = Draft.from_json(t.data.get("resume", {}).get("draft"))
+        what = t.service_name(saved.service) if saved.service else ""
+        when = ""
+        if saved.start:
+            from datetime import datetime
+
+            when = t.when(datetime.fromisoformat(saved.start))
+        t.say(t.t("resume.offer", service=what, when=when), _yes_no_buttons(t, "btn.resume", "btn.start_over"))
+
+    async def _answer(self, t: Turn, yes: bool) -> None:
+        saved = t.data.pop("resume", {})
+        if not yes:
+            t.settle()
+            await t.go(StateName.IDLE, push=False)
+            return
+        t.clear_draft()
+        draft = Draft.from_json(saved.get("draft"))
+        draft.hold_id = None
+        t._draft = draft
+        if draft.start:  # check the time again (someone may have taken it meanwhile)
+            start = draft.start
+            draft.start = None
+            draft.day = None
+            from datetime import datetime
+
+            local = datetime.fromisoformat(start).astimezone(t.shop.tz)
+            draft.want_day = local.date().isoformat()
+            draft.want_time = local.strftime("%H:%M")
+        await flows.advance(t)
+
+
+STATES: dict[StateName, State] = {
     state.name: state
     for state in (
         Idle(),
@@ -605,7 +744,12 @@ STATES: dict[str, State] = {
         Confirm(),
         MyBookings(),
         BookingActions(),
+        RescheduleConfirm(),
         CancelConfirm(),
         AddonChoose(),
+        AddonConfirm(),
+        ResumeOffer(),
     )
 }
+assert set(STATES) == set(StateName), "every state name has exactly one state"
+_ = Intent

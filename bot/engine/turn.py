@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.engine.draft import Draft, StateName
 from bot.engine.store import ConversationState
 from core.config import ShopConfig
 from core.customers import CustomerView, PetView
@@ -26,6 +27,7 @@ class Turn:
     msg: IncomingMessage
     now: datetime
     out: list[OutgoingMessage] = field(default_factory=list)
+    _draft: Draft | None = None
 
     # ------------------------------------------------------------ language and text
 
@@ -53,13 +55,27 @@ class Turn:
         return self.conv.data
 
     @property
-    def draft(self) -> dict[str, Any]:
-        draft: dict[str, Any] = self.conv.data.setdefault("draft", {})
-        return draft
+    def draft(self) -> Draft:
+        if self._draft is None:
+            self._draft = Draft.from_json(self.conv.data.get("draft"))
+        return self._draft
+
+    def save_draft(self) -> None:
+        """Write the typed draft back into the conversation data (done once per turn)."""
+        if self._draft is not None:
+            self.conv.data["draft"] = self._draft.to_json()
 
     def clear_draft(self) -> None:
+        self._draft = Draft()
         self.conv.data["draft"] = {}
         self.conv.data["stack"] = []
+
+    @property
+    def state(self) -> StateName:
+        try:
+            return StateName(self.conv.state)
+        except ValueError:
+            return StateName.IDLE
 
     @property
     def today(self) -> date:
@@ -82,7 +98,7 @@ class Turn:
     def pet(self, pet_id: int | None) -> PetView | None:
         return next((p for p in self.customer.pets if p.id == pet_id), None)
 
-    async def go(self, state: str, *, push: bool = True) -> None:
+    async def go(self, state: StateName, *, push: bool = True) -> None:
         """Move to ``state`` and show its prompt (the previous state is remembered for "back")."""
         from bot.engine.states import STATES
 
@@ -90,15 +106,15 @@ class Turn:
             stack: list[str] = self.conv.data.setdefault("stack", [])
             stack.append(self.conv.state)
             del stack[:-10]
-        self.conv.state = state
+        self.conv.state = state.value
         await STATES[state].enter(self)
 
     async def reprompt(self) -> None:
         from bot.engine.states import STATES
 
-        await STATES[self.conv.state].enter(self)
+        await STATES[self.state].enter(self)
 
-    def settle(self, state: str = "idle") -> None:
+    def settle(self, state: StateName = StateName.IDLE) -> None:
         """End a flow quietly (its last message already says what happened)."""
-        self.conv.state = state
+        self.conv.state = state.value
         self.clear_draft()

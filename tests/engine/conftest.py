@@ -140,4 +140,6 @@ def booked_text(services: Services, lang: str, booking: BookingView, key: str = 
         service=shop.services[booking.service_id].name.get(lang),
         when=when(lang, booking.start),
         address=shop.address.get(lang),
+        price=texts(lang).format_price(booking.price_cents / 100),
+        closing=say(lang, f"closing.{shop.kind}"),
     )

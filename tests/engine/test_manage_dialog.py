@@ -39,6 +39,15 @@ async def booked_customer(services: Services, lang: str, start=None, service: st
     return customer, pet, booking
 
 
+async def confirm_move(chat, lang: str, bath: BookingView, new: str) -> None:
+    """The bot names the booking and both times, and nothing moves until the customer says yes."""
+    assert chat.text == say(
+        lang, "manage.reschedule_confirm", code=bath.code, service=SMALL_BATH[lang], old=when(lang, bath.start), new=new
+    )
+    assert chat.labels == [say(lang, "btn.confirm_change"), say(lang, "btn.keep")]
+    await chat.press(say(lang, "btn.confirm_change"))
+
+
 async def current(services: Services, booking: BookingView) -> BookingView:
     again = await services.bookings.get("pawspa", booking.id)
     assert again is not None
@@ -131,6 +140,8 @@ async def test_reschedule_by_buttons(services: Services, make_chat: ChatFactory,
     assert chat.text == say(lang, "ask.time", day=day_text(lang, MON))
     await chat.press(say(lang, "btn.afternoon"))
     await chat.press("16:00")
+    assert (await current(services, bath)).start == at(SUN, "15:00")  # not moved before the yes
+    await confirm_move(chat, lang, bath, when(lang, at(MON, "16:00")))
     assert chat.text == say(lang, "manage.rescheduled", code=bath.code, when=when(lang, at(MON, "16:00")))
     moved = await current(services, bath)
     assert (moved.start, moved.code, moved.status) == (at(MON, "16:00"), bath.code, BookingStatus.CONFIRMED)
@@ -147,6 +158,7 @@ async def test_reschedule_to_a_named_day_and_period(
     assert say(lang, "ask.time_period", day=day_text(lang, NEXT_SAT), period=say(lang, "period.afternoon")) in chat.text
     assert "15:00" in chat.labels and "10:00" not in chat.labels
     await chat.press("15:00")
+    await confirm_move(chat, lang, bath, when(lang, at(NEXT_SAT, "15:00")))
     assert chat.text == say(lang, "manage.rescheduled", code=bath.code, when=when(lang, at(NEXT_SAT, "15:00")))
     assert (await current(services, bath)).start == at(NEXT_SAT, "15:00")
     history = [e.action for e in await services.bookings.history(bath.id)]
@@ -169,6 +181,7 @@ async def test_reschedule_into_a_time_taken_meanwhile(services: Services, make_c
     assert (await current(services, bath)).start == at(SUN, "15:00")  # nothing moved yet
 
     await chat.press(offered[0])
+    await confirm_move(chat, lang, bath, offered[0])
     moved = await current(services, bath)
     assert when(lang, moved.start) == offered[0]
     assert chat.text == say(lang, "manage.rescheduled", code=bath.code, when=offered[0])
@@ -181,6 +194,9 @@ async def test_reschedule_to_a_named_day_and_time(
     _, _, bath = await booked_customer(services, lang)
     chat = make_chat(lang)
     await chat.push(typed)
+    assert say(lang, "manage.reschedule_day", service=SMALL_BATH[lang], when=when(lang, at(SUN, "15:00"))) in chat.text
+    chat.replies = chat.replies[-1:]
+    await confirm_move(chat, lang, bath, when(lang, at(NEXT_SAT, "15:00")))
     assert say(lang, "manage.rescheduled", code=bath.code, when=when(lang, at(NEXT_SAT, "15:00"))) in chat.text
     assert (await current(services, bath)).start == at(NEXT_SAT, "15:00")
 
@@ -196,6 +212,7 @@ async def test_reschedule_to_a_typed_time_that_is_taken(services: Services, make
     assert say(lang, "info.time_not_free", time="15:00", day=day_text(lang, NEXT_SAT)) in chat.text
     offered = [label for label in chat.labels if label != say(lang, "btn.more_days")]
     await chat.press(offered[-1])
+    await confirm_move(chat, lang, bath, offered[-1])
     assert chat.text == say(lang, "manage.rescheduled", code=bath.code, when=offered[-1])
 
 
@@ -282,8 +299,23 @@ async def test_addon_that_fits(services: Services, make_chat: ChatFactory, lang:
     await chat.push(typed)
     assert chat.text == say(
         lang,
+        "manage.addon_confirm",
+        addon=DEWORMING[lang],
+        price="¥50",
+        minutes=10,
+        code=bath.code,
+        service=SMALL_BATH[lang],
+        when=when(lang, at(SUN, "15:00")),
+        total="¥138",
+    )
+    assert (await current(services, bath)).addons == ()  # the price is said before anything changes
+    await chat.press(say(lang, "btn.add_it"))
+    assert chat.text == say(
+        lang,
         "manage.addon_added",
         addon=DEWORMING[lang],
+        price="¥50",
+        total="¥138",
         service=SMALL_BATH[lang],
         when=when(lang, at(SUN, "15:00")),
         end="16:10",
@@ -306,12 +338,16 @@ async def test_addon_that_does_not_fit_offers_times_that_do(
     await book(services, "dog_bath_small", at(SUN, "16:30"), customer=other, staff=bath.staff_id)
     chat = make_chat(lang)
     await chat.push(typed)
+    await chat.press(say(lang, "btn.add_it"))
     assert say(lang, "manage.addon_no_fit", addon=DEWORMING[lang]) in chat.text
     offered = [label for label in chat.labels if label != say(lang, "btn.more_days")]
     assert offered
     assert (await current(services, bath)).addons == ("conditioner",)  # nothing changed yet
 
     await chat.press(offered[0])
+    assert say(lang, "btn.confirm_change") in chat.labels
+    assert (await current(services, bath)).addons == ("conditioner",)
+    await chat.press(say(lang, "btn.confirm_change"))
     moved = await current(services, bath)
     assert moved.addons == ("conditioner", "deworming")
     assert when(lang, moved.start) == offered[0]
@@ -320,6 +356,8 @@ async def test_addon_that_does_not_fit_offers_times_that_do(
         lang,
         "manage.addon_added",
         addon=DEWORMING[lang],
+        price="¥50",
+        total="¥178",
         service=SMALL_BATH[lang],
         when=offered[0],
         end=(moved.end + timedelta(hours=8)).strftime("%H:%M"),
@@ -335,8 +373,9 @@ async def test_addon_chosen_from_the_booking_actions(services: Services, make_ch
     await chat.press(say(lang, "btn.add_service"))
     assert chat.text == say(lang, "ask.addon", code=bath.code)
     teeth = {"zh": "刷牙", "en": "Teeth brushing"}[lang]
-    assert teeth in chat.labels and DEWORMING[lang] in chat.labels
+    assert f"{teeth} +¥30" in chat.labels and f"{DEWORMING[lang]} +¥50" in chat.labels  # each with its price
     await chat.press(teeth)
+    await chat.press(say(lang, "btn.add_it"))
     assert (await current(services, bath)).addons == ("teeth",)
     await chat.push({"zh": "加个刷牙", "en": "add teeth brushing"}[lang])
-    assert chat.text == say(lang, "manage.addon_none_left")
+    assert chat.text == say(lang, "manage.addon_already", addon=teeth)  # deworming could still be added

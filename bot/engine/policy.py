@@ -1,0 +1,456 @@
+"""The dialog policy: what the engine does with one message, in named steps (patterns).
+
+A pressed button (or its number typed) goes to the global button table, then to the current
+state. Typed text is first understood (bot/engine/understanding.py: one Frame, whatever the
+state), then:
+
+1. language: the language the customer writes in wins over the channel's hint;
+2. stale flow: a flow left idle longer than the shop's ``flow_idle_min`` is put away (its hold
+   released); a later "hi" is offered to resume it, any request starts fresh;
+3. global commands (cancel, back, human, menu, my bookings, reschedule, cancel booking, notices,
+   language): checked once here, never re-declared by states;
+4. a new request never continues an old one: asking for a new booking while a reschedule or
+   cancel is open starts a new booking (the existing booking is left alone);
+5. the current state's answer (yes/no, a pet's name, a picked booking...);
+6. the booking form: any booking fact fills its slot, a different one replaces it (correction);
+7. digression: a question is answered from the FAQ and the open question is asked again;
+8. intents that start something (book, same as last time, add-on, availability);
+9. the FAQ for anything else; then one clarifying question with buttons (in idle, a second
+   miss in a row hands over to staff).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from bot.engine import flows
+from bot.engine.draft import Action, Draft, Mode, StateName
+from bot.engine.intents import Command
+from bot.engine.states import STATES
+from bot.engine.turn import Turn
+from bot.engine.understanding import Frame, Intent, understand
+from bot.reminders import compose_shop_change
+from core.models import BookingStatus
+from core.results import Actor, Booked
+
+MISUNDERSTOOD_LIMIT = 2
+DEFAULT_IDLE_MIN = 30
+RESUMABLE = (StateName.CONFIRM, StateName.CHOOSE_TIME, StateName.RESCHEDULE_CONFIRM, StateName.ADDON_CONFIRM)
+
+
+async def respond(t: Turn, text: str) -> None:
+    """Build the replies to one message into ``t.out`` (and change state, bookings...)."""
+    try:
+        await _Policy(t.engine).dispatch(t, text)
+    finally:
+        t.save_draft()
+        t.data["seen_at"] = t.now.isoformat()
+
+
+class _Policy:
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.bookings = engine.bookings
+        self.customers = engine.customers
+        self.waitlist = engine.waitlist
+
+    async def dispatch(self, t: Turn, text: str) -> None:
+        payload = t.msg.payload
+        stripped = text.strip()
+        if payload is None and stripped.isascii() and stripped.isdigit():  # not "²" or "٣"
+            buttons = t.data.get("buttons", [])
+            number = int(stripped) if len(stripped) < 4 else 0
+            if 1 <= number <= len(buttons):
+                payload = buttons[number - 1]
+        state = STATES[t.state]
+        if payload is not None:  # a tap answers the prompt it belongs to, however old
+            if await self._global_button(t, payload) or await state.on_payload(t, payload):
+                t.data["misses"] = 0
+                return
+            t.say(t.t("misc.stale_button"))
+            await t.reprompt()
+            return
+        if not stripped:
+            t.say(t.t("misc.no_text"))
+            await t.reprompt()
+            return
+        await self._put_away_if_stale(t)
+        frame = understand(stripped, t.shop, t.customer.pets, t.today, lang=t.lang)
+        await self._follow_language(t, frame)
+        if await self._understood(t, frame):
+            t.data["misses"] = 0
+            return
+        await self._not_understood(t, frame)
+
+    async def _understood(self, t: Turn, frame: Frame) -> bool:
+        if t.state == StateName.IDLE and t.data.get("resume") and _only_small_talk(frame):
+            await t.go(StateName.RESUME_OFFER, push=False)
+            return True
+        t.data.pop("resume", None) if t.state != StateName.RESUME_OFFER else None
+        command = self._command_meant(t, frame)
+        if command is not None and await self._command(t, command, frame):
+            return True
+        if await self._new_request_over_old(t, frame):
+            return True
+        state = STATES[t.state]
+        if await state.on_frame(t, frame):
+            return True
+        d = t.draft
+        only_asks = frame.question and not frame.when.found and not frame.service and not frame.pet
+        in_form = d.mode == Mode.BOOK and t.state != StateName.IDLE and frame.fills_booking and not only_asks
+        if in_form and await flows.apply_frame(t, frame):
+            await flows.advance(t)
+            return True
+        if frame.question and await flows.answer_from_faq(t, frame.text):
+            self._remember_topic(t, frame)
+            return True
+        if await self._intent(t, frame):
+            return True
+        if await flows.answer_from_faq(t, frame.text):
+            self._remember_topic(t, frame)
+            return True
+        if frame.has(Intent.THANKS) and t.state == StateName.IDLE:
+            t.say(t.t("misc.you_are_welcome"))
+            return True
+        return False
+
+    # ------------------------------------------------------------------ patterns
+
+    def _command_meant(self, t: Turn, frame: Frame) -> Command | None:
+        """The global command a message gives, read in the light of the open question."""
+        command = frame.command
+        if command is None:
+            return None
+        if t.state == StateName.CANCEL_CONFIRM and command in (Command.CANCEL_FLOW, Command.CANCEL_BOOKING):
+            return None  # "取消" answering "cancel this booking?" means yes (the state reads it)
+        in_booking = t.draft.mode == Mode.BOOK and t.state != StateName.IDLE
+        if in_booking and command == Command.RESCHEDULE and not _has_any(frame.norm, STRONG_RESCHEDULE):
+            return None  # "改到周日" while booking is a correction of the new booking
+        if in_booking and command == Command.BOOK:
+            return None  # "预约" again while booking: go on with this booking
+        return command
+
+    async def _put_away_if_stale(self, t: Turn) -> None:
+        """A flow left alone too long is put away: nothing old is acted on by a new message."""
+        if t.state == StateName.IDLE or not _stale(t):
+            return
+        state = t.state
+        d = t.draft
+        if state in RESUMABLE and (d.service or d.booking_id):
+            saved = Draft.from_json(d.to_json())
+            saved.hold_id = None
+            t.data["resume"] = {"draft": saved.to_json(), "state": state.value}
+        await STATES[state].leave(t)
+        await flows.release_hold(t)
+        t.clear_draft()
+        t.conv.state = StateName.IDLE.value
+
+    async def _follow_language(self, t: Turn, frame: Frame) -> None:
+        if frame.command in (Command.TO_ENGLISH, Command.TO_CHINESE):
+            return
+        if frame.lang and frame.lang != t.lang:
+            t.conv.language = frame.lang
+            await self.customers.update(t.customer.id, language=frame.lang)
+
+    async def _new_request_over_old(self, t: Turn, frame: Frame) -> bool:
+        """ "给豆豆再约一次洗澡" while a reschedule/cancel is open: a new booking, the old one untouched."""
+        d = t.draft
+        if d.mode not in (Mode.MANAGE, Mode.RESCHEDULE) or t.state == StateName.IDLE:
+            return False
+        if frame.has(Intent.RESCHEDULE) or frame.has(Intent.CANCEL_BOOKING):
+            return False
+        new_booking = frame.has(Intent.BOOK) and (frame.service is not None or frame.has(Intent.SAME_AGAIN))
+        if not new_booking:
+            return False
+        await flows.start_booking(t, frame)
+        return True
+
+    def _remember_topic(self, t: Turn, frame: Frame) -> None:
+        """The service a question was about ("小型犬洗澡多少钱?"), for "好的那帮我约周六" next."""
+        if frame.service is not None:
+            t.data["topic"] = {"service": frame.service.service_id, "category": frame.service.category}
+
+    async def _intent(self, t: Turn, frame: Frame) -> bool:
+        """Requests that start something, whatever the state."""
+        if frame.has(Intent.SAME_AGAIN) and await self._same_again(t, frame):
+            return True
+        if frame.has(Intent.ADD_ADDON) and frame.addons and (t.draft.mode != Mode.BOOK or t.state == StateName.IDLE):
+            await flows.start_manage(t, Action.ADDON, frame, addon=frame.addons[0])
+            return True
+        if frame.has(Intent.RESULTS):
+            return False
+        booking_words = frame.has(Intent.BOOK) or frame.has(Intent.AVAILABILITY)
+        has_facts = frame.service is not None or (frame.pet is not None and frame.when.found)
+        if frame.question and not booking_words and frame.when.date is None:
+            return False  # "洗澡多少钱?" is a question for the FAQ, not a booking
+        if not (has_facts or (booking_words and (frame.when.found or frame.fills_booking))):
+            return False
+        if frame.long and not frame.has(Intent.BOOK):
+            return False
+        prefill: dict[str, Any] = {}
+        topic = t.data.get("topic")
+        if frame.service is None and topic:
+            prefill = {"service": topic.get("service"), "category": topic.get("category")}
+        await flows.start_booking(t, frame, **prefill)
+        return True
+
+    async def _same_again(self, t: Turn, frame: Frame) -> bool:
+        last = await self.customers.last_visit(t.customer.id, t.now)
+        if last is None or last.service_id not in t.shop.services:
+            return False
+        addons = [a.addon_id for a in last.addons if a.addon_id in t.shop.addons]
+        pet = t.pet(last.pet_id)
+        await flows.release_hold(t)
+        t.clear_draft()
+        d = t.draft
+        d.mode, d.service, d.addons = Mode.BOOK, last.service_id, addons
+        if pet is not None:
+            flows.use_pet(t, pet)
+        if frame.text:
+            await flows.apply_frame(t, frame)
+        await flows.advance(t)
+        return True
+
+    async def _not_understood(self, t: Turn, frame: Frame) -> None:
+        misses = int(t.data.get("misses", 0)) + 1
+        t.data["misses"] = misses
+        if t.state == StateName.IDLE:
+            if misses >= MISUNDERSTOOD_LIMIT or frame.long:
+                t.data["misses"] = 0
+                await flows.escalate(t, route=None, reason="not_understood")
+                return
+            if not t.data.get("greeted"):
+                await t.reprompt()  # a first message we cannot place: introduce ourselves
+                return
+            t.say(t.t("faq.none") if frame.question else t.t("misc.not_understood"))
+            await t.reprompt()
+            return
+        # inside a flow the open question has buttons: ask it again rather than hand over
+        t.say(t.t("faq.none") if frame.question else t.t("misc.not_understood"))
+        await t.reprompt()
+
+    # ------------------------------------------------------------------ buttons
+
+    async def _global_button(self, t: Turn, payload: str) -> bool:
+        if payload.startswith("faq:"):
+            matcher = self.engine.faq_matcher(t.shop_id)
+            entry = matcher.faq.entry(payload[4:]) if matcher else None
+            if entry is None:
+                return False
+            t.say(flows.faq_answer_text(t, entry))
+            if entry.handoff:
+                await flows.escalate(t, route=entry.route, reason=f"faq:{entry.id}")
+            elif t.state != StateName.IDLE:
+                t.say(t.t("faq.followup"))
+                await t.reprompt()
+            return True
+        if payload[:3] in ("rc:", "rr:", "rx:"):
+            return await self._reminder_button(t, payload)
+        if payload.startswith("sc:"):
+            return await self._shop_change_button(t, payload)
+        if payload[:3] in ("wa:", "wn:", "wl:"):
+            return await self._waitlist_button(t, payload)
+        match payload:
+            case "m:book":
+                await flows.start_booking(t)
+            case "m:my":
+                await flows.start_manage(t, None)
+            case "m:same":
+                return await self._same_again(t, _empty_frame(t))
+            case "m:human":
+                await self._leave(t)
+                await flows.escalate(t, route=None, reason="asked")
+            case "x":
+                await self._cancel_flow(t)
+            case "n:on" | "n:off":
+                await self.customers.update(t.customer.id, notices=payload == "n:on")
+                t.say(t.t("notices.subscribed" if payload == "n:on" else "notices.unsubscribed"))
+            case "lang:en" | "lang:zh":
+                await self._switch_language(t, payload[5:])
+            case _:
+                return False
+        return True
+
+    async def _reminder_button(self, t: Turn, payload: str) -> bool:
+        """Confirm / Reschedule / Cancel pressed on a reminder."""
+        try:
+            booking_id = int(payload[3:])
+        except ValueError:
+            return False
+        booking = await self.bookings.get(t.shop_id, booking_id)
+        if booking is None or booking.customer_id != t.customer.id:
+            return False
+        if payload.startswith("rc:"):
+            result = await self.bookings.acknowledge(t.shop_id, booking_id, flows.actor(t))
+            t.say(t.t("reminder.thanks") if result.ok else t.t("manage.not_active"))
+            return True
+        await flows.release_hold(t)
+        t.clear_draft()
+        t.draft.mode = Mode.MANAGE
+        t.draft.action = Action.RESCHEDULE if payload.startswith("rr:") else Action.CANCEL
+        await flows.run_action(t, booking)
+        return True
+
+    async def _waitlist_button(self, t: Turn, payload: str) -> bool:
+        kind, _, value = payload.partition(":")
+        if kind == "wl":  # join the waitlist for the day the draft is about
+            day_text, _, period = value.partition(":")
+            service = t.draft.service
+            try:
+                day = date.fromisoformat(day_text)
+            except ValueError:
+                return False
+            if not service:
+                return False
+            await self.waitlist.join(
+                t.shop_id, t.customer.id, service, day, period=period or None, pet_id=t.draft.pet_id
+            )
+            t.say(t.t("waitlist.joined", day=t.day_text(day)))
+            t.settle()
+            return True
+        try:
+            booking_id = int(value)
+        except ValueError:
+            return False
+        if kind == "wn":
+            await self.waitlist.decline(t.shop_id, booking_id, t.customer.id)
+            t.say(t.t("waitlist.passed"))
+            return True
+        result = await self.waitlist.accept(t.shop_id, booking_id, t.customer.id)
+        if isinstance(result, Booked):
+            b = result.booking
+            key = "waitlist.requested" if b.status == BookingStatus.PENDING else "waitlist.taken"
+            t.say(t.t(key, code=b.code, when=t.when(b.start)))
+        else:
+            t.say(t.t("waitlist.missed"), [t.button("btn.book", "m:book")])
+        return True
+
+    async def _shop_change_button(self, t: Turn, payload: str) -> bool:
+        """The customer picked one of the alternatives the shop offered when it had to move them."""
+        try:
+            _, booking_part, minutes_part, staff_part = payload.split(":", 3)
+            booking_id, minutes = int(booking_part), int(minutes_part)
+            start = datetime.fromtimestamp(minutes * 60, tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            return False
+        booking = await self.bookings.get(t.shop_id, booking_id)
+        if booking is None or booking.customer_id != t.customer.id:
+            return False
+        result = await self.bookings.reschedule(
+            t.shop_id,
+            booking_id,
+            start,
+            Actor.system(f"customer:{t.customer.id} accepted the shop's offer"),
+            staff_id=staff_part or None,
+        )
+        if isinstance(result, Booked):
+            b = result.booking
+            staff = t.shop.staff[b.staff_id].name.get(t.lang) if b.staff_id in t.shop.staff else ""
+            t.say(t.t("reminder.rebooked", code=b.code, when=t.when(b.start), staff=staff))
+            return True
+        options = await self.bookings.change_options(t.shop_id, booking_id)
+        pet = t.pet(booking.pet_id)
+        offer = compose_shop_change(booking, t.shop, pet.name if pet else None, t.lang, options)
+        t.say(t.t("booked.taken").rstrip("：:") + "\n" + offer.text, list(offer.buttons))
+        return True
+
+    # ------------------------------------------------------------------ commands
+
+    async def _command(self, t: Turn, command: Command, frame: Frame) -> bool:
+        match command:
+            case Command.CANCEL_FLOW:
+                if t.state == StateName.IDLE:
+                    await flows.start_manage(t, Action.CANCEL, frame)
+                else:
+                    await self._cancel_flow(t)
+            case Command.BACK:
+                stack: list[str] = t.data.get("stack", [])
+                if not stack:
+                    t.say(t.t("misc.at_start"))
+                    await t.reprompt()
+                    return True
+                await STATES[t.state].leave(t)
+                previous = stack.pop()
+                try:
+                    target = StateName(previous)
+                except ValueError:
+                    target = StateName.IDLE
+                await t.go(target, push=False)
+            case Command.HUMAN:
+                await self._leave(t)
+                await flows.escalate(t, route=None, reason="asked")
+            case Command.MENU:
+                await self._leave(t)
+                t.clear_draft()
+                t.conv.state = StateName.IDLE.value
+                await t.reprompt()
+            case Command.GREET:
+                await t.reprompt()
+            case Command.MY_BOOKINGS:
+                if frame.has(Intent.BOOK) and frame.service is not None:
+                    return False
+                await flows.start_manage(t, None, frame)
+            case Command.RESCHEDULE:
+                await flows.start_manage(t, Action.RESCHEDULE, frame)
+            case Command.CANCEL_BOOKING:
+                await flows.start_manage(t, Action.CANCEL, frame)
+            case Command.NOTICES_ON | Command.NOTICES_OFF:
+                wanted = command == Command.NOTICES_ON
+                await self.customers.update(t.customer.id, notices=wanted)
+                t.say(t.t("notices.subscribed" if wanted else "notices.unsubscribed"))
+            case Command.BOOK:
+                await flows.start_booking(t, frame)
+            case Command.LEAVE_WAITLIST:
+                left = await self.waitlist.leave(t.shop_id, t.customer.id)
+                t.say(t.t("waitlist.left") if left else t.t("waitlist.nothing"))
+            case Command.TO_ENGLISH | Command.TO_CHINESE:
+                await self._switch_language(t, "en" if command == Command.TO_ENGLISH else "zh")
+            case _:
+                return False
+        return True
+
+    async def _cancel_flow(self, t: Turn) -> None:
+        await self._leave(t)
+        t.clear_draft()
+        t.conv.state = StateName.IDLE.value
+        t.say(t.t("misc.flow_cancelled"), [t.button("btn.book", "m:book"), t.button("btn.my_bookings", "m:my")])
+
+    async def _leave(self, t: Turn) -> None:
+        await STATES[t.state].leave(t)
+
+    async def _switch_language(self, t: Turn, lang: str) -> None:
+        t.conv.language = lang
+        await self.customers.update(t.customer.id, language=lang)
+        t.say(t.t("misc.lang_switched"))
+        await t.reprompt()
+
+
+def _stale(t: Turn) -> bool:
+    """Whether the conversation was left alone longer than the shop's ``flow_idle_min``."""
+    seen = t.data.get("seen_at")
+    if not seen:
+        return False
+    try:
+        last = datetime.fromisoformat(seen)
+    except ValueError:
+        return False
+    idle = timedelta(minutes=getattr(t.shop.booking, "flow_idle_min", DEFAULT_IDLE_MIN))
+    return t.now - last > idle
+
+
+STRONG_RESCHEDULE = ("改期", "改约", "改预约", "reschedule", "my booking", "my appointment", "existing")
+
+
+def _has_any(norm: str, words: tuple[str, ...]) -> bool:
+    return any(w in norm for w in words)
+
+
+def _only_small_talk(frame: Frame) -> bool:
+    return (frame.command in (Command.GREET, None) or frame.answer is not None) and not (
+        frame.fills_booking or frame.question or frame.intents - {Intent.THANKS, Intent.AFFIRM, Intent.DENY}
+    )
+
+
+def _empty_frame(t: Turn) -> Frame:
+    return Frame(text="", norm="")

@@ -1,0 +1,836 @@
+"""Understanding one message: every message becomes a typed ``Frame`` before any state sees it.
+
+A frame holds the intents the message carries (book, reschedule, cancel, add a service, a
+question, yes/no, a correction, a person, a language switch, greeting, thanks...) and the
+slots it fills (service, add-ons, pet, species, breed/size, vaccination, whose exam, date,
+time, part of day, booking code). The same parser serves every dialog state, in zh and en,
+tolerant of typos against the shop's own vocabulary. It is deterministic and pure: the shop's
+config, the customer's pets and the shop's ``today`` are passed in. A frame prints as a value,
+so tests can assert on it.
+
+Long messages (stories) are read sentence by sentence: slots are taken only from sentences
+that ask for something (a booking verb, a date or a service together with a request word), so
+"美容师很温柔" or "上周末" in a story about the last visit never become the booking.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+
+from rapidfuzz import fuzz
+
+from bot.engine.intents import (
+    Command,
+    ServiceMention,
+    addon_in,
+    bath_for_species,
+    command_in,
+    language_of,
+    looks_like_question,
+    normalise,
+    pet_in,
+    service_in,
+)
+from core.config import ShopConfig
+from core.customers import PetView
+from core.pets import breed_in, size_in, species_in
+from core.when import When, parse_when
+
+LONG_MESSAGE = 160  # characters: longer messages are read sentence by sentence
+SIZE_HINTS = ("小型", "中型", "大型", "小只", "大只", "small", "medium", "large", "big", "little", "tiny")
+
+
+class Intent(StrEnum):
+    BOOK = "book"
+    AVAILABILITY = "availability"  # "周六有空位吗": a booking question with a day
+    RESCHEDULE = "reschedule"
+    CANCEL_BOOKING = "cancel_booking"
+    ADD_ADDON = "add_addon"
+    MY_BOOKINGS = "my_bookings"
+    SAME_AGAIN = "same_again"
+    ASK = "ask"
+    AFFIRM = "affirm"
+    DENY = "deny"
+    CORRECTION = "correction"
+    THANKS = "thanks"
+    RESULTS = "results"
+
+
+# Typos customers make in the trade words, mapped to what they meant (homophones, near keys).
+TYPOS: dict[str, str] = {
+    "洗躁": "洗澡",
+    "洗藻": "洗澡",
+    "洗早": "洗澡",
+    "喜澡": "洗澡",
+    "西澡": "洗澡",
+    "预越": "预约",
+    "预药": "预约",
+    "预定": "预约",
+    "遇约": "预约",
+    "美荣": "美容",
+    "没容": "美容",
+    "减指甲": "剪指甲",
+    "剪指家": "剪指甲",
+    "验关": "验光",
+    "言光": "验光",
+    "眼光检查": "验光检查",
+    "隐型": "隐形",
+    "驱重": "驱虫",
+    "batth": "bath",
+    "bth": "bath",
+    "baht": "bath",
+    "groming": "grooming",
+    "grroming": "grooming",
+    "groomig": "grooming",
+    "apointment": "appointment",
+    "appoinment": "appointment",
+    "appointmnet": "appointment",
+    "resched": "reschedule",
+    "reschdule": "reschedule",
+    "rescedule": "reschedule",
+    "tomorow": "tomorrow",
+    "nail trimm": "nail trim",
+    "exm": "exam",
+    "eye test": "eye exam",
+}
+
+BOOK_WORDS = (
+    "预约",
+    "约个",
+    "约一下",
+    "约一个",
+    "约下",
+    "想约",
+    "我要约",
+    "帮我约",
+    "给我约",
+    "再约",
+    "约一次",
+    "约在",
+    "约到",
+    "订个",
+    "安排",
+    "登记",
+    "book",
+    "appointment",
+    "schedule",
+    "reserve",
+    "slot for",
+    "come in",
+    "bring him",
+    "bring her",
+    "bring my",
+    "can i get",
+    "i d like a",
+    "i would like a",
+    "i want a",
+    "i need a",
+    "needs a",
+    "need a",
+    "want to get",
+    "get a",
+)
+AVAILABILITY_WORDS = (
+    "有空",
+    "有位",
+    "空位",
+    "还有位置",
+    "能约吗",
+    "可以约吗",
+    "可约",
+    "availability",
+    "available",
+    "any slots",
+    "any slot",
+    "free slot",
+    "openings",
+    "any time",
+    "free on",
+    "have space",
+    "room on",
+)
+SAME_WORDS = (
+    "和上次一样",
+    "跟上次一样",
+    "同上次",
+    "照旧",
+    "老样子",
+    "还是老样子",
+    "还是一样",
+    "和上回一样",
+    "跟上回一样",
+    "same as last time",
+    "same as before",
+    "same again",
+    "the usual",
+    "same thing as last time",
+    "same as last",
+)
+CORRECTION_WORDS = (
+    "不对",
+    "不是",
+    "错了",
+    "改成",
+    "换成",
+    "改为",
+    "我是说",
+    "我的意思是",
+    "应该是",
+    "actually",
+    "i meant",
+    "i mean",
+    "sorry i meant",
+    "make it",
+    "change it to",
+    "instead",
+    "not ",
+    "rather",
+)
+THANKS_WORDS = ("谢谢", "多谢", "感谢", "thanks", "thank you", "thx", "ty", "cheers", "好的谢谢", "ok thanks")
+BYE_WORDS = ("再见", "拜拜", "bye", "goodbye", "see you")
+RESULTS_WORDS = ("验光结果", "我的结果", "检查结果", "my results", "exam results", "my prescription")
+
+# Whose exam: a child's or an adult's (the optician's child service is the one whose aliases
+# carry one of these words).
+CHILD_WORDS = (
+    "儿子",
+    "女儿",
+    "孩子",
+    "小孩",
+    "小朋友",
+    "闺女",
+    "宝宝",
+    "儿童",
+    "小学",
+    "初中",
+    "child",
+    "children",
+    "kid",
+    "kids",
+    "my son",
+    "my daughter",
+    "my boy",
+    "my girl",
+)
+ADULT_WORDS = ("我自己", "本人", "成人", "大人", "myself", "for me", "adult", "my wife", "my husband", "老公", "老婆")
+_AGE = re.compile(r"(\d{1,2})\s*(?:岁|周岁|years?\s*old|yo\b|-year-old|year old)")
+_CN_AGE = re.compile(r"([一二三四五六七八九十]{1,3})岁")
+
+# Vaccination answers (typed to the vaccination question or volunteered).
+VACCINE_YES = (
+    "打过",
+    "打了",
+    "已打",
+    "已经打",
+    "打完",
+    "都打",
+    "接种过",
+    "已接种",
+    "有打",
+    "打齐",
+    "疫苗齐",
+    "疫苗都有",
+    "有疫苗",
+    "had his shots",
+    "had her shots",
+    "had its shots",
+    "had their shots",
+    "has had",
+    "had shots",
+    "had the shots",
+    "vaccinated",
+    "up to date",
+    "all shots",
+    "had all",
+    "got his shots",
+    "got her shots",
+    "jabs",
+)
+VACCINE_NO = (
+    "没打",
+    "还没打",
+    "未打",
+    "没有打",
+    "没接种",
+    "未接种",
+    "还没有",
+    "没疫苗",
+    "没有疫苗",
+    "不清楚",
+    "not vaccinated",
+    "not yet",
+    "hasn t",
+    "hasnt",
+    "haven t",
+    "no shots",
+    "unvaccinated",
+    "not had",
+    "isn t vaccinated",
+    "never had",
+)
+
+_YES_START = (
+    "是",
+    "对",
+    "好",
+    "嗯",
+    "行",
+    "可以",
+    "确认",
+    "确定",
+    "没问题",
+    "没错",
+    "当然",
+    "就这",
+    "就这样",
+    "ok",
+    "okay",
+    "yes",
+    "yeah",
+    "yep",
+    "yup",
+    "sure",
+    "confirm",
+    "correct",
+    "right",
+    "of course",
+    "definitely",
+    "sounds good",
+    "perfect",
+    "great",
+    "fine",
+    "go ahead",
+    "please do",
+    "do it",
+    "absolutely",
+    "y",
+)
+_NO_START = (
+    "不",
+    "否",
+    "没",
+    "别",
+    "算了",
+    "no",
+    "nope",
+    "nah",
+    "not",
+    "don t",
+    "dont",
+    "never mind",
+    "n",
+)
+_SENTENCE = re.compile(r"[^。！？!?\n；;]+[。！？!?\n；;]?")
+_PERSON_AFTER = ("师", "店", "员", "院", "老师", "er ", "ist")
+_NAME_STOP = {
+    "我",
+    "我家",
+    "我们",
+    "你",
+    "他",
+    "她",
+    "它",
+    "他们",
+    "宝贝",
+    "孩子",
+    "一下",
+    "一个",
+    "个",
+    "下",
+    "明天",
+    "今天",
+    "周末",
+}
+_CN_PET_NAME = re.compile(
+    r"(?:我家(?:的)?(?:狗狗|狗子|小狗|猫咪|小猫|猫猫|狗|猫)?|给|帮|替|带)"
+    r"(?P<name>[\u4e00-\u9fffA-Za-z]{1,6}?)"
+    r"(?:洗个?澡|洗洗|洗一下|美容|剪毛|修剪|剪指甲|修指甲|做|约|预约|来|去|的)"
+)
+_CN_NAMED = re.compile(r"(?:叫|名字是|名叫|叫做)(?P<name>[\u4e00-\u9fffA-Za-z]{1,8})")
+_EN_NAMED = re.compile(
+    r"(?:(?:his|her|its|their|the dog s|the cat s) name is|(?:he|she|it) is called|(?:he|she|it)s called|"
+    r"called|named|name s)\s+(?P<name>[a-z][a-z\-]{1,15})"
+)
+_EN_PET_NAME = re.compile(
+    r"(?:\bfor|\bmy (?:dog|cat|puppy|kitten|pup|boy|girl)|\bbring|\bbringing|\bget|\bwash|\bbathe|\bgroom)\s+"
+    r"(?P<name>[A-Z][a-z\-]{1,15})\b"
+)
+_EN_NOT_NAMES = {
+    "A",
+    "An",
+    "The",
+    "My",
+    "Me",
+    "Him",
+    "Her",
+    "It",
+    "Them",
+    "Saturday",
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Sat",
+    "Sun",
+    "Mon",
+    "Tue",
+    "Wed",
+    "Thu",
+    "Fri",
+    "Tomorrow",
+    "Today",
+    "Next",
+    "This",
+    "Dog",
+    "Cat",
+    "Bath",
+    "Grooming",
+    "Nail",
+    "Nails",
+    "Dec",
+    "Nov",
+    "December",
+    "November",
+    "Jan",
+    "January",
+    "Christmas",
+    "Mr",
+    "Mrs",
+    "Ms",
+    "Dr",
+    "I",
+    "You",
+    "We",
+    "Us",
+    "One",
+    "Some",
+    "Both",
+    "Noon",
+    "Morning",
+    "Afternoon",
+    "Evening",
+    "English",
+    "Chinese",
+    "Please",
+}
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What one message says, whatever state the conversation is in."""
+
+    text: str
+    norm: str
+    lang: str | None = None  # the language the message is written in, when it is clear
+    command: Command | None = None
+    intents: frozenset[Intent] = frozenset()
+    service: ServiceMention | None = None
+    addons: tuple[str, ...] = ()
+    pet: PetView | None = None  # a pet on file the message names
+    new_pet_name: str | None = None  # a name that is not on file yet ("给我家球球洗澡")
+    species: str | None = None
+    breed: str | None = None
+    size: str | None = None
+    vaccinated: bool | None = None
+    vaccinated_on: date | None = None
+    child: bool | None = None
+    age: int | None = None
+    when: When = field(default_factory=When)
+    booking_code: str | None = None
+    answer: bool | None = None  # a plain yes / no
+    long: bool = False
+
+    @property
+    def question(self) -> bool:
+        return Intent.ASK in self.intents
+
+    def has(self, intent: Intent) -> bool:
+        return intent in self.intents
+
+    @property
+    def day(self) -> date | None:
+        return self.when.date
+
+    @property
+    def fills_booking(self) -> bool:
+        """Whether the message gives any booking fact."""
+        return bool(
+            self.service
+            or self.pet
+            or self.new_pet_name
+            or self.species
+            or self.size
+            or self.vaccinated is not None
+            or self.when.found
+            or self.addons
+            or self.child is not None
+        )
+
+
+def fix_typos(text: str) -> str:
+    lowered = text.lower() if text.isascii() else text
+    for wrong, right in TYPOS.items():
+        if wrong in lowered:
+            lowered = lowered.replace(wrong, right)
+    return lowered
+
+
+def understand(
+    text: str,
+    shop: ShopConfig,
+    pets: tuple[PetView, ...],
+    today: date,
+    *,
+    lang: str = "zh",
+) -> Frame:
+    """The frame of one typed message (buttons are payloads and never reach here)."""
+    raw = text.strip()
+    fixed = fix_typos(raw)
+    norm = normalise(fixed)
+    written = language_written(raw)
+    command = command_in(fixed)
+    long = len(raw) > LONG_MESSAGE
+    # the part of the message that asks for something: all of it, or the asking sentences of a story
+    focus = _asking_part(fixed) if long else fixed
+    focus_norm = normalise(focus)
+    intents: set[Intent] = set()
+    if looks_like_question(raw) and not _only_time_question(raw):
+        intents.add(Intent.ASK)
+    wants = _has(focus_norm, BOOK_WORDS)
+    if wants:
+        intents.add(Intent.BOOK)
+    if _has(norm, AVAILABILITY_WORDS):
+        intents.add(Intent.AVAILABILITY)
+    if _has(norm, SAME_WORDS):
+        intents.add(Intent.SAME_AGAIN)
+    if _has(norm, THANKS_WORDS) or _has(norm, BYE_WORDS):
+        intents.add(Intent.THANKS)
+    if _has(norm, RESULTS_WORDS):
+        intents.add(Intent.RESULTS)
+    if _correction(norm):
+        intents.add(Intent.CORRECTION)
+    match command:
+        case Command.RESCHEDULE:
+            intents.add(Intent.RESCHEDULE)
+        case Command.CANCEL_BOOKING:
+            intents.add(Intent.CANCEL_BOOKING)
+        case Command.MY_BOOKINGS:
+            intents.add(Intent.MY_BOOKINGS)
+        case _:
+            pass
+    answer = yes_no_answer(fixed)
+    if answer is True:
+        intents.add(Intent.AFFIRM)
+    elif answer is False:
+        intents.add(Intent.DENY)
+
+    when = parse_when(focus, today, prefer_afternoon_for_small_hours=True, day_first=lang == "en")
+    if long and not (wants or Intent.AVAILABILITY in intents):
+        when = When()  # a story's dates are about the past, not the booking
+    pet = pet_in(focus, pets)
+    species = species_in(focus) or None
+    service = _service(focus, shop, species or (pet.species if pet else None))
+    if long and not wants:
+        service = None
+    addons = _addons(focus, shop)
+    if addons and _has(norm, ("加", "add", "plus", "also", "顺便", "再做", "with ")):
+        intents.add(Intent.ADD_ADDON)
+    breed = breed_in(focus)
+    size = size_in(focus) if (breed or _has(normalise(focus), SIZE_HINTS)) else None
+    size = size or _size_from_weight(focus)
+    vaccinated, vaccinated_on = _vaccination(fixed, today)
+    if Intent.ASK in intents and vaccinated is not None and not _has(norm, VACCINE_YES + VACCINE_NO):
+        vaccinated = vaccinated_on = None  # "疫苗要打哪些？" asks, it does not answer
+    child, age = _whose_exam(fixed)
+    new_name = None if pet else _new_pet_name(raw, shop)
+    code = _booking_code(raw)
+    return Frame(
+        text=raw,
+        norm=norm,
+        lang=written,
+        command=command,
+        intents=frozenset(intents),
+        service=service,
+        addons=addons,
+        pet=pet,
+        new_pet_name=new_name,
+        species=species,
+        breed=breed,
+        size=size,
+        vaccinated=vaccinated,
+        vaccinated_on=vaccinated_on,
+        child=child,
+        age=age,
+        when=when,
+        booking_code=code,
+        answer=answer,
+        long=long,
+    )
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+def _has(norm: str, words: tuple[str, ...]) -> bool:
+    padded = f" {norm} "
+    for word in words:
+        w = normalise(word) if not word.endswith(" ") else normalise(word) + " "
+        if not w:
+            continue
+        if w.isascii():
+            if f" {w} " in padded or (len(w) > 4 and w in padded):
+                return True
+        elif w in norm:
+            return True
+    return False
+
+
+_EN_WORDS = frozenset(
+    """i im i'm me my we our you your he she it his her its they them the a an to for of in on at with and or
+    is are was be been am do does did can could would will should may might have has had want wants like need
+    needs please pls thanks thank hi hello hey yes yeah no not ok okay sure book booking appointment bath wash
+    groom grooming nail nails trim dog cat puppy kitten exam eye eyes test glasses contacts lenses pick up how
+    what when where which who why there here this that these those today tomorrow morning afternoon evening
+    night week weekend next saturday sunday monday tuesday wednesday thursday friday time slot free available
+    price cost much many long open close hours address park parking card pay sorry continue english chinese
+    speak talk person human staff cancel reschedule change move add same last again just also too very so
+    any some one two get make come go see let know think sounds good great fine about after before""".split()  # noqa: SIM905
+)
+
+
+def language_written(text: str) -> str | None:
+    """zh for text with Chinese characters, en for Latin text with English words in it."""
+    lang = language_of(text)
+    if lang != "en":
+        return lang
+    words = [w.lower() for w in re.findall(r"[A-Za-z']{1,}", text)]
+    known = sum(1 for w in words if w in _EN_WORDS)
+    if known >= 2 or (known == 1 and len(words) <= 2 and len(words[0]) > 1):
+        return "en"
+    return None
+
+
+def _only_time_question(text: str) -> bool:
+    """ "3点可以吗" / "10am?" asks for a time: an answer to "which time", not an FAQ question."""
+    return False
+
+
+def _asking_part(text: str) -> str:
+    sentences = [s for s in _SENTENCE.findall(text) if s.strip()]
+    asking = [s for s in sentences if _has(normalise(s), BOOK_WORDS) or _has(normalise(s), AVAILABILITY_WORDS)]
+    if asking:
+        return " ".join(asking)
+    return sentences[-1] if sentences else text
+
+
+def _correction(norm: str) -> bool:
+    padded = f" {norm} "
+    for w in CORRECTION_WORDS:
+        n = normalise(w)
+        if n.isascii():
+            if f" {n} " in padded:
+                return True
+        elif n in norm:
+            return True
+    return False
+
+
+def yes_no_answer(text: str) -> bool | None:
+    """A plain yes or no ("好的", "是的呀", "yes please", "no thanks", "不用了")."""
+    norm = normalise(text)
+    if not norm or len(norm) > 24:
+        return None
+    if norm in ("不错", "没错", "不客气"):
+        return True if norm == "没错" else None
+    for word in _NO_START:
+        w = normalise(word)
+        if norm == w or (w.isascii() and norm.startswith(w + " ")) or (not w.isascii() and norm.startswith(w)):
+            if w == "没" and norm.startswith("没问题"):
+                return True
+            if w == "不" and norm.startswith(("不错", "不客气")):
+                return None
+            return False
+    for word in _YES_START:
+        w = normalise(word)
+        if norm == w or (w.isascii() and norm.startswith(w + " ")) or (not w.isascii() and norm.startswith(w)):
+            if w == "好" and norm.startswith(("好久", "好多", "好几")):
+                return None
+            return True
+    return None
+
+
+def _service(text: str, shop: ShopConfig, species: str | None) -> ServiceMention | None:
+    mention = service_in(_mask_people(text), shop) or bath_for_species(text, shop, species)
+    if mention is None:
+        mention = _fuzzy_service(text, shop)
+    return mention
+
+
+def _mask_people(text: str) -> str:
+    """ "美容师" is a person, not the grooming service: drop service words that name a job."""
+    return re.sub(r"(美容|洗澡|修剪|验光)(师|店|院|员)", r"\2", text)
+
+
+def _fuzzy_service(text: str, shop: ShopConfig) -> ServiceMention | None:
+    """A misspelt service name ("grroming", "狗狗洗躁" is fixed earlier): fuzzy over aliases."""
+    norm = normalise(text)
+    if not norm or len(norm) > 80:
+        return None
+    words = norm.split()
+    best: tuple[float, ServiceMention] | None = None
+    candidates: list[tuple[str, ServiceMention]] = []
+    for cid, category in shop.categories.items():
+        for alias in [*category.aliases, category.name.en]:
+            candidates.append((normalise(alias), ServiceMention(category=cid)))
+    for sid, service in shop.services.items():
+        for alias in [*service.aliases, service.name.en]:
+            candidates.append((normalise(alias), ServiceMention(service_id=sid)))
+    for alias, mention in candidates:
+        if not alias.isascii() or len(alias) < 5:
+            continue
+        n = len(alias.split())
+        grams = [" ".join(words[i : i + n]) for i in range(max(len(words) - n + 1, 0))]
+        for gram in grams:
+            score = fuzz.ratio(gram, alias)
+            if score >= 80 and (best is None or score > best[0]):
+                best = (score, mention)
+    return best[1] if best else None
+
+
+def _addons(text: str, shop: ShopConfig) -> tuple[str, ...]:
+    found: list[str] = []
+    rest = text
+    while True:
+        addon = addon_in(rest, shop, allowed=[a for a in shop.addons if a not in found])
+        if addon is None:
+            break
+        found.append(addon)
+    return tuple(found)
+
+
+def _size_from_weight(text: str) -> str | None:
+    m = re.search(r"(\d{1,3}(?:\.\d)?)\s*(kg|公斤|千克|斤|lbs?|pounds?)", text.lower())
+    if not m:
+        return None
+    value = float(m.group(1))
+    unit = m.group(2)
+    kg = value / 2 if unit == "斤" else value * 0.4536 if unit.startswith(("lb", "pound")) else value
+    return "small" if kg < 10 else "medium" if kg <= 25 else "large"
+
+
+def _vaccination(text: str, today: date) -> tuple[bool | None, date | None]:
+    norm = normalise(text)
+    said_no = any(normalise(w) in norm for w in VACCINE_NO if not normalise(w).isascii()) or _has(
+        norm, tuple(w for w in VACCINE_NO if normalise(w).isascii())
+    )
+    if said_no:
+        return False, None
+    said_yes = any(normalise(w) in norm for w in VACCINE_YES if not normalise(w).isascii()) or _has(
+        norm, tuple(w for w in VACCINE_YES if normalise(w).isascii())
+    )
+    if not said_yes and not ("疫苗" in norm and any(w in norm for w in ("有", "齐", "全", "打"))):
+        return None, None
+    on = _vaccination_month(text, today)
+    if on is not None and on < today - timedelta(days=365):
+        return False, on  # done, but more than a year ago: no longer valid
+    return True, on
+
+
+def _vaccination_month(text: str, today: date) -> date | None:
+    m = re.search(r"(今年|去年)?\s*(\d{1,2})\s*月", text)
+    if m:
+        year = today.year - (1 if m.group(1) == "去年" else 0)
+        month = int(m.group(2))
+        if 1 <= month <= 12:
+            day = date(year, month, 1)
+            if day > today and m.group(1) is None:
+                day = date(year - 1, month, 1)
+            return day if day <= today else None
+    return None
+
+
+def _whose_exam(text: str) -> tuple[bool | None, int | None]:
+    norm = normalise(text)
+    age: int | None = None
+    m = _AGE.search(text.lower())
+    if m:
+        age = int(m.group(1))
+    else:
+        cm = _CN_AGE.search(text)
+        if cm:
+            from core.when import _cn_int
+
+            age = _cn_int(cm.group(1))
+    if age is not None and age < 16:
+        return True, age
+    if _has(norm, CHILD_WORDS):
+        return True, age
+    if age is not None and age >= 16:
+        return False, age
+    if _has(norm, ADULT_WORDS):
+        return False, age
+    return None, age
+
+
+def _new_pet_name(text: str, shop: ShopConfig) -> str | None:
+    """A pet's name in "给我家球球洗个澡" / "bath for Max" / "他叫球球" / "her name is Luna"."""
+    if shop.kind != "pet":
+        return None
+    for rx in (_CN_NAMED, _CN_PET_NAME):
+        for m in rx.finditer(text):
+            name = m.group("name")
+            if _good_cn_name(name, shop):
+                return name
+    lowered = normalise(text)
+    m = _EN_NAMED.search(lowered)
+    if m:
+        name = m.group("name").capitalize()
+        if name not in _EN_NOT_NAMES:
+            return name
+    for m in _EN_PET_NAME.finditer(text):
+        name = m.group("name")
+        if name not in _EN_NOT_NAMES:
+            return name
+    return None
+
+
+def _good_cn_name(name: str, shop: ShopConfig) -> bool:
+    if not name or name in _NAME_STOP or len(name) > 6:
+        return False
+    if species_in(name) or breed_in(name) or service_in(name, shop):
+        return False
+    if parse_when(name, date(2026, 1, 1)).found:
+        return False
+    return not any(w in name for w in ("我", "你", "一下", "个", "时间", "预约", "洗", "美容", "剪", "疫苗", "家"))
+
+
+_CODE = re.compile(r"\b([A-HJ-NP-Z2-9]{6})\b")
+
+
+def _booking_code(text: str) -> str | None:
+    m = _CODE.search(text.upper())
+    if m and any(c.isdigit() for c in m.group(1)) and any(c.isalpha() for c in m.group(1)):
+        return m.group(1)
+    return None
+
+
+def looks_like_pet_name(text: str, shop: ShopConfig) -> bool:
+    """Whether a whole message can be a pet's name (asked "what is your pet called?")."""
+    name = text.strip()
+    if not name or len(name) > 20 or "\n" in name:
+        return False
+    if looks_like_question(name) or any(c in name for c in "?？!！,，。"):
+        return False
+    if name.isascii():
+        words = name.split()
+        return 1 <= len(words) <= 3 and all(w.isalpha() for w in words)
+    return _good_cn_name(name, shop) or (len(name) <= 4 and not species_in(name) and not service_in(name, shop))
+
+
+def fuzzy_similar(a: str, b: str) -> float:
+    return float(fuzz.ratio(normalise(a), normalise(b)))
