@@ -172,6 +172,8 @@ class _Hit:
     day_alt: _DayFn | None = None  # day-first reading of an ambiguous numeric date
     clock: _Clock | None = None
     period: Period | None = None
+    exact: bool = False  # a calendar date ("29 Nov", "12月20日"): wins over a weekday said with it
+    past: bool = False  # "上周末", "last week", "yesterday": about the past, never a booking day
 
 
 @dataclass(frozen=True, slots=True)
@@ -419,14 +421,18 @@ def _h_en_weekday(m: re.Match[str], text: str) -> _Hit | None:
 
 
 def _h_ymd(m: re.Match[str], text: str) -> _Hit | None:
-    return _Hit(day=_exact(int(m["y"]), int(m["m"]), int(m["d"])))
+    return _Hit(day=_exact(int(m["y"]), int(m["m"]), int(m["d"])), exact=True)
+
+
+def _h_past(m: re.Match[str], text: str) -> _Hit | None:
+    return _Hit(past=True)
 
 
 def _h_cn_month_day(m: re.Match[str], text: str) -> _Hit | None:
     month, day = _int(m["m"]), _int(m["d"])
     if month is None or day is None:
         return None
-    return _Hit(day=_month_day(month, day))
+    return _Hit(day=_month_day(month, day), exact=True)
 
 
 def _h_cn_relative_month_day(m: re.Match[str], text: str) -> _Hit | None:
@@ -463,15 +469,16 @@ def _h_numeric_date(m: re.Match[str], text: str) -> _Hit | None:
         return _Hit(
             day=_exact(year, month, day),
             day_alt=_exact(year, alt[0], alt[1]) if alt else None,
+            exact=True,
         )
-    return _Hit(day=_month_day(month, day), day_alt=_month_day(*alt) if alt else None)
+    return _Hit(day=_month_day(month, day), day_alt=_month_day(*alt) if alt else None, exact=True)
 
 
 def _h_en_month_day(m: re.Match[str], text: str) -> _Hit | None:
     month, day = EN_MONTH[m["mon"]], int(m["d"])
     if m["y"]:
-        return _Hit(day=_exact(int(m["y"]), month, day))
-    return _Hit(day=_month_day(month, day))
+        return _Hit(day=_exact(int(m["y"]), month, day), exact=True)
+    return _Hit(day=_month_day(month, day), exact=True)
 
 
 def _h_ordinal_day(m: re.Match[str], text: str) -> _Hit | None:
@@ -588,6 +595,16 @@ def _h_en_past_to(m: re.Match[str], text: str) -> _Hit | None:
 _CN_PREFIXES = _alt([*CN_PERIOD, *CN_PERIOD_PREFIX_ONLY])
 
 _RULES_SOURCE: Final[tuple[tuple[str, _Handler], ...]] = (
+    # ----- the past ("上周末美容师很温柔"): consumed so that no part of it reads as a future day
+    (
+        r"(?:上上?个?(?:周|星期|礼拜)(?:[一二三四五六日天1-7]|末)?|上个?月(?:[0-9]{1,2}\s?[日号])?|昨天|前天|昨晚|去年)",
+        _h_past,
+    ),
+    (
+        r"(?<![a-z])(?:last\s{1,3}(?:week-?end|week|month|year|time|visit|monday|tuesday|wednesday|thursday|friday|"
+        r"saturday|sunday|mon|tue|wed|thu|fri|sat|sun)|yesterday|the\s{1,3}other\s{1,3}day)(?![a-z])",
+        _h_past,
+    ),
     # ----- dates, Chinese
     (f"(?P<w>{_alt(CN_RELATIVE_DAY)})", _h_cn_relative_day),
     (
@@ -765,7 +782,9 @@ def _analyse(
     used: list[_Token] = []
     day: dt.date | None = None
     if today is not None:
-        for tok in tokens:
+        # a calendar date said together with a weekday ("Sunday 29 Nov") is the more exact one
+        tokens_by_day = sorted(tokens, key=lambda tok: not tok.hit.exact)
+        for tok in tokens_by_day:
             fn = tok.hit.day_alt if day_first and tok.hit.day_alt else tok.hit.day
             if fn is None:
                 continue

@@ -66,6 +66,7 @@ class Draft:
     # when
     want_day: str | None = None  # a day (ISO) named before we asked for it
     want_time: str | None = None  # HH:MM named with it
+    asked_time: str | None = None  # the last time of day the customer asked for (kept across days)
     period: str | None = None  # morning | afternoon | evening
     day: str | None = None  # the chosen day (ISO, shop-local)
     start: str | None = None  # the chosen start (ISO, UTC)

@@ -74,57 +74,87 @@ async def start_booking(t: Turn, frame: Frame | None = None, **prefill: Any) -> 
 async def apply_frame(t: Turn, frame: Frame) -> bool:
     """Take every booking fact the message gives into the draft; True when anything changed.
 
-    A fact that differs from what the draft holds replaces it (the correction pattern): a new
-    day forgets the chosen time and releases a hold, another service forgets the derived one.
+    A fact that differs from what the draft holds replaces it (the correction pattern). A change
+    to what is booked (service, pet, size, add-ons) keeps the chosen day and time as the wish and
+    releases the hold, so the next step re-checks and re-holds; a new day without a time keeps
+    the time asked for before ("actually make it Sunday").
     """
     d = t.draft
-    changed = False
+    before = (d.service, d.category, d.pet_id, d.pet_name, d.species, d.size, tuple(d.addons), d.child)
     if frame.service is not None:
         service, category = frame.service.service_id, frame.service.category
         other_category = category and category != d.category and not _in_category(t, category)
         if (service and service != d.service) or other_category:
-            await release_hold(t)
             d.service, d.category = service, category
-            d.forget_time()
-            changed = True
-    if frame.child is not None and t.shop.kind == "optician" and d.child != frame.child:
+    if frame.child is not None and t.shop.kind == "optician":
         d.child = frame.child
-        changed = True
     if frame.addons and d.mode == Mode.BOOK:
         for addon in frame.addons:
             if addon not in d.addons:
                 d.addons.append(addon)
-                changed = True
     if t.shop.kind == "pet":
-        changed = _apply_pet(t, frame) or changed
+        _apply_pet(t, frame)
+    what_changed = before != (d.service, d.category, d.pet_id, d.pet_name, d.species, d.size, tuple(d.addons), d.child)
+    wished_time = _chosen_time(t)
+    if frame.when.time is not None:
+        d.asked_time = frame.when.time.strftime("%H:%M")
+    when_changed = False
     if frame.when.date is not None:
         new_day = frame.when.date.isoformat()
-        wanted_time = frame.when.time.strftime("%H:%M") if frame.when.time else None
-        if new_day != (d.day or d.want_day) or (wanted_time and not _same_start(t, new_day, wanted_time)):
-            await release_hold(t)
+        new_time = frame.when.time.strftime("%H:%M") if frame.when.time else wished_time
+        if new_day != (d.day or d.want_day) or new_time != wished_time:
+            when_changed = True
             d.forget_when()
-            d.want_day = new_day
-            d.want_time = wanted_time
-            d.period = frame.when.period
-            changed = True
+            d.want_day, d.want_time = new_day, new_time
+            if frame.when.period:
+                d.period = frame.when.period
     elif frame.when.time is not None:
         hhmm = frame.when.time.strftime("%H:%M")
         day = d.day or d.want_day
-        if day and not _same_start(t, day, hhmm):
-            await release_hold(t)
+        if hhmm != wished_time:
+            when_changed = True
             d.forget_when()
             d.want_day, d.want_time = day, hhmm
-            changed = True
-        elif not day:
-            d.want_time = hhmm
-            changed = True
     elif frame.when.period is not None and frame.when.period != d.period:
-        if d.start is not None:
-            await release_hold(t)
-            d.forget_time()
+        when_changed = True
         d.period = frame.when.period
-        changed = True
-    return changed
+        if d.start is not None:
+            day = d.day
+            d.forget_when()
+            d.want_day = day
+    if what_changed and not when_changed and (d.start or d.hold_id):
+        day = d.day
+        d.forget_when()
+        d.want_day, d.want_time = day, wished_time
+    if (what_changed or when_changed) and d.hold_id:
+        await release_hold(t)
+    if what_changed and d.size and d.service and d.mode == Mode.BOOK:
+        _resize(t)
+    return what_changed or when_changed or _vaccination_changed(frame, d)
+
+
+def _vaccination_changed(frame: Frame, d: Draft) -> bool:
+    return frame.vaccinated is not None and d.vaccinated == frame.vaccinated
+
+
+def _chosen_time(t: Turn) -> str | None:
+    """The time of day the customer chose or asked for so far (HH:MM, shop time)."""
+    d = t.draft
+    if d.start:
+        return datetime.fromisoformat(d.start).astimezone(t.shop.tz).strftime("%H:%M")
+    return d.want_time or d.asked_time
+
+
+def _resize(t: Turn) -> None:
+    """A corrected size moves a sized service to its sibling ("he's medium actually")."""
+    d = t.draft
+    assert d.service is not None
+    service = t.shop.services[d.service]
+    if not service.category or not service.pet_size or service.pet_size == d.size:
+        return
+    sibling = _service_for_pet(t, service.category, d.size, d.species)
+    if sibling:
+        d.service = sibling
 
 
 def _in_category(t: Turn, category: str) -> bool:
@@ -166,9 +196,12 @@ def _apply_pet(t: Turn, frame: Frame) -> bool:
 
 def use_pet(t: Turn, pet: PetView) -> None:
     d = t.draft
+    switching = d.pet_id is not None and d.pet_id != pet.id
     d.pet_id, d.pet_name, d.species = pet.id, pet.name, pet.species
-    d.size = pet.size or d.size
-    d.breed = pet.breed or d.breed
+    d.size = pet.size if switching else (pet.size or d.size)
+    d.breed = pet.breed or ("" if switching else d.breed)
+    if switching:
+        d.vaccinated = None
     if d.vaccinated is None and vaccination_valid(t, pet):
         d.vaccinated = True
 
@@ -298,7 +331,7 @@ async def _pet_ready(t: Turn) -> bool:
         d.pet_id = pet.id
         t.say(t.t("info.new_pet", pet=pet.name))
     pet = t.pet(d.pet_id)
-    if pet is not None and pet.size is None and d.size and pet.species == "dog":
+    if pet is not None and d.size and pet.size != d.size and pet.species == "dog":
         await t.engine.customers.update_pet(t.customer.id, pet.id, size=d.size)
         await _reload_customer(t)
         pet = t.pet(d.pet_id)

@@ -94,20 +94,25 @@ class _Policy:
         if await self._new_request_over_old(t, frame):
             return True
         state = STATES[t.state]
-        if await state.on_frame(t, frame):
-            return True
         d = t.draft
         only_asks = frame.question and not frame.when.found and not frame.service and not frame.pet
         in_form = d.mode == Mode.BOOK and t.state != StateName.IDLE and frame.fills_booking and not only_asks
-        if in_form and await flows.apply_frame(t, frame):
+        # the form takes every fact first, then the open question reads its own answer from the
+        # same message ("yes. oh wait, he's medium actually" answers yes AND corrects the size)
+        changed = await flows.apply_frame(t, frame) if in_form else False
+        if await state.on_frame(t, frame):
+            return True
+        if changed:
             await flows.advance(t)
+            return True
+        if await self._about_existing_booking(t, frame):
             return True
         if frame.question and await flows.answer_from_faq(t, frame.text):
             self._remember_topic(t, frame)
             return True
         if await self._intent(t, frame):
             return True
-        if await flows.answer_from_faq(t, frame.text):
+        if not frame.question and await flows.answer_from_faq(t, frame.text):
             self._remember_topic(t, frame)
             return True
         if frame.has(Intent.THANKS) and t.state == StateName.IDLE:
@@ -166,6 +171,21 @@ class _Policy:
         await flows.start_booking(t, frame)
         return True
 
+    async def _about_existing_booking(self, t: Turn, frame: Frame) -> bool:
+        """ "add deworming to Max's bath" / "is my grooming appointment confirmed?": the booking on file."""
+        if t.draft.mode == Mode.BOOK and t.state != StateName.IDLE:
+            return False
+        adding_new = frame.has(Intent.BOOK) or frame.when.date is not None
+        if frame.has(Intent.ADD_ADDON) and not adding_new:
+            bookings = await flows.upcoming(t)
+            if bookings or frame.service is None:
+                await flows.start_manage(t, Action.ADDON, frame, addon=frame.addons[0] if frame.addons else None)
+                return True
+        if frame.has(Intent.MY_BOOKINGS) and not frame.has(Intent.BOOK):
+            await flows.start_manage(t, None, frame)
+            return True
+        return False
+
     def _remember_topic(self, t: Turn, frame: Frame) -> None:
         """The service a question was about ("小型犬洗澡多少钱?"), for "好的那帮我约周六" next."""
         if frame.service is not None:
@@ -175,9 +195,7 @@ class _Policy:
         """Requests that start something, whatever the state."""
         if frame.has(Intent.SAME_AGAIN) and await self._same_again(t, frame):
             return True
-        if frame.has(Intent.ADD_ADDON) and frame.addons and (t.draft.mode != Mode.BOOK or t.state == StateName.IDLE):
-            await flows.start_manage(t, Action.ADDON, frame, addon=frame.addons[0])
-            return True
+
         if frame.has(Intent.RESULTS):
             return False
         booking_words = frame.has(Intent.BOOK) or frame.has(Intent.AVAILABILITY)
@@ -390,6 +408,9 @@ class _Policy:
             case Command.MY_BOOKINGS:
                 if frame.has(Intent.BOOK) and frame.service is not None:
                     return False
+                if frame.has(Intent.ADD_ADDON):
+                    await flows.start_manage(t, Action.ADDON, frame, addon=frame.addons[0] if frame.addons else None)
+                    return True
                 await flows.start_manage(t, None, frame)
             case Command.RESCHEDULE:
                 await flows.start_manage(t, Action.RESCHEDULE, frame)

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, or_, select, update
+from sqlalchemy import Select, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from channels.base import TranscriptLine
@@ -38,6 +38,7 @@ from core.models import (
 from core.outbox import enqueue
 
 LEASE = timedelta(seconds=30)
+WAKE_CHANNEL = "chatbook_wake"  # NOTIFY channel: new outbox rows to send
 ABANDONED = timedelta(seconds=60)  # a claimed message with no reply after this is processed again
 _POLL_SECONDS = 0.02
 
@@ -91,6 +92,7 @@ class ConversationStore:
         self.clock = clock
         self.owner = owner or uuid.uuid4().hex
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        self.wake: Callable[[], None] | None = None  # the delivery loop's wake-up (bootstrap sets it)
         self._waiters: dict[tuple[str, str, str], int] = {}
 
     # ---------------------------------------------------------------- dedupe
@@ -186,12 +188,30 @@ class ConversationStore:
         message: tuple[str, str, str],
         inbound: tuple[str, dict[str, Any]],
         replies: list[OutgoingMessage],
-    ) -> None:
+        *,
+        deliver_at: datetime | None = None,
+    ) -> list[int]:
         """One transaction ends a turn: transcript in and out, the new state, the stored reply
-        for redeliveries, and the lease given back."""
+        for redeliveries, the inbox row done, and the lease given back. With ``deliver_at`` the
+        replies are also written to the outbox (due then) and the delivery loop is woken; returns
+        their outbox ids."""
         now = self.clock.now()
         shop_id, channel, message_id = message
+        rows: list[OutboxMessage] = []
         async with self.db.transaction() as s:
+            if deliver_at is not None:
+                for reply in replies:
+                    row = enqueue(
+                        s,
+                        shop_id=shop_id,
+                        channel=channel,
+                        external_id=conv.external_id,
+                        conversation_id=conv.id,
+                        message=reply,
+                        now=now,
+                    )
+                    row.next_attempt_at = deliver_at
+                    rows.append(row)
             s.add(
                 TranscriptEntry(
                     conversation_id=conv.id,
@@ -234,10 +254,27 @@ class ConversationStore:
                     InboundMessage.channel == channel,
                     InboundMessage.message_id == message_id,
                 )
-                .values(done=True, reply=[m.to_json() for m in replies])
+                .values(done=True, reply=[m.to_json() for m in replies], done_at=now)
                 .execution_options(synchronize_session=False)
             )
+            if rows:
+                await s.flush()
+                await self._notify(s)
         conv.lease_released = True
+        if rows:
+            self._wake()
+        return [row.id for row in rows]
+
+    # ---------------------------------------------------------------- waking the delivery loop
+
+    def _wake(self) -> None:
+        if self.wake is not None:
+            self.wake()
+
+    async def _notify(self, s: Any) -> None:
+        """Other processes' delivery loops wake at commit (PostgreSQL NOTIFY; bot/events.py LISTENs)."""
+        if self.db.dialect == "postgresql":
+            await s.execute(text("SELECT pg_notify(:c, '')"), {"c": WAKE_CHANNEL})
 
     # ---------------------------------------------------------------- state
 
@@ -437,7 +474,10 @@ class ConversationStore:
                 )
             )
             await s.flush()
-            return row.id
+            await self._notify(s)
+            outbox_id = row.id
+        self._wake()
+        return outbox_id
 
     async def history(self, shop_id: str, channel: str, external_id: str, limit: int = 30) -> list[TranscriptLine]:
         """The conversation's recent messages, for channels that show history (the widget)."""

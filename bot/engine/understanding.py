@@ -191,6 +191,25 @@ CORRECTION_WORDS = (
 )
 THANKS_WORDS = ("谢谢", "多谢", "感谢", "thanks", "thank you", "thx", "ty", "cheers", "好的谢谢", "ok thanks")
 BYE_WORDS = ("再见", "拜拜", "bye", "goodbye", "see you")
+ADD_WORDS = ("加", "add", "plus", "also", "顺便", "再做", "另外", "extra", "as well", "too")
+BOOKING_REFERENCE = ("预约", "booking", "appointment", "订单", "那次", "那个")
+STATUS_WORDS = (
+    "约上了吗",
+    "约好了吗",
+    "预约成功了吗",
+    "预约确认了吗",
+    "确认了吗",
+    "预约好了吗",
+    "是什么时候",
+    "几点来着",
+    "is it confirmed",
+    "is my booking confirmed",
+    "when is my",
+    "what time is my",
+)
+_MY_BOOKING = re.compile(
+    r"\b(?:my|our)\s(?:\w+\s){0,2}(?:appointment|booking|visit)s?\b|我的(?:那个|这个|美容|洗澡)?预约|我(?:约|订)的"
+)
 RESULTS_WORDS = ("验光结果", "我的结果", "检查结果", "my results", "exam results", "my prescription")
 
 # Whose exam: a child's or an adult's (the optician's child service is the one whose aliases
@@ -323,6 +342,7 @@ _NO_START = (
     "never mind",
     "n",
 )
+_FILLER = re.compile(r"^(?:(?:hmm+|um+|uh+|erm|well|oh|ah|呃|额|唔|哦|emm+)\s*)+")
 _SENTENCE = re.compile(r"[^。！？!?\n；;]+[。！？!?\n；;]?")
 _PERSON_AFTER = ("师", "店", "员", "院", "老师", "er ", "ist")
 _NAME_STOP = {
@@ -344,10 +364,13 @@ _NAME_STOP = {
     "今天",
     "周末",
 }
-_CN_PET_NAME = re.compile(
-    r"(?:我家(?:的)?(?:狗狗|狗子|小狗|猫咪|小猫|猫猫|狗|猫)?|给|帮|替|带)"
-    r"(?P<name>[\u4e00-\u9fffA-Za-z]{1,6}?)"
-    r"(?:洗个?澡|洗洗|洗一下|美容|剪毛|修剪|剪指甲|修指甲|做|约|预约|来|去|的)"
+_CN_SPECIES_WORD = r"(?:狗狗|狗子|小狗|猫咪|小猫|猫猫|狗|猫)"
+_CN_PET_SUFFIX = r"(?:洗个?澡|洗洗|洗一下|美容|剪毛|修剪|剪指甲|修指甲|做|约|预约|来|去|的|驱虫|需要|要)"
+_CN_MY_PET = re.compile(
+    rf"我家(?:的)?{_CN_SPECIES_WORD}?(?P<name>[\u4e00-\u9fffA-Za-z]{{1,6}}?){_CN_PET_SUFFIX}"
+)
+_CN_FOR_PET = re.compile(
+    rf"(?:给|帮|替|带)(?:我家的?|我的)?{_CN_SPECIES_WORD}?(?P<name>[\u4e00-\u9fffA-Za-z]{{1,6}}?){_CN_PET_SUFFIX}"
 )
 _CN_NAMED = re.compile(r"(?:叫|名字是|名叫|叫做)(?P<name>[\u4e00-\u9fffA-Za-z]{1,8})")
 _EN_NAMED = re.compile(
@@ -501,7 +524,7 @@ def understand(
     intents: set[Intent] = set()
     if looks_like_question(raw) and not _only_time_question(raw):
         intents.add(Intent.ASK)
-    wants = _has(focus_norm, BOOK_WORDS)
+    wants = _has(_MY_BOOKING.sub(" ", focus_norm), BOOK_WORDS)
     if wants:
         intents.add(Intent.BOOK)
     if _has(norm, AVAILABILITY_WORDS):
@@ -538,8 +561,10 @@ def understand(
     if long and not wants:
         service = None
     addons = _addons(focus, shop)
-    if addons and _has(norm, ("加", "add", "plus", "also", "顺便", "再做", "with ")):
+    if _has(norm, ADD_WORDS) and (addons or _has(norm, BOOKING_REFERENCE)):
         intents.add(Intent.ADD_ADDON)
+    if _MY_BOOKING.search(norm) or _has(norm, STATUS_WORDS):
+        intents.add(Intent.MY_BOOKINGS)
     breed = breed_in(focus)
     size = size_in(focus) if (breed or _has(normalise(focus), SIZE_HINTS)) else None
     size = size or _size_from_weight(focus)
@@ -641,10 +666,18 @@ def _correction(norm: str) -> bool:
 
 
 def yes_no_answer(text: str) -> bool | None:
-    """A plain yes or no ("好的", "是的呀", "yes please", "no thanks", "不用了")."""
-    norm = normalise(text)
+    """A plain yes or no ("好的", "是的呀", "yes please", "no thanks", "不用了"), also when it
+    opens a longer message ("yes. oh wait, he's medium")."""
+    first = re.split(r"[。.!！,，;；\n]", text.strip(), maxsplit=1)[0]
+    if first and first != text.strip():
+        answer = yes_no_answer(first)
+        if answer is not None:
+            return answer
+    norm = _FILLER.sub("", normalise(text)).strip()
     if not norm or len(norm) > 24:
         return None
+    if _has(norm, ("never mind", "nevermind", "算了", "不用了", "不要了", "no thanks", "no thank you")):
+        return False
     if norm in ("不错", "没错", "不客气"):
         return True if norm == "没错" else None
     for word in _NO_START:
@@ -781,7 +814,7 @@ def _new_pet_name(text: str, shop: ShopConfig) -> str | None:
     """A pet's name in "给我家球球洗个澡" / "bath for Max" / "他叫球球" / "her name is Luna"."""
     if shop.kind != "pet":
         return None
-    for rx in (_CN_NAMED, _CN_PET_NAME):
+    for rx in (_CN_NAMED, _CN_MY_PET, _CN_FOR_PET):
         for m in rx.finditer(text):
             name = m.group("name")
             if _good_cn_name(name, shop):
