@@ -197,6 +197,7 @@ class When:
     period: Period | None = None
     span: tuple[int, int] | None = None
     spans: tuple[tuple[int, int], ...] = ()
+    past: bool = False  # the text speaks of a past day ("上周末", "last week")
 
     @property
     def found(self) -> bool:
@@ -448,7 +449,7 @@ def _h_day_only(m: re.Match[str], text: str) -> _Hit | None:
     day = _int(m["d"])
     if day is None or not 1 <= day <= 31:
         return None
-    return _Hit(day=_day_of_month(day))
+    return _Hit(day=_day_of_month(day), exact=True)
 
 
 def _h_numeric_date(m: re.Match[str], text: str) -> _Hit | None:
@@ -483,7 +484,7 @@ def _h_en_month_day(m: re.Match[str], text: str) -> _Hit | None:
 
 def _h_ordinal_day(m: re.Match[str], text: str) -> _Hit | None:
     day = int(m["d"])
-    return _Hit(day=_day_of_month(day)) if 1 <= day <= 31 else None
+    return _Hit(day=_day_of_month(day), exact=True) if 1 <= day <= 31 else None
 
 
 def _h_cn_offset(m: re.Match[str], text: str) -> _Hit | None:
@@ -703,6 +704,11 @@ _RULES_SOURCE: Final[tuple[tuple[str, _Handler], ...]] = (
         rf"(?<![0-9a-z])(?P<h>[0-9]{{1,2}}|{_EN_HOUR_WORDS})\s{{0,2}}o['’]?\s?clock(?![a-z])",
         _h_en_at,
     ),
+    (  # "10 in the morning", "3 in the afternoon": the period word that follows resolves the hour
+        rf"(?<![0-9a-z:.])(?P<h>[0-9]{{1,2}}|{_EN_HOUR_WORDS})(?:[:.](?P<m>[0-9]{{2}}))?"
+        rf"(?={_SP}in{_SP}the{_SP}(?:morning|afternoon|evening))",
+        _h_en_at,
+    ),
     (rf"(?<![a-z])(?:at{_SP})?(?:12\s{{0,2}})?(?P<w>noon|midday|midnight)(?![a-z])", _h_en_noon),
     (r"(?P<w>正午)", _h_en_noon),
     (r"(?<![0-9a-z])(?P<h>[0-9]{1,2})h(?P<m>[0-9]{2})?(?![0-9a-z])", _h_hour_h),
@@ -822,6 +828,7 @@ def _analyse(
         period=period,
         span=(spans[0][0], spans[-1][1]) if spans else None,
         spans=tuple(spans),
+        past=any(t.hit.past for t in tokens),
     )
 
 

@@ -73,6 +73,7 @@ class Draft:
     day_from: str | None = None  # "more days" paging
     alternatives: list[str] = field(default_factory=list)  # slot payloads offered instead
     hold_id: int | None = None
+    autoconfirm: bool = False  # the customer already said yes to these details (a resumed booking)
     # an existing booking
     action: Action | None = None
     booking_id: int | None = None

@@ -98,6 +98,8 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
     wished_time = _chosen_time(t)
     if frame.when.time is not None:
         d.asked_time = frame.when.time.strftime("%H:%M")
+    elif frame.earliest:
+        d.asked_time = "earliest"
     when_changed = False
     if frame.when.date is not None:
         new_day = frame.when.date.isoformat()
@@ -142,7 +144,7 @@ def _chosen_time(t: Turn) -> str | None:
     d = t.draft
     if d.start:
         return datetime.fromisoformat(d.start).astimezone(t.shop.tz).strftime("%H:%M")
-    return d.want_time or d.asked_time
+    return d.want_time or (d.asked_time if d.asked_time != "earliest" else None)
 
 
 def _resize(t: Turn) -> None:
@@ -308,7 +310,11 @@ async def _pet_ready(t: Turn) -> bool:
             if known is not None:
                 use_pet(t, known)
         if d.pet_id is None and not d.pet_name:
-            if compatible_pets(t):
+            pets = compatible_pets(t)
+            if len(pets) == 1 and len(t.customer.pets) == 1:
+                use_pet(t, pets[0])  # their only pet: named in the summary, where it can be corrected
+                return await _pet_ready(t)
+            if pets:
                 await t.go(StateName.CHOOSE_PET)
             else:
                 await t.go(StateName.PET_NAME)
@@ -508,6 +514,11 @@ async def pick_day(t: Turn, day: date, *, at: time | None = None, period: str | 
     d.alternatives = []
     if period:
         d.period = period
+    if d.asked_time == "earliest" and at is None:
+        d.asked_time = None
+        d.start = slots[0].start.isoformat()
+        await advance(t)
+        return
     if at is not None:
         start = to_utc(day, at.hour * 60 + at.minute, t.shop.tz)
         if any(s.start == start for s in slots):
@@ -569,8 +580,12 @@ async def hold(t: Turn) -> None:
     result = await t.engine.bookings.hold(request, actor(t))
     if isinstance(result, Booked):
         d.hold_id = result.booking.id
+        if d.autoconfirm:
+            await confirm(t)
+            return
         await t.go(StateName.CONFIRM)
         return
+    d.autoconfirm = False
     await explain_failure(t, result)
 
 
@@ -633,11 +648,30 @@ async def confirm(t: Turn) -> None:
             pet = t.pet(pet_id)
             if pet is not None and not vaccination_valid(t, pet):
                 await t.engine.customers.update_pet(t.customer.id, pet_id, vaccinated_on=t.today)
-        t.say(booked_text(t, b), [t.button("btn.my_bookings", "m:my"), *_notice_offer(t)])
+        link = await calendar_link(t, b)
+        t.say(booked_text(t, b), [t.button("btn.my_bookings", "m:my"), *_notice_offer(t)], link=link)
         t.settle()
+        t.data["topic"] = {
+            "service": b.service_id,
+            "pet_id": b.pet_id,
+            "day": b.start.astimezone(t.shop.tz).date().isoformat(),
+            "at": t.now.isoformat(),
+        }
         return
     d.hold_id = None
     await explain_failure(t, result)
+
+
+async def calendar_link(t: Turn, b: BookingView) -> tuple[str, str] | None:
+    """ "Add to calendar": the booking's private .ics link (None without a public server URL)."""
+    from core.calendar import CalendarService
+
+    service = getattr(t.engine, "calendar", None)
+    if service is None:
+        service = CalendarService(t.engine.db, t.engine.config, t.engine.clock)
+        t.engine.calendar = service
+    url = await service.booking_link(t.shop_id, b.code)
+    return (t.t("calendar.add"), url) if url else None
 
 
 def booked_text(t: Turn, b: BookingView) -> str:
@@ -656,6 +690,26 @@ def booked_text(t: Turn, b: BookingView) -> str:
 
 def _notice_offer(t: Turn) -> list[Button]:
     return [] if t.customer.notices else [t.button("notices.offer", "n:on")]
+
+
+def draft_summary(t: Turn, draft: Draft) -> str:
+    """What a saved draft would book (service, pet, time, price), before anything is held."""
+    lines = []
+    if draft.service and draft.service in t.shop.services:
+        icon = "👓" if t.shop.kind == "optician" else "✂️"
+        lines.append(t.t("summary.service", icon=icon, service=t.service_name(draft.service)))
+        addons = [a for a in draft.addons if a in t.shop.addons]
+        if addons:
+            names = [t.shop.addons[a].name.get(t.lang) for a in addons]
+            lines.append(t.t("summary.addons", addons=t.texts.join(names)))
+        pet = t.pet(draft.pet_id)
+        if pet is not None:
+            lines.append(t.t("summary.pet", pet=pet.name))
+        if draft.start:
+            lines.append(t.t("summary.when", when=t.when(datetime.fromisoformat(draft.start))))
+        price = t.shop.services[draft.service].price + sum(t.shop.addons[a].price for a in addons)
+        lines.append(t.t("summary.price", price=price_text(t, float(price))))
+    return "\n".join(lines)
 
 
 def summary(t: Turn, booking: BookingView) -> str:
@@ -696,6 +750,8 @@ async def start_manage(t: Turn, action: Action | None, frame: Frame | None = Non
         d.want_day = frame.when.date.isoformat()
         d.want_time = frame.when.time.strftime("%H:%M") if frame.when.time else None
         d.period = frame.when.period
+        if frame.same_time and not frame.when.time:
+            d.asked_time = "same"
     bookings = await upcoming(t)
     chosen = pick_booking(t, bookings, frame) if frame is not None else None
     if action and chosen is None and len(bookings) == 1:
@@ -758,6 +814,8 @@ async def run_action(t: Turn, booking: BookingView) -> None:
             return
         d.mode, d.service = Mode.RESCHEDULE, booking.service_id
         d.duration = booking.duration_min
+        if d.want_day and not d.want_time and d.asked_time == "same":
+            d.want_time = booking.start.astimezone(t.shop.tz).strftime("%H:%M")
         t.say(t.t("manage.reschedule_day", service=t.service_name(booking.service_id), when=t.when(booking.start)))
         await advance(t)
     elif action == Action.CANCEL:
@@ -800,7 +858,7 @@ async def do_reschedule(t: Turn) -> None:
         if d.add_addon:
             t.say(_addon_added(t, b, d.add_addon))
         else:
-            t.say(t.t("manage.rescheduled", code=b.code, when=t.when(b.start)))
+            t.say(t.t("manage.rescheduled", code=b.code, when=t.when(b.start)), link=await calendar_link(t, b))
         t.settle()
         return
     if isinstance(result, NotAllowed) and result.reason == Reason.CUTOFF_PASSED:
@@ -899,12 +957,18 @@ def faq_answer_text(t: Turn, entry: Any) -> str:
     )
 
 
-async def answer_from_faq(t: Turn, text: str, *, in_flow: bool = False) -> bool:
-    """Answer, suggest or record the question; False when the FAQ has nothing at all."""
+async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False) -> bool:
+    """Answer, suggest or record the question; False when the FAQ has nothing at all.
+
+    ``only_answer``: a confident answer or nothing (a question in the middle of a flow that the
+    FAQ cannot answer outright may still be an answer to the open question).
+    """
     matcher = t.engine.faq_matcher(t.shop_id)
     if matcher is None:
         return False
     result = matcher.match(text)
+    if only_answer and result.decision != "answer":
+        return False
     if result.decision == "answer" and result.entry is not None:
         entry = result.entry
         t.say(faq_answer_text(t, entry))

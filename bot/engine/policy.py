@@ -36,7 +36,14 @@ from core.results import Actor, Booked
 
 MISUNDERSTOOD_LIMIT = 2
 DEFAULT_IDLE_MIN = 30
-RESUMABLE = (StateName.CONFIRM, StateName.CHOOSE_TIME, StateName.RESCHEDULE_CONFIRM, StateName.ADDON_CONFIRM)
+RESUMABLE = (
+    StateName.CONFIRM,
+    StateName.CHOOSE_TIME,
+    StateName.RESCHEDULE_CONFIRM,
+    StateName.ADDON_CONFIRM,
+    StateName.CANCEL_CONFIRM,
+)
+ASK_AGAIN = (StateName.RESCHEDULE_CONFIRM, StateName.ADDON_CONFIRM, StateName.CANCEL_CONFIRM)
 
 
 async def respond(t: Turn, text: str) -> None:
@@ -85,6 +92,17 @@ class _Policy:
 
     async def _understood(self, t: Turn, frame: Frame) -> bool:
         if t.state == StateName.IDLE and t.data.get("resume") and _only_small_talk(frame):
+            saved = t.data["resume"]
+            try:
+                saved_state = StateName(saved.get("state", ""))
+            except ValueError:
+                saved_state = StateName.IDLE
+            if saved_state in ASK_AGAIN:  # a question about a booking on file: asked again, never acted on
+                t.data.pop("resume", None)
+                t.clear_draft()
+                t._draft = Draft.from_json(saved.get("draft"))
+                await t.go(saved_state, push=False)
+                return True
             await t.go(StateName.RESUME_OFFER, push=False)
             return True
         t.data.pop("resume", None) if t.state != StateName.RESUME_OFFER else None
@@ -95,6 +113,9 @@ class _Policy:
             return True
         state = STATES[t.state]
         d = t.draft
+        digression = frame.question and t.state != StateName.IDLE and not _answers_open_question(t, frame)
+        if digression and await flows.answer_from_faq(t, frame.focus or frame.text, only_answer=True):
+            return True
         only_asks = frame.question and not frame.when.found and not frame.service and not frame.pet
         in_form = d.mode == Mode.BOOK and t.state != StateName.IDLE and frame.fills_booking and not only_asks
         # the form takes every fact first, then the open question reads its own answer from the
@@ -107,12 +128,12 @@ class _Policy:
             return True
         if await self._about_existing_booking(t, frame):
             return True
-        if frame.question and await flows.answer_from_faq(t, frame.text):
-            self._remember_topic(t, frame)
+        self._remember_topic(t, frame)
+        if frame.question and not _wants_booking(frame, False) and await flows.answer_from_faq(t, frame.focus):
             return True
         if await self._intent(t, frame):
             return True
-        if not frame.question and await flows.answer_from_faq(t, frame.text):
+        if await flows.answer_from_faq(t, frame.focus or frame.text):
             self._remember_topic(t, frame)
             return True
         if frame.has(Intent.THANKS) and t.state == StateName.IDLE:
@@ -129,7 +150,7 @@ class _Policy:
             return None
         if t.state == StateName.CANCEL_CONFIRM and command in (Command.CANCEL_FLOW, Command.CANCEL_BOOKING):
             return None  # "取消" answering "cancel this booking?" means yes (the state reads it)
-        in_booking = t.draft.mode == Mode.BOOK and t.state != StateName.IDLE
+        in_booking = (t.draft.mode == Mode.BOOK and t.state != StateName.IDLE) or t.state == StateName.RESUME_OFFER
         if in_booking and command == Command.RESCHEDULE and not _has_any(frame.norm, STRONG_RESCHEDULE):
             return None  # "改到周日" while booking is a correction of the new booking
         if in_booking and command == Command.BOOK:
@@ -187,9 +208,15 @@ class _Policy:
         return False
 
     def _remember_topic(self, t: Turn, frame: Frame) -> None:
-        """The service a question was about ("小型犬洗澡多少钱?"), for "好的那帮我约周六" next."""
+        """The service and pet a question was about ("小型犬洗澡多少钱?"), for "好的那帮我约周六" next."""
+        topic = dict(t.data.get("topic") or {})
         if frame.service is not None:
-            t.data["topic"] = {"service": frame.service.service_id, "category": frame.service.category}
+            topic.update(service=frame.service.service_id, category=frame.service.category)
+        if frame.pet is not None:
+            topic["pet_id"] = frame.pet.id
+        if topic:
+            topic["at"] = t.now.isoformat()
+            t.data["topic"] = topic
 
     async def _intent(self, t: Turn, frame: Frame) -> bool:
         """Requests that start something, whatever the state."""
@@ -198,18 +225,20 @@ class _Policy:
 
         if frame.has(Intent.RESULTS):
             return False
-        booking_words = frame.has(Intent.BOOK) or frame.has(Intent.AVAILABILITY)
-        has_facts = frame.service is not None or (frame.pet is not None and frame.when.found)
-        if frame.question and not booking_words and frame.when.date is None:
-            return False  # "洗澡多少钱?" is a question for the FAQ, not a booking
-        if not (has_facts or (booking_words and (frame.when.found or frame.fills_booking))):
-            return False
-        if frame.long and not frame.has(Intent.BOOK):
+        topic = _topic(t)
+        if not _wants_booking(frame, bool(topic)):
             return False
         prefill: dict[str, Any] = {}
-        topic = t.data.get("topic")
-        if frame.service is None and topic:
+        if frame.service is None and (topic.get("service") or topic.get("category")):
             prefill = {"service": topic.get("service"), "category": topic.get("category")}
+        if frame.pet is None and frame.new_pet_name is None and topic.get("pet_id"):
+            pet = t.pet(topic["pet_id"])
+            if pet is not None and _refers_back(frame):
+                prefill.update(pet_id=pet.id, pet_name=pet.name, species=pet.species, size=pet.size)
+        if frame.when.date is None and topic.get("day") and _has_any(frame.norm, SAME_DAY_WORDS):
+            prefill["want_day"] = topic["day"]
+            if frame.when.time is not None:
+                prefill["want_time"] = frame.when.time.strftime("%H:%M")
         await flows.start_booking(t, frame, **prefill)
         return True
 
@@ -234,10 +263,7 @@ class _Policy:
         misses = int(t.data.get("misses", 0)) + 1
         t.data["misses"] = misses
         if t.state == StateName.IDLE:
-            if misses >= MISUNDERSTOOD_LIMIT or frame.long:
-                t.data["misses"] = 0
-                await flows.escalate(t, route=None, reason="not_understood")
-                return
+            # never straight to a person: the menu's buttons (a person among them) resolve it
             if not t.data.get("greeted"):
                 await t.reprompt()  # a first message we cannot place: introduce ourselves
                 return
@@ -447,6 +473,54 @@ class _Policy:
         await t.reprompt()
 
 
+SAME_DAY_WORDS = ("same day", "that day", "同一天", "那天", "当天", "同一日")
+REFER_BACK = (" him", " her", " them", " it", "他", "她", "它", "宝贝", "again", "another", "再", "也")
+
+
+def _topic(t: Turn) -> dict[str, Any]:
+    """What the chat was just about (a service asked about, the booking just made), while fresh."""
+    topic = t.data.get("topic") or {}
+    try:
+        at = datetime.fromisoformat(topic.get("at", ""))
+    except ValueError:
+        return {}
+    idle = timedelta(minutes=getattr(t.shop.booking, "flow_idle_min", DEFAULT_IDLE_MIN))
+    return dict(topic) if t.now - at <= idle else {}
+
+
+def _refers_back(frame: Frame) -> bool:
+    return _has_any(f" {frame.norm} ", REFER_BACK)
+
+
+def _wants_booking(frame: Frame, has_topic: bool) -> bool:
+    """Whether a message asks to book (rather than asking about something or telling a story)."""
+    booking_words = frame.has(Intent.BOOK) or frame.has(Intent.AVAILABILITY)
+    past_story = frame.when.past and not booking_words and frame.when.date is None
+    if past_story:
+        return False  # "Max came back from his bath last week with a cut": not a booking
+    if booking_words and not frame.question:
+        return True  # "I want to book an appointment" (what is missing is asked)
+    concrete = frame.service is not None and (frame.when.found or frame.pet is not None or frame.new_pet_name)
+    if frame.question:
+        # "can luna get a nail trim on wednesday at 11?" asks to book; "洗澡多少钱?" asks the FAQ
+        return bool(concrete or (booking_words and (frame.when.found or frame.service or frame.pet)))
+    if frame.long:
+        return False
+    if frame.service is not None or (frame.pet is not None and (frame.when.found or _for_pet(frame))):
+        return True
+    return frame.when.date is not None and (has_topic or _only_when(frame))
+
+
+def _for_pet(frame: Frame) -> bool:
+    """ "it's for Bear" / "给豆豆的": a pet named as whom the booking is for."""
+    return _has_any(f" {frame.norm} ", (" for ", "给", "是")) and len(frame.norm) <= 30
+
+
+def _only_when(frame: Frame) -> bool:
+    """A message that is just a day and/or time ("Saturday?", "周六下午3点")."""
+    return len(frame.when.remainder(frame.text).strip(" ?？!！.。,，")) <= 3
+
+
 def _stale(t: Turn) -> bool:
     """Whether the conversation was left alone longer than the shop's ``flow_idle_min``."""
     seen = t.data.get("seen_at")
@@ -465,6 +539,18 @@ STRONG_RESCHEDULE = ("改期", "改约", "改预约", "reschedule", "my booking"
 
 def _has_any(norm: str, words: tuple[str, ...]) -> bool:
     return any(w in norm for w in words)
+
+
+def _answers_open_question(t: Turn, frame: Frame) -> bool:
+    """ "3点可以吗" answers "which time?"; "is Sunday ok?" answers "which day?": not a digression."""
+    state = t.state
+    if state in (StateName.CHOOSE_DAY, StateName.CHOOSE_TIME, StateName.RESCHEDULE_CONFIRM):
+        return frame.when.found
+    if state == StateName.CHOOSE_SERVICE:
+        return frame.service is not None
+    if state == StateName.PET_SIZE:
+        return frame.size is not None
+    return False
 
 
 def _only_small_talk(frame: Frame) -> bool:

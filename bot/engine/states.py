@@ -14,6 +14,7 @@ human, menu, language) are handled by the policy before any state sees the messa
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from typing import ClassVar
 
@@ -169,8 +170,14 @@ class PetName(State):
         if frame.new_pet_name or frame.pet:
             return False  # "他叫球球" / "it's Max": the form takes it
         name = frame.text.strip()
-        if frame.question or frame.command is not None or frame.when.found or frame.service is not None:
-            return False  # a question, a request or a date: not a name (the form or the FAQ takes it)
+        first = re.split(r"[,，。.!！;；]", name, maxsplit=1)[0].strip()
+        if first != name and first and looks_like_pet_name(first, t.shop) and frame.answer is None:
+            t.draft.pet_name = first  # "Max, he's a small one": the name, and the form took the size
+            await flows.advance(t)
+            return True
+        not_a_name = frame.answer is not None or frame.vaccinated is not None or frame.species is not None
+        if frame.question or frame.command is not None or frame.when.found or frame.service is not None or not_a_name:
+            return False  # a question, a request, a date, a yes: not a name (the form or the FAQ takes it)
         if len(name) > 20 or "\n" in name:
             t.say(t.t("info.pet_name_invalid"))
             return True
@@ -345,8 +352,8 @@ class ChooseTime(State):
     async def on_frame(self, t: Turn, frame: Frame) -> bool:
         d = t.draft
         when = frame.when
-        if d.mode != Mode.RESCHEDULE and (when.date is not None or frame.service or frame.pet):
-            return False  # a new day or another service: the form takes it
+        if d.mode != Mode.RESCHEDULE:
+            return False  # a booking: the form takes days, times and parts of the day
         if when.date is not None:
             d.alternatives = []
             await flows.pick_day(t, when.date, at=when.time, period=when.period)
@@ -693,7 +700,8 @@ class AddonConfirm(YesNoState):
 
 
 class ResumeOffer(YesNoState):
-    """A flow put away after a long pause: offer to pick it up (a yes re-checks the time)."""
+    """A booking put away after a long pause: shown again in full; a yes books it (the time is
+    re-checked), new facts ("no, Sunday at 11 instead") correct it, a no starts over."""
 
     name = StateName.RESUME_OFFER
 
@@ -705,27 +713,40 @@ class ResumeOffer(YesNoState):
             from datetime import datetime
 
             when = t.when(datetime.fromisoformat(saved.start))
-        t.say(t.t("resume.offer", service=what, when=when), _yes_no_buttons(t, "btn.resume", "btn.start_over"))
+        text = t.t("resume.offer", service=what, when=when) + "\n" + flows.draft_summary(t, saved)
+        t.say(text.rstrip(), _yes_no_buttons(t, "btn.resume", "btn.start_over"))
 
-    async def _answer(self, t: Turn, yes: bool) -> None:
+    async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        if frame.fills_booking and frame.answer is not True:
+            self._restore(t, autoconfirm=False)
+            await flows.apply_frame(t, frame)
+            await flows.advance(t)
+            return True
+        return await super().on_frame(t, frame)
+
+    def _restore(self, t: Turn, *, autoconfirm: bool) -> None:
         saved = t.data.pop("resume", {})
-        if not yes:
-            t.settle()
-            await t.go(StateName.IDLE, push=False)
-            return
         t.clear_draft()
         draft = Draft.from_json(saved.get("draft"))
         draft.hold_id = None
-        t._draft = draft
+        draft.autoconfirm = autoconfirm
         if draft.start:  # check the time again (someone may have taken it meanwhile)
-            start = draft.start
-            draft.start = None
-            draft.day = None
             from datetime import datetime
 
-            local = datetime.fromisoformat(start).astimezone(t.shop.tz)
+            local = datetime.fromisoformat(draft.start).astimezone(t.shop.tz)
+            draft.start = None
+            draft.day = None
             draft.want_day = local.date().isoformat()
             draft.want_time = local.strftime("%H:%M")
+        t._draft = draft
+
+    async def _answer(self, t: Turn, yes: bool) -> None:
+        if not yes:
+            t.data.pop("resume", None)
+            t.settle()
+            await t.go(StateName.IDLE, push=False)
+            return
+        self._restore(t, autoconfirm=True)
         await flows.advance(t)
 
 

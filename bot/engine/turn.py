@@ -42,8 +42,10 @@ class Turn:
     def t(self, key: str, **values: Any) -> str:
         return self.texts.t(key, **values)
 
-    def say(self, text: str, buttons: list[Button] | tuple[Button, ...] = ()) -> None:
-        self.out.append(OutgoingMessage(text=text, buttons=tuple(buttons)))
+    def say(
+        self, text: str, buttons: list[Button] | tuple[Button, ...] = (), *, link: tuple[str, str] | None = None
+    ) -> None:
+        self.out.append(OutgoingMessage(text=text, buttons=tuple(buttons), link=link))
 
     def button(self, key: str, payload: str, **values: Any) -> Button:
         return Button(self.t(key, **values), payload)

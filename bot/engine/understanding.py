@@ -92,6 +92,22 @@ TYPOS: dict[str, str] = {
     "reschdule": "reschedule",
     "rescedule": "reschedule",
     "tomorow": "tomorrow",
+    "wendesday": "wednesday",
+    "wednsday": "wednesday",
+    "wedensday": "wednesday",
+    "thursady": "thursday",
+    "thrusday": "thursday",
+    "saterday": "saturday",
+    "satruday": "saturday",
+    "saturady": "saturday",
+    "sundy": "sunday",
+    "tuseday": "tuesday",
+    "firday": "friday",
+    "fridy": "friday",
+    "mondya": "monday",
+    "groomin ": "grooming ",
+    "nial": "nail",
+    "bathe ": "bath ",
     "nail trimm": "nail trim",
     "exm": "exam",
     "eye test": "eye exam",
@@ -210,6 +226,8 @@ STATUS_WORDS = (
 _MY_BOOKING = re.compile(
     r"\b(?:my|our)\s(?:\w+\s){0,2}(?:appointment|booking|visit)s?\b|我的(?:那个|这个|美容|洗澡)?预约|我(?:约|订)的"
 )
+SAME_TIME_WORDS = ("same time", "同一时间", "一样的时间", "时间不变", "原来的时间", "同样的时间", "还是那个时间")
+EARLIEST_WORDS = ("earliest", "first available", "as early as possible", "最早", "越早越好", "尽早", "第一个")
 RESULTS_WORDS = ("验光结果", "我的结果", "检查结果", "my results", "exam results", "my prescription")
 
 # Whose exam: a child's or an adult's (the optician's child service is the one whose aliases
@@ -267,6 +285,25 @@ VACCINE_YES = (
     "got his shots",
     "got her shots",
     "jabs",
+    "boosters",
+    "booster",
+    "had them",
+    "got them",
+    "has them",
+    "all done",
+    "all of those",
+    "all of them",
+    "he has all",
+    "she has all",
+    "fully vaccinated",
+    "shots are done",
+    "vaccines are done",
+    "疫苗都打了",
+    "疫苗打了",
+    "都打过",
+    "打过疫苗",
+    "有打疫苗",
+    "打齐了",
 )
 VACCINE_NO = (
     "没打",
@@ -289,6 +326,13 @@ VACCINE_NO = (
     "not had",
     "isn t vaccinated",
     "never had",
+    "overdue",
+    "expired",
+    "years ago",
+    "year ago",
+    "过期",
+    "两年前",
+    "好几年",
 )
 
 _YES_START = (
@@ -342,6 +386,9 @@ _NO_START = (
     "never mind",
     "n",
 )
+_PAST = re.compile(
+    r"\b(?:had|was|were|came|went|did|got|loved|last time|last visit|came in)\b|上次|上回|之前|以前|去过|来过|做过"
+)
 _FILLER = re.compile(r"^(?:(?:hmm+|um+|uh+|erm|well|oh|ah|呃|额|唔|哦|emm+)\s*)+")
 _SENTENCE = re.compile(r"[^。！？!?\n；;]+[。！？!?\n；;]?")
 _PERSON_AFTER = ("师", "店", "员", "院", "老师", "er ", "ist")
@@ -378,8 +425,10 @@ _EN_NAMED = re.compile(
     r"called|named|name s)\s+(?P<name>[a-z][a-z\-]{1,15})"
 )
 _EN_PET_NAME = re.compile(
-    r"(?:\bfor|\bmy (?:dog|cat|puppy|kitten|pup|boy|girl)|\bbring|\bbringing|\bget|\bwash|\bbathe|\bgroom)\s+"
-    r"(?P<name>[A-Z][a-z\-]{1,15})\b"
+    r"(?:\bfor|\b[Mm]y\s+(?:[a-z]+\s+){0,3}?(?:dog|cat|puppy|kitten|pup|boy|girl|retriever|poodle|terrier|corgi|"
+    r"husky|shepherd|labrador|lab|bulldog|beagle|shiba|collie|samoyed|spaniel|pug|chihuahua|schnauzer)|\bbring|"
+    r"\bbringing|\bget|\bwash|\bbathe|\bgroom)\s+(?P<name>[A-Z][a-z\-]{1,15})\b"
+    r"|\b(?P<name2>[A-Z][a-z\-]{1,15})\s+(?:needs|wants|is due|would like|could use)\b"
 )
 _EN_NOT_NAMES = {
     "A",
@@ -467,6 +516,9 @@ class Frame:
     booking_code: str | None = None
     answer: bool | None = None  # a plain yes / no
     long: bool = False
+    focus: str = ""  # the part that asks for something (a story's asking sentences)
+    same_time: bool = False  # "same time" / "时间不变": keep the time already chosen
+    earliest: bool = False  # "earliest you have" / "越早越好": the first free time
 
     @property
     def question(self) -> bool:
@@ -516,11 +568,11 @@ def understand(
     fixed = fix_typos(raw)
     norm = normalise(fixed)
     written = language_written(raw)
-    command = command_in(fixed)
     long = len(raw) > LONG_MESSAGE
     # the part of the message that asks for something: all of it, or the asking sentences of a story
-    focus = _asking_part(fixed) if long else fixed
+    focus = _asking_part(fixed, today) if long else _present_part(fixed, today)
     focus_norm = normalise(focus)
+    command = command_in(focus if long else fixed)
     intents: set[Intent] = set()
     if looks_like_question(raw) and not _only_time_question(raw):
         intents.add(Intent.ASK)
@@ -553,13 +605,11 @@ def understand(
         intents.add(Intent.DENY)
 
     when = parse_when(focus, today, prefer_afternoon_for_small_hours=True, day_first=lang == "en")
-    if long and not (wants or Intent.AVAILABILITY in intents):
-        when = When()  # a story's dates are about the past, not the booking
-    pet = pet_in(focus, pets)
+    pet = pet_in(focus, pets) or pet_in(fixed, pets)
     species = species_in(focus) or None
     service = _service(focus, shop, species or (pet.species if pet else None))
-    if long and not wants:
-        service = None
+    if service is None and not long:
+        service = _service(fixed, shop, species or (pet.species if pet else None))
     addons = _addons(focus, shop)
     if _has(norm, ADD_WORDS) and (addons or _has(norm, BOOKING_REFERENCE)):
         intents.add(Intent.ADD_ADDON)
@@ -573,6 +623,8 @@ def understand(
         vaccinated = vaccinated_on = None  # "疫苗要打哪些？" asks, it does not answer
     child, age = _whose_exam(fixed)
     new_name = None if pet else _new_pet_name(raw, shop)
+    same_time = _has(norm, SAME_TIME_WORDS)
+    earliest = _has(norm, EARLIEST_WORDS)
     code = _booking_code(raw)
     return Frame(
         text=raw,
@@ -595,6 +647,9 @@ def understand(
         booking_code=code,
         answer=answer,
         long=long,
+        focus=focus,
+        same_time=same_time,
+        earliest=earliest,
     )
 
 
@@ -645,12 +700,40 @@ def _only_time_question(text: str) -> bool:
     return False
 
 
-def _asking_part(text: str) -> str:
-    sentences = [s for s in _SENTENCE.findall(text) if s.strip()]
-    asking = [s for s in sentences if _has(normalise(s), BOOK_WORDS) or _has(normalise(s), AVAILABILITY_WORDS)]
+def _asking_part(text: str, today: date) -> str:
+    """The sentences of a story that ask for something (a booking, a question, a future day)."""
+    sentences = _sentences(text)
+    asking = []
+    for sentence in sentences:
+        norm = normalise(sentence)
+        when = parse_when(sentence, today)
+        if when.past and not _has(norm, BOOK_WORDS):
+            continue
+        if (
+            _has(norm, BOOK_WORDS)
+            or _has(norm, AVAILABILITY_WORDS)
+            or looks_like_question(sentence)
+            or (when.date is not None and when.date >= today)
+            or when.time is not None
+        ):
+            asking.append(sentence)
     if asking:
         return " ".join(asking)
     return sentences[-1] if sentences else text
+
+
+def _sentences(text: str) -> list[str]:
+    parts = re.split(r"(?<=[。！？!?；;\n])|(?<=(?<![0-9])\.)(?![0-9])", text)
+    return [p for p in parts if p.strip()]
+
+
+def _present_part(text: str, today: date) -> str:
+    """The message without its sentences about the past ("Max had his teeth cleaned last month")."""
+    sentences = _sentences(text)
+    if len(sentences) < 2:
+        return text
+    kept = [s for s in sentences if not _PAST.search(s.lower()) and not parse_when(s, today).past]
+    return " ".join(kept) if kept else text
 
 
 def _correction(norm: str) -> bool:
@@ -774,7 +857,25 @@ def _vaccination(text: str, today: date) -> tuple[bool | None, date | None]:
     return True, on
 
 
+_EN_MONTHS = {
+    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,
+    "august": 8, "september": 9, "october": 10, "november": 11, "december": 12,
+    "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9, "sept": 9,
+    "oct": 10, "nov": 11, "dec": 12,
+}  # fmt: skip
+
+
 def _vaccination_month(text: str, today: date) -> date | None:
+    lowered = text.lower()
+    if re.search(r"last\s+week|上周|上个?星期", lowered):
+        return today - timedelta(days=7)
+    if re.search(r"last\s+month|上个?月", lowered):
+        return today - timedelta(days=30)
+    m_en = re.search(r"\bin\s+(?:early\s+|late\s+|mid\s+)?([a-z]{3,9})\b", lowered)
+    if m_en and m_en.group(1) in _EN_MONTHS:
+        month = _EN_MONTHS[m_en.group(1)]
+        day = date(today.year, month, 1)
+        return day if day <= today else date(today.year - 1, month, 1)
     m = re.search(r"(今年|去年)?\s*(\d{1,2})\s*月", text)
     if m:
         year = today.year - (1 if m.group(1) == "去年" else 0)
@@ -826,8 +927,8 @@ def _new_pet_name(text: str, shop: ShopConfig) -> str | None:
         if name not in _EN_NOT_NAMES:
             return name
     for m in _EN_PET_NAME.finditer(text):
-        name = m.group("name")
-        if name not in _EN_NOT_NAMES:
+        name = m.group("name") or m.group("name2")
+        if name and name not in _EN_NOT_NAMES:
             return name
     return None
 
