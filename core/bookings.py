@@ -191,11 +191,12 @@ class BookingService:
         *,
         addons: Sequence[str] = (),
         exclude_booking: int | None = None,
+        staff_id: str | None = None,
     ) -> tuple[list[date], bool]:
         """The first ``count`` local dates from ``first`` with a free slot (one calendar read for
-        the whole horizon), and whether there are more after them."""
+        the whole horizon), and whether there are more after them (with ``staff_id``: with them)."""
         shop = self.shop(shop_id)
-        staff = self._service_staff(shop, service_id, None)
+        staff = self._service_staff(shop, service_id, staff_id)
         duration = self.duration_min(shop, service_id, addons)
         now = self.clock.now()
         today = now.astimezone(shop.tz).date()
@@ -777,15 +778,23 @@ class BookingService:
         end: datetime,
         buffer: timedelta,
     ) -> list[tuple[str, int]]:
-        common = {"shop_id": booking.shop_id, "booking_id": booking.id}
+        shop_id, booking_id = booking.shop_id, booking.id
         if staff_id is not None and not await claim(
-            s, kind=STAFF, key=staff_id, unit=0, span=(start, end + buffer), **common
+            s, shop_id=shop_id, kind=STAFF, key=staff_id, unit=0, span=(start, end + buffer), booking_id=booking_id
         ):
             raise _NextCandidate
         units = []
         for resource_id in shop.services[booking.service_id].resources:
             for unit in range(shop.resources[resource_id].capacity):
-                if await claim(s, kind=RESOURCE, key=resource_id, unit=unit, span=(start, end), **common):
+                if await claim(
+                    s,
+                    shop_id=shop_id,
+                    kind=RESOURCE,
+                    key=resource_id,
+                    unit=unit,
+                    span=(start, end),
+                    booking_id=booking_id,
+                ):
                     units.append((resource_id, unit))
                     break
             else:

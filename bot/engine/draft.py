@@ -54,8 +54,10 @@ class Draft:
     # what to book
     service: str | None = None
     category: str | None = None  # a service family resolved later by the pet's size (dog bath)
+    bath: bool = False  # "a bath", for a pet whose species is not known yet (dog or cat bath)
     addons: list[str] = field(default_factory=list)
     child: bool | None = None  # whose exam (optician)
+    staff: str | None = None  # the groomer / optometrist the customer asked for
     # the pet
     pet_id: int | None = None
     pet_name: str | None = None

@@ -20,6 +20,7 @@ from bot.engine.turn import Turn
 from bot.engine.understanding import Frame
 from core.availability import Slot, to_utc
 from core.bookings import BookingRequest
+from core.config import WEEKDAYS
 from core.customers import PetView
 from core.messages import Button, OutgoingMessage
 from core.models import ACTIVE_STATUSES, BookingStatus, ConversationMode
@@ -80,21 +81,27 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
     the time asked for before ("actually make it Sunday").
     """
     d = t.draft
-    before = (d.service, d.category, d.pet_id, d.pet_name, d.species, d.size, tuple(d.addons), d.child)
+    before = _what(d)
     if frame.service is not None:
         service, category = frame.service.service_id, frame.service.category
         other_category = category and category != d.category and not _in_category(t, category)
         if (service and service != d.service) or other_category:
             d.service, d.category = service, category
+    elif frame.bath and not d.service and not d.category:
+        d.bath = True
+    elif frame.child and not d.service and not d.category and t.shop.kind == "optician":
+        d.service = _child_service(t)  # "the kids one"
     if frame.child is not None and t.shop.kind == "optician":
         d.child = frame.child
+    if frame.staff_id and frame.staff_id != d.staff and d.mode == Mode.BOOK:
+        d.staff = frame.staff_id
     if frame.addons and d.mode == Mode.BOOK:
         for addon in frame.addons:
             if addon not in d.addons:
                 d.addons.append(addon)
     if t.shop.kind == "pet":
         _apply_pet(t, frame)
-    what_changed = before != (d.service, d.category, d.pet_id, d.pet_name, d.species, d.size, tuple(d.addons), d.child)
+    what_changed = before != _what(d)
     wished_time = _chosen_time(t)
     if frame.when.time is not None:
         d.asked_time = frame.when.time.strftime("%H:%M")
@@ -103,7 +110,10 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
     when_changed = False
     if frame.when.date is not None:
         new_day = frame.when.date.isoformat()
-        new_time = frame.when.time.strftime("%H:%M") if frame.when.time else wished_time
+        keeps_time = wished_time and (
+            frame.when.period is None or period_of(time.fromisoformat(wished_time)) == frame.when.period
+        )
+        new_time = frame.when.time.strftime("%H:%M") if frame.when.time else (wished_time if keeps_time else None)
         if new_day != (d.day or d.want_day) or new_time != wished_time:
             when_changed = True
             d.forget_when()
@@ -133,6 +143,13 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
     if what_changed and d.size and d.service and d.mode == Mode.BOOK:
         _resize(t)
     return what_changed or when_changed or _vaccination_changed(frame, d)
+
+
+def _what(d: Draft) -> tuple[Any, ...]:
+    """The parts of a draft that say what is booked (a change to any re-checks the time)."""
+    return (
+        d.bath, d.service, d.category, d.pet_id, d.pet_name, d.species, d.size, tuple(d.addons), d.child, d.staff
+    )  # fmt: skip
 
 
 def _vaccination_changed(frame: Frame, d: Draft) -> bool:
@@ -237,7 +254,7 @@ async def advance(t: Turn) -> None:
         else:
             await t.go(StateName.RESCHEDULE_CONFIRM)
         return
-    if not d.service and not d.category:
+    if not d.service and not d.category and not d.bath:
         await t.go(StateName.CHOOSE_SERVICE)
         return
     if shop.kind == "pet":
@@ -250,6 +267,10 @@ async def advance(t: Turn) -> None:
         _whose_exam(t)
     assert d.service is not None
     _drop_addons_not_offered(t)
+    if d.staff and d.staff not in t.shop.qualified_staff(d.service):
+        if d.staff in t.shop.staff:
+            t.say(t.t("info.staff_cannot", staff=t.staff_name(d.staff), service=t.service_name(d.service)))
+        d.staff = None
     if not d.day and d.want_day:
         await _wanted_day(t)
         return
@@ -292,6 +313,16 @@ def _whose_exam(t: Turn) -> None:
             d.service = match
 
 
+def _child_service(t: Turn) -> str | None:
+    from bot.engine.understanding import CHILD_WORDS
+
+    for sid, s in t.shop.services.items():
+        words = [normalise(a) for a in s.aliases] + [normalise(s.name.en)]
+        if any(normalise(w) in x for w in CHILD_WORDS for x in words):
+            return sid
+    return None
+
+
 def _drop_addons_not_offered(t: Turn) -> None:
     d = t.draft
     if d.service is None:
@@ -326,6 +357,7 @@ async def _pet_ready(t: Turn) -> bool:
                 await t.go(StateName.PET_SPECIES)
                 return False
             d.species = implied
+        _resolve_bath(t, d.species)
         if d.species == "dog" and not d.size and _needs_size(t):
             await t.go(StateName.PET_SIZE)
             return False
@@ -337,6 +369,12 @@ async def _pet_ready(t: Turn) -> bool:
         d.pet_id = pet.id
         t.say(t.t("info.new_pet", pet=pet.name))
     pet = t.pet(d.pet_id)
+    if pet is not None:
+        _resolve_bath(t, pet.species)
+    if not d.service and not d.category:
+        d.bath = False
+        await t.go(StateName.CHOOSE_SERVICE)
+        return False
     if pet is not None and d.size and pet.size != d.size and pet.species == "dog":
         await t.engine.customers.update_pet(t.customer.id, pet.id, size=d.size)
         await _reload_customer(t)
@@ -382,6 +420,19 @@ async def _pet_ready(t: Turn) -> bool:
         await refuse_unvaccinated(t)
         return False
     return True
+
+
+def _resolve_bath(t: Turn, species: str | None) -> None:
+    """ "A bath" becomes the dog bath (by size) or the cat bath once the species is known."""
+    d = t.draft
+    if not d.bath or d.service or d.category or species is None:
+        return
+    from bot.engine.intents import bath_for_species
+
+    mention = bath_for_species("bath", t.shop, species)
+    if mention is not None:
+        d.service, d.category = mention.service_id, mention.category
+    d.bath = False
 
 
 def _same_kind_for_species(t: Turn, service_id: str, species: str) -> str | None:
@@ -464,8 +515,13 @@ async def free_slots(t: Turn, day: date) -> list[Slot]:
     exclude = d.booking_id if d.mode == Mode.RESCHEDULE else None
     assert d.service is not None
     return await t.engine.bookings.free_slots(
-        t.shop_id, d.service, day, addons=_addons_for_slots(t), exclude_booking=exclude
+        t.shop_id, d.service, day, addons=_addons_for_slots(t), exclude_booking=exclude, staff_id=_staff_wish(t)
     )
+
+
+def _staff_wish(t: Turn) -> str | None:
+    d = t.draft
+    return d.staff if d.mode == Mode.BOOK and d.staff and d.service in t.shop.staff[d.staff].services else None
 
 
 async def open_days(t: Turn, start: date, count: int) -> tuple[list[date], bool]:
@@ -474,7 +530,13 @@ async def open_days(t: Turn, start: date, count: int) -> tuple[list[date], bool]
     exclude = d.booking_id if d.mode == Mode.RESCHEDULE else None
     assert d.service is not None
     return await t.engine.bookings.days_with_slots(
-        t.shop_id, d.service, start, count, addons=_addons_for_slots(t), exclude_booking=exclude
+        t.shop_id,
+        d.service,
+        start,
+        count,
+        addons=_addons_for_slots(t),
+        exclude_booking=exclude,
+        staff_id=_staff_wish(t),
     )
 
 
@@ -497,6 +559,11 @@ async def pick_day(t: Turn, day: date, *, at: time | None = None, period: str | 
         return
     if not t.shop.hours_on(day):
         t.say(t.t("info.closed_day", day=t.day_text(day)))
+        await t.go(StateName.CHOOSE_DAY, push=False)
+        return
+    wish = _staff_wish(t)
+    if wish and not t.shop.staff[wish].shifts.get(WEEKDAYS[day.weekday()]):  # type: ignore[call-overload]  # dict
+        t.say(t.t("info.staff_off_day", staff=t.staff_name(wish), day=t.day_text(day)))
         await t.go(StateName.CHOOSE_DAY, push=False)
         return
     slots = await free_slots(t, day)
@@ -576,6 +643,7 @@ async def hold(t: Turn) -> None:
         customer_id=t.customer.id,
         pet_id=d.pet_id,
         addons=tuple(d.addons),
+        staff_id=_staff_wish(t),
     )
     result = await t.engine.bookings.hold(request, actor(t))
     if isinstance(result, Booked):
@@ -750,8 +818,8 @@ async def start_manage(t: Turn, action: Action | None, frame: Frame | None = Non
         d.want_day = frame.when.date.isoformat()
         d.want_time = frame.when.time.strftime("%H:%M") if frame.when.time else None
         d.period = frame.when.period
-        if frame.same_time and not frame.when.time:
-            d.asked_time = "same"
+        if not frame.when.time and (frame.same_time or not frame.when.period):
+            d.asked_time = "same"  # "move it to Tuesday": the same time, named in the confirmation
     bookings = await upcoming(t)
     chosen = pick_booking(t, bookings, frame) if frame is not None else None
     if action and chosen is None and len(bookings) == 1:

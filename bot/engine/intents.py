@@ -225,6 +225,11 @@ _CONTAINS: dict[Command, tuple[str, ...]] = {
         "往后挪",
         "挪到",
         "延期",
+        "改成",
+        "改为",
+        "换成",
+        "刚才约的改",
+        "刚约的改",
     ),
     Command.MY_BOOKINGS: (
         "我的预约",
@@ -285,6 +290,8 @@ def command_in(text: str) -> Command | None:
             return command
     if norm.startswith("/start"):
         return Command.MENU
+    if norm.startswith(("取消", "cancel ", "帮我取消")):
+        return Command.CANCEL_BOOKING  # "取消周日那个" / "cancel the sunday one" (a bare "取消" ends the flow)
     return None
 
 

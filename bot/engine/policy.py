@@ -229,7 +229,7 @@ class _Policy:
         if not _wants_booking(frame, bool(topic)):
             return False
         prefill: dict[str, Any] = {}
-        if frame.service is None and (topic.get("service") or topic.get("category")):
+        if not frame.service_named and (topic.get("service") or topic.get("category")):
             prefill = {"service": topic.get("service"), "category": topic.get("category")}
         if frame.pet is None and frame.new_pet_name is None and topic.get("pet_id"):
             pet = t.pet(topic["pet_id"])
@@ -500,13 +500,17 @@ def _wants_booking(frame: Frame, has_topic: bool) -> bool:
         return False  # "Max came back from his bath last week with a cut": not a booking
     if booking_words and not frame.question:
         return True  # "I want to book an appointment" (what is missing is asked)
-    concrete = frame.service is not None and (frame.when.found or frame.pet is not None or frame.new_pet_name)
+    concrete = frame.service_named and (frame.when.found or frame.pet is not None or frame.new_pet_name)
     if frame.question:
         # "can luna get a nail trim on wednesday at 11?" asks to book; "洗澡多少钱?" asks the FAQ
-        return bool(concrete or (booking_words and (frame.when.found or frame.service or frame.pet)))
+        return bool(
+            concrete
+            or (booking_words and (frame.when.found or frame.service_named or frame.pet))
+            or (frame.when.found and _only_when(frame))
+        )
     if frame.long:
         return False
-    if frame.service is not None or (frame.pet is not None and (frame.when.found or _for_pet(frame))):
+    if frame.service_named or (frame.pet is not None and (frame.when.found or _for_pet(frame))):
         return True
     return frame.when.date is not None and (has_topic or _only_when(frame))
 
@@ -544,12 +548,12 @@ def _has_any(norm: str, words: tuple[str, ...]) -> bool:
 def _answers_open_question(t: Turn, frame: Frame) -> bool:
     """ "3点可以吗" answers "which time?"; "is Sunday ok?" answers "which day?": not a digression."""
     state = t.state
-    if state in (StateName.CHOOSE_DAY, StateName.CHOOSE_TIME, StateName.RESCHEDULE_CONFIRM):
-        return frame.when.found
+    if state in (StateName.CHOOSE_DAY, StateName.CHOOSE_TIME, StateName.RESCHEDULE_CONFIRM, StateName.CONFIRM):
+        return frame.when.found and _only_when(frame)
     if state == StateName.CHOOSE_SERVICE:
-        return frame.service is not None
+        return frame.service_named and len(frame.norm) <= 12
     if state == StateName.PET_SIZE:
-        return frame.size is not None
+        return frame.size is not None and len(frame.norm) <= 16
     return False
 
 

@@ -111,6 +111,10 @@ class ChooseService(State):
                     buttons.append(Button(t.category_name(service.category), f"cat:{service.category}"))
                 continue
             buttons.append(Button(t.service_name(service_id), f"svc:{service_id}"))
+        noted = t.draft.want_day
+        if noted:  # "周六有空位吗": the day is kept while we ask what to book
+            t.say(t.t("info.day_noted", day=t.day_text(date.fromisoformat(noted))) + t.t("ask.service"), buttons)
+            return
         t.say(t.t("ask.service"), buttons)
 
     async def on_payload(self, t: Turn, payload: str) -> bool:

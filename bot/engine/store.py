@@ -22,10 +22,11 @@ from typing import Any
 
 from sqlalchemy import Select, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import TranscriptLine
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, rowcount
 from core.messages import OutgoingMessage
 from core.models import (
     Conversation,
@@ -167,7 +168,7 @@ class ConversationStore:
                     .values(lock_owner=self.owner, locked_until=now + LEASE)
                     .execution_options(synchronize_session=False)
                 )
-                if result.rowcount:  # type: ignore[attr-defined]
+                if rowcount(result):
                     row = await s.get(Conversation, conversation_id)
                     assert row is not None
                     return _state_of(row)
@@ -318,7 +319,7 @@ class ConversationStore:
             assert row is not None
             return _state_of(row)
 
-    async def _find(self, s: Any, shop_id: str, channel: str, external_id: str) -> Conversation | None:
+    async def _find(self, s: AsyncSession, shop_id: str, channel: str, external_id: str) -> Conversation | None:
         return await s.scalar(
             select(Conversation).where(
                 Conversation.shop_id == shop_id,
@@ -377,7 +378,7 @@ class ConversationStore:
                 .values(mode=ConversationMode.STAFF, assigned_to=staff, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
-            if result.rowcount:  # type: ignore[attr-defined]
+            if rowcount(result):
                 return None
             holder = await s.scalar(select(Conversation.assigned_to).where(Conversation.id == conversation_id))
             return str(holder or "")
@@ -529,7 +530,7 @@ class ConversationStore:
             )
 
 
-def latest_conversation_query(shop_id: str, customer_id: int) -> Select[tuple[Conversation]]:
+def latest_conversation_query(shop_id: str, customer_id: int) -> Select[Conversation]:
     """The customer's most recently active chat with the shop: where messages to them go."""
     return (
         select(Conversation)

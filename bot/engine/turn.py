@@ -93,6 +93,10 @@ class Turn:
         service = self.shop.services.get(service_id)
         return service.name.get(self.lang) if service else service_id
 
+    def staff_name(self, staff_id: str) -> str:
+        staff = self.shop.staff.get(staff_id)
+        return staff.name.get(self.lang) if staff else staff_id
+
     def category_name(self, category_id: str) -> str:
         category = self.shop.categories.get(category_id)
         return category.name.get(self.lang) if category else category_id

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from enum import StrEnum
 
 from rapidfuzz import fuzz
@@ -36,9 +36,10 @@ from bot.engine.intents import (
 )
 from core.config import ShopConfig
 from core.customers import PetView
-from core.pets import breed_in, size_in, species_in
+from core.pets import BREEDS, breed_in, size_in, species_in
 from core.when import When, parse_when
 
+BREED_NAMES = tuple(b for b in BREEDS if not b.isascii())
 LONG_MESSAGE = 160  # characters: longer messages are read sentence by sentence
 SIZE_HINTS = ("小型", "中型", "大型", "小只", "大只", "small", "medium", "large", "big", "little", "tiny")
 
@@ -386,10 +387,42 @@ _NO_START = (
     "never mind",
     "n",
 )
+KEEP_WORDS = (
+    "never mind",
+    "nevermind",
+    "no thanks",
+    "no thank you",
+    "leave it",
+    "keep it",
+    "as it is",
+    "don t change",
+    "算了",
+    "不用了",
+    "不要了",
+    "不改了",
+    "不用改",
+    "保持不变",
+    "还是原来",
+    "先不",
+)
+NEGATIONS = ("不行", "不可以", "没空", "不方便", "不太行", "去不了", "can t", "cannot", "doesn t work", "won t", "not")
+CORRECTION_CUES = (
+    "哦不",
+    "不对",
+    "不是",
+    "我是说",
+    "应该是",
+    "sorry",
+    "i mean",
+    "i meant",
+    "no wait",
+    "actually",
+    "make that",
+)
 _PAST = re.compile(
     r"\b(?:had|was|were|came|went|did|got|loved|last time|last visit|came in)\b|上次|上回|之前|以前|去过|来过|做过"
 )
-_FILLER = re.compile(r"^(?:(?:hmm+|um+|uh+|erm|well|oh|ah|呃|额|唔|哦|emm+)\s*)+")
+_FILLER = re.compile(r"^(?:(?:hmm+|um+|uh+|erm|well|oh|ah|actually|sorry|呃|额|唔|哦|emm+|其实)\s*)+")
 _SENTENCE = re.compile(r"[^。！？!?\n；;]+[。！？!?\n；;]?")
 _PERSON_AFTER = ("师", "店", "员", "院", "老师", "er ", "ist")
 _NAME_STOP = {
@@ -412,7 +445,7 @@ _NAME_STOP = {
     "周末",
 }
 _CN_SPECIES_WORD = r"(?:狗狗|狗子|小狗|猫咪|小猫|猫猫|狗|猫)"
-_CN_PET_SUFFIX = r"(?:洗个?澡|洗洗|洗一下|美容|剪毛|修剪|剪指甲|修指甲|做|约|预约|来|去|的|驱虫|需要|要)"
+_CN_PET_SUFFIX = r"(?:想|洗个?澡|洗洗|洗一下|美容|剪毛|修剪|剪指甲|修指甲|做|约|预约|来|去|的|驱虫|需要|要)"
 _CN_MY_PET = re.compile(
     rf"我家(?:的)?{_CN_SPECIES_WORD}?(?P<name>[\u4e00-\u9fffA-Za-z]{{1,6}}?){_CN_PET_SUFFIX}"
 )
@@ -519,6 +552,12 @@ class Frame:
     focus: str = ""  # the part that asks for something (a story's asking sentences)
     same_time: bool = False  # "same time" / "时间不变": keep the time already chosen
     earliest: bool = False  # "earliest you have" / "越早越好": the first free time
+    bath: bool = False  # "洗澡" / "a bath" for a pet whose species is not known yet
+    staff_id: str | None = None  # "找陈医师" / "with Dr. Wang"
+
+    @property
+    def service_named(self) -> bool:
+        return self.service is not None or self.bath
 
     @property
     def question(self) -> bool:
@@ -536,6 +575,7 @@ class Frame:
         """Whether the message gives any booking fact."""
         return bool(
             self.service
+            or self.bath
             or self.pet
             or self.new_pet_name
             or self.species
@@ -565,7 +605,7 @@ def understand(
 ) -> Frame:
     """The frame of one typed message (buttons are payloads and never reach here)."""
     raw = text.strip()
-    fixed = fix_typos(raw)
+    fixed = _joined_aliases(fix_typos(raw), shop)
     norm = normalise(fixed)
     written = language_written(raw)
     long = len(raw) > LONG_MESSAGE
@@ -604,12 +644,15 @@ def understand(
     elif answer is False:
         intents.add(Intent.DENY)
 
-    when = parse_when(focus, today, prefer_afternoon_for_small_hours=True, day_first=lang == "en")
+    when = _when(focus, today, lang)
     pet = pet_in(focus, pets) or pet_in(fixed, pets)
     species = species_in(focus) or None
     service = _service(focus, shop, species or (pet.species if pet else None))
     if service is None and not long:
         service = _service(fixed, shop, species or (pet.species if pet else None))
+    bath = service is None and shop.kind == "pet" and _has(normalise(focus), BATH_WORDS)
+    if when.found and _event_date(focus, when):
+        when = When(period=when.period) if when.period and not when.date else When()
     addons = _addons(focus, shop)
     if _has(norm, ADD_WORDS) and (addons or _has(norm, BOOKING_REFERENCE)):
         intents.add(Intent.ADD_ADDON)
@@ -650,6 +693,8 @@ def understand(
         focus=focus,
         same_time=same_time,
         earliest=earliest,
+        bath=bath,
+        staff_id=_staff(fixed, shop),
     )
 
 
@@ -659,7 +704,7 @@ def understand(
 def _has(norm: str, words: tuple[str, ...]) -> bool:
     padded = f" {norm} "
     for word in words:
-        w = normalise(word) if not word.endswith(" ") else normalise(word) + " "
+        w = normalise(word)
         if not w:
             continue
         if w.isascii():
@@ -759,7 +804,7 @@ def yes_no_answer(text: str) -> bool | None:
     norm = _FILLER.sub("", normalise(text)).strip()
     if not norm or len(norm) > 24:
         return None
-    if _has(norm, ("never mind", "nevermind", "算了", "不用了", "不要了", "no thanks", "no thank you")):
+    if _has(norm, KEEP_WORDS):
         return False
     if norm in ("不错", "没错", "不客气"):
         return True if norm == "没错" else None
@@ -780,11 +825,40 @@ def yes_no_answer(text: str) -> bool | None:
     return None
 
 
+BATH_WORDS = ("洗澡", "洗个澡", "洗洗", "洗一洗", "bath", "wash", "shower")
+ASK_CUES = ("想", "约", "要", "帮我", "给我", "预约", "能不能", "可以", "book", "want", "need", "like", "can", "could")
+
+
 def _service(text: str, shop: ShopConfig, species: str | None) -> ServiceMention | None:
-    mention = service_in(_mask_people(text), shop) or bath_for_species(text, shop, species)
-    if mention is None:
+    """The service a message asks for: the one in a clause that asks ("想验个光"), else any."""
+    clauses = [c for c in re.split(r"[，,;；。.!?！？]|\band\b|\bbut\b|但是|不过", text) if c.strip()]
+    if len(clauses) > 1:
+        for clause in clauses:
+            if _has(normalise(clause), ASK_CUES):
+                mention = _one_service(clause, shop, species)
+                if mention is not None:
+                    return mention
+    return _one_service(text, shop, species)
+
+
+def _one_service(text: str, shop: ShopConfig, species: str | None) -> ServiceMention | None:
+    mention = service_in(_mask_people(text), shop)
+    if mention is None and species is not None:
+        mention = bath_for_species(text, shop, species)
+    if mention is None and not _has(normalise(text), BATH_WORDS):
         mention = _fuzzy_service(text, shop)
     return mention
+
+
+def _joined_aliases(text: str, shop: ShopConfig) -> str:
+    """ "验个光" / "剪一下指甲" -> "验光" / "剪指甲": a verb and its noun split by a measure word."""
+    if shop.kind != "pet" and "验" in text:
+        text = re.sub(r"验(?:个|一下|一个|下)光", "验光", text)
+        text = re.sub(r"(?:重新|再)验(?:一下|一次|下)?(?!光)", "验光", text)
+        text = re.sub(r"(?:看看|查查?|测一?下?|验一?下?)度数", "验光", text)
+    text = re.sub(r"剪(?:个|一下|下)指甲", "剪指甲", text)
+    text = re.sub(r"洗(?:一下|下)澡", "洗澡", text)
+    return text
 
 
 def _mask_people(text: str) -> str:
@@ -911,13 +985,124 @@ def _whose_exam(text: str) -> tuple[bool | None, int | None]:
     return None, age
 
 
+EVENT_WORDS = (
+    "生日",
+    "放学",
+    "下班",
+    "考试",
+    "开学",
+    "出差",
+    "筛查",
+    "birthday",
+    "screening",
+    "school",
+    "turned",
+    "finishes",
+    "flight",
+    "wedding",
+    "exam day",
+)
+
+
+def _when(text: str, today: date, lang: str) -> When:
+    """The day and time the message asks for: a correction within the message wins ("10点，哦不，
+    10点半"), a day said not to work is skipped ("周五不行，周四可以"), a bare hour after a
+    correction cue is a time ("I meant 11 not 10")."""
+    day_first = lang == "en"
+    norm = text.lower()
+    for cue in CORRECTION_CUES:
+        at = norm.rfind(cue)
+        if at > 0:
+            after = _parse(text[at + len(cue) :], today, day_first)
+            before = _parse(text[:at], today, day_first)
+            if after.found and before.found:
+                return When(
+                    date=after.date or before.date,
+                    time=after.time or (before.time if after.date is None else None),
+                    period=after.period or (before.period if after.time is None else None),
+                    span=after.span,
+                    spans=after.spans or before.spans,
+                )
+            if not after.found and at > 0:
+                hour = re.search(r"(?<![0-9:.])([0-9]{1,2})(?![0-9:.])", text[at + len(cue) :])
+                if hour and 1 <= int(hour.group(1)) <= 12:
+                    h = int(hour.group(1))
+                    h = h + 12 if 1 <= h <= 7 else h
+                    return When(time=_time(h), spans=((at, at + 1),))
+    clauses = re.split(r"[，,;；。]", text)
+    if len(clauses) > 1:
+        kept = [c for c in clauses if not _has(normalise(c), NEGATIONS)]
+        if kept and len(kept) < len(clauses):
+            found = parse_when("，".join(kept), today, prefer_afternoon_for_small_hours=True, day_first=day_first)
+            if found.found:
+                return found
+    return parse_when(text, today, prefer_afternoon_for_small_hours=True, day_first=day_first)
+
+
+def _parse(text: str, today: date, day_first: bool) -> When:
+    return parse_when(text, today, prefer_afternoon_for_small_hours=True, day_first=day_first)
+
+
+def _time(hour: int) -> time:
+    return time(hour, 0)
+
+
+def _staff(text: str, shop: ShopConfig) -> str | None:
+    """A staff member named in the message ("陈医师", "Dr Chen", "小美")."""
+    lowered = text.lower().replace(".", "")
+    for staff_id, staff in shop.staff.items():
+        names = {staff.name.zh, staff.name.en.lower().replace(".", "")}
+        zh = staff.name.zh
+        for title in ("医师", "医生", "大夫", "师傅", "老师"):
+            if zh.endswith(title):
+                base = zh[: -len(title)]
+                names.update(base + t for t in ("医师", "医生", "大夫", "师傅", "老师"))
+        en = staff.name.en.lower().replace(".", "")
+        if en.startswith("dr "):
+            names.update({"doctor " + en[3:], "dr" + en[3:]})
+        if any(n and n in lowered for n in names):
+            return staff_id
+    return None
+
+
+def _event_date(text: str, when: When) -> bool:
+    """A date that belongs to something else ("老公28号生日", "screening on the 25th")."""
+    if not when.spans:
+        return False
+    start = when.spans[0][0]
+    clauses = re.split(r"([，,;；。.!?！？])", text)
+    pos = 0
+    for clause in clauses:
+        if pos <= start < pos + len(clause):
+            return _has(normalise(clause), EVENT_WORDS) and not _has(normalise(clause), BOOK_WORDS)
+        pos += len(clause)
+    return False
+
+
+_NAME_PREFIXES = sorted(
+    [*BREED_NAMES, "小型犬", "中型犬", "大型犬", "小型", "中型", "大型", "狗狗", "猫咪", "的"], key=len, reverse=True
+)
+
+
+def _clean_cn_name(name: str) -> str:
+    """ "金毛大黄" -> "大黄", "小型犬豆豆" -> "豆豆": drop a breed, size or species said before the name."""
+    changed = True
+    while changed and name:
+        changed = False
+        for word in _NAME_PREFIXES:
+            if name.startswith(word) and len(name) > len(word):
+                name = name[len(word) :]
+                changed = True
+    return name
+
+
 def _new_pet_name(text: str, shop: ShopConfig) -> str | None:
     """A pet's name in "给我家球球洗个澡" / "bath for Max" / "他叫球球" / "her name is Luna"."""
     if shop.kind != "pet":
         return None
     for rx in (_CN_NAMED, _CN_MY_PET, _CN_FOR_PET):
         for m in rx.finditer(text):
-            name = m.group("name")
+            name = _clean_cn_name(m.group("name"))
             if _good_cn_name(name, shop):
                 return name
     lowered = normalise(text)
