@@ -95,7 +95,9 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
         d.child = frame.child
     if frame.staff_id and frame.staff_id != d.staff and d.mode == Mode.BOOK:
         d.staff = frame.staff_id
-    if frame.addons and d.mode == Mode.BOOK:
+    if frame.removed_addons and d.mode == Mode.BOOK:
+        d.addons = [a for a in d.addons if a not in frame.removed_addons]
+    elif frame.addons and d.mode == Mode.BOOK:
         for addon in frame.addons:
             if addon not in d.addons:
                 d.addons.append(addon)
@@ -814,11 +816,12 @@ async def start_manage(t: Turn, action: Action | None, frame: Frame | None = Non
     d.mode, d.action = Mode.MANAGE, action
     if addon:
         d.add_addon = addon
-    if frame is not None and action == Action.RESCHEDULE and frame.when.date is not None:
-        d.want_day = frame.when.date.isoformat()
-        d.want_time = frame.when.time.strftime("%H:%M") if frame.when.time else None
-        d.period = frame.when.period
-        if not frame.when.time and (frame.same_time or not frame.when.period):
+    target = _new_when(t, frame) if frame is not None and action == Action.RESCHEDULE else None
+    if frame is not None and target is not None and target.date is not None:
+        d.want_day = target.date.isoformat()
+        d.want_time = target.time.strftime("%H:%M") if target.time else None
+        d.period = target.period
+        if not target.time and (frame.same_time or not target.period):
             d.asked_time = "same"  # "move it to Tuesday": the same time, named in the confirmation
     bookings = await upcoming(t)
     chosen = pick_booking(t, bookings, frame) if frame is not None else None
@@ -828,6 +831,38 @@ async def start_manage(t: Turn, action: Action | None, frame: Frame | None = Non
         await run_action(t, chosen)
         return
     await t.go(StateName.MY_BOOKINGS)
+
+
+MOVE_CUES = ("改到", "改成", "换到", "挪到", "推到", "调到", "改为", " to ", "move it to", "instead")
+
+
+def _new_when(t: Turn, frame: Frame) -> Any:
+    """Where a reschedule goes: "把11月28日的预约改到11月29日下午3点" -> 29 Nov 15:00."""
+    from bot.engine.understanding import _when
+
+    text = frame.text
+    lowered = text.lower()
+    for cue in MOVE_CUES:
+        at = lowered.rfind(cue)
+        if at >= 0:
+            after = _when(text[at + len(cue) :], t.today, t.lang)
+            if after.found:
+                return after
+    return frame.when
+
+
+def _booking_day(t: Turn, frame: Frame) -> date | None:
+    """The day a message names for the booking on file (before any "改到" / "to")."""
+    from bot.engine.understanding import _when
+
+    if t.draft.action != Action.RESCHEDULE:
+        return frame.when.date
+    lowered = frame.text.lower()
+    for cue in MOVE_CUES:
+        at = lowered.rfind(cue)
+        if at > 0:
+            return _when(frame.text[:at], t.today, t.lang).date
+    return None
 
 
 def pick_booking(t: Turn, bookings: list[BookingView], frame: Frame | None) -> BookingView | None:
@@ -852,8 +887,9 @@ def pick_booking(t: Turn, bookings: list[BookingView], frame: Frame | None) -> B
         by_pet = [b for b in candidates if b.pet_id == frame.pet.id]
         if by_pet:
             candidates = by_pet
-    if frame.when.date is not None and t.draft.action != Action.RESCHEDULE:
-        by_day = [b for b in candidates if b.start.astimezone(t.shop.tz).date() == frame.when.date]
+    day = _booking_day(t, frame)
+    if day is not None:
+        by_day = [b for b in candidates if b.start.astimezone(t.shop.tz).date() == day]
         if by_day:
             candidates = by_day
     if len(candidates) == 1 and candidates is not bookings:

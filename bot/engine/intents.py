@@ -62,6 +62,9 @@ _EXACT: dict[Command, tuple[str, ...]] = {
     Command.NOTICES_ON: ("订阅", "订阅通知", "订阅门店通知", "subscribe", "subscribe to news", "start news"),
     Command.NOTICES_OFF: ("退订", "退订通知", "取消订阅", "stop", "unsubscribe", "stop news"),
     Command.BOOK: (
+        "约",
+        "约一个",
+        "预约一下",
         "预约",
         "我要预约",
         "我想预约",
@@ -192,6 +195,9 @@ _CONTAINS: dict[Command, tuple[str, ...]] = {
         "取消一下",
         "来不了",
         "不能来",
+        "取消掉",
+        "取消吧",
+        "取消了吧",
     ),
     Command.RESCHEDULE: (
         "改期",
@@ -230,6 +236,9 @@ _CONTAINS: dict[Command, tuple[str, ...]] = {
         "换成",
         "刚才约的改",
         "刚约的改",
+        "改个时间",
+        "换个日子",
+        "改天",
     ),
     Command.MY_BOOKINGS: (
         "我的预约",

@@ -107,6 +107,11 @@ class _Policy:
             return True
         t.data.pop("resume", None) if t.state != StateName.RESUME_OFFER else None
         command = self._command_meant(t, frame)
+        about_command = command in (Command.RESCHEDULE, Command.CANCEL_BOOKING, Command.MY_BOOKINGS, Command.BOOK)
+        # "改期要收费吗" asks about rescheduling: a confident FAQ answer first, then the flow goes on
+        asks_about = command is not None and about_command and frame.question
+        if asks_about and await flows.answer_from_faq(t, frame.focus or frame.text, only_answer=True):
+            return True
         if command is not None and await self._command(t, command, frame):
             return True
         if await self._new_request_over_old(t, frame):
@@ -155,6 +160,9 @@ class _Policy:
             return None  # "改到周日" while booking is a correction of the new booking
         if in_booking and command == Command.BOOK:
             return None  # "预约" again while booking: go on with this booking
+        refers = frame.when.date is not None or frame.service_named or _has_any(frame.norm, BOOKING_NOUNS)
+        if in_booking and command == Command.CANCEL_BOOKING and not refers:
+            return Command.CANCEL_FLOW  # "算了，取消吧" while booking ends this booking, not one on file
         return command
 
     async def _put_away_if_stale(self, t: Turn) -> None:
@@ -196,7 +204,7 @@ class _Policy:
         """ "add deworming to Max's bath" / "is my grooming appointment confirmed?": the booking on file."""
         if t.draft.mode == Mode.BOOK and t.state != StateName.IDLE:
             return False
-        adding_new = frame.has(Intent.BOOK) or frame.when.date is not None
+        adding_new = frame.when.date is not None or (frame.has(Intent.BOOK) and frame.service_named)
         if frame.has(Intent.ADD_ADDON) and not adding_new:
             bookings = await flows.upcoming(t)
             if bookings or frame.service is None:
@@ -473,6 +481,7 @@ class _Policy:
         await t.reprompt()
 
 
+BOOKING_NOUNS = ("预约", "booking", "appointment", "那个", "那次")
 SAME_DAY_WORDS = ("same day", "that day", "同一天", "那天", "当天", "同一日")
 REFER_BACK = (" him", " her", " them", " it", "他", "她", "它", "宝贝", "again", "another", "再", "也")
 
@@ -498,6 +507,8 @@ def _wants_booking(frame: Frame, has_topic: bool) -> bool:
     past_story = frame.when.past and not booking_words and frame.when.date is None
     if past_story:
         return False  # "Max came back from his bath last week with a cut": not a booking
+    if frame.wh_question and not booking_words:
+        return False  # "给旺财洗澡多少钱" asks a price: the FAQ answers it
     if booking_words and not frame.question:
         return True  # "I want to book an appointment" (what is missing is asked)
     concrete = frame.service_named and (frame.when.found or frame.pet is not None or frame.new_pet_name)
@@ -548,6 +559,8 @@ def _has_any(norm: str, words: tuple[str, ...]) -> bool:
 def _answers_open_question(t: Turn, frame: Frame) -> bool:
     """ "3点可以吗" answers "which time?"; "is Sunday ok?" answers "which day?": not a digression."""
     state = t.state
+    if frame.wh_question:
+        return False  # "美容多少钱?" / "周日几点开门?" ask something: answered first
     if state in (StateName.CHOOSE_DAY, StateName.CHOOSE_TIME, StateName.RESCHEDULE_CONFIRM, StateName.CONFIRM):
         return frame.when.found and _only_when(frame)
     if state == StateName.CHOOSE_SERVICE:

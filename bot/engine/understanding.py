@@ -350,6 +350,18 @@ _YES_START = (
     "当然",
     "就这",
     "就这样",
+    "加吧",
+    "继续",
+    "接着",
+    "continue",
+    "resume",
+    "加上",
+    "加一个",
+    "要的",
+    "需要",
+    "行吧",
+    "好滴",
+    "add it",
     "ok",
     "okay",
     "yes",
@@ -373,6 +385,9 @@ _YES_START = (
     "y",
 )
 _NO_START = (
+    "不加",
+    "不要",
+    "不需要",
     "不",
     "否",
     "没",
@@ -387,6 +402,7 @@ _NO_START = (
     "never mind",
     "n",
 )
+NOT_GOOD = ("不太行", "不行", "不合适", "不方便", "doesn t work", "not good", "no good", "won t work")
 KEEP_WORDS = (
     "never mind",
     "nevermind",
@@ -405,7 +421,20 @@ KEEP_WORDS = (
     "还是原来",
     "先不",
 )
-NEGATIONS = ("不行", "不可以", "没空", "不方便", "不太行", "去不了", "can t", "cannot", "doesn t work", "won t", "not")
+NEGATIONS = (
+    "不是",
+    "不行",
+    "不可以",
+    "没空",
+    "不方便",
+    "不太行",
+    "去不了",
+    "can t",
+    "cannot",
+    "doesn t",
+    "won t",
+    "not",
+)
 CORRECTION_CUES = (
     "哦不",
     "不对",
@@ -445,12 +474,12 @@ _NAME_STOP = {
     "周末",
 }
 _CN_SPECIES_WORD = r"(?:狗狗|狗子|小狗|猫咪|小猫|猫猫|狗|猫)"
-_CN_PET_SUFFIX = r"(?:想|洗个?澡|洗洗|洗一下|美容|剪毛|修剪|剪指甲|修指甲|做|约|预约|来|去|的|驱虫|需要|要)"
+_CN_PET_SUFFIX = r"(?:想|洗个?澡|洗洗|洗一下|美容|剪毛|修剪|剪指甲|修指甲|做|约|预约|驱虫|需要|要)"
 _CN_MY_PET = re.compile(
-    rf"我家(?:的)?{_CN_SPECIES_WORD}?(?P<name>[\u4e00-\u9fffA-Za-z]{{1,6}}?){_CN_PET_SUFFIX}"
+    rf"我家(?:的)?{_CN_SPECIES_WORD}?(?P<name>[\u4e00-\u9fffA-Za-z]{{1,9}}?){_CN_PET_SUFFIX}"
 )
 _CN_FOR_PET = re.compile(
-    rf"(?:给|帮|替|带)(?:我家的?|我的)?{_CN_SPECIES_WORD}?(?P<name>[\u4e00-\u9fffA-Za-z]{{1,6}}?){_CN_PET_SUFFIX}"
+    rf"(?:给|帮|替|带)(?:我家的?|我的)?{_CN_SPECIES_WORD}?(?P<name>[\u4e00-\u9fffA-Za-z]{{1,9}}?){_CN_PET_SUFFIX}"
 )
 _CN_NAMED = re.compile(r"(?:叫|名字是|名叫|叫做)(?P<name>[\u4e00-\u9fffA-Za-z]{1,8})")
 _EN_NAMED = re.compile(
@@ -554,6 +583,8 @@ class Frame:
     earliest: bool = False  # "earliest you have" / "越早越好": the first free time
     bath: bool = False  # "洗澡" / "a bath" for a pet whose species is not known yet
     staff_id: str | None = None  # "找陈医师" / "with Dr. Wang"
+    removed_addons: tuple[str, ...] = ()  # "刷牙还是不要了" / "without the conditioner"
+    wh_question: bool = False  # asks what/how much/when (not a yes/no question such as "周日可以吗")
 
     @property
     def service_named(self) -> bool:
@@ -645,7 +676,7 @@ def understand(
         intents.add(Intent.DENY)
 
     when = _when(focus, today, lang)
-    pet = pet_in(focus, pets) or pet_in(fixed, pets)
+    pet = _pet(focus, pets) or _pet(fixed, pets)
     species = species_in(focus) or None
     service = _service(focus, shop, species or (pet.species if pet else None))
     if service is None and not long:
@@ -659,8 +690,11 @@ def understand(
     if _MY_BOOKING.search(norm) or _has(norm, STATUS_WORDS):
         intents.add(Intent.MY_BOOKINGS)
     breed = breed_in(focus)
-    size = size_in(focus) if (breed or _has(normalise(focus), SIZE_HINTS)) else None
+    explicit_size = _has(normalise(focus), SIZE_HINTS)
+    size = size_in(focus) if (explicit_size or (breed and pet is None)) else None
     size = size or _size_from_weight(focus)
+    if pet is not None:
+        breed = None  # a breed in the message is someone else's ("我朋友家的金毛"), not the pet on file
     vaccinated, vaccinated_on = _vaccination(fixed, today)
     if Intent.ASK in intents and vaccinated is not None and not _has(norm, VACCINE_YES + VACCINE_NO):
         vaccinated = vaccinated_on = None  # "疫苗要打哪些？" asks, it does not answer
@@ -695,6 +729,8 @@ def understand(
         earliest=earliest,
         bath=bath,
         staff_id=_staff(fixed, shop),
+        removed_addons=addons if addons and _has(norm, REMOVE_WORDS) else (),
+        wh_question=Intent.ASK in intents and _has(norm, WH_WORDS),
     )
 
 
@@ -763,6 +799,9 @@ def _asking_part(text: str, today: date) -> str:
         ):
             asking.append(sentence)
     if asking:
+        dated = [s for s in asking if parse_when(s, today).date is not None]
+        if len(dated) > 1:  # a story that names several days: the request is the last one
+            asking = [s for s in asking if s not in dated[:-1]]
         return " ".join(asking)
     return sentences[-1] if sentences else text
 
@@ -804,7 +843,7 @@ def yes_no_answer(text: str) -> bool | None:
     norm = _FILLER.sub("", normalise(text)).strip()
     if not norm or len(norm) > 24:
         return None
-    if _has(norm, KEEP_WORDS):
+    if _has(norm, KEEP_WORDS) or (len(norm) <= 16 and _has(norm, NOT_GOOD)):
         return False
     if norm in ("不错", "没错", "不客气"):
         return True if norm == "没错" else None
@@ -913,8 +952,13 @@ def _size_from_weight(text: str) -> str | None:
     return "small" if kg < 10 else "medium" if kg <= 25 else "large"
 
 
+_NOT_YET = re.compile(r"(?:没|未)(?:有|来得及|去|空)?[^，。,.]{0,3}打|haven t|hasn t|not (?:been|had|got)")
+
+
 def _vaccination(text: str, today: date) -> tuple[bool | None, date | None]:
     norm = normalise(text)
+    if _NOT_YET.search(norm):
+        return False, None
     said_no = any(normalise(w) in norm for w in VACCINE_NO if not normalise(w).isascii()) or _has(
         norm, tuple(w for w in VACCINE_NO if normalise(w).isascii())
     )
@@ -923,6 +967,10 @@ def _vaccination(text: str, today: date) -> tuple[bool | None, date | None]:
     said_yes = any(normalise(w) in norm for w in VACCINE_YES if not normalise(w).isascii()) or _has(
         norm, tuple(w for w in VACCINE_YES if normalise(w).isascii())
     )
+    dated = _vaccination_month(text, today)
+    jab_words = ("打", "shot", "vaccin", "jab", "booster")
+    if not said_yes and dated is not None and any(w in norm for w in jab_words):
+        said_yes = True  # "今年3月份打的" / "had them in March"
     if not said_yes and not ("疫苗" in norm and any(w in norm for w in ("有", "齐", "全", "打"))):
         return None, None
     on = _vaccination_month(text, today)
@@ -1047,6 +1095,41 @@ def _time(hour: int) -> time:
     return time(hour, 0)
 
 
+def _pet(text: str, pets: tuple[PetView, ...]) -> PetView | None:
+    """The pet a message is about: "是咪咪不是豆豆" / "it's for Bear, not Max" names two, means one."""
+    named = [p for p in pets if p.name and normalise(p.name) in normalise(text)]
+    if len(named) <= 1:
+        return named[0] if named else pet_in(text, pets)
+    lowered = text.lower()
+    kept = [
+        p
+        for p in named
+        if not re.search(rf"(?:不是|not|instead of|而不是)\s*{re.escape(p.name.lower())}", lowered)
+    ]
+    return kept[0] if len(kept) == 1 else pet_in(text, pets)
+
+
+REMOVE_WORDS = ("不要", "不用", "去掉", "取消", "不加", "不做", "without", "remove", "skip", "drop", "no ", "don t")
+WH_WORDS = (
+    "多少",
+    "几点",
+    "几",
+    "怎么",
+    "什么",
+    "哪",
+    "多久",
+    "how",
+    "what",
+    "when",
+    "where",
+    "which",
+    "why",
+    "price",
+    "cost",
+    "charge",
+)
+
+
 def _staff(text: str, shop: ShopConfig) -> str | None:
     """A staff member named in the message ("陈医师", "Dr Chen", "小美")."""
     lowered = text.lower().replace(".", "")
@@ -1079,8 +1162,14 @@ def _event_date(text: str, when: When) -> bool:
     return False
 
 
+SIZE_PREFIXES = (
+    *("小型犬", "中型犬", "大型犬", "小型", "中型", "大型", "狗狗", "猫咪"),
+    *("的", "新来的", "刚来的", "那只", "这只"),
+)
 _NAME_PREFIXES = sorted(
-    [*BREED_NAMES, "小型犬", "中型犬", "大型犬", "小型", "中型", "大型", "狗狗", "猫咪", "的"], key=len, reverse=True
+    [*BREED_NAMES, *SIZE_PREFIXES],
+    key=len,
+    reverse=True,
 )
 
 
@@ -1119,7 +1208,7 @@ def _new_pet_name(text: str, shop: ShopConfig) -> str | None:
 
 
 def _good_cn_name(name: str, shop: ShopConfig) -> bool:
-    if not name or name in _NAME_STOP or len(name) > 6:
+    if not name or name in _NAME_STOP or len(name) > 6 or len(name) < 2:
         return False
     if species_in(name) or breed_in(name) or service_in(name, shop):
         return False
