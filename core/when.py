@@ -609,7 +609,7 @@ _RULES_SOURCE: Final[tuple[tuple[str, _Handler], ...]] = (
     # ----- dates, Chinese
     (f"(?P<w>{_alt(CN_RELATIVE_DAY)})", _h_cn_relative_day),
     (
-        r"(?P<rel>下下个?|下个?|这个?|本)?(?:周|星期|礼拜)(?P<d>[一二三四五六日天1-7])(?![0-9])",
+        r"(?P<rel>下下个?|下个?|这个?|本)?(?:周|星期|礼拜)(?P<d>[一二三四五六日天]|[1-7](?![0-9]))",
         _h_cn_weekday,
     ),
     (

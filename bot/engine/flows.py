@@ -136,6 +136,11 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
             day = d.day
             d.forget_when()
             d.want_day = day
+    if frame.earliest and not frame.when.time and not when_changed and (d.day or d.want_day):
+        day = d.day or d.want_day
+        d.forget_when()
+        d.want_day = day
+        when_changed = True  # "越早越好": the first free time of the day chosen
     if what_changed and not when_changed and (d.start or d.hold_id):
         day = d.day
         d.forget_when()

@@ -222,6 +222,8 @@ class _Policy:
             topic.update(service=frame.service.service_id, category=frame.service.category)
         if frame.pet is not None:
             topic["pet_id"] = frame.pet.id
+        if frame.child is not None:
+            topic["child"] = frame.child
         if topic:
             topic["at"] = t.now.isoformat()
             t.data["topic"] = topic
@@ -238,7 +240,7 @@ class _Policy:
             return False
         prefill: dict[str, Any] = {}
         if not frame.service_named and (topic.get("service") or topic.get("category")):
-            prefill = {"service": topic.get("service"), "category": topic.get("category")}
+            prefill = {"service": topic.get("service"), "category": topic.get("category"), "child": topic.get("child")}
         if frame.pet is None and frame.new_pet_name is None and topic.get("pet_id"):
             pet = t.pet(topic["pet_id"])
             if pet is not None and _refers_back(frame):

@@ -93,6 +93,13 @@ TYPOS: dict[str, str] = {
     "reschdule": "reschedule",
     "rescedule": "reschedule",
     "tomorow": "tomorrow",
+    "验广": "验光",
+    "验灯": "验光",
+    "取眼睛": "取眼镜",
+    "拿眼睛": "拿眼镜",
+    "配眼睛": "配眼镜",
+    "eye tset": "eye test",
+    "eye exma": "eye exam",
     "wendesday": "wednesday",
     "wednsday": "wednesday",
     "wedensday": "wednesday",
@@ -228,7 +235,18 @@ _MY_BOOKING = re.compile(
     r"\b(?:my|our)\s(?:\w+\s){0,2}(?:appointment|booking|visit)s?\b|我的(?:那个|这个|美容|洗澡)?预约|我(?:约|订)的"
 )
 SAME_TIME_WORDS = ("same time", "同一时间", "一样的时间", "时间不变", "原来的时间", "同样的时间", "还是那个时间")
-EARLIEST_WORDS = ("earliest", "first available", "as early as possible", "最早", "越早越好", "尽早", "第一个")
+EARLIEST_WORDS = (
+    "earliest",
+    "first available",
+    "first thing",
+    "as early as possible",
+    "soonest",
+    "最早",
+    "越早越好",
+    "尽早",
+    "第一个",
+    "一大早",
+)
 RESULTS_WORDS = ("验光结果", "我的结果", "检查结果", "my results", "exam results", "my prescription")
 
 # Whose exam: a child's or an adult's (the optician's child service is the one whose aliases
@@ -244,6 +262,12 @@ CHILD_WORDS = (
     "儿童",
     "小学",
     "初中",
+    "娃",
+    "年级",
+    "幼儿园",
+    "小学生",
+    "my little",
+    "little one",
     "child",
     "children",
     "kid",
@@ -375,6 +399,13 @@ _YES_START = (
     "of course",
     "definitely",
     "sounds good",
+    "that s fine",
+    "that works",
+    "works for me",
+    "looks good",
+    "sounds great",
+    "go for it",
+    "all good",
     "perfect",
     "great",
     "fine",
@@ -636,7 +667,7 @@ def understand(
 ) -> Frame:
     """The frame of one typed message (buttons are payloads and never reach here)."""
     raw = text.strip()
-    fixed = _joined_aliases(fix_typos(raw), shop)
+    fixed = _half_past(_joined_aliases(fix_typos(raw), shop))
     norm = normalise(fixed)
     written = language_written(raw)
     long = len(raw) > LONG_MESSAGE
@@ -889,6 +920,28 @@ def _one_service(text: str, shop: ShopConfig, species: str | None) -> ServiceMen
     return mention
 
 
+_HALF = re.compile(
+    r"\bhalf\s+(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|[0-9]{1,2})\b(?!\s*(?:past|to))", re.I
+)
+_WORD_HOURS = {
+    w: n
+    for n, w in enumerate(
+        ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve"), 1
+    )
+}
+
+
+def _half_past(text: str) -> str:
+    """British "half three" is 3:30."""
+
+    def replace(m: re.Match[str]) -> str:
+        word = m.group(1).lower()
+        hour = _WORD_HOURS.get(word) or int(word)
+        return f"{hour}:30"
+
+    return _HALF.sub(replace, text) if "half" in text.lower() else text
+
+
 def _joined_aliases(text: str, shop: ShopConfig) -> str:
     """ "验个光" / "剪一下指甲" -> "验光" / "剪指甲": a verb and its noun split by a measure word."""
     if shop.kind != "pet" and "验" in text:
@@ -943,7 +996,7 @@ def _addons(text: str, shop: ShopConfig) -> tuple[str, ...]:
 
 
 def _size_from_weight(text: str) -> str | None:
-    m = re.search(r"(\d{1,3}(?:\.\d)?)\s*(kg|公斤|千克|斤|lbs?|pounds?)", text.lower())
+    m = re.search(r"(\d{1,3}(?:\.\d)?)\s*(kilos?|kilograms?|kgs?|公斤|千克|斤|lbs?|pounds?)", text.lower())
     if not m:
         return None
     value = float(m.group(1))
@@ -1024,10 +1077,10 @@ def _whose_exam(text: str) -> tuple[bool | None, int | None]:
             age = _cn_int(cm.group(1))
     if age is not None and age < 16:
         return True, age
+    if age is not None and age >= 16:
+        return False, age  # "帮我女儿约个验光，她25岁了": a grown-up daughter has an adult exam
     if _has(norm, CHILD_WORDS):
         return True, age
-    if age is not None and age >= 16:
-        return False, age
     if _has(norm, ADULT_WORDS):
         return False, age
     return None, age
