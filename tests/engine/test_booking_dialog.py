@@ -219,14 +219,13 @@ async def test_new_pet_species_asked_when_the_service_takes_both(
 
 
 @pytest.mark.parametrize("lang", ["en"])
-async def test_existing_pet_is_offered_and_chosen(services: Services, make_chat: ChatFactory, lang: str) -> None:
+async def test_the_only_pet_on_file_is_used_not_asked_for(
+    services: Services, make_chat: ChatFactory, lang: str
+) -> None:
     customer, pet = await with_pet(services, lang)
     chat = make_chat(lang)
     await chat.push({"zh": "我要给狗洗澡", "en": "dog bath please"}[lang])
-    assert chat.text == say(lang, "ask.pet")
-    assert chat.labels == [pet.name, say(lang, "btn.new_pet")]
-    await chat.press(pet.name)
-    assert chat.text == say(lang, "ask.vaccinated", pet=pet.name)
+    assert chat.text == say(lang, "ask.vaccinated", pet=pet.name)  # named at once (and in the summary)
     await chat.press(say(lang, "btn.affirm"))
     assert chat.text == say(lang, "ask.day")
     again = await services.customers.get(customer.id)
@@ -460,7 +459,7 @@ async def test_back_from_the_summary_releases_the_hold(
     [held] = await bookings_of(services, customer.id)
     assert held.status == BookingStatus.HELD
     await chat.push(back)
-    assert head(lang, "ask.time", day=day_text(lang, SUN)) in chat.text or say(lang, "ask.day") in chat.text
+    assert head(lang, "ask.time", day=day_text(lang, SUN)) in chat.text  # back to the time of that day
     [released] = await bookings_of(services, customer.id)
     assert released.status != BookingStatus.HELD
     assert at(SUN, "15:00") in [

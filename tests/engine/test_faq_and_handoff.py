@@ -10,6 +10,7 @@ import pytest
 
 from bot.bootstrap import Services
 from core.models import ConversationMode
+from core.shop_facts import render_facts
 from tests.engine.conftest import (
     LANGS,
     SAT,
@@ -35,7 +36,7 @@ def answer(services: Services, entry_id: str, lang: str, shop: str = "pawspa") -
     assert matcher is not None
     entry = matcher.faq.entry(entry_id)
     assert entry is not None
-    return entry.answer.for_language(lang)
+    return render_facts(entry.answer.for_language(lang), services.config.shops[shop], lang)
 
 
 def all_answers(services: Services, lang: str, shop: str) -> list[str]:
@@ -106,19 +107,21 @@ async def test_human_mid_flow_releases_the_held_slot(services: Services, make_ch
 
 
 @pytest.mark.parametrize(("lang", "first", "second"), [("zh", "呃呃呃", "啊啊啊啊"), ("en", "blorp zzz", "asdf qwer")])
-async def test_two_misunderstood_messages_in_a_row_escalate(
+async def test_misunderstood_messages_get_buttons_never_a_silent_handover(
     services: Services, make_chat: ChatFactory, lang: str, first: str, second: str
 ) -> None:
+    """Not understood twice in a row: each time a clarifying question whose buttons resolve it
+    (a person among them), never a handover the customer did not choose."""
     chat = make_chat(lang)
     await chat.push(HELLO[lang])
-    await chat.push(first)
-    assert say(lang, "misc.not_understood") in chat.text
-    assert await handed_over(services) == []
-    await chat.push(second)
-    assert chat.text.startswith(say(lang, "handoff.to_staff", eta="").strip())
+    for text in (first, second):
+        await chat.push(text)
+        assert say(lang, "misc.not_understood") in chat.text
+        assert chat.labels == [say(lang, "btn.book"), say(lang, "btn.my_bookings"), say(lang, "btn.human")]
+        assert await handed_over(services) == []
+    await chat.press(say(lang, "btn.human"))
     [item] = await handed_over(services)
-    assert item.reason == "not_understood"
-    assert await chat.push(HELLO[lang]) == []
+    assert item.reason == "asked"
 
 
 @pytest.mark.parametrize("lang", ["zh"])

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.bootstrap import Services
+from core.messages import MessageKind
 from core.models import Booking, BookingStatus
 from tests.engine.conftest import LANGS, SUN, ChatFactory, customer_of, say, when, with_pet
 from tests.helpers import at
@@ -28,7 +29,7 @@ async def still_works(chat, lang: str) -> None:
 
 
 @pytest.mark.parametrize(("lang", "kind"), [("zh", "text"), ("en", "sticker"), ("zh", "image")])
-async def test_message_without_text(services: Services, make_chat: ChatFactory, lang: str, kind: str) -> None:
+async def test_message_without_text(services: Services, make_chat: ChatFactory, lang: str, kind: MessageKind) -> None:
     chat = make_chat(lang)
     await chat.push(HELLO[lang])
     await chat.push("", kind=kind)
