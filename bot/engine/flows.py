@@ -814,7 +814,9 @@ async def upcoming(t: Turn) -> list[BookingView]:
     return await t.engine.bookings.upcoming(t.shop_id, t.customer.id)
 
 
-async def start_manage(t: Turn, action: Action | None, frame: Frame | None = None, addon: str | None = None) -> None:
+async def start_manage(
+    t: Turn, action: Action | None, frame: Frame | None = None, addon: str | None = None, shift: int | None = None
+) -> None:
     await release_hold(t)
     t.clear_draft()
     d = t.draft
@@ -830,10 +832,18 @@ async def start_manage(t: Turn, action: Action | None, frame: Frame | None = Non
             d.asked_time = "same"  # "move it to Tuesday": the same time, named in the confirmation
     bookings = await upcoming(t)
     chosen = pick_booking(t, bookings, frame) if frame is not None else None
-    if action and chosen is None and len(bookings) == 1:
+    if chosen is None and len(bookings) == 1 and (action or (frame is not None and frame.has_day_or_reference)):
         chosen = bookings[0]
+    if chosen is not None and shift is not None:
+        moved = chosen.start + timedelta(minutes=shift)
+        local = moved.astimezone(t.shop.tz)
+        d.want_day, d.want_time = local.date().isoformat(), local.strftime("%H:%M")
     if chosen is not None and action:
         await run_action(t, chosen)
+        return
+    if chosen is not None and frame is not None:
+        d.booking_id = chosen.id
+        await t.go(StateName.BOOKING_ACTIONS)
         return
     await t.go(StateName.MY_BOOKINGS)
 

@@ -109,7 +109,7 @@ class _Policy:
         command = self._command_meant(t, frame)
         about_command = command in (Command.RESCHEDULE, Command.CANCEL_BOOKING, Command.MY_BOOKINGS, Command.BOOK)
         # "改期要收费吗" asks about rescheduling: a confident FAQ answer first, then the flow goes on
-        asks_about = command is not None and about_command and frame.question
+        asks_about = command is not None and about_command and frame.question and not frame.request_form
         if asks_about and await flows.answer_from_faq(t, frame.focus or frame.text, only_answer=True):
             return True
         if command is not None and await self._command(t, command, frame):
@@ -213,6 +213,14 @@ class _Policy:
         if frame.has(Intent.MY_BOOKINGS) and not frame.has(Intent.BOOK):
             await flows.start_manage(t, None, frame)
             return True
+        if frame.has(Intent.CANT_COME) or frame.shift_minutes is not None:
+            bookings = await flows.upcoming(t)
+            if bookings:
+                if frame.shift_minutes is not None:  # "could I come an hour later on Saturday?"
+                    await flows.start_manage(t, Action.RESCHEDULE, frame, shift=frame.shift_minutes)
+                else:  # "I won't make it on Saturday": show that booking, move or cancel it
+                    await flows.start_manage(t, None, frame)
+                return True
         return False
 
     def _remember_topic(self, t: Turn, frame: Frame) -> None:

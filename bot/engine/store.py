@@ -155,7 +155,8 @@ class ConversationStore:
         while True:
             now = self.clock.now()
             async with self.db.transaction() as s:
-                result = await s.execute(
+                # Take the lease and load the state in ONE statement (UPDATE ... RETURNING).
+                row = await s.scalar(
                     update(Conversation)
                     .where(
                         Conversation.id == conversation_id,
@@ -166,11 +167,10 @@ class ConversationStore:
                         ),
                     )
                     .values(lock_owner=self.owner, locked_until=now + LEASE)
+                    .returning(Conversation)
                     .execution_options(synchronize_session=False)
                 )
-                if rowcount(result):
-                    row = await s.get(Conversation, conversation_id)
-                    assert row is not None
+                if row is not None:
                     return _state_of(row)
             await asyncio.sleep(_POLL_SECONDS)
 

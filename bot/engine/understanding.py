@@ -58,6 +58,7 @@ class Intent(StrEnum):
     CORRECTION = "correction"
     THANKS = "thanks"
     RESULTS = "results"
+    CANT_COME = "cant_come"  # "I won't be able to make it on Saturday": reschedule or cancel?
 
 
 # Typos customers make in the trade words, mapped to what they meant (homophones, near keys).
@@ -616,6 +617,13 @@ class Frame:
     staff_id: str | None = None  # "找陈医师" / "with Dr. Wang"
     removed_addons: tuple[str, ...] = ()  # "刷牙还是不要了" / "without the conditioner"
     wh_question: bool = False  # asks what/how much/when (not a yes/no question such as "周日可以吗")
+    shift_minutes: int | None = None  # "an hour later" / "早半小时"
+    request_form: bool = False  # "can I ...", "能不能...": a request phrased as a question
+
+    @property
+    def has_day_or_reference(self) -> bool:
+        """Whether the message points at one booking (a day, a service, a pet, a code)."""
+        return bool(self.when.date or self.service or self.pet or self.booking_code or Intent.CANT_COME in self.intents)
 
     @property
     def service_named(self) -> bool:
@@ -707,6 +715,8 @@ def understand(
         intents.add(Intent.DENY)
 
     when = _when(focus, today, lang)
+    if not when.found:
+        when = _bare_hour(focus) or when
     pet = _pet(focus, pets) or _pet(fixed, pets)
     species = species_in(focus) or None
     service = _service(focus, shop, species or (pet.species if pet else None))
@@ -720,6 +730,8 @@ def understand(
         intents.add(Intent.ADD_ADDON)
     if _MY_BOOKING.search(norm) or _has(norm, STATUS_WORDS):
         intents.add(Intent.MY_BOOKINGS)
+    if _has(norm, CANT_COME_WORDS):
+        intents.add(Intent.CANT_COME)
     breed = breed_in(focus)
     explicit_size = _has(normalise(focus), SIZE_HINTS)
     size = size_in(focus) if (explicit_size or (breed and pet is None)) else None
@@ -761,6 +773,8 @@ def understand(
         bath=bath,
         staff_id=_staff(fixed, shop),
         removed_addons=addons if addons and _has(norm, REMOVE_WORDS) else (),
+        shift_minutes=_shift_minutes(fixed),
+        request_form=_has(norm, REQUEST_FORMS),
         wh_question=Intent.ASK in intents and _has(norm, WH_WORDS),
     )
 
@@ -802,9 +816,9 @@ def language_written(text: str) -> str | None:
         return lang
     words = [w.lower() for w in re.findall(r"[A-Za-z']{1,}", text)]
     known = sum(1 for w in words if w in _EN_WORDS)
-    if known >= 2 or (known == 1 and len(words) <= 2 and len(words[0]) > 1):
+    if known >= 2:
         return "en"
-    return None
+    return None  # "OK" / "yes" alone do not say which language the customer prefers
 
 
 def _only_time_question(text: str) -> bool:
@@ -1021,7 +1035,7 @@ def _vaccination(text: str, today: date) -> tuple[bool | None, date | None]:
         norm, tuple(w for w in VACCINE_YES if normalise(w).isascii())
     )
     dated = _vaccination_month(text, today)
-    jab_words = ("打", "shot", "vaccin", "jab", "booster")
+    jab_words = ("打", "shot", "vaccin", "jab", "booster", "rabies", "狂犬")
     if not said_yes and dated is not None and any(w in norm for w in jab_words):
         said_yes = True  # "今年3月份打的" / "had them in March"
     if not said_yes and not ("疫苗" in norm and any(w in norm for w in ("有", "齐", "全", "打"))):
@@ -1140,6 +1154,51 @@ def _when(text: str, today: date, lang: str) -> When:
     return parse_when(text, today, prefer_afternoon_for_small_hours=True, day_first=day_first)
 
 
+_BARE_HOUR = re.compile(
+    r"(?:at\s+)?([0-9]{1,2})(?:[:.]([0-9]{2}))?\s*(?:then|please|pls|ok|instead|吧|点吧|可以吗|行吗|好了)?[?？!！.。]*"
+)
+
+
+def _bare_hour(text: str) -> When | None:
+    """ "10 then" / "3 please" answering "which time?": a clock hour (1-7 read as afternoon)."""
+    m = _BARE_HOUR.fullmatch(text.strip().lower())
+    if not m or text.strip().isdigit():
+        return None  # a number alone presses a button
+    hour, minute = int(m.group(1)), int(m.group(2) or 0)
+    if not (1 <= hour <= 12 and minute < 60):
+        return None
+    if hour <= 7:
+        hour += 12
+    return When(time=time(hour, minute), spans=((0, len(text)),))
+
+
+_SHIFT = re.compile(
+    r"(?P<n>an?|one|two|half an?|1|2|3|半|一|两|1个|2个|一个|两个)\s*(?P<u>hours?|小时|个小时|钟头)"
+    r"\s*(?P<d>later|earlier|之后|以后|后)?"
+    r"|(?P<cn>晚|早|推迟|提前)(?P<n2>半|一|两|1|2|一个|两个)?\s*(?P<u2>个?小时|钟头)"
+)
+
+
+def _shift_minutes(text: str) -> int | None:
+    """ "an hour later" -> +60, "早半小时" -> -30: a reschedule relative to the booking's time."""
+    lowered = text.lower()
+    m = _SHIFT.search(lowered)
+    if not m:
+        return None
+    if m.group("cn"):
+        n = m.group("n2") or "一"
+        sign = 1 if m.group("cn") in ("晚", "推迟") else -1
+    else:
+        if not m.group("d"):
+            return None
+        n = m.group("n")
+        sign = -1 if m.group("d") == "earlier" else 1
+    amount = {"半": 30, "half a": 30, "half an": 30, "两": 120, "2": 120, "two": 120, "两个": 120}.get(n, 60)
+    if n in ("3",):
+        amount = 180
+    return sign * amount
+
+
 def _parse(text: str, today: date, day_first: bool) -> When:
     return parse_when(text, today, prefer_afternoon_for_small_hours=True, day_first=day_first)
 
@@ -1162,6 +1221,40 @@ def _pet(text: str, pets: tuple[PetView, ...]) -> PetView | None:
     return kept[0] if len(kept) == 1 else pet_in(text, pets)
 
 
+REQUEST_FORMS = (
+    "can i",
+    "could i",
+    "can we",
+    "could we",
+    "can you",
+    "could you",
+    "may i",
+    "i d like",
+    "i want",
+    "i need",
+    "please",
+    "能不能",
+    "能否",
+    "可以",
+    "帮我",
+    "能帮",
+    "我想",
+    "我要",
+    "能",
+)
+CANT_COME_WORDS = (
+    "can t make it",
+    "cannot make it",
+    "won t make it",
+    "be able to make it",
+    "can t come",
+    "won t be able to come",
+    "来不了",
+    "不能来",
+    "去不了",
+    "没法来",
+    "有事来不了",
+)
 REMOVE_WORDS = ("不要", "不用", "去掉", "取消", "不加", "不做", "without", "remove", "skip", "drop", "no ", "don t")
 WH_WORDS = (
     "多少",
