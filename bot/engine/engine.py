@@ -3,7 +3,10 @@
 One message is handled as: claim its id (a redelivery gets the stored reply), identify the
 customer, take the conversation's lock, THEN load its state, let the dialog policy
 (bot/engine/policy.py) build the replies, save, record the transcript. While staff have the
-chat, the engine records and stays silent.
+chat, the engine records and stays silent. ``handle`` returns the replies (channels that answer
+inline: the terminal, CollectingChannel); ``process`` is the durable inbox's entry (bot/inbox.py):
+the message is already stored and claimed, and the replies go to the outbox in the turn's own
+transaction.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -33,6 +36,9 @@ from core.models import ConversationMode, UnansweredQuestion
 from core.waitlist import Waitlist
 from faq import FaqMatcher, FaqRegistry
 
+if TYPE_CHECKING:
+    from core.calendar import CalendarService
+
 log = logging.getLogger(__name__)
 MAX_TEXT = 2000  # longer messages are cut before parsing (nothing we parse needs more)
 # Messages handled at once per process. More would only queue on the database (SQLite has one
@@ -46,6 +52,8 @@ class UnknownShop(LookupError):
 
 
 class Engine:
+    calendar: CalendarService | None = None  # built on first use (bot/engine/flows.py calendar_link)
+
     def __init__(
         self,
         config: AppConfig,
@@ -103,15 +111,12 @@ class Engine:
         customer = await self.customers.identify(
             msg.shop_id, msg.channel, msg.user_id, display_name=_clean(msg.display_name)[:100], language=hint
         )
-        conv = await self.store.open(
-            msg.shop_id, msg.channel, msg.user_id, customer_id=customer.id, language=customer.language
-        )
         replies: list[OutgoingMessage] = []
         text = _clean(msg.text)[:MAX_TEXT]
         inbound = (text, {"payload": msg.payload} if msg.payload else {})
-        created = conv.created
-        async with self.store.locked(msg.shop_id, msg.channel, msg.user_id, conv.id) as conv:
-            conv.created = created
+        async with self.store.opened(
+            msg.shop_id, msg.channel, msg.user_id, customer_id=customer.id, language=customer.language
+        ) as conv:  # created on first contact; held (lease) and loaded in one statement
             was_with_staff = conv.mode != ConversationMode.BOT
             if conv.mode == ConversationMode.BOT:
                 turn = Turn(self, msg.shop_id, shop, conv, customer, msg, self.clock.now())

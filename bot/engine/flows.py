@@ -12,6 +12,7 @@ add-on end in a confirmation step, a cancel starts with one.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from bot.engine.draft import Action, Draft, Mode, StateName
@@ -26,7 +27,7 @@ from core.messages import Button, OutgoingMessage
 from core.models import ACTIVE_STATUSES, BookingStatus, ConversationMode
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Reason, Taken
 from core.shop_facts import render_facts
-from core.when import format_day_label, period_of
+from core.when import Lang, format_day_label, period_of
 
 MAX_DAY_BUTTONS = 6
 MAX_TIME_BUTTONS = 12
@@ -51,7 +52,7 @@ def slot_from_payload(payload: str) -> datetime | None:
     return datetime.fromtimestamp(minutes * 60, tz=UTC)
 
 
-def price_text(t: Turn, amount: float) -> str:
+def price_text(t: Turn, amount: Decimal | float) -> str:
     return t.texts.format_price(amount)
 
 
@@ -369,12 +370,12 @@ async def _pet_ready(t: Turn) -> bool:
             await t.go(StateName.PET_SIZE)
             return False
         assert d.pet_name is not None and d.species is not None
-        pet = await t.engine.customers.add_pet(
+        new_pet = await t.engine.customers.add_pet(
             t.customer.id, name=d.pet_name, species=d.species, size=d.size, breed=d.breed or ""
         )
         await _reload_customer(t)
-        d.pet_id = pet.id
-        t.say(t.t("info.new_pet", pet=pet.name))
+        d.pet_id = new_pet.id
+        t.say(t.t("info.new_pet", pet=new_pet.name))
     pet = t.pet(d.pet_id)
     if pet is not None:
         _resolve_bath(t, pet.species)
@@ -501,7 +502,7 @@ def _needs_size(t: Turn) -> bool:
 
 
 def _service_for_pet(t: Turn, category: str, size: str | None, species: str | None) -> str | None:
-    members = {s.pet_size: sid for sid, s in t.shop.services.items() if s.category == category}
+    members: dict[str | None, str] = {s.pet_size: sid for sid, s in t.shop.services.items() if s.category == category}
     if not members:
         return None
     if size is None:
@@ -548,7 +549,7 @@ async def open_days(t: Turn, start: date, count: int) -> tuple[list[date], bool]
 
 
 def day_buttons(t: Turn, days: list[date]) -> list[Button]:
-    lang = "en" if t.lang == "en" else "zh"
+    lang: Lang = "en" if t.lang == "en" else "zh"
     return [Button(format_day_label(d, t.today, lang), f"d:{d.isoformat()}") for d in days]
 
 
@@ -569,7 +570,7 @@ async def pick_day(t: Turn, day: date, *, at: time | None = None, period: str | 
         await t.go(StateName.CHOOSE_DAY, push=False)
         return
     wish = _staff_wish(t)
-    if wish and not t.shop.staff[wish].shifts.get(WEEKDAYS[day.weekday()]):  # type: ignore[call-overload]  # dict
+    if wish and not t.shop.staff[wish].shifts.get(WEEKDAYS[day.weekday()]):
         t.say(t.t("info.staff_off_day", staff=t.staff_name(wish), day=t.day_text(day)))
         await t.go(StateName.CHOOSE_DAY, push=False)
         return
@@ -1102,8 +1103,8 @@ async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False) -> b
     if result.decision == "suggest" and result.candidates:
         buttons = []
         for candidate in result.candidates:
-            entry = matcher.faq.entry(candidate.id)
-            label = _question_label(t, entry) if entry is not None else candidate.id
+            suggested = matcher.faq.entry(candidate.id)
+            label = _question_label(t, suggested) if suggested is not None else candidate.id
             buttons.append(Button(label, f"faq:{candidate.id}"))
         t.say(t.t("faq.suggest"), buttons)
         return True

@@ -107,7 +107,13 @@ class _Policy:
             return True
         t.data.pop("resume", None) if t.state != StateName.RESUME_OFFER else None
         command = self._command_meant(t, frame)
-        about_command = command in (Command.RESCHEDULE, Command.CANCEL_BOOKING, Command.MY_BOOKINGS, Command.BOOK)
+        about_command = command in (
+            Command.RESCHEDULE,
+            Command.CANCEL_BOOKING,
+            Command.MY_BOOKINGS,
+            Command.BOOK,
+            Command.HUMAN,  # "你们是人工验光还是电脑验光？" asks about the exam, not for a person
+        )
         # "改期要收费吗" asks about rescheduling: a confident FAQ answer first, then the flow goes on
         asks_about = command is not None and about_command and frame.question and not frame.request_form
         if asks_about and await flows.answer_from_faq(t, frame.focus or frame.text, only_answer=True):
@@ -115,6 +121,11 @@ class _Policy:
         if command is not None and await self._command(t, command, frame):
             return True
         if await self._new_request_over_old(t, frame):
+            return True
+        if frame.staff_id and _has_any(frame.norm, TALK_WORDS) and not frame.service_named:
+            await self._leave(t)  # "Can I speak to Dr. Wang?": that person's role takes it
+            role = t.shop.staff[frame.staff_id].role
+            await flows.escalate(t, route=role, reason="asked")
             return True
         state = STATES[t.state]
         d = t.draft
@@ -491,6 +502,7 @@ class _Policy:
         await t.reprompt()
 
 
+TALK_WORDS = ("speak to", "talk to", "speak with", "talk with", "聊", "问问", "咨询", "联系")
 BOOKING_NOUNS = ("预约", "booking", "appointment", "那个", "那次")
 SAME_DAY_WORDS = ("same day", "that day", "同一天", "那天", "当天", "同一日")
 REFER_BACK = (" him", " her", " them", " it", "他", "她", "它", "宝贝", "again", "another", "再", "也")

@@ -6,8 +6,12 @@
 - Ordering: messages of one conversation are handled one at a time. Inside a process an
   asyncio.Lock per conversation queues them in arrival order; across processes a lease on the
   conversation row (lock_owner / locked_until, taken with one guarded UPDATE) does, so several
-  `serve` processes on PostgreSQL never interleave one chat. A crashed holder's lease expires.
-  The state is loaded only after the lock is taken.
+  `serve` processes on PostgreSQL never interleave one chat. A crashed holder's lease is
+  released as soon as its heartbeat says it is dead (bot/inbox.py), else it expires. The state
+  is loaded only after the lock is taken, in the same statement (UPDATE ... RETURNING).
+- A turn ends in ONE transaction (``finish_turn``): transcript, state, the inbox row done, and
+  for the durable inbox path the replies in the outbox (then the delivery loop is woken: here
+  directly, in other processes by PostgreSQL NOTIFY).
 """
 
 from __future__ import annotations
@@ -134,22 +138,75 @@ class ConversationStore:
         self, shop_id: str, channel: str, external_id: str, conversation_id: int
     ) -> AsyncIterator[ConversationState]:
         """Hold the conversation (in-process lock, then the cross-process lease) and load it."""
-        key = (shop_id, channel, external_id)
+        async with self._local((shop_id, channel, external_id)):
+            conv = await self._take_lease(conversation_id)
+            try:
+                yield conv
+            finally:
+                if not conv.lease_released:
+                    await self._drop_lease(conversation_id)
+
+    @asynccontextmanager
+    async def opened(
+        self, shop_id: str, channel: str, external_id: str, *, customer_id: int, language: str
+    ) -> AsyncIterator[ConversationState]:
+        """``open`` + ``locked`` in one: a known chat is held and loaded with ONE statement (the
+        lease taken by its natural key, UPDATE ... RETURNING); a new one is created first."""
+        async with self._local((shop_id, channel, external_id)):
+            conv = await self._take_lease_by_key(shop_id, channel, external_id)
+            if conv is None:
+                made = await self.open(shop_id, channel, external_id, customer_id=customer_id, language=language)
+                conv = await self._take_lease(made.id)
+                conv.created = made.created
+            try:
+                yield conv
+            finally:
+                if not conv.lease_released:
+                    await self._drop_lease(conv.id)
+
+    @asynccontextmanager
+    async def _local(self, key: tuple[str, str, str]) -> AsyncIterator[None]:
+        """This process's lock of one conversation (arrival order), forgotten when unused."""
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiters[key] = self._waiters.get(key, 0) + 1
         try:
             async with lock:
-                conv = await self._take_lease(conversation_id)
-                try:
-                    yield conv
-                finally:
-                    if not conv.lease_released:
-                        await self._drop_lease(conversation_id)
+                yield
         finally:
             self._waiters[key] -= 1
             if not self._waiters[key]:
                 del self._waiters[key]
                 self._locks.pop(key, None)
+
+    async def _take_lease_by_key(self, shop_id: str, channel: str, external_id: str) -> ConversationState | None:
+        """The lease and the state by natural key; None when the conversation does not exist yet."""
+        natural = (
+            Conversation.shop_id == shop_id,
+            Conversation.channel == channel,
+            Conversation.external_id == external_id,
+        )
+        while True:
+            now = self.clock.now()
+            async with self.db.transaction() as s:
+                row = await s.scalar(
+                    update(Conversation)
+                    .where(
+                        *natural,
+                        or_(
+                            Conversation.locked_until.is_(None),
+                            Conversation.locked_until < now,
+                            Conversation.lock_owner == self.owner,
+                        ),
+                    )
+                    .values(lock_owner=self.owner, locked_until=now + LEASE)
+                    .returning(Conversation)
+                    .execution_options(synchronize_session=False)
+                )
+                if row is not None:
+                    return _state_of(row)
+                if await s.scalar(select(Conversation.id).where(*natural)) is None:
+                    return None
+            await asyncio.sleep(_POLL_SECONDS)
 
     async def _take_lease(self, conversation_id: int) -> ConversationState:
         while True:

@@ -36,7 +36,7 @@ from bot.engine.intents import (
 )
 from core.config import ShopConfig
 from core.customers import PetView
-from core.pets import BREEDS, breed_in, size_in, species_in
+from core.pets import BREEDS, Size, breed_in, size_in, species_in
 from core.when import When, parse_when
 
 BREED_NAMES = tuple(b for b in BREEDS if not b.isascii())
@@ -138,6 +138,13 @@ BOOK_WORDS = (
     "约到",
     "订个",
     "安排",
+    "找个时间",
+    "约个时间",
+    "带她来",
+    "带他来",
+    "带孩子来",
+    "来做个",
+    "过来做",
     "登记",
     "book",
     "appointment",
@@ -646,6 +653,8 @@ class Frame:
         return bool(
             self.service
             or self.bath
+            or self.staff_id
+            or self.earliest
             or self.pet
             or self.new_pet_name
             or self.species
@@ -682,7 +691,7 @@ def understand(
     # the part of the message that asks for something: all of it, or the asking sentences of a story
     focus = _asking_part(fixed, today) if long else _present_part(fixed, today)
     focus_norm = normalise(focus)
-    command = command_in(focus if long else fixed)
+    command = command_in(focus)
     intents: set[Intent] = set()
     if looks_like_question(raw) and not _only_time_question(raw):
         intents.add(Intent.ASK)
@@ -724,7 +733,7 @@ def understand(
         service = _service(fixed, shop, species or (pet.species if pet else None))
     bath = service is None and shop.kind == "pet" and _has(normalise(focus), BATH_WORDS)
     if when.found and _event_date(focus, when):
-        when = When(period=when.period) if when.period and not when.date else When()
+        when = _when(_without_events(focus), today, lang)  # only the days and times the request is about
     addons = _addons(focus, shop)
     if _has(norm, ADD_WORDS) and (addons or _has(norm, BOOKING_REFERENCE)):
         intents.add(Intent.ADD_ADDON)
@@ -810,8 +819,15 @@ _EN_WORDS = frozenset(
 
 
 def language_written(text: str) -> str | None:
-    """zh for text with Chinese characters, en for Latin text with English words in it."""
+    """zh for text with Chinese characters, en for Latin text with English words in it (also when
+    it quotes a Chinese service name: "I want to book 儿童验光 for my son")."""
     lang = language_of(text)
+    if lang == "zh":
+        cjk = len(re.findall(r"[\u3400-\u9fff]", text))
+        latin = [w.lower() for w in re.findall(r"[A-Za-z']+", text)]
+        if cjk <= 6 and sum(1 for w in latin if w in _EN_WORDS) >= 4:
+            return "en"
+        return "zh"
     if lang != "en":
         return lang
     words = [w.lower() for w in re.findall(r"[A-Za-z']{1,}", text)]
@@ -958,6 +974,8 @@ def _half_past(text: str) -> str:
 
 def _joined_aliases(text: str, shop: ShopConfig) -> str:
     """ "验个光" / "剪一下指甲" -> "验光" / "剪指甲": a verb and its noun split by a measure word."""
+    if shop.kind != "pet" and "眼镜" in text and "取" in text and "取眼镜" not in text:
+        text = text + " 取眼镜"  # "眼镜做好了，想约个时间来取"
     if shop.kind != "pet" and "验" in text:
         text = re.sub(r"验(?:个|一下|一个|下)光", "验光", text)
         text = re.sub(r"(?:重新|再)验(?:一下|一次|下)?(?!光)", "验光", text)
@@ -1009,7 +1027,7 @@ def _addons(text: str, shop: ShopConfig) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _size_from_weight(text: str) -> str | None:
+def _size_from_weight(text: str) -> Size | None:
     m = re.search(r"(\d{1,3}(?:\.\d)?)\s*(kilos?|kilograms?|kgs?|公斤|千克|斤|lbs?|pounds?)", text.lower())
     if not m:
         return None
@@ -1295,17 +1313,18 @@ def _staff(text: str, shop: ShopConfig) -> str | None:
 
 
 def _event_date(text: str, when: When) -> bool:
-    """A date that belongs to something else ("老公28号生日", "screening on the 25th")."""
-    if not when.spans:
-        return False
-    start = when.spans[0][0]
-    clauses = re.split(r"([，,;；。.!?！？])", text)
-    pos = 0
-    for clause in clauses:
-        if pos <= start < pos + len(clause):
-            return _has(normalise(clause), EVENT_WORDS) and not _has(normalise(clause), BOOK_WORDS)
-        pos += len(clause)
-    return False
+    """Whether the day or time belongs to something else ("老公28号生日", "下午4点放学")."""
+    return _without_events(text) != text
+
+
+def _without_events(text: str) -> str:
+    clauses = [c for c in re.split(r"[，,;；。.!?！？]", text) if c.strip()]
+    kept = [
+        c
+        for c in clauses
+        if not (_has(normalise(c), EVENT_WORDS) and not _has(normalise(c), (*BOOK_WORDS, "能", "can", "could")))
+    ]
+    return "，".join(kept) if len(kept) != len(clauses) else text
 
 
 SIZE_PREFIXES = (
@@ -1341,9 +1360,9 @@ def _new_pet_name(text: str, shop: ShopConfig) -> str | None:
             if _good_cn_name(name, shop):
                 return name
     lowered = normalise(text)
-    m = _EN_NAMED.search(lowered)
-    if m:
-        name = m.group("name").capitalize()
+    named = _EN_NAMED.search(lowered)
+    if named:
+        name = named.group("name").capitalize()
         if name not in _EN_NOT_NAMES:
             return name
     for m in _EN_PET_NAME.finditer(text):
