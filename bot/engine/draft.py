@@ -59,6 +59,7 @@ class Draft:
     child: bool | None = None  # whose exam (optician)
     staff: str | None = None  # the groomer / optometrist the customer asked for
     # the pet
+    new_pet: bool = False  # the customer said it is a pet we do not know yet
     pet_id: int | None = None
     pet_name: str | None = None
     species: str | None = None

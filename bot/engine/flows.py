@@ -88,8 +88,8 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
         other_category = category and category != d.category and not _in_category(t, category)
         if (service and service != d.service) or other_category:
             d.service, d.category = service, category
-    elif frame.bath and not d.service and not d.category:
-        d.bath = True
+    elif frame.bath and not _is_bath(t, d.service, d.category):
+        d.service, d.category, d.bath = None, None, True  # "make that a bath instead"
     elif frame.child and not d.service and not d.category and t.shop.kind == "optician":
         d.service = _child_service(t)  # "the kids one"
     if frame.child is not None and t.shop.kind == "optician":
@@ -200,6 +200,8 @@ def _same_start(t: Turn, day: str, hhmm: str) -> bool:
 def _apply_pet(t: Turn, frame: Frame) -> bool:
     d = t.draft
     changed = False
+    if frame.new_pet and frame.pet is None and d.pet_id is None:
+        d.new_pet = True
     if frame.pet is not None and frame.pet.id != d.pet_id:
         use_pet(t, frame.pet)
         changed = True
@@ -321,6 +323,15 @@ def _whose_exam(t: Turn) -> None:
             d.service = match
 
 
+def _is_bath(t: Turn, service: str | None, category: str | None) -> bool:
+    if category:
+        return True
+    if service is None:
+        return False
+    s = t.shop.services[service]
+    return "bath" in s.name.en.lower() or "洗澡" in s.name.zh
+
+
 def _child_service(t: Turn) -> str | None:
     from bot.engine.understanding import CHILD_WORDS
 
@@ -350,6 +361,9 @@ async def _pet_ready(t: Turn) -> bool:
                 use_pet(t, known)
         if d.pet_id is None and not d.pet_name:
             pets = compatible_pets(t)
+            if d.new_pet:
+                await t.go(StateName.PET_NAME)  # "our new dog": not the one on file
+                return False
             if len(pets) == 1 and len(t.customer.pets) == 1:
                 use_pet(t, pets[0])  # their only pet: named in the summary, where it can be corrected
                 return await _pet_ready(t)
@@ -604,6 +618,9 @@ async def pick_day(t: Turn, day: date, *, at: time | None = None, period: str | 
         d.alternatives = [slot_payload(s.start) for s in sorted(nearest, key=lambda s: s.start)]
         if start < t.now + timedelta(minutes=rules.lead_time_min):
             t.say(t.t("info.too_soon", hours=_hours(rules.lead_time_min)))
+        elif wish:
+            staff = t.staff_name(wish)
+            t.say(t.t("info.staff_time_not_free", staff=staff, time=at.strftime("%H:%M"), day=t.day_text(day)))
         else:
             t.say(t.t("info.time_not_free", time=at.strftime("%H:%M"), day=t.day_text(day)))
         await t.go(StateName.CHOOSE_TIME)
@@ -882,7 +899,8 @@ def _booking_day(t: Turn, frame: Frame) -> date | None:
 
 
 def pick_booking(t: Turn, bookings: list[BookingView], frame: Frame | None) -> BookingView | None:
-    """The booking a message points at: its code, or the only one on a named day / of a named service."""
+    """The booking a message points at: its code, or the only one on a named day, of a named pet
+    or service ("周日孩子那个验光"); None when the message does not single one out."""
     if frame is None or not bookings:
         return None
     if frame.booking_code:
@@ -890,25 +908,27 @@ def pick_booking(t: Turn, bookings: list[BookingView], frame: Frame | None) -> B
         if found:
             return found
     candidates = bookings
-    if frame.service is not None:
-        by_service = [
-            b
-            for b in candidates
-            if b.service_id == frame.service.service_id
-            or (frame.service.category and t.shop.services[b.service_id].category == frame.service.category)
-        ]
-        if by_service:
-            candidates = by_service
-    if frame.pet is not None:
-        by_pet = [b for b in candidates if b.pet_id == frame.pet.id]
-        if by_pet:
-            candidates = by_pet
     day = _booking_day(t, frame)
+    filters: list[Any] = []
     if day is not None:
-        by_day = [b for b in candidates if b.start.astimezone(t.shop.tz).date() == day]
-        if by_day:
-            candidates = by_day
-    if len(candidates) == 1 and candidates is not bookings:
+        filters.append(lambda b: b.start.astimezone(t.shop.tz).date() == day)
+    if frame.pet is not None:
+        pet_id = frame.pet.id
+        filters.append(lambda b: b.pet_id == pet_id)
+    if frame.child is not None and t.shop.kind == "optician":
+        child = _child_service(t)
+        filters.append(lambda b: (b.service_id == child) == bool(frame.child))
+    elif frame.service is not None:
+        mention = frame.service
+        filters.append(
+            lambda b: b.service_id == mention.service_id
+            or bool(mention.category and t.shop.services[b.service_id].category == mention.category)
+        )
+    for keep in filters:
+        narrowed = [b for b in candidates if keep(b)]
+        if narrowed:
+            candidates = narrowed
+    if len(candidates) == 1 and filters:
         return candidates[0]
     return None
 

@@ -110,7 +110,6 @@ class _Policy:
         about_command = command in (
             Command.RESCHEDULE,
             Command.CANCEL_BOOKING,
-            Command.MY_BOOKINGS,
             Command.BOOK,
             Command.HUMAN,  # "你们是人工验光还是电脑验光？" asks about the exam, not for a person
         )

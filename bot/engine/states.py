@@ -474,12 +474,13 @@ class BookingActions(State):
         buttons = [t.button("btn.reschedule", "ba:reschedule"), t.button("btn.cancel_booking", "ba:cancel")]
         if _addons_left(t, booking.service_id, booking.addons):
             buttons.append(t.button("btn.add_service", "ba:addon"))
+        status = t.t("manage.pending_mark") if booking.status == "pending" else ""
         t.say(
             t.t(
                 "ask.booking_action",
                 code=booking.code,
                 service=t.service_name(booking.service_id),
-                when=t.when(booking.start),
+                when=t.when(booking.start) + status,  # a request still waiting for the shop says so
             ),
             buttons,
         )

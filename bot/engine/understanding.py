@@ -414,6 +414,9 @@ _YES_START = (
     "sounds great",
     "go for it",
     "all good",
+    "lovely",
+    "brilliant",
+    "cool",
     "perfect",
     "great",
     "fine",
@@ -625,6 +628,7 @@ class Frame:
     removed_addons: tuple[str, ...] = ()  # "刷牙还是不要了" / "without the conditioner"
     wh_question: bool = False  # asks what/how much/when (not a yes/no question such as "周日可以吗")
     shift_minutes: int | None = None  # "an hour later" / "早半小时"
+    new_pet: bool = False  # "our new dog" / "另一只猫": not the pet on file
     request_form: bool = False  # "can I ...", "能不能...": a request phrased as a question
 
     @property
@@ -783,6 +787,7 @@ def understand(
         staff_id=_staff(fixed, shop),
         removed_addons=addons if addons and _has(norm, REMOVE_WORDS) else (),
         shift_minutes=_shift_minutes(fixed),
+        new_pet=_has(norm, NEW_PET_WORDS),
         request_form=_has(norm, REQUEST_FORMS),
         wh_question=Intent.ASK in intents and _has(norm, WH_WORDS),
     )
@@ -1173,7 +1178,8 @@ def _when(text: str, today: date, lang: str) -> When:
 
 
 _BARE_HOUR = re.compile(
-    r"(?:at\s+)?([0-9]{1,2})(?:[:.]([0-9]{2}))?\s*(?:then|please|pls|ok|instead|吧|点吧|可以吗|行吗|好了)?[?？!！.。]*"
+    r"(?:(?:at|around|about|say|maybe|大概|差不多)\s*)?([0-9]{1,2})(?:[:.]([0-9]{2}))?"
+    r"\s*(?:then|please|pls|ok|instead|ish|or so|吧|点吧|左右|可以吗|行吗|好了)?[?？!！.。]*"
 )
 
 
@@ -1197,9 +1203,19 @@ _SHIFT = re.compile(
 )
 
 
+_DAY_SHIFT = re.compile(
+    r"(?P<later>往后挪|往后推|推迟|延后|晚|后延|push(?:\s+it)?\s+back|a\s+day\s+later|one\s+day\s+later)"
+    r"\s*(?:一|1|a|one)?\s*(?:天|day)?"
+    r"|(?P<earlier>提前|早|a\s+day\s+earlier|one\s+day\s+earlier)\s*(?:一|1)\s*天"
+)
+
+
 def _shift_minutes(text: str) -> int | None:
-    """ "an hour later" -> +60, "早半小时" -> -30: a reschedule relative to the booking's time."""
+    """ "an hour later" -> +60, "早半小时" -> -30, "往后挪一天" -> +1 day: relative to the booking's time."""
     lowered = text.lower()
+    day = _DAY_SHIFT.search(lowered)
+    if day and ("天" in day.group(0) or "day" in day.group(0) or "back" in day.group(0)):
+        return 1440 if day.group("later") else -1440
     m = _SHIFT.search(lowered)
     if not m:
         return None
@@ -1239,6 +1255,24 @@ def _pet(text: str, pets: tuple[PetView, ...]) -> PetView | None:
     return kept[0] if len(kept) == 1 else pet_in(text, pets)
 
 
+NEW_PET_WORDS = (
+    "new dog",
+    "new cat",
+    "new puppy",
+    "new kitten",
+    "another dog",
+    "another cat",
+    "other dog",
+    "other cat",
+    "second dog",
+    "新来的",
+    "新养的",
+    "刚养的",
+    "另一只",
+    "另外一只",
+    "新的狗",
+    "新的猫",
+)
 REQUEST_FORMS = (
     "can i",
     "could i",
