@@ -809,7 +809,9 @@ def summary(t: Turn, booking: BookingView) -> str:
     icon = "👓" if t.shop.kind == "optician" else "✂️"
     lines = [t.t("summary.title"), t.t("summary.service", icon=icon, service=t.service_name(booking.service_id))]
     if booking.addons:
-        names = [t.shop.addons[a].name.get(t.lang) for a in booking.addons if a in t.shop.addons]
+        names = [
+            f"{t.shop.addons[a].name.get(t.lang)} +{addon_price(t, a)}" for a in booking.addons if a in t.shop.addons
+        ]
         lines.append(t.t("summary.addons", addons=t.texts.join(names)))
     pet = t.pet(booking.pet_id)
     if pet is not None:

@@ -83,7 +83,8 @@ class _Policy:
             await t.reprompt()
             return
         await self._put_away_if_stale(t)
-        frame = understand(stripped, t.shop, t.customer.pets, t.today, lang=t.lang)
+        local_now = t.now.astimezone(t.shop.tz).time()
+        frame = understand(stripped, t.shop, t.customer.pets, t.today, lang=t.lang, now=local_now)
         await self._follow_language(t, frame)
         if await self._understood(t, frame):
             t.data["misses"] = 0
@@ -214,7 +215,10 @@ class _Policy:
         """ "add deworming to Max's bath" / "is my grooming appointment confirmed?": the booking on file."""
         if t.draft.mode == Mode.BOOK and t.state != StateName.IDLE:
             return False
-        adding_new = frame.when.date is not None or (frame.has(Intent.BOOK) and frame.service_named)
+        if frame.wh_question and not frame.request_form:
+            return False  # "加护毛素要多少钱？" asks a price
+        refers = _has_any(frame.norm, EXISTING_REFERENCES)
+        adding_new = not refers and (frame.when.date is not None or (frame.has(Intent.BOOK) and frame.service_named))
         if frame.has(Intent.ADD_ADDON) and not adding_new:
             bookings = await flows.upcoming(t)
             if bookings or frame.service is None:
@@ -501,6 +505,10 @@ class _Policy:
         await t.reprompt()
 
 
+EXISTING_REFERENCES = (
+    *("的预约", "那次", "那个预约", "预约加"),
+    *("my booking", "my appointment", "booking on", "appointment on"),
+)
 TALK_WORDS = ("speak to", "talk to", "speak with", "talk with", "聊", "问问", "咨询", "联系")
 BOOKING_NOUNS = ("预约", "booking", "appointment", "那个", "那次")
 SAME_DAY_WORDS = ("same day", "that day", "同一天", "那天", "当天", "同一日")

@@ -751,7 +751,9 @@ class ResumeOffer(YesNoState):
             t.settle()
             await t.go(StateName.IDLE, push=False)
             return
-        self._restore(t, autoconfirm=True)
+        # "yes, book it" books what the offer showed; "继续" / "continue" shows the summary again
+        books = any(w in t.msg.text.lower() for w in ("book", "确认", "预约", "约吧", "confirm"))
+        self._restore(t, autoconfirm=books)
         await flows.advance(t)
 
 

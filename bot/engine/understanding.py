@@ -123,7 +123,14 @@ TYPOS: dict[str, str] = {
 }
 
 BOOK_WORDS = (
-    "预约",
+    "想预约",
+    "要预约",
+    "我要预约",
+    "帮我预约",
+    "给我预约",
+    "预约一个",
+    "预约一下",
+    "预约下",
     "约个",
     "约一下",
     "约一个",
@@ -493,6 +500,9 @@ CORRECTION_CUES = (
 _PAST = re.compile(
     r"\b(?:had|was|were|came|went|did|got|loved|last time|last visit|came in)\b|上次|上回|之前|以前|去过|来过|做过"
 )
+_NOT_COMMAND = re.compile(
+    r"(?:不是|不要|不想|not|don t want to|i don t want to)\s*(?:改期|改时间|取消|reschedule|cancel)"
+)
 _FILLER = re.compile(r"^(?:(?:hmm+|um+|uh+|erm|well|oh|ah|actually|sorry|呃|额|唔|哦|emm+|其实)\s*)+")
 _SENTENCE = re.compile(r"[^。！？!?\n；;]+[。！？!?\n；;]?")
 _PERSON_AFTER = ("师", "店", "员", "院", "老师", "er ", "ist")
@@ -685,6 +695,7 @@ def understand(
     today: date,
     *,
     lang: str = "zh",
+    now: time | None = None,
 ) -> Frame:
     """The frame of one typed message (buttons are payloads and never reach here)."""
     raw = text.strip()
@@ -696,6 +707,8 @@ def understand(
     focus = _asking_part(fixed, today) if long else _present_part(fixed, today)
     focus_norm = normalise(focus)
     command = command_in(focus)
+    if command is not None and _NOT_COMMAND.search(focus.lower()):
+        command = None  # "哦不是改期，我是想再约个剪指甲": the command word is denied
     intents: set[Intent] = set()
     if looks_like_question(raw) and not _only_time_question(raw):
         intents.add(Intent.ASK)
@@ -730,6 +743,8 @@ def understand(
     when = _when(focus, today, lang)
     if not when.found:
         when = _bare_hour(focus) or when
+    if not when.found and now is not None and _has(norm, NOW_WORDS):
+        when = When(date=today, time=now.replace(second=0, microsecond=0), spans=((0, 1),))  # "现在马上能洗吗"
     pet = _pet(focus, pets) or _pet(fixed, pets)
     species = species_in(focus) or None
     service = _service(focus, shop, species or (pet.species if pet else None))
@@ -1255,6 +1270,7 @@ def _pet(text: str, pets: tuple[PetView, ...]) -> PetView | None:
     return kept[0] if len(kept) == 1 else pet_in(text, pets)
 
 
+NOW_WORDS = ("现在", "马上", "立刻", "right now", "asap", "straight away", "immediately")
 NEW_PET_WORDS = (
     "new dog",
     "new cat",
