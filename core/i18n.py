@@ -8,8 +8,9 @@ zone the way each language writes them. A missing key is a bug, so it raises.
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
@@ -51,7 +52,7 @@ class Texts:
     def list(self, key: str) -> list[str]:
         return list(self.entries[key])
 
-    def join(self, items: list[str]) -> str:
+    def join(self, items: Sequence[str]) -> str:
         return str(self.entries["format.list_sep"]).join(items)
 
     def format_date(self, day: date) -> str:
@@ -72,10 +73,47 @@ class Texts:
             time=local.strftime("%H:%M"),
         )
 
-    def format_price(self, amount: Decimal | int | float) -> str:
+    def format_price(self, amount: Decimal | int | float, currency: str | None = None) -> str:
+        """A price: in ``currency`` (the shop's config ``currency``, e.g. "EUR") the way this
+        language writes it; without a currency, the catalog's ``format.price`` (yuan)."""
+        if currency is not None:
+            return format_money(amount, currency, self.lang)
         value = Decimal(str(amount))
         text = f"{value:.2f}".rstrip("0").rstrip(".") if value % 1 else f"{int(value)}"
         return self.t("format.price", amount=text)
+
+
+# Currency symbols as each language writes them (CLDR zh / en): a reader of English sees "CN¥"
+# for yuan and "$" for US dollars, a reader of Chinese "¥" and "US$".
+_SYMBOLS: dict[str, dict[str, str]] = {
+    "CNY": {"zh": "¥", "en": "¥"},  # customers of a shop in China read ¥ in English too
+    "USD": {"zh": "US$", "en": "$"},
+    "EUR": {"zh": "€", "en": "€"},
+    "GBP": {"zh": "£", "en": "£"},
+    "JPY": {"zh": "JP¥", "en": "¥"},
+    "HKD": {"zh": "HK$", "en": "HK$"},
+    "TWD": {"zh": "NT$", "en": "NT$"},
+    "MOP": {"zh": "MOP$", "en": "MOP$"},
+    "SGD": {"zh": "SGD", "en": "SGD"},
+    "AUD": {"zh": "AU$", "en": "A$"},
+    "CAD": {"zh": "CA$", "en": "CA$"},
+    "KRW": {"zh": "₩", "en": "₩"},
+    "CHF": {"zh": "CHF ", "en": "CHF "},
+}
+_NO_MINOR_UNIT = {"JPY", "KRW", "TWD"}
+
+
+def format_money(amount: Decimal | int | float, currency: str, lang: str) -> str:
+    """``20`` EUR -> "€20"; ``1234.5`` USD -> "$1,234.50" (en) / "US$1,234.50" (zh); an
+    unknown code is written after the amount ("7 XTS"). Whole amounts drop the cents."""
+    code = currency.strip().upper()
+    value = Decimal(str(amount))
+    if code in _NO_MINOR_UNIT or value % 1 == 0:
+        number = f"{value.quantize(Decimal(1), rounding=ROUND_HALF_UP):,}"
+    else:
+        number = f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
+    symbol = _SYMBOLS.get(code, {}).get("en" if lang == "en" else "zh")
+    return f"{symbol}{number}" if symbol else f"{number} {code}"
 
 
 @cache

@@ -31,9 +31,9 @@ def fact(shop: ShopConfig, name: str, lang: str) -> str | None:
         item = name[6:]
         tx = texts(lang)
         if item in shop.services:
-            return tx.format_price(shop.services[item].price)
+            return tx.format_price(shop.services[item].price, currency=shop.currency)
         if item in shop.addons:
-            return tx.format_price(shop.addons[item].price)
+            return tx.format_price(shop.addons[item].price, currency=shop.currency)
     return None
 
 
@@ -55,7 +55,7 @@ def opening_hours_text(shop: ShopConfig, lang: str) -> str:
     sep = "；" if lang == "zh" else "; "
     groups: list[tuple[list[str], str]] = []
     for index, key in enumerate(WEEKDAYS):
-        ranges = shop.opening_hours.get(key, [])  # type: ignore[call-overload]  # WeeklyHours is a dict
+        ranges = shop.opening_hours.get(key, [])
         hours = ", ".join(str(r) for r in ranges) if ranges else closed
         if groups and groups[-1][1] == hours:
             groups[-1][0].append(names[index])

@@ -53,7 +53,7 @@ def slot_from_payload(payload: str) -> datetime | None:
 
 
 def price_text(t: Turn, amount: Decimal | float) -> str:
-    return t.texts.format_price(amount)
+    return t.texts.format_price(amount, currency=t.shop.currency)
 
 
 # ------------------------------------------------------------------------- the booking form
