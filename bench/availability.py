@@ -23,6 +23,7 @@ import random
 import statistics
 import time
 from datetime import date, timedelta
+from typing import Any
 
 from _common import (
     BUFFER_MIN,
@@ -192,7 +193,7 @@ async def explain(svc: Services, day: date) -> None:
         "AND start_at < :hi AND end_at > :lo ORDER BY start_at"
     )
     prefix = "EXPLAIN QUERY PLAN " if svc.db.dialect == "sqlite" else "EXPLAIN (ANALYZE, BUFFERS OFF, TIMING OFF) "
-    params = {"shop": SHOP, "lo": pad_lo, "hi": pad_hi}
+    params: dict[str, Any] = {"shop": SHOP, "lo": pad_lo, "hi": pad_hi}
     if svc.db.dialect == "sqlite":
         params = {k: v.replace(tzinfo=None) if hasattr(v, "tzinfo") else v for k, v in params.items()}
     async with svc.db.reading() as s:

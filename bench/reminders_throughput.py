@@ -51,6 +51,7 @@ from core.clock import FixedClock
 from core.config import AppConfig
 from core.messages import OutgoingMessage
 from core.models import (
+    Base,
     Booking,
     BookingStatus,
     ChannelIdentity,
@@ -132,7 +133,12 @@ def bench_planning(config: AppConfig, items: list[Visit]) -> list[list[PlannedRe
 
 
 async def seed(svc: Services, items: list[Visit], plans: list[list[PlannedReminder]]) -> None:
-    customers, identities, conversations, bookings, reminders = [], [], [], [], []
+    Rows = list[dict[str, Any]]
+    customers: Rows = []
+    identities: Rows = []
+    conversations: Rows = []
+    bookings: Rows = []
+    reminders: Rows = []
     customer_of: dict[tuple[str, int], int] = {}
     seen: Counter[str] = Counter()
     for booking_id, (visit, plan) in enumerate(zip(items, plans, strict=True), start=1):
@@ -207,6 +213,7 @@ async def seed(svc: Services, items: list[Visit], plans: list[list[PlannedRemind
         ]
     t0 = time.perf_counter()
     async with svc.db.transaction() as s:
+        model: type[Base]
         for model, rows in ((Customer, customers), (ChannelIdentity, identities), (Conversation, conversations)):
             for i in range(0, len(rows), CHUNK):
                 await s.execute(insert(model), rows[i : i + CHUNK])

@@ -14,6 +14,8 @@ from bot.delivery import Delivery
 from bot.engine.engine import Engine
 from bot.engine.store import ConversationStore
 from bot.events import EventBus
+from bot.inbox import Inbox, Workers
+from bot.metrics import Metrics
 from bot.reminders import ReminderDispatcher
 from bot.wiring import build_senders
 from channels.base import ChannelContext, ChannelSender
@@ -51,9 +53,25 @@ class Services:
     waitlist: Waitlist
     events: EventBus
     accounts: StaffAccounts
+    inbox: Inbox
+    workers: Workers
+    metrics: Metrics
     started: list[str] = field(default_factory=list)
 
+    async def start_workers(self) -> None:
+        """What a `serve` process runs besides HTTP: the inbox worker (takes over what a dead
+        process left) and the delivery loop (woken by turns here and NOTIFY from others)."""
+        self.events.on_wake(self.delivery.wake)
+        await self.inbox.start()
+        self.delivery.start()
+
+    async def stop_workers(self, grace: float = 10.0) -> None:
+        """SIGTERM: take no new messages, finish those in hand and send their replies (bounded)."""
+        await self.inbox.stop(grace)
+        await self.delivery.stop(grace / 2)
+
     async def close(self) -> None:
+        await self.stop_workers(grace=2.0)
         await self.events.stop()
         for sender in self.delivery.senders.values():
             close = getattr(sender, "close", None)
@@ -82,15 +100,23 @@ async def bootstrap(
     clock = clock or SystemClock()
     bookings = BookingService(db, config, clock)
     customers = CustomerDirectory(db, clock)
-    store = ConversationStore(db, clock)
+    workers = Workers(db)
+    store = ConversationStore(db, clock, owner=workers.id)
     faq = load_faq_registry(config)
     waitlist = Waitlist(db, config, clock, bookings)
     events = EventBus(db)
     engine = Engine(config, db, clock, bookings, customers, store, faq, waitlist, events)
     channels = ChannelContext(config=config, engine=engine, clock=clock, history=store.history)
-    outbox = Outbox(db, clock)
+    outbox = Outbox(db, clock, owner=workers.id)
+    metrics = Metrics(db, outbox, clock)
     senders: dict[str, ChannelSender] = build_senders(channels) if senders_override is None else senders_override
-    delivery = Delivery(db, outbox, senders, customers, clock)
+    delivery = Delivery(db, outbox, senders, customers, clock, metrics=metrics)
+    store.wake = delivery.wake
+    inbox = Inbox(db, engine, outbox, workers, wake_delivery=delivery.wake, metrics=metrics)
+    channels.inbox = inbox
+    reminders = ReminderDispatcher(db, config, clock, bookings)
+    reminders.metrics = metrics
+    channels.db = db  # channels with state of their own (WeCom's sync cursor and reply windows)
     return Services(
         config=config,
         db=db,
@@ -103,10 +129,13 @@ async def bootstrap(
         channels=channels,
         outbox=outbox,
         delivery=delivery,
-        reminders=ReminderDispatcher(db, config, clock, bookings),
+        reminders=reminders,
         waitlist=waitlist,
         events=events,
         accounts=StaffAccounts(db, clock),
+        inbox=inbox,
+        workers=workers,
+        metrics=metrics,
     )
 
 

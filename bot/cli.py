@@ -22,6 +22,7 @@ from faq.cli import add_faq_commands
 
 log = logging.getLogger("chatbook")
 DEFAULT_CONFIG = os.environ.get("CHATBOOK_CONFIG", "config.yaml")
+SHUTDOWN_GRACE_SECONDS = float(os.environ.get("CHATBOOK_SHUTDOWN_GRACE", "10"))
 DEMO_LOGIN = ("demo", "chatbook-demo")  # only created by --demo, for trying the console locally
 
 
@@ -42,6 +43,11 @@ async def _serve(config: AppConfig, host: str, port: int, demo: bool = False) ->
 
         made = await seed_demo(services, login=DEMO_LOGIN)
         print(f"demo data: {made} bookings added" if made else "demo data: already there", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before anything answers: a SIGTERM is always graceful
+        loop.add_signal_handler(sig, stop.set)
+    await services.start_workers()  # takes over what a stopped process left, then the inbox and delivery loops
     runner = web.AppRunner(build_app(services), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -60,15 +66,15 @@ async def _serve(config: AppConfig, host: str, port: int, demo: bool = False) ->
     print(f"  database:     {services.db.url.render_as_string(hide_password=True)}")
     print("Press Ctrl+C to stop.", flush=True)
     scheduler = start_scheduler(services)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:
+        # SIGTERM: no new requests (the listener closes; Telegram/WeChat retry elsewhere), polled
+        # updates still go into the inbox, the messages in hand finish within the grace period
+        # and their replies are sent; the rest stays in the database for the next process.
         scheduler.shutdown(wait=False)
         await runner.cleanup()
+        await services.stop_workers(grace=SHUTDOWN_GRACE_SECONDS)
         await services.close()
 
 
@@ -80,6 +86,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else config.server.port
     asyncio.run(_serve(config, host, port, demo=args.demo))
     return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """The backlogs /metrics shows: inbox and outbox rows waiting, reminders due, oldest ages."""
+    from bot.metrics import format_backlog, read_backlog
+
+    async def work(services: Services) -> int:
+        now = services.clock.now()
+        lines = await read_backlog(services.db, services.outbox, now)
+        print(format_backlog(lines, now))
+        return 0
+
+    return _with_services(args, work)
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -244,7 +263,7 @@ def cmd_channels_check(args: argparse.Namespace) -> int:
         problems = 0
         for shop_id, shop in config.shops.items():
             print(f"{shop_id}:")
-            for name in ("telegram", "wechat", "web"):
+            for name in ("telegram", "wechat", "web", "wecom"):
                 settings = getattr(shop.channels, name)
                 if settings is None or not getattr(settings, "enabled", True):
                     print(f"  {name:9s} not configured")
@@ -362,11 +381,53 @@ def cmd_notice_send(args: argparse.Namespace) -> int:
     return _with_services(args, work)
 
 
+def _with_accounts(args: argparse.Namespace, work: Any) -> int:
+    """Run ``work(config, accounts)`` with only the database: staff logins can be managed whatever
+    state the FAQ files or channels are in (a broken FAQ must never lock admins out)."""
+    from core.clock import SystemClock
+    from core.db import Database
+    from core.migrate import upgrade
+    from core.staff_accounts import StaffAccounts
+
+    config = _load(args.config)
+    if config is None:
+        return 2
+
+    async def run() -> int:
+        db = Database(config.database.url, echo=config.database.echo)
+        try:
+            await upgrade(db)
+            return int(await work(config, StaffAccounts(db, SystemClock())) or 0)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
+
+
+def cmd_staff_logout(args: argparse.Namespace) -> int:
+    """End every console session of an account (all browsers; open consoles close within seconds)."""
+    from sqlalchemy import select
+
+    from core.models import StaffAccount
+
+    async def work(config: AppConfig, accounts: Any) -> int:
+        async with accounts.db.reading() as s:
+            account_id = await s.scalar(select(StaffAccount.id).where(StaffAccount.username == args.username))
+        if account_id is None:
+            print(f"chatbook: no console account '{args.username}'", file=sys.stderr)
+            return 1
+        ended = await accounts.logout_everywhere(account_id)
+        print(f"{args.username}: {ended} session(s) ended")
+        return 0
+
+    return _with_accounts(args, work)
+
+
 def cmd_staff_add(args: argparse.Namespace) -> int:
     import getpass
 
-    async def work(services: Services) -> int:
-        unknown = [shop for shop in args.shop if shop not in services.config.shops]
+    async def work(config: AppConfig, accounts: Any) -> int:
+        unknown = [shop for shop in args.shop if shop not in config.shops]
         if unknown:
             print(f"chatbook: unknown shop(s): {', '.join(unknown)}", file=sys.stderr)
             return 2
@@ -378,7 +439,7 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
                 print("chatbook: the passwords differ", file=sys.stderr)
                 return 1
         try:
-            account = await services.accounts.add(
+            account = await accounts.add(
                 args.username,
                 password,
                 shops=args.shop,
@@ -392,7 +453,7 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
         print(f"{account.username}: {account.role} of {', '.join(account.shops)}")
         return 0
 
-    return _with_services(args, work)
+    return _with_accounts(args, work)
 
 
 def cmd_staff_calls(args: argparse.Namespace) -> int:
@@ -425,6 +486,33 @@ def cmd_staff_calls(args: argparse.Namespace) -> int:
     return _with_services(args, work)
 
 
+def cmd_calendar(args: argparse.Namespace) -> int:
+    """``calendar feeds`` lists a shop's feed URLs; ``calendar rotate`` gives one feed a new URL (old one 404s)."""
+    from core.calendar import SHOP_FEED, CalendarService, absolute
+
+    async def work(services: Services) -> int:
+        if _known_shop(services, args.shop) is None:
+            return 2
+        calendars = CalendarService(services.db, services.config, services.clock)
+        if args.calendar_command == "rotate":
+            try:
+                link = await calendars.rotate(args.shop, args.staff)
+            except LookupError as exc:
+                print(f"chatbook: {exc}", file=sys.stderr)
+                return 2
+            who = link.staff_id or "shop"
+            print(f"{who}: new URL {absolute(services.config, link.path)} (the old one no longer works)")
+            return 0
+        for link in await calendars.feeds(args.shop):
+            who = "shop" if link.staff_id == SHOP_FEED else f"staff {link.staff_id}"
+            print(f"{who:20s} {absolute(services.config, link.path)}")
+        if not services.config.server.public_url:
+            print("(set server.public_url to print full URLs)", file=sys.stderr)
+        return 0
+
+    return _with_services(args, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatbook", description="Chat-first booking server for small shops.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -436,6 +524,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port to listen on (default: server.port from the config)")
     serve.add_argument("--demo", action="store_true", help="add demo customers and bookings to an empty database")
     serve.set_defaults(func=cmd_serve)
+    status = sub.add_parser("status", help="backlogs: inbox and outbox rows waiting, reminders due, oldest ages")
+    status.add_argument("--config", default=DEFAULT_CONFIG, help="config file (default: %(default)s)")
+    status.set_defaults(func=cmd_status)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
     up = db.add_parser("upgrade", help="apply pending migrations")
@@ -510,6 +601,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--lang", choices=["zh", "en"], default="zh", help="console language")
     add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     add.set_defaults(func=cmd_staff_add)
+    logout = staff.add_parser("logout", help="end every console session of an account (all browsers)")
+    logout.add_argument("--config", default=DEFAULT_CONFIG)
+    logout.add_argument("username")
+    logout.set_defaults(func=cmd_staff_logout)
     calls = staff.add_parser(
         "calls", help="customers to phone: unanswered shop-side changes and messages no channel could deliver"
     )
@@ -530,6 +625,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--config", default=DEFAULT_CONFIG)
     report.add_argument("--shop", required=True)
     report.set_defaults(func=cmd_report)
+
+    calendar = sub.add_parser("calendar", help="calendar feeds (.ics) for phone calendars").add_subparsers(
+        dest="calendar_command", required=True
+    )
+    feeds = calendar.add_parser("feeds", help="the shop's and each staff member's private feed URL")
+    feeds.add_argument("--config", default=DEFAULT_CONFIG)
+    feeds.add_argument("--shop", required=True)
+    feeds.set_defaults(func=cmd_calendar)
+    rotate = calendar.add_parser("rotate", help="give a feed a new URL; the old one stops working")
+    rotate.add_argument("--config", default=DEFAULT_CONFIG)
+    rotate.add_argument("--shop", required=True)
+    rotate.add_argument("--staff", default=None, help="a staff member's feed (default: the shop's)")
+    rotate.set_defaults(func=cmd_calendar)
 
     faq = add_faq_commands(sub)
     unanswered = faq.add_parser("unanswered", help="what customers asked that the FAQ could not answer")

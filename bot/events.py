@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import text
@@ -20,6 +21,7 @@ from core.db import Database
 
 log = logging.getLogger(__name__)
 CHANNEL = "chatbook_console"
+WAKE_CHANNEL = "chatbook_wake"  # new outbox rows (bot/engine/store.py NOTIFYs in the turn's transaction)
 QUEUE_SIZE = 256
 
 
@@ -30,6 +32,12 @@ class EventBus:
         self._listener: Any = None
         self._stopped = False
         self._reconnect_task: asyncio.Task[None] | None = None
+        self._wakers: list[Callable[[], None]] = []
+
+    def on_wake(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when another process (PostgreSQL NOTIFY) wrote outbox rows."""
+        if callback not in self._wakers:
+            self._wakers.append(callback)
 
     @property
     def shared(self) -> bool:
@@ -43,6 +51,7 @@ class EventBus:
         dsn = self.db.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._listener = await asyncpg.connect(dsn)
         await self._listener.add_listener(CHANNEL, self._on_notify)
+        await self._listener.add_listener(WAKE_CHANNEL, self._on_wake)
         self._listener.add_termination_listener(self._on_lost)
 
     def _on_lost(self, _conn: Any) -> None:
@@ -87,6 +96,10 @@ class EventBus:
                 await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": json.dumps(event)})
             return  # our own LISTEN delivers it locally too
         self._deliver(event)
+
+    def _on_wake(self, _conn: Any, _pid: int, _channel: str, _payload: str) -> None:
+        for callback in self._wakers:
+            callback()
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:

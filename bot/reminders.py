@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.engine.store import latest_conversation_query
 from core.bookings import BookingService
 from core.clock import Clock
 from core.config import AppConfig, ShopConfig
 from core.db import Database
 from core.i18n import Texts, texts
 from core.messages import Button, OutgoingMessage
-from core.models import Booking, BookingStatus, Pet, Reminder, ReminderStatus, TranscriptEntry
+from core.models import (
+    Booking,
+    BookingStatus,
+    Conversation,
+    OutboxMessage,
+    Pet,
+    Reminder,
+    ReminderStatus,
+    TranscriptEntry,
+)
 from core.outbox import enqueue
 from core.results import BookingView
 
@@ -114,6 +123,7 @@ class ReminderDispatcher:
         self.config = config
         self.clock = clock
         self.bookings = bookings
+        self.metrics: Any = None  # bot/metrics.py Metrics (bootstrap sets it): reminders queued per shop
 
     async def tick(self, limit: int = 100) -> int:
         """Queue every due reminder; returns how many rows were settled."""
@@ -128,8 +138,34 @@ class ReminderDispatcher:
             if self.db.dialect == "postgresql":
                 due = due.with_for_update(skip_locked=True)
             rows = list(await s.scalars(due))
+            if not rows:
+                return 0
+            # The batch's bookings, chats and pets in three queries (not three per reminder).
+            booking_ids = {r.booking_id for r in rows}
+            bookings = {b.id: b for b in await s.scalars(select(Booking).where(Booking.id.in_(booking_ids)))}
+            customers = {(b.shop_id, b.customer_id) for b in bookings.values() if b.customer_id is not None}
+            chats: dict[tuple[str, int], Conversation] = {}
+            if customers:
+                found = await s.scalars(
+                    select(Conversation)
+                    .where(Conversation.customer_id.in_({c for _, c in customers}))
+                    .order_by(Conversation.last_inbound_at.desc().nulls_last(), Conversation.id.desc())
+                )
+                for conv in found:  # the most recently active chat per (shop, customer) comes first
+                    chats.setdefault((conv.shop_id, conv.customer_id), conv)
+            pet_ids = {b.pet_id for b in bookings.values() if b.pet_id}
+            pets = dict(list(await s.execute(select(Pet.id, Pet.name).where(Pet.id.in_(pet_ids))))) if pet_ids else {}
+            queued: list[tuple[Reminder, OutboxMessage]] = []
             for reminder in rows:
-                await self._settle(s, reminder)
+                row = await self._settle(s, reminder, bookings, chats, pets)
+                if row is not None:
+                    queued.append((reminder, row))
+            if queued:
+                await s.flush()  # one flush for the batch's outbox ids
+                for reminder, row in queued:
+                    reminder.outbox_id = row.id
+                    if self.metrics is not None:
+                        self.metrics.reminders_queued.labels(row.shop_id).inc()
             return len(rows)
 
     @staticmethod
@@ -148,35 +184,40 @@ class ReminderDispatcher:
         )
         return found is not None
 
-    async def _settle(self, s: AsyncSession, reminder: Reminder) -> None:
+    async def _settle(
+        self,
+        s: AsyncSession,
+        reminder: Reminder,
+        bookings: dict[int, Booking],
+        chats: dict[tuple[str, int], Conversation],
+        pets: dict[int, str],
+    ) -> OutboxMessage | None:
         now = self.clock.now()
-        booking = await s.get(Booking, reminder.booking_id)
+        booking = bookings.get(reminder.booking_id)
         shop = self.config.shop(booking.shop_id) if booking else None
         if booking is None or shop is None:
             reminder.status, reminder.note = ReminderStatus.CANCELLED, "booking or shop gone"
-            return
+            return None
         notice = reminder.kind in NOTICES
         if not notice and (booking.status != BookingStatus.CONFIRMED or booking.start_at != reminder.for_start):
             reminder.status, reminder.note = ReminderStatus.CANCELLED, f"booking is {booking.status.value}"
-            return
+            return None
         if not notice and reminder.kind != "confirmation" and now >= booking.start_at - TOO_LATE:
             reminder.status, reminder.note = ReminderStatus.SKIPPED, "too late to be useful"
-            return
+            return None
         same_day = now.astimezone(shop.tz).date() == booking.start_at.astimezone(shop.tz).date()
         if reminder.kind == "day_before" and same_day:  # "see you tomorrow" on the day itself confuses
             reminder.status, reminder.note = ReminderStatus.SKIPPED, "the visit is today (server was down)"
-            return
+            return None
         if reminder.kind == "rebook" and await self._has_upcoming(s, booking, now):
             reminder.status, reminder.note = ReminderStatus.SKIPPED, "already booked again"
-            return
-        conversation = None
-        if booking.customer_id is not None:
-            conversation = await s.scalar(latest_conversation_query(booking.shop_id, booking.customer_id))
+            return None
+        conversation = chats.get((booking.shop_id, booking.customer_id)) if booking.customer_id is not None else None
         if conversation is None:
             reminder.status, reminder.note = ReminderStatus.SKIPPED, "customer has no chat channel: call them"
             log.info("reminder %s for booking %s: no chat channel", reminder.id, booking.code)
-            return
-        pet_name = await s.scalar(select(Pet.name).where(Pet.id == booking.pet_id)) if booking.pet_id else None
+            return None
+        pet_name = pets.get(booking.pet_id) if booking.pet_id else None
         if reminder.kind == "shop_change":
             options = await self.bookings.change_options(booking.shop_id, booking.id)
             message = compose_shop_change(BookingView.of(booking), shop, pet_name, conversation.language, options)
@@ -203,5 +244,5 @@ class ReminderDispatcher:
                 at=now,
             )
         )
-        await s.flush()
-        reminder.status, reminder.outbox_id, reminder.queued_at = ReminderStatus.QUEUED, row.id, now
+        reminder.status, reminder.queued_at = ReminderStatus.QUEUED, now
+        return row

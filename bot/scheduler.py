@@ -2,7 +2,10 @@
 
 Jobs live in memory only (APScheduler's job stores must not be shared between processes: its
 docs say so, and a shared store double-fires). What a job does is decided by the database:
-the outbox claim picks who sends a message, the guarded UPDATE picks who expires a hold.
+the reminder claim picks who queues a reminder, the guarded UPDATE picks who expires a hold.
+Delivery is not a job: it is the loop ``Delivery.run`` (started by ``Services.start_workers``),
+woken the moment there is something to send. APScheduler's own INFO lines (two per second) are
+silenced: only its warnings reach the log.
 """
 
 from __future__ import annotations
@@ -15,15 +18,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from bot.bootstrap import Services
 
 log = logging.getLogger(__name__)
-DELIVERY_EVERY_SECONDS = 1
-REMINDERS_EVERY_SECONDS = 5
+REMINDERS_EVERY_SECONDS = 1
 WAITLIST_EVERY_SECONDS = 30
 HOLD_SWEEP_EVERY_SECONDS = 60
 
 
-DELIVERY_BATCH = 50
-REMINDER_BATCH = 100
-MAX_ROUNDS = 200  # per job run: a backlog drains in one run instead of one batch per interval
+REMINDER_BATCH = 500
+MAX_ROUNDS = 1000  # per job run: a backlog (a reminder wave) drains in one run, as fast as the database allows
 
 
 async def drain(tick: Callable[..., Awaitable[int]], batch: int) -> None:
@@ -33,11 +34,26 @@ async def drain(tick: Callable[..., Awaitable[int]], batch: int) -> None:
             return
 
 
+def quiet_scheduler_logs() -> None:
+    for name in ("apscheduler", "apscheduler.scheduler", "apscheduler.executors.default", "httpx"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+async def queue_reminders(services: Services) -> None:
+    """Drain the due reminders, waking the delivery loop after every batch."""
+    for _ in range(MAX_ROUNDS):
+        queued = await services.reminders.tick(limit=REMINDER_BATCH)
+        if queued:
+            services.delivery.wake()
+        if queued < REMINDER_BATCH:
+            return
+
+
 def start_scheduler(services: Services) -> AsyncIOScheduler:
+    quiet_scheduler_logs()
     scheduler = AsyncIOScheduler(timezone="UTC")
     jobs: list[tuple[str, Callable[..., Awaitable[object]], list[object], int]] = [
-        ("delivery", drain, [services.delivery.tick, DELIVERY_BATCH], DELIVERY_EVERY_SECONDS),
-        ("reminders", drain, [services.reminders.tick, REMINDER_BATCH], REMINDERS_EVERY_SECONDS),
+        ("reminders", queue_reminders, [services], REMINDERS_EVERY_SECONDS),
         ("waitlist", services.waitlist.tick, [], WAITLIST_EVERY_SECONDS),
         ("hold-expiry", services.bookings.release_expired_holds, [], HOLD_SWEEP_EVERY_SECONDS),
     ]

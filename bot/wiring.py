@@ -22,6 +22,7 @@ CHANNEL_MODULES: dict[str, tuple[str, str]] = {
     "telegram": ("channels.telegram", "TelegramSender"),
     "wechat": ("channels.wechat", "WeChatSender"),
     "web": ("channels.web", "WebSender"),
+    "wecom": ("channels.wecom", "WeComSender"),
 }
 
 

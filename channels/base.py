@@ -2,6 +2,10 @@
 
 Inbound: an adapter turns its network's update into ``core.messages.IncomingMessage`` and
 hands it to a ``MessageHandler`` (the engine); the replies it gets back are rendered natively.
+Durable path (``ctx.inbox`` set, as ``bot/bootstrap.py`` does): an adapter stores the message
+with ``Inbox.accept`` BEFORE acknowledging it to the network; a worker hands it to the engine,
+whose replies are written to the outbox in the turn's transaction.
+
 Outbound (messages that are not an inline reply: staff replies, confirmations, reminders): the
 delivery loop calls the channel's ``ChannelSender.send``. A send that fails raises
 ``DeliveryError``, saying whether retrying can help and how long the network asked us to wait.
@@ -17,6 +21,7 @@ from typing import Any, Protocol
 
 from core.clock import Clock
 from core.config import AppConfig
+from core.db import Database
 from core.messages import IncomingMessage, OutgoingMessage
 
 
@@ -61,6 +66,50 @@ class TranscriptLine:
 History = Callable[[str, str, str], Awaitable[list[TranscriptLine]]]  # (shop, channel, external id)
 
 
+class InboxBusy(Exception):
+    """The inbox takes no new message now (the process is stopping, or overloaded): the channel
+    must NOT acknowledge it, so the network redelivers it (to this or another process)."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A handled message's replies, already stored in the outbox (``outbox_ids``). A channel that
+    answers inline (WeChat's passive reply, the widget's reply frame) reports back with
+    ``Inbox.delivered`` or ``Inbox.undelivered``; otherwise the delivery loop sends them."""
+
+    replies: list[OutgoingMessage]
+    outbox_ids: list[int]
+
+
+class Inbox(Protocol):
+    """The durable inbox (bot/inbox.py): ``accept`` returns once the message is committed, so the
+    channel may acknowledge it; a worker then handles it exactly once, even after a crash."""
+
+    async def accept(self, msg: IncomingMessage, *, wait: bool = False) -> bool:
+        """Store ``msg``; False when its id was stored before (a redelivery). ``wait``: the caller
+        will ask for the ``result`` to answer inline. Raises ``InboxBusy`` when not taking work."""
+        ...
+
+    async def result(self, msg: IncomingMessage, within: float, *, replay: bool = False) -> Answer | None:
+        """The answer to a message this process is handling, or None (not here, or too slow:
+        then the outbox delivers the replies). ``replay``: a message handled before gets its
+        stored replies (for a client that resends what it got no reply to)."""
+        ...
+
+    async def caught_up(self, shop_id: str, channel: str, external_id: str) -> None:
+        """The customer was just shown the whole transcript (the widget's history): what was
+        still waiting in the outbox for them counts as delivered."""
+        ...
+
+    async def delivered(self, answer: Answer) -> None:
+        """The channel gave the replies to the customer inline: the outbox must not send them."""
+        ...
+
+    async def undelivered(self, answer: Answer) -> None:
+        """The inline answer failed: the outbox sends the replies now."""
+        ...
+
+
 @dataclass
 class ChannelContext:
     """What the server hands each channel module's ``register(app, ctx)``."""
@@ -70,6 +119,8 @@ class ChannelContext:
     clock: Clock
     history: History | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    inbox: Inbox | None = None  # set by bootstrap: channels store messages before acknowledging them
+    db: Database | None = None  # set by bootstrap: for channels with state of their own (WeCom's sync cursor)
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         """Run work after answering the request; the task is kept until it ends."""

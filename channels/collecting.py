@@ -14,7 +14,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from channels.base import MessageHandler
-from core.messages import Button, IncomingMessage, OutgoingMessage
+from core.messages import Button, IncomingMessage, MessageKind, OutgoingMessage
 
 _ids = itertools.count(1)
 
@@ -30,7 +30,9 @@ class CollectingChannel:
     replies: list[OutgoingMessage] = field(default_factory=list)
     last_sent: IncomingMessage | None = None
 
-    async def push(self, text: str = "", *, payload: str | None = None, kind: str = "text") -> list[OutgoingMessage]:
+    async def push(
+        self, text: str = "", *, payload: str | None = None, kind: MessageKind = "text"
+    ) -> list[OutgoingMessage]:
         msg = IncomingMessage(
             shop_id=self.shop_id,
             channel=self.channel,
@@ -38,7 +40,7 @@ class CollectingChannel:
             message_id=f"m{next(_ids)}",
             text=text,
             payload=payload,
-            kind="button" if payload else kind,  # type: ignore[arg-type]
+            kind="button" if payload else kind,
             language_hint=self.language_hint,
             display_name=self.display_name,
         )

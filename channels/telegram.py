@@ -2,8 +2,12 @@
 
 Inbound, webhook mode: ``POST /telegram/{shop}`` checks the shop, the
 ``X-Telegram-Bot-Api-Secret-Token`` header (constant time), the content type and the JSON body,
-parses it with ``telegram.Update.de_json``, answers 200 at once and handles the update in a
-background task (a non-2xx would stall the chat's queue while Telegram retries). Polling mode
+parses it with ``telegram.Update.de_json``. Durable path (``ctx.inbox`` set, as in `serve`): the
+update is committed to the inbox (bot/inbox.py) and only THEN answered 200 (Telegram never
+redelivers an update it got a 200 for); a worker hands it to the engine and the replies leave
+through the outbox (so a Bot API outage delays them, never drops them); a process that is
+stopping answers 503 so Telegram retries elsewhere. Without an inbox (tests with a stand-in
+engine) it answers 200 at once and handles the update in a background task. Polling mode
 (``mode: polling``) runs PTB's ``Updater`` and feeds the same handler. Each update becomes one
 ``IncomingMessage`` (``message_id = "tg:<update_id>"``, the engine's dedupe key); updates of one
 chat are handled one after another, in arrival order. A tapped inline button is answered
@@ -13,9 +17,9 @@ Only private chats reach the engine (a group is not a customer).
 The webhook secret is ``secret_token`` from the config, or, when none is set, one derived from
 the bot token (HMAC), so the route is never open and every process sharing the config agrees.
 
-Redelivery: update ids already accepted by this process are dropped before the engine (an
-in-memory LRU per bot, so the replies are not sent twice); the engine's own claim of
-``message_id`` in the database keeps a redelivery to another process from booking twice.
+Redelivery: the inbox's unique key ``tg:<update_id>`` stores an update once, whichever process
+gets it. (Without an inbox: an in-memory LRU per bot drops ids this process accepted, and the
+engine's claim of ``message_id`` in the database keeps another process from booking twice.)
 
 Outbound: ``TelegramSender.send`` is the one send function: text with an inline keyboard
 (2 buttons a row, callback data = payload, at most 64 bytes), a photo with caption, a link as a
@@ -59,7 +63,7 @@ from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -71,7 +75,7 @@ from telegram.error import (
 )
 from telegram.ext import AIORateLimiter, ExtBot, Updater
 
-from channels.base import ChannelContext, DeliveryError
+from channels.base import ChannelContext, DeliveryError, InboxBusy
 from core.config import TelegramConfig
 from core.messages import MAX_PAYLOAD_BYTES, IncomingMessage, MessageKind, OutgoingMessage
 
@@ -587,7 +591,11 @@ class TelegramChannel:
                 while not updater.update_queue.empty():
                     update = updater.update_queue.get_nowait()
                     if isinstance(update, Update):
-                        self.accept(shop_id, update, update.to_dict())
+                        if self.ctx.inbox is None:
+                            self.accept(shop_id, update, update.to_dict())
+                        else:
+                            with contextlib.suppress(InboxBusy):
+                                await self.store(shop_id, update, update.to_dict())
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -617,8 +625,24 @@ class TelegramChannel:
         log.info("telegram %s: polling for updates", shop_id)
         while True:
             update = await queue.get()
-            if isinstance(update, Update):
+            if not isinstance(update, Update):
+                continue
+            if self.ctx.inbox is None:
                 self.accept(shop_id, update, update.to_dict())
+                continue
+            await self._store_polled(shop_id, update)
+
+    async def _store_polled(self, shop_id: str, update: Update) -> None:
+        delay = 0.5
+        while True:  # the poller confirms an update with its next getUpdates: store it first
+            try:
+                await self.store(shop_id, update, update.to_dict())
+                return
+            except InboxBusy:
+                if self.ctx.inbox is None or getattr(self.ctx.inbox, "stopping", False):
+                    return  # not confirmed to Telegram either: it comes again to the next process
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     # ------------------------------------------------------------------ webhook
 
@@ -633,7 +657,7 @@ class TelegramChannel:
             raise web.HTTPForbidden(text="wrong secret token")
         if request.content_type != "application/json":
             raise web.HTTPBadRequest(text="expected application/json")
-        if len(self._tasks) >= MAX_BACKLOG:
+        if self.ctx.inbox is None and len(self._tasks) >= MAX_BACKLOG:
             # Overloaded: let Telegram keep the update and retry it later rather than pile up
             # work we cannot do (a 2xx would make it ours to lose).
             raise web.HTTPServiceUnavailable(text="busy, retry later", headers={"Retry-After": "1"})
@@ -648,8 +672,34 @@ class TelegramChannel:
             update = Update.de_json(data, self.sender.bots[shop_id])
         except Exception:
             raise web.HTTPBadRequest(text="not a Telegram update") from None
-        self.accept(shop_id, update, data)
-        return web.Response(status=200)
+        if self.ctx.inbox is None:
+            self.accept(shop_id, update, data)
+            return web.Response(status=200)
+        try:
+            await self.store(shop_id, update, data)
+        except InboxBusy:
+            raise web.HTTPServiceUnavailable(text="busy, retry later", headers={"Retry-After": "1"}) from None
+        return web.Response(status=200)  # only now: the update is in the database
+
+    async def store(self, shop_id: str, update: Update, raw: dict[str, Any]) -> bool:
+        """Durable path: the update is committed to the inbox before Telegram gets its 200 (or
+        the poller fetches more); the replies leave through the outbox. False: nothing stored."""
+        assert self.ctx.inbox is not None
+        chat_id = _private_chat_of(update)
+        msg = self._message_of(shop_id, chat_id, update, raw) if chat_id is not None else None
+        if msg is None:
+            if update.callback_query is not None:
+                self._background(self.sender.answer_callback(shop_id, update.callback_query.id))
+            return False
+        fresh = await self.ctx.inbox.accept(msg)
+        if fresh and chat_id is not None and update.callback_query is not None:
+            self._background(self._answer_tap(shop_id, chat_id, update))
+        return fresh
+
+    def _background(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = self.ctx.spawn(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # ------------------------------------------------------------------ handling
 
@@ -717,17 +767,30 @@ class TelegramChannel:
     async def _incoming(
         self, shop_id: str, chat_id: int, update: Update, raw: dict[str, Any]
     ) -> IncomingMessage | None:
+        await self._answer_tap(shop_id, chat_id, update)
+        return self._message_of(shop_id, chat_id, update, raw)
+
+    async def _answer_tap(self, shop_id: str, chat_id: int, update: Update) -> None:
+        """A tapped button: stop its spinner and edit its keyboard away (best effort)."""
+        query = update.callback_query
+        if query is None:
+            return
+        await self.sender.answer_callback(shop_id, query.id)
+        pressed = query.message if isinstance(query.message, Message) else None
+        if pressed is not None and pressed.reply_markup is not None:
+            await self.sender.remove_keyboard(shop_id, chat_id, pressed.message_id)
+
+    def _message_of(self, shop_id: str, chat_id: int, update: Update, raw: dict[str, Any]) -> IncomingMessage | None:
+        """The engine's message for an update (no network calls), or None when it has none."""
         text, payload = "", None
         kind: MessageKind = "text"
+        user: User | None
         query = update.callback_query
         if query is not None:
-            await self.sender.answer_callback(shop_id, query.id)
             user = query.from_user
             pressed = query.message if isinstance(query.message, Message) else None
             if pressed is not None:
                 text = _label_of(pressed, query.data)
-                if pressed.reply_markup is not None:
-                    await self.sender.remove_keyboard(shop_id, chat_id, pressed.message_id)
             if not query.data:
                 return None  # a game button: nothing for the engine
             payload, kind = query.data, "button"

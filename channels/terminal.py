@@ -22,8 +22,13 @@ POLL_SECONDS = 1.0
 
 
 class QueuedMessage(Protocol):
-    id: int
-    body: Mapping[str, Any]
+    """A queued outbox row as the terminal reads it (read-only, so an ORM row satisfies it)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def body(self) -> Mapping[str, Any]: ...
 
 
 class Outbox(Protocol):

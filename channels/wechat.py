@@ -38,6 +38,14 @@ menu CLICK event with a short EventKey -> a button press with that payload. Subs
 text "你好"/"hello" (shop's default language) as kind "event": the engine greets and shows its
 menu. Unsubscribe is logged and acknowledged; the engine is not called. Other events: ack only.
 
+Durable path (``ctx.inbox`` set, as in `serve`): the push is committed to the inbox before any
+answer; the request then waits (in this process) for its own turn up to ``passive_deadline``:
+the replies go back passively and their outbox rows are marked sent (the outbox holds them for
+a few seconds meanwhile, so they are never sent twice), else the request answers "success" and
+the outbox sends them through the customer service API. A redelivery stores nothing new and
+joins the first attempt if it is still running here. The rest of this paragraph is the path
+without an inbox (tests with a stand-in engine).
+
 Answers: WeChat waits 5 s, then retries (3 tries). The engine runs in a task of its own
 (``ctx.spawn``); when it answers within ``passive_deadline`` (4 s) the replies go back passively
 in the HTTP response (encrypted in AES mode), joined with blank lines into one text, buttons as
@@ -68,10 +76,10 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 from xml.parsers import expat
 
 import requests
@@ -81,7 +89,8 @@ from wechatpy.client.base import BaseWeChatClient
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.exceptions import WeChatClientException
 
-from channels.base import ChannelContext, DeliveryError, MessageHandler
+from channels.base import ChannelContext, DeliveryError, InboxBusy, MessageHandler
+from channels.wechat_templates import template_message
 from core.config import ShopConfig, WeChatConfig
 from core.messages import MAX_PAYLOAD_BYTES, IncomingMessage, MessageKind, OutgoingMessage
 
@@ -104,7 +113,7 @@ PERMANENT_ERRORS = {
 ACK = "success"
 
 T = TypeVar("T")
-Push = Callable[[str, str, list[OutgoingMessage]], Awaitable[None]]  # (shop, openid, replies)
+Push = Callable[[str, str, list[OutgoingMessage]], Coroutine[Any, Any, None]]  # (shop, openid, replies)
 
 _SECRET_IN_URL = re.compile(r"((?:secret|access_token)=)[^&\s'\"]+", re.IGNORECASE)
 
@@ -154,7 +163,7 @@ def parse_xml(body: bytes | str) -> dict[str, str]:
     text: list[str] = []
     count = 0
 
-    def refuse(*_: Any) -> None:
+    def refuse(*_: Any) -> NoReturn:
         raise BadXml("DOCTYPE and entity declarations are not accepted")
 
     def start(name: str, _attrs: Any) -> None:
@@ -287,7 +296,8 @@ class MenuMemory:
 
     def payload(self, shop_id: str, openid: str, menu_id: str) -> str | None:
         with self._lock:
-            return self._menus.get((shop_id, openid), {}).get(menu_id)
+            menu = self._menus.get((shop_id, openid))
+            return None if menu is None else menu.get(menu_id)
 
     def forget(self, shop_id: str, openid: str) -> None:
         with self._lock:
@@ -303,7 +313,7 @@ MENUS = MenuMemory()
 class _TimeoutSession(requests.Session):
     """requests has no session-wide timeout; wechatpy's token fetch passes none."""
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: str, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = HTTP_TIMEOUT
         return super().request(method, url, *args, **kwargs)
@@ -315,12 +325,14 @@ def api_root(api_base_url: str | None) -> str:
     return base + "/" if base.endswith("/cgi-bin") else base + "/cgi-bin/"
 
 
-class WeChatApiClient(WeChatClient):  # type: ignore[misc]
+class WeChatApiClient(WeChatClient):
     """wechatpy's client with a configurable API root (also for the token fetch) and a token lock.
 
     wechatpy's own retry on an invalid token (``auto_retry``) recurses without bound; it is off,
     and ``call`` refreshes once instead.
     """
+
+    _http: requests.Session
 
     def __init__(self, app_id: str, secret: str, api_base_url: str | None = None) -> None:
         super().__init__(app_id, secret, timeout=HTTP_TIMEOUT, auto_retry=False)
@@ -337,7 +349,7 @@ class WeChatApiClient(WeChatClient):  # type: ignore[misc]
     @property
     def access_token(self) -> str:
         with self._token_lock:  # one fetch at a time, whatever the number of sending threads
-            token: str = BaseWeChatClient.access_token.fget(self)  # type: ignore[attr-defined]
+            token: str = BaseWeChatClient.access_token.fget(self)
             return token
 
     def refresh_token(self, stale: str | None) -> None:
@@ -401,7 +413,18 @@ class WeChatSender:
         self.ctx = ctx
         self.menus = menus or MENUS
 
-    async def send(self, shop_id: str, external_id: str, message: OutgoingMessage) -> str | None:
+    async def send(
+        self,
+        shop_id: str,
+        external_id: str,
+        message: OutgoingMessage,
+        *,
+        kind: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> str | None:
+        """``kind``/``details``: the outbox row's kind and body. When given, a closed window (45015) is
+        bridged only for service notices, with WeChat's template rules (channels/wechat_templates.py);
+        staff replies and marketing never go as templates. Without them: the legacy reminder template."""
         cfg = _wechat_config(self.ctx.config.shop(shop_id))
         if cfg is None:
             raise DeliveryError(f"shop {shop_id} has no WeChat account", permanent=True)
@@ -421,7 +444,11 @@ class WeChatSender:
             await asyncio.to_thread(client.call, call)
         except (WeChatClientException, requests.RequestException) as exc:
             error = _delivery_error(exc)
-            if error.reason == PERMANENT_ERRORS[45015] and cfg.reminder_template_id:
+            if error.reason == PERMANENT_ERRORS[45015] and kind is not None:
+                notice = template_message(cfg, kind, details, plain_text(message))
+                if notice is not None:
+                    return await self._send_template_data(client, shop_id, external_id, notice.template_id, notice.data)
+            elif error.reason == PERMANENT_ERRORS[45015] and cfg.reminder_template_id:
                 return await self._send_template(cfg, client, shop_id, external_id, message)
             log.warning("WeChat send to %s/%s failed: %s", shop_id, _short(external_id), error.reason)
             raise error from None
@@ -435,7 +462,11 @@ class WeChatSender:
         title, _, body = text.partition("\n")
         parts = {"title": title, "body": body.strip() or title, "text": text}
         data = {field: {"value": parts.get(source, source)} for field, source in cfg.template_fields.items()}
-        template_id = cfg.reminder_template_id or ""
+        return await self._send_template_data(client, shop_id, external_id, cfg.reminder_template_id or "", data)
+
+    async def _send_template_data(
+        self, client: WeChatApiClient, shop_id: str, external_id: str, template_id: str, data: dict[str, Any]
+    ) -> str | None:
         try:
             result = await asyncio.to_thread(
                 client.call, lambda: client.message.send_template(external_id, template_id, data)
@@ -609,7 +640,7 @@ class WeChatWebhook:
             raise web.HTTPBadRequest(text="echostr missing")
         return web.Response(text=echostr, content_type="text/plain")
 
-    async def receive(self, request: web.Request) -> web.Response:
+    async def receive(self, request: web.Request) -> web.StreamResponse:
         started = asyncio.get_running_loop().time()
         shop_id, shop, cfg = self._config(request)
         timestamp, nonce = self._authenticate(request, cfg)
@@ -627,14 +658,67 @@ class WeChatWebhook:
         if msg is None:
             return web.Response(text=ACK)
         deadline = started + self.passive_deadline
+        if self.ctx.inbox is not None:
+            return await self._durable(request, msg, fields, cfg, aes, nonce, now, deadline)
         replies = await self._answer(msg, deadline)
         if not replies:
             return web.Response(text=ACK)
+        xml = self._reply_xml(msg, fields, cfg, aes, nonce, now, replies)
+        return web.Response(text=xml, content_type="application/xml")
+
+    def _reply_xml(
+        self,
+        msg: IncomingMessage,
+        fields: Mapping[str, str],
+        cfg: WeChatConfig,
+        aes: bool,
+        nonce: str,
+        now: int,
+        replies: Sequence[OutgoingMessage],
+    ) -> str:
         xml = text_reply_xml(msg.user_id, fields["ToUserName"], now, passive_text(replies))
         if aes:
             assert cfg.encoding_aes_key is not None
             xml = WeChatCrypto(cfg.token, cfg.encoding_aes_key, cfg.app_id).encrypt_message(xml, nonce, str(now))
-        return web.Response(text=xml, content_type="application/xml")
+        return xml
+
+    async def _durable(
+        self,
+        request: web.Request,
+        msg: IncomingMessage,
+        fields: Mapping[str, str],
+        cfg: WeChatConfig,
+        aes: bool,
+        nonce: str,
+        now: int,
+        deadline: float,
+    ) -> web.StreamResponse:
+        """Stored in the inbox before any answer; the passive reply when the turn finishes in time
+        (its outbox rows are then marked sent: never sent twice), else "success" and the outbox
+        sends the replies through the customer service API."""
+        inbox = self.ctx.inbox
+        assert inbox is not None
+        try:
+            await inbox.accept(msg, wait=True)
+        except InboxBusy:
+            raise web.HTTPServiceUnavailable(text="busy, retry later") from None
+        answer = await inbox.result(msg, deadline - asyncio.get_running_loop().time())
+        if answer is None:
+            return web.Response(text=ACK)
+        if not answer.replies or len(passive_text(answer.replies).encode()) > PASSIVE_MAX_BYTES:
+            await inbox.undelivered(answer)
+            return web.Response(text=ACK)
+        response = web.Response(
+            text=self._reply_xml(msg, fields, cfg, aes, nonce, now, answer.replies), content_type="application/xml"
+        )
+        try:
+            await response.prepare(request)
+            await response.write_eof()
+        except (ConnectionError, RuntimeError):
+            await inbox.undelivered(answer)  # the passive reply did not leave: the API sends it
+            raise
+        await inbox.delivered(answer)
+        return response
 
     def _fields(
         self, body: bytes, cfg: WeChatConfig, timestamp: str, nonce: str, aes: bool, msg_signature: str

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import update
 
 from core.config import AppConfig
 from core.db import Database
@@ -70,8 +70,7 @@ async def sync_catalog(db: Database, config: AppConfig) -> None:
     wanted = catalog_rows(config)
     async with db.transaction() as s:
         for model in (Shop, Service, Addon, StaffMember, Resource):
-            for row in await s.scalars(select(model)):
-                row.active = False
+            await s.execute(update(model).values(active=False))
         await s.flush()
         for row in wanted:
             await s.merge(row)

@@ -8,6 +8,7 @@ nothing starts on a bad file. Secrets are referenced as ``${VAR}`` and read from
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import itertools
 import re
 from collections.abc import Mapping
@@ -25,7 +26,7 @@ from core.yamlsource import SourceIssue, YamlDocument, YamlSourceError, load_yam
 # Bookings are stored on a 5-minute grid (see core/occupancy.py): every duration, buffer and
 # step must be a multiple of it.
 GRID_MIN = 5
-WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Language = Literal["zh", "en"]
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
@@ -117,6 +118,7 @@ class BookingRules(_Model):
     waitlist_offer_min: int = Field(default=15, ge=1, le=24 * 60)  # a freed slot is held this long for one waiter
     cancel_cutoff_min: int = Field(default=120, ge=0, le=60 * 24 * 14)
     reschedule_cutoff_min: int = Field(default=120, ge=0, le=60 * 24 * 14)
+    flow_idle_min: int = Field(default=30, ge=1, le=60 * 24 * 7)  # an unfinished chat flow is put away after this
 
     _grid_step = field_validator("slot_step_min", "buffer_min")(_grid)
 
@@ -238,6 +240,93 @@ class TelegramConfig(_Model):
     enabled: bool = True
 
 
+# WeChat template notices (channels/wechat_templates.py renders them). Since 2023-05 WeChat shows only
+# the keyword fields of a template message (no first/remark) and cuts every value to its type's limit;
+# templates are for service notices only, never for marketing or staff replies.
+WeChatFieldType = Literal[
+    "thing", "time", "date", "phrase", "character_string", "number", "amount", "phone_number", "car_number", "name"
+]
+# Longest first, so that a field name's prefix is matched whole ("character_string3").
+WECHAT_FIELD_TYPES: tuple[str, ...] = (
+    "character_string",
+    "phone_number",
+    "car_number",
+    "thing",
+    "time",
+    "date",
+    "phrase",
+    "number",
+    "amount",
+    "name",
+)
+WeChatNoticeKind = Literal["reminder", "booking_change", "shop_change", "waitlist_offer"]
+# What a field shows: parts of the message text, or facts of the booking the notice is about.
+WeChatValueSource = Literal[
+    "title", "body", "text", "service", "time", "date", "code", "shop", "staff", "address", "pet", "status", "phone"
+]
+_FIELD_SOURCES: dict[str, tuple[str, ...]] = {
+    "time": ("time",),
+    "date": ("date", "time"),
+    "character_string": ("code",),
+    "number": ("code",),
+    "phone_number": ("phone",),
+    "phrase": ("status",),
+    "name": ("staff", "pet"),
+    "amount": (),
+    "car_number": (),
+}
+
+
+class WeChatTemplateField(_Model):
+    """One keyword field of a template: where its value comes from and its type (default: from its name)."""
+
+    value: WeChatValueSource
+    type: WeChatFieldType | None = None
+
+
+def _template_field(value: Any) -> Any:
+    return {"value": value} if isinstance(value, str) else value
+
+
+class WeChatTemplateConfig(_Model):
+    """A template from the account's template library, e.g. {template_id: ..., fields: {thing1: service}}."""
+
+    template_id: str = Field(min_length=1, max_length=128)
+    fields: dict[str, Annotated[WeChatTemplateField, BeforeValidator(_template_field)]] = Field(min_length=1)
+
+    @field_validator("fields")
+    @classmethod
+    def _keyword_fields(cls, fields: dict[str, WeChatTemplateField]) -> dict[str, WeChatTemplateField]:
+        problems = []
+        for name, spec in fields.items():
+            if name in ("first", "remark"):
+                problems.append(f"'{name}': WeChat no longer shows first/remark (since 2023-05); use keyword fields")
+                continue
+            kind = spec.type or wechat_field_type(name)
+            if kind is None:
+                problems.append(f"'{name}': type unknown; name the field like thing1/time2 or set type")
+                continue
+            declared = wechat_field_type(name)
+            if spec.type is not None and declared is not None and declared != spec.type:
+                problems.append(f"'{name}': the name says {declared} but type is {spec.type}")
+                continue
+            allowed = _FIELD_SOURCES.get(kind)
+            if allowed is not None and spec.value not in allowed:
+                shown = ", ".join(allowed) or "nothing chatbook has"
+                problems.append(f"'{name}': a {kind} field can show {shown}, not '{spec.value}'")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return fields
+
+
+def wechat_field_type(name: str) -> str | None:
+    """The type a template keyword's name carries (``thing1`` -> ``thing``), or None (``keyword1``)."""
+    for kind in WECHAT_FIELD_TYPES:
+        if name.startswith(kind) and name[len(kind) :].isdigit():
+            return kind
+    return None
+
+
 class WeChatConfig(_Model):
     """A WeChat Official Account (server URL settings from the account's admin page)."""
 
@@ -252,6 +341,8 @@ class WeChatConfig(_Model):
     reminder_template_id: str | None = None
     template_fields: dict[str, str] = Field(default_factory=lambda: {"first": "title", "remark": "body"})
     enabled: bool = True
+    # Template notices per kind of service notice (keyword fields only; replaces the two settings above).
+    templates: dict[WeChatNoticeKind, WeChatTemplateConfig] = Field(default_factory=dict)
 
 
 class WebWidgetConfig(_Model):
@@ -261,10 +352,32 @@ class WebWidgetConfig(_Model):
     enabled: bool = True
 
 
+class WeComConfig(_Model):
+    """A WeCom customer service account (微信客服) for the shop; callback settings from its admin page."""
+
+    corp_id: str = Field(min_length=1)  # 企业ID
+    secret: str = Field(min_length=1)  # the customer service app's Secret (${ENV})
+    token: str = Field(min_length=1)  # callback Token
+    encoding_aes_key: str = Field(min_length=43, max_length=43)  # callback EncodingAESKey
+    open_kfid: str = Field(min_length=1)  # the customer service account (wk...)
+    api_base_url: str | None = None  # an API gateway; tests point it at a fake
+    handoff_servicer: str | None = None  # WeCom userid that takes handed-off chats (default: the waiting pool)
+    handoff_servicers: dict[str, str] = Field(default_factory=dict)  # per FAQ route, e.g. optometrist: zhangsan
+    enabled: bool = True
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _aes_key(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9+/]{43}", value):
+            raise ValueError("the EncodingAESKey is 43 letters and digits, as shown in the WeCom admin console")
+        return value
+
+
 class ChannelsConfig(_Model):
     telegram: TelegramConfig | None = None
     wechat: WeChatConfig | None = None
     web: WebWidgetConfig = Field(default_factory=WebWidgetConfig)
+    wecom: WeComConfig | None = None
 
 
 class ShopConfig(_Model):
@@ -306,7 +419,7 @@ class ShopConfig(_Model):
         """Opening hours on a given local date (empty when closed)."""
         if day in self.closed_dates:
             return []
-        return list(self.opening_hours.get(WEEKDAYS[day.weekday()], []))  # type: ignore[call-overload]
+        return list(self.opening_hours.get(WEEKDAYS[day.weekday()], []))
 
     def qualified_staff(self, service_id: str) -> list[str]:
         return [sid for sid, s in self.staff.items() if service_id in s.services]
@@ -317,10 +430,24 @@ class DatabaseConfig(_Model):
     echo: bool = False
 
 
+def _networks(value: Any) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError("a list of proxy addresses or networks, e.g. ['127.0.0.1', '10.0.0.0/8']")
+    for item in value:
+        try:
+            ipaddress.ip_network(str(item), strict=False)
+        except ValueError:
+            raise ValueError(f"'{item}' is not an IP address or network like 10.0.0.0/8") from None
+    return [str(item) for item in value]
+
+
 class ServerConfig(_Model):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (TLS terminated there);
+    # from any other peer those headers are ignored.
+    trusted_proxies: Annotated[list[str], BeforeValidator(_networks)] = Field(default_factory=list)
 
 
 class AppConfig(_Model):

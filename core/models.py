@@ -212,6 +212,9 @@ class Pet(Base):
     size: Mapped[str | None] = mapped_column(String(10), nullable=True)
     birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     notes: Mapped[str] = mapped_column(Text, default="")
+    # When the owner last told us (or staff recorded) the pet's vaccinations were done: a
+    # booking within a year of it does not ask again.
+    vaccinated_on: Mapped[date | None] = mapped_column(Date, nullable=True)
 
     owner: Mapped[Customer] = relationship(back_populates="pets")
 
@@ -347,7 +350,10 @@ class InboundMessage(Base):
     """Dedupe record: one row per inbound message id; the reply is kept for redeliveries."""
 
     __tablename__ = "inbound_messages"
-    __table_args__ = (UniqueConstraint("shop_id", "channel", "message_id", name="uq_inbound"),)
+    __table_args__ = (
+        UniqueConstraint("shop_id", "channel", "message_id", name="uq_inbound"),
+        Index("ix_inbound_open", "done", "claimed_by"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     shop_id: Mapped[str] = mapped_column(String(40))
@@ -356,6 +362,12 @@ class InboundMessage(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     done: Mapped[bool] = mapped_column(Boolean, default=False)
     reply: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    # The durable inbox (bot/inbox.py): a channel stores the message here BEFORE acknowledging it.
+    conv_key: Mapped[str | None] = mapped_column(String(200), nullable=True)  # shop|channel|user: one chat
+    message: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)  # IncomingMessage + raw payload
+    claimed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)  # the worker handling it
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class TranscriptEntry(Base):
@@ -530,3 +542,74 @@ class LoginFailure(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     key: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------------------------------------- reach (issue 14)
+
+
+class CalendarFeed(Base):
+    """A calendar feed's rotation counter: the feed URL's token is derived from it (core/calendar.py).
+
+    ``staff_id`` is "" for the whole shop's feed. Rotating bumps ``generation``, so the old URL 404s.
+    """
+
+    __tablename__ = "calendar_feeds"
+
+    shop_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+    rotated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ServerSecret(Base):
+    """A secret this server generated for itself when the environment gives none (CHATBOOK_SECRET)."""
+
+    __tablename__ = "server_secrets"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WeComCursor(Base):
+    """Where ``kf/sync_msg`` stopped for one customer-service account, shared by all processes."""
+
+    __tablename__ = "wecom_cursors"
+
+    shop_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    open_kfid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    cursor: Mapped[str] = mapped_column(String(256), default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WeComSession(Base):
+    """WeCom's reply window for one customer: 48 hours and 5 messages after their last message."""
+
+    __tablename__ = "wecom_sessions"
+
+    shop_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    open_kfid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    external_userid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_msgid: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the message that opened it
+    sent_since_inbound: Mapped[int] = mapped_column(Integer, default=0)
+    welcome_code: Mapped[str | None] = mapped_column(String(256), nullable=True)  # enter_session, usable once
+    welcome_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)  # 20 s after the event
+    servicer_state: Mapped[int] = mapped_column(Integer, default=1)  # 1 the API (bot) answers; 2 pool; 3 a servicer
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Worker(Base):
+    """A server process that takes inbox and outbox rows, with its heartbeat.
+
+    A worker whose heartbeat is stale (or, on its own host, whose pid is gone) is dead: its rows
+    are taken over at once instead of waiting for a lease to run out.
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -6,8 +6,9 @@ delivery loop (bot/delivery.py) sends whatever is pending when it starts again.
 
 Claiming is safe with several server processes: a claim moves rows to "sending" with a lease
 (on PostgreSQL under FOR UPDATE SKIP LOCKED, so two processes never claim the same row; on
-SQLite the write lock serialises claims). A process that dies mid-send leaves the lease to
-expire and the row is claimed again. The one unavoidable window: a message sent but not yet
+SQLite the write lock serialises claims). A process that dies mid-send is noticed by its
+heartbeat (bot/inbox.py Workers) and its rows are claimed again at once; the lease is the
+backstop for a process that is alive but stuck. The one unavoidable window: a message sent but not yet
 marked sent when the process dies is sent a second time (at most one duplicate).
 """
 
@@ -16,18 +17,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, rowcount
 from core.messages import OutgoingMessage
 from core.models import OutboxMessage, OutboxStatus
 
 LEASE = timedelta(seconds=60)
+OUTAGE = "unreachable: "  # error prefix of a retry waiting out a network outage (not a rate limit)
 
 
 @dataclass(frozen=True)
@@ -73,11 +75,25 @@ def enqueue(
     return row
 
 
+@dataclass(frozen=True)
+class Settlement:
+    """How one claimed row ends its attempt (bot/delivery.py settles a batch in one commit)."""
+
+    id: int
+    status: OutboxStatus  # SENT, PENDING (retry at ``next_attempt_at``) or FAILED
+    provider_id: str | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    needs_staff: bool = False
+
+
 class Outbox:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, *, owner: str | None = None) -> None:
         self.db = db
         self.clock = clock
-        self.owner = uuid.uuid4().hex  # this delivery loop: only it may settle the rows it claimed
+        # This process's worker id (bot/inbox.py Workers): only it may settle the rows it claimed,
+        # and when its heartbeat stops its claimed rows are taken over at once.
+        self.owner = owner or uuid.uuid4().hex
 
     async def claim(self, channels: Iterable[str], limit: int = 20, lease: timedelta = LEASE) -> list[Claimed]:
         """Take up to ``limit`` due rows for the given channels (pending, or sending with a dead lease)."""
@@ -144,7 +160,238 @@ class Outbox:
                 .values(lease_until=self.clock.now() + lease)
                 .execution_options(synchronize_session=False)
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(rowcount(result))
+
+    async def renew_all(self, ids: Iterable[int], lease: timedelta = LEASE) -> set[int]:
+        """Extend our lease on a batch still being sent (one statement); returns the ids still ours."""
+        wanted = list(ids)
+        if not wanted:
+            return set()
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.id.in_(wanted),
+                    OutboxMessage.status == OutboxStatus.SENDING,
+                    OutboxMessage.claimed_by == self.owner,
+                )
+                .values(lease_until=self.clock.now() + lease)
+                .execution_options(synchronize_session=False)
+            )
+            ours = await s.scalars(
+                select(OutboxMessage.id).where(OutboxMessage.id.in_(wanted), OutboxMessage.claimed_by == self.owner)
+            )
+            return set(ours)
+
+    async def settle(
+        self,
+        results: Iterable[Settlement],
+        extra: Iterable[dict[str, Any]] = (),
+        recovered: Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Settle a whole batch in ONE transaction (rows another loop took over are left to it);
+        ``extra``: rows to enqueue with it (fallbacks to another channel), as ``enqueue`` kwargs;
+        ``recovered``: (channel, shop) pairs that sent again after failures: their rows waiting
+        out an outage are due now (not at the end of their backoff; a flood-control wait stays)."""
+        results = list(results)
+        extra = list(extra)
+        recovered = list(recovered)
+        if not results and not extra:
+            return
+        now = self.clock.now()
+        sent = [r for r in results if r.status == OutboxStatus.SENT]
+        async with self.db.transaction() as s:
+            for channel, shop_id in recovered:
+                await s.execute(
+                    update(OutboxMessage)
+                    .where(
+                        OutboxMessage.channel == channel,
+                        OutboxMessage.shop_id == shop_id,
+                        OutboxMessage.status == OutboxStatus.PENDING,
+                        OutboxMessage.next_attempt_at > now,
+                        OutboxMessage.error.like(f"{OUTAGE}%"),
+                    )
+                    .values(next_attempt_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            mine = and_(OutboxMessage.claimed_by == self.owner, OutboxMessage.status == OutboxStatus.SENDING)
+            plain = [r.id for r in sent if r.provider_id is None]
+            if plain:
+                await s.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_(plain), mine)
+                    .values(status=OutboxStatus.SENT, sent_at=now, error=None, lease_until=None)
+                    .execution_options(synchronize_session=False)
+                )
+            for r in results:
+                if r.status == OutboxStatus.SENT and r.provider_id is None:
+                    continue
+                values: dict[str, Any] = {"status": r.status, "lease_until": None}
+                if r.status == OutboxStatus.SENT:
+                    values.update(sent_at=now, provider_id=r.provider_id, error=None)
+                elif r.status == OutboxStatus.PENDING:
+                    values.update(next_attempt_at=r.next_attempt_at or now, error=(r.error or "")[:1000])
+                else:
+                    values.update(error=(r.error or "")[:1000], needs_staff=r.needs_staff)
+                await s.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == r.id, mine)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+            for row in extra:
+                enqueue(s, **row)
+
+    async def release_dead(self, owners: Iterable[str]) -> int:
+        """Rows claimed by dead workers go back to pending at once (no waiting for the lease)."""
+        dead = list(owners)
+        if not dead:
+            return 0
+        async with self.db.transaction() as s:
+            result = await s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.claimed_by.in_(dead))
+                .values(
+                    status=OutboxStatus.PENDING, claimed_by=None, lease_until=None, next_attempt_at=self.clock.now()
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return rowcount(result)
+
+    async def delivered_inline(self, ids: Iterable[int], provider_id: str) -> None:
+        """Replies a channel gave inline (WeChat's passive reply, the widget's reply frame): sent,
+        so the delivery loop never sends them (only rows nobody has claimed yet are changed)."""
+        wanted = list(ids)
+        if not wanted:
+            return
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(wanted), OutboxMessage.status == OutboxStatus.PENDING)
+                .values(status=OutboxStatus.SENT, sent_at=self.clock.now(), provider_id=provider_id, attempts=1)
+                .execution_options(synchronize_session=False)
+            )
+
+    async def claim_probes(self, channels: Iterable[str], lease: timedelta = LEASE) -> list[Claimed]:
+        """The oldest row waiting out an outage, per (channel, shop), claimed early and without
+        using up an attempt: sending it tells whether the network is back (``unprobe`` if not)."""
+        wanted = list(channels)
+        if not wanted:
+            return []
+        now = self.clock.now()
+        async with self.db.reading() as s:
+            candidates = list(
+                await s.execute(
+                    select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.shop_id)
+                    .where(
+                        OutboxMessage.channel.in_(wanted),
+                        OutboxMessage.status == OutboxStatus.PENDING,
+                        OutboxMessage.next_attempt_at > now,
+                        OutboxMessage.error.like(f"{OUTAGE}%"),
+                    )
+                    .order_by(OutboxMessage.id)
+                    .limit(200)
+                )
+            )
+        firsts: dict[tuple[str, str], int] = {}
+        for row_id, channel, shop_id in candidates:
+            firsts.setdefault((channel, shop_id), row_id)
+        if not firsts:
+            return []
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(list(firsts.values())), OutboxMessage.status == OutboxStatus.PENDING)
+                .values(status=OutboxStatus.SENDING, lease_until=now + lease, claimed_by=self.owner)
+                .execution_options(synchronize_session=False)
+            )
+            rows = await s.scalars(
+                select(OutboxMessage).where(
+                    OutboxMessage.id.in_(list(firsts.values())), OutboxMessage.claimed_by == self.owner
+                )
+            )
+            return [
+                Claimed(
+                    id=r.id,
+                    shop_id=r.shop_id,
+                    channel=r.channel,
+                    external_id=r.external_id,
+                    conversation_id=r.conversation_id,
+                    kind=r.kind,
+                    message=OutgoingMessage.from_json(r.body),
+                    attempts=r.attempts,
+                    body=dict(r.body),
+                )
+                for r in rows
+                if r.status == OutboxStatus.SENDING
+            ]
+
+    async def unprobe(self, outbox_id: int) -> None:
+        """A probe found the network still down: the row waits as before (no attempt used)."""
+        await self._set(outbox_id, status=OutboxStatus.PENDING, lease_until=None)
+
+    async def retry_outages_now(self) -> int:
+        """At start-up: rows waiting out a network outage are tried at once (the network may well
+        be back: a restart is often how an outage ends); rate-limit waits are kept."""
+        async with self.db.transaction() as s:
+            result = await s.execute(
+                update(OutboxMessage)
+                .where(
+                    OutboxMessage.status == OutboxStatus.PENDING,
+                    OutboxMessage.next_attempt_at > self.clock.now(),
+                    OutboxMessage.error.like(f"{OUTAGE}%"),
+                )
+                .values(next_attempt_at=self.clock.now())
+                .execution_options(synchronize_session=False)
+            )
+            return rowcount(result)
+
+    async def caught_up(self, shop_id: str, channel: str, external_id: str) -> None:
+        """Rows waiting for a customer who was just shown the whole transcript: delivered."""
+        waiting = and_(
+            OutboxMessage.shop_id == shop_id,
+            OutboxMessage.channel == channel,
+            OutboxMessage.external_id == external_id,
+            OutboxMessage.status == OutboxStatus.PENDING,
+        )
+        async with self.db.reading() as s:  # most connects have nothing waiting: no write lock for them
+            if await s.scalar(select(OutboxMessage.id).where(waiting).limit(1)) is None:
+                return
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(OutboxMessage)
+                .where(waiting)
+                .values(status=OutboxStatus.SENT, sent_at=self.clock.now(), provider_id="history")
+                .execution_options(synchronize_session=False)
+            )
+
+    async def due_now(self, ids: Iterable[int]) -> None:
+        """Held replies whose inline answer did not happen: the delivery loop may send them now."""
+        wanted = list(ids)
+        if not wanted:
+            return
+        async with self.db.transaction() as s:
+            await s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(wanted), OutboxMessage.status == OutboxStatus.PENDING)
+                .values(next_attempt_at=self.clock.now())
+                .execution_options(synchronize_session=False)
+            )
+
+    async def backlog(self) -> list[tuple[str, str, int, datetime | None]]:
+        """(shop, channel, rows not yet sent, oldest created_at) for metrics and `chatbook status`."""
+        async with self.db.reading() as s:
+            rows = await s.execute(
+                select(
+                    OutboxMessage.shop_id,
+                    OutboxMessage.channel,
+                    func.count(),
+                    func.min(OutboxMessage.created_at),
+                )
+                .where(OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.SENDING]))
+                .group_by(OutboxMessage.shop_id, OutboxMessage.channel)
+            )
+            return [(shop, channel, int(n), _aware(oldest)) for shop, channel, n, oldest in rows]
 
     async def sent(self, outbox_id: int, provider_id: str | None) -> None:
         await self._set(
@@ -178,3 +425,12 @@ class Outbox:
             if shop_id:
                 query = query.where(OutboxMessage.shop_id == shop_id)
             return list(await s.scalars(query.order_by(OutboxMessage.id)))
+
+
+def _aware(value: datetime | str | None) -> datetime | None:
+    """Aggregates bypass the column type on SQLite (naive text): UTC-aware datetimes either way."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -129,7 +129,7 @@ def slot_query(
         staff=[
             StaffAvailability(
                 staff_id=sid,
-                shifts=shop.staff[sid].shifts.get(weekday, []),  # type: ignore[call-overload]
+                shifts=shop.staff[sid].shifts.get(weekday, []),
                 time_off=calendar.time_off.get(sid, []),
                 busy=calendar.staff_busy.get(sid, []),
             )

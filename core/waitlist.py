@@ -19,7 +19,7 @@ from core import reminders
 from core.bookings import BookingRequest, BookingService
 from core.clock import Clock
 from core.config import AppConfig
-from core.db import Database
+from core.db import Database, rowcount
 from core.models import Booking, BookingStatus, WaitlistEntry, WaitlistStatus
 from core.results import Actor, Booked, BookingResult, NotAllowed, Reason
 from core.when import period_of
@@ -95,7 +95,7 @@ class Waitlist:
                 .values(status=WaitlistStatus.LEFT, updated_at=self.clock.now())
                 .execution_options(synchronize_session=False)
             )
-            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+            return rowcount(result)
 
     async def tick(self) -> list[Offer]:
         """Move lapsed offers on and offer freed slots; returns the offers made."""
@@ -163,7 +163,7 @@ class Waitlist:
                 .values(status=WaitlistStatus.OFFERED, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
-            if not claimed.rowcount:  # type: ignore[attr-defined]
+            if not rowcount(claimed):
                 return None
         request = BookingRequest(
             entry.shop_id,

@@ -18,6 +18,7 @@ from typing import TextIO
 from faq.loader import load_faq
 from faq.matcher import FaqMatcher, MatchResult
 from faq.model import Faq, FaqError
+from faq.placeholders import ShopFacts, fact_problems, facts_from_config
 
 
 def _faq_files(directory: Path) -> list[Path]:
@@ -50,6 +51,35 @@ def load_directory(
     return faqs, errors
 
 
+def _shop_facts(config_path: str | None) -> tuple[dict[str, ShopFacts], list[str]]:
+    """Facts per shop from config.yaml (`--config`, default ./config.yaml when present)."""
+    path = Path(config_path) if config_path else Path("config.yaml")
+    if not path.is_file():
+        return {}, ([f"{path}: no such config file"] if config_path else [])
+    from core.config import ConfigError, load_config  # only `faq check` needs the config
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        return {}, [str(issue) for issue in exc.issues]
+    except Exception as exc:
+        return {}, [f"{path}:1: cannot load config: {exc}"]
+    return {shop_id: facts_from_config(shop) for shop_id, shop in config.shops.items()}, []
+
+
+def fact_errors(faq: Faq, facts: ShopFacts) -> list[FaqError]:
+    """Answers that copy facts config knows (address, phone, prices) or name unknown prices."""
+    file = str(faq.source) if faq.source else "<faq>"
+    errors = []
+    for entry in faq.entries:
+        for language in ("zh", "en"):
+            text = getattr(entry.answer, language)
+            line = faq.lines.get(f"{entry.id}:answer.{language}") or faq.lines.get(entry.id, 1)
+            for problem in fact_problems(text, facts):
+                errors.append(FaqError(file, line, f"entry '{entry.id}': answer.{language} {problem}"))
+    return errors
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     """`faq check DIR`: print `FILE:LINE: reason` to stderr and return 1 on any problem."""
     directory = Path(args.dir)
@@ -60,13 +90,19 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(f"{directory}: no *.yaml FAQ files", file=sys.stderr)
         return 1
     faqs, errors = load_directory(directory, _routes(args.routes))
+    facts, config_problems = _shop_facts(args.config)
+    for problem in config_problems:
+        print(problem, file=sys.stderr)
+    for faq in faqs.values():
+        if faq.shop in facts:
+            errors.extend(fact_errors(faq, facts[faq.shop]))
     for error in errors:
         print(error, file=sys.stderr)
     bad_files = {e.file for e in errors}
     for faq in faqs.values():
         if str(faq.source) not in bad_files:
             print(f"{faq.source}: OK (shop {faq.shop}, {len(faq.entries)} entries)")
-    return 1 if errors else 0
+    return 1 if errors or config_problems else 0
 
 
 def best_match(matchers: Sequence[FaqMatcher], text: str) -> MatchResult:
@@ -78,13 +114,14 @@ def best_match(matchers: Sequence[FaqMatcher], text: str) -> MatchResult:
 
 def _print_result(result: MatchResult, out: TextIO) -> None:
     record = {"id": result.entry_id if result.decision == "answer" else None,
-              "score": result.score}
+              "score": result.score,
+              "candidates": [c.id for c in result.candidates[:3]]}
     out.write(json.dumps(record, ensure_ascii=False) + "\n")
     out.flush()
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    """`faq match`: one JSON object per question, `{"id": ..., "score": ...}`."""
+    """`faq match`: one JSON object per question, `{"id": ..., "score": ..., "candidates": [...]}`."""
     directory = Path(args.faq_dir)
     if not directory.is_dir():
         print(f"{directory}: not a directory", file=sys.stderr)
@@ -110,21 +147,27 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_faq_commands(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+def add_faq_commands(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
     """Register `faq check` and `faq match` on a parser's subcommands; returns the `faq`
     subcommands so that the server's CLI can add commands that need its database."""
     faq = subparsers.add_parser("faq", help="check FAQ files and try questions against them")
-    sub = faq.add_subparsers(dest="faq_command", required=True)
+    sub: argparse._SubParsersAction[argparse.ArgumentParser] = faq.add_subparsers(
+        dest="faq_command", required=True)
     routes_help = "comma-separated known routes (default: front_desk,groomer,optometrist)"
 
     check = sub.add_parser("check", help="validate every FAQ file in DIR (FILE:LINE: reason)")
     check.add_argument("dir", metavar="DIR", help="directory holding one *.yaml per shop")
     check.add_argument("--routes", help=routes_help)
+    check.add_argument("--config", metavar="FILE",
+                       help="config.yaml to check answers against (default: ./config.yaml if present): "
+                            "answers must use {address}/{phone}/{price:ID} instead of copying them")
     check.set_defaults(func=cmd_check)
 
     match = sub.add_parser(
         "match",
-        help='print {"id": ..., "score": ...} for TEXT, or for each stdin line',
+        help='print {"id": ..., "score": ..., "candidates": [...]} for TEXT, or for each stdin line',
     )
     match.add_argument("--faq-dir", required=True, metavar="DIR")
     match.add_argument("--shop", help="only this shop (default: best across all shops)")

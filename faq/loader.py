@@ -4,6 +4,13 @@ Owns the mapping from YAML nodes to line numbers. The YAML is composed (not just
 loaded) so each value keeps the line of its key; pydantic validates each entry
 separately, so one broken entry never hides problems in the others, and every error
 comes back as `FILE:LINE: reason`.
+
+The YAML itself is read by core/yamlsource.py, the project's one safe YAML-with-lines
+loader (issue 13), with no anchors or aliases at all (an alias "bomb" is refused before any
+node is built), no control characters, no ${ENV} substitution and bounded depth: hostile or
+accidental input comes back as FILE:LINE: reason, never a crash or a hang. This module adds
+the FAQ schema on top: files over `MAX_BYTES`, unknown keys, missing languages, unknown routes,
+duplicate ids and answer placeholders other than `faq.placeholders.KNOWN`.
 """
 
 from __future__ import annotations
@@ -14,25 +21,29 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from core.yamlsource import UPLOAD_MAX_ALIASES, YamlSourceError, load_yaml
+from faq.lexicon import trades as shipped_trades
 from faq.model import DEFAULT_ROUTES, Faq, FaqEntry, FaqError
+from faq.placeholders import placeholder_errors
 
 Path_ = tuple[str | int, ...]
 
-TOP_LEVEL_KEYS: tuple[str, ...] = ("shop", "entries", "synonyms")
+TOP_LEVEL_KEYS: tuple[str, ...] = ("shop", "entries", "synonyms", "lexicon", "trades")
+MAX_BYTES = 8 * 1024 * 1024
+MAX_DEPTH = 20
 ENTRY_KEYS: tuple[str, ...] = tuple(FaqEntry.model_fields)
 ANSWER_KEYS: tuple[str, ...] = ("zh", "en")
 _SHOP_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 class _Doc:
-    """A composed YAML document as plain Python data plus `path -> line`."""
+    """A parsed YAML document as plain Python data plus `path -> line`, and the errors found."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, lines: dict[Path_, int] | None = None) -> None:
         self.file = file
-        self.lines: dict[Path_, int] = {}
+        self.lines: dict[Path_, int] = lines or {}
         self.errors: list[FaqError] = []
 
     def line(self, path: Path_) -> int:
@@ -44,33 +55,6 @@ class _Doc:
 
     def error(self, path: Path_, message: str) -> None:
         self.errors.append(FaqError(self.file, self.line(path), message))
-
-    def build(self, node: yaml.Node, path: Path_, loader: yaml.SafeLoader) -> Any:
-        self.lines.setdefault(path, node.start_mark.line + 1)
-        if isinstance(node, yaml.MappingNode):
-            result: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                key = loader.construct_object(key_node, deep=True)
-                if not isinstance(key, str):
-                    self.errors.append(
-                        FaqError(self.file, key_node.start_mark.line + 1,
-                                 f"key {key!r} must be a string")
-                    )
-                    continue
-                child = (*path, key)
-                if key in result:
-                    self.errors.append(
-                        FaqError(self.file, key_node.start_mark.line + 1,
-                                 f"{_dotted(child)}: duplicate key '{key}' "
-                                 f"(first at line {self.lines[child]})")
-                    )
-                    continue
-                self.lines[child] = key_node.start_mark.line + 1
-                result[key] = self.build(value_node, child, loader)
-            return result
-        if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, (*path, i), loader) for i, item in enumerate(node.value)]
-        return loader.construct_object(node, deep=True)
 
 
 def _dotted(path: Path_) -> str:
@@ -91,25 +75,16 @@ def _describe(value: object) -> str:
 
 
 def _compose(text: str, file: str) -> tuple[_Doc, Any] | list[FaqError]:
-    doc = _Doc(file)
-    loader = yaml.SafeLoader(text)
+    if len(text) > MAX_BYTES:
+        return [FaqError(file, 1, f"file is larger than {MAX_BYTES // (1024 * 1024)} MB")]
     try:
-        node = loader.get_single_node()
-        if node is None:
-            return [FaqError(file, 1, "file is empty (expected `shop:` and `entries:`)")]
-        data = doc.build(node, (), loader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        reason = str(exc.problem or exc)
-        if exc.context and exc.context_mark is not None:
-            reason += f" ({exc.context} at line {exc.context_mark.line + 1})"
-        return [FaqError(file, line, f"YAML syntax error: {reason}")]
-    except yaml.YAMLError as exc:
-        return [FaqError(file, 1, f"YAML error: {exc}")]
-    finally:
-        loader.dispose()
-    return doc, data
+        document = load_yaml(file, text=text.removeprefix("\ufeff"), substitute_env=False,
+                             max_aliases=UPLOAD_MAX_ALIASES, max_depth=MAX_DEPTH)
+    except YamlSourceError as exc:
+        return [FaqError(issue.file, issue.line, issue.message) for issue in exc.issues]
+    if document.data is None:
+        return [FaqError(file, 1, "file is empty (expected `shop:` and `entries:`)")]
+    return _Doc(file, document.lines), document.data
 
 
 def _entry_errors(doc: _Doc, index: int, raw: Any) -> FaqEntry | None:
@@ -143,13 +118,25 @@ def _entry_errors(doc: _Doc, index: int, raw: Any) -> FaqEntry | None:
     if not entry.questions and not entry.keywords:
         doc.error(path, f"{label}: needs at least one of `questions` or `keywords`")
         return None
-    return entry
+    bad = False
+    for language in ANSWER_KEYS:
+        for message in placeholder_errors(getattr(entry.answer, language)):
+            doc.error((*path, "answer", language), f"{label}: answer.{language}: {message}")
+            bad = True
+    return None if bad else entry
 
 
 def parse_faq(
     text: str, file: str = "<faq>", known_routes: Iterable[str] | None = None
 ) -> Faq | list[FaqError]:
-    """Validate FAQ YAML `text`; `file` is only used in error messages."""
+    """Validate FAQ YAML `text`; `file` is only used in error messages. Never raises."""
+    try:
+        return _parse_faq(text, file, known_routes)
+    except Exception as exc:
+        return [FaqError(file, 1, f"cannot load: {type(exc).__name__}: {exc}")]
+
+
+def _parse_faq(text: str, file: str, known_routes: Iterable[str] | None) -> Faq | list[FaqError]:
     composed = _compose(text, file)
     if isinstance(composed, list):
         return composed
@@ -167,20 +154,22 @@ def parse_faq(
         doc.error(("shop",), "missing `shop:` (the shop id this file serves)")
     elif not isinstance(shop, str) or not _SHOP_RE.match(shop):
         doc.error(("shop",), f"`shop` must be a lowercase id like 'pawspa', got {_describe(shop)}")
-    synonyms = _synonyms(doc, data.get("synonyms", {}))
+    synonyms = _synonyms(doc, data.get("synonyms", {}), "synonyms")
+    lexicon = _synonyms(doc, data.get("lexicon", {}), "lexicon")
+    trades = _trades(doc, data.get("trades"))
     raw_entries = data.get("entries")
     entries: list[FaqEntry] = []
+    first_seen: dict[str, int] = {}
     if raw_entries is None:
         doc.error(("entries",), "missing `entries:` (a list of questions and answers)")
     elif not isinstance(raw_entries, list) or not raw_entries:
         doc.error(("entries",), f"`entries` must be a non-empty list, got {_describe(raw_entries)}")
     else:
-        first_seen: dict[str, int] = {}
         for index, raw in enumerate(raw_entries):
             entry = _entry_errors(doc, index, raw)
             raw_id = raw.get("id") if isinstance(raw, dict) else None
             if isinstance(raw_id, str):
-                id_line = doc.line(("entries", index, "id"))
+                id_line = doc.line(("entries", index))
                 if raw_id in first_seen:
                     doc.error(("entries", index, "id"),
                               f"entries[{index}]: duplicate id '{raw_id}' "
@@ -199,16 +188,37 @@ def parse_faq(
     if doc.errors:
         return sorted(doc.errors, key=lambda e: e.line)
     assert isinstance(shop, str)
+    lines = {entry.id: first_seen.get(entry.id, 0) for entry in entries}
+    for index, raw in enumerate(raw_entries if isinstance(raw_entries, list) else []):
+        if isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw["id"] in lines:
+            for language in ANSWER_KEYS:
+                lines[f"{raw['id']}:answer.{language}"] = doc.line(("entries", index, "answer", language))
     return Faq(shop=shop, entries=tuple(entries), synonyms=synonyms,
-               source=None if file.startswith("<") else Path(file))
+               source=None if file.startswith("<") else Path(file),
+               lexicon=lexicon, trades=trades, lines=lines)
 
 
-def _synonyms(doc: _Doc, raw: Any) -> dict[str, tuple[str, ...]]:
+def _trades(doc: _Doc, raw: Any) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    known = shipped_trades()
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
+        doc.error(("trades",), f"`trades` must be a list like [pet], got {_describe(raw)}")
+        return None
+    for trade in raw:
+        if trade not in known:
+            doc.error(("trades",), f"unknown trade '{trade}'{_did_you_mean(trade, known)} "
+                                   f"(shipped lexicons: {', '.join(known)})")
+    return tuple(raw)
+
+
+def _synonyms(doc: _Doc, raw: Any, key: str = "synonyms") -> dict[str, tuple[str, ...]]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        doc.error(("synonyms",), f"`synonyms` must map a word to a list of variants, "
-                                 f"got {_describe(raw)}")
+        doc.error((key,), f"`{key}` must map a word to a list of words, got {_describe(raw)}")
         return {}
     out: dict[str, tuple[str, ...]] = {}
     for word, variants in raw.items():
@@ -216,8 +226,8 @@ def _synonyms(doc: _Doc, raw: Any) -> dict[str, tuple[str, ...]]:
             variants = [variants]
         if (not isinstance(variants, list) or not variants
                 or not all(isinstance(v, str) and v.strip() for v in variants)):
-            doc.error(("synonyms", word),
-                      f"synonyms.{word}: must be a non-empty list of words, "
+            doc.error((key, word),
+                      f"{key}.{word}: must be a non-empty list of words, "
                       f"got {_describe(variants)}")
             continue
         out[word] = tuple(v.strip() for v in variants)

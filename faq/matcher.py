@@ -1,57 +1,94 @@
-"""FAQ matching: one customer message in, the best entry, a score and a decision out.
+"""FAQ matching: one customer message in, the best entries, a calibrated score and a decision.
 
-Owns the scoring. Everything that depends only on the FAQ (normalised questions,
-features, IDF weights, an inverted index, the Latin vocabulary for typo repair) is
-computed once in `FaqMatcher.__init__`; `match()` only analyses the message.
+Owns ranking and deciding. Everything that depends only on the FAQ is built once in
+`FaqMatcher.__init__`; `match()` only analyses the message.
 
-Scoring, per entry (0-100):
-  * features: CJK runs -> character bigrams (+ unigrams at low weight), Latin runs ->
-    lightly stemmed words (typos repaired against the FAQ's own vocabulary with
-    rapidfuzz and a score cutoff). Features are IDF-weighted over entries; common
-    function words ("吗", "你们", "the") weigh little, words the FAQ never uses weigh
-    the most, so off-topic messages cover little of themselves.
-  * similarity to each sample question: weighted F1 of (message covered, question
-    covered), scaled by rapidfuzz `fuzz.ratio` on the normalised strings (processor
-    None because we normalise ourselves, always with a score_cutoff).
-  * keywords: a keyword contained in the message (whole words for Latin) is strong
-    evidence; longer keywords count more; it lifts the similarity towards 100.
-Decision: `answer` when the best score reaches the entry's threshold (or the default)
-and clearly beats the runner-up, `suggest` above the suggest threshold, else `none`.
+Two rankings, fused by reciprocal rank (RRF, `rrf_k`):
+  * the character ranking (faq/charscore.py): CJK character bigrams + lightly stemmed
+    English words, IDF-weighted F1 against each sample question, scaled by rapidfuzz's
+    ratio and lifted by contained keywords;
+  * BM25 (faq/bm25.py) over real words: jieba words (+ the dictionary words inside long
+    ones), Snowball-stemmed English words (typos repaired against the FAQ's and the
+    lexicon's vocabulary), and lexicon concepts (faq/lexicon.py), so "几点开门" and
+    "opening hours" share the term `§hours`. One document per entry: its questions and
+    keywords.
+Decision: features that do not depend on one shop's wording — the character score, BM25
+relative to the best entry, coverage (the share of the message's content, by weight, that
+the entry knows: a word, or the concept it belongs to), the margin over the runner-up on
+both, keyword evidence (a keyword contained in the message, or a keyword's concept in it),
+how much of the closest sample question the message covers, the heaviest word the FAQ
+never uses — go through a logistic model whose weights were fitted by
+leave-one-shop-out cross-validation (bench/faq_accuracy.py --tune). Its output, 0-100, is
+the score: `answer` at or above the entry's `threshold` (default `answer_threshold`),
+`suggest` at or above `suggest_threshold`, else `none`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 from rapidfuzz import fuzz, process
 
+from faq.bm25 import Bm25Index
+from faq.charscore import CharScorer
+from faq.lexicon import CONCEPT_PREFIX, Lexicon, build_lexicon
 from faq.model import Faq, FaqEntry
-from faq.normalize import Synonyms, is_cjk, normalize, runs, stem
+from faq.normalize import Synonyms, is_cjk, normalize, runs
+from faq.segment import add_words, cut, stem, sub_words, topic_weight
 
 Decision = Literal["answer", "suggest", "none"]
+
+FEATURES: tuple[str, ...] = (
+    "char",  # character score of this entry, 0-1
+    "bm25",  # BM25 relative to the best entry's BM25, 0-1
+    "bm25_margin",  # 1 - (best other BM25 / this BM25), clipped to [-1, 1]
+    "coverage",  # share of the message's content (by weight) the entry knows
+    "coverage_margin",  # coverage minus the best other entry's
+    "recall",  # share of the entry's closest sample question the message covers
+    "keyword",  # strongest keyword of the entry contained in the message, 0-1
+    "keyword_concept",  # 1 when a keyword's lexicon concept occurs in the message
+    "unknown",  # weight of the heaviest message word the whole FAQ never uses, 0-1
+    "foreign",  # 1 when the message names an off-topic lexicon concept that no entry has
+    "uncovered",  # weight of the message content the entry does not know (log1p)
+)
+
 
 def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-_STOP_WORDS = _words(
-    """a an the is are am was be do doe did you your yours i me my we our us it its this that
-    these those what whats how when where which who whom there here have has had any and or
-    with about please plz pls hi hello hey can could will would should shall may might to of
-    for in on at by from if so just also get got im ive id dont isnt thank thanks ok okay
-    need want one some s t d ll re ve m"""
+_STOP_EN_WORDS = _words(
+    """a an the is are am was were be been do does did doe you your yours i me my we our us it
+    its this that these those what whats how when where which who whom there here have has
+    had any and or with about please plz pls hi hello hey can could will would should shall
+    may might to of for in on at by from if so just also get got im ive id dont isnt thank
+    thanks ok okay one some s t d ll re ve m u ur r ya yeah yes no not guys guy anyone
+    there then than too very really still again them they he she him her his hers let"""
 )
-_STOP_CJK = _words(
-    """的 了 吗 呢 吧 啊 呀 哦 嘛 么 我 你 您 他 她 它 是 在 有 要 会 能 可 以 们 个
-    这 那 什 怎 和 就 都 也 还 请 问 下 一 想 得 把 给 被 让 对 多 不 没 好
-    你们 我们 可以 什么 怎么 是不 不是 请问 一下 这个 那个 有没 没有 的话 能不
-    不能 可不 需要 要不 多少 么样 怎样 想问 问下 我想 我家 我的 你家"""
+STOP_EN = frozenset(stem(w) for w in _STOP_EN_WORDS) | _STOP_EN_WORDS  # compared with stems
+GENERIC_EN = frozenset(stem(w) for w in _words("""provide provides offer offers service services want
+    need like know tell make help go come take give use see look thing something anything way
+    sure much many lot good nice best well also time day today tomorrow tonight now later soon
+    ask question info information detail details possible available allow ok mean every other
+    another same new accept accepted nearby near around usually normally ever already yet still
+    happen happens able okay fine quick quickly right long short big small little bit really
+    remove do get shop store salon place there here guys"""))
+STOP_ZH = _words(
+    """的 了 吗 呢 吧 啊 呀 哦 嘛 么 我 你 您 他 她 它 是 在 有 要 会 能 可 以 们 个 这 那 和 就
+    都 也 还 请 问 下 一 想 得 把 给 被 让 对 不 没 好 吗 哈 呗 哇 嗯 噢 喔 啦 咯 喽 嘞 诶 亲 麻烦
+    你们 我们 他们 可以 什么 怎么 是不是 不是 请问 一下 这个 那个 有没有 没有 的话 能不能
+    不能 可不可以 需要 要不要 么样 怎样 想问 问下 我想 我家 我的 你家 你好 您好 老板 谢谢 一个
+    吗吗 呢呢 能否 是否 如果 还是 或者 然后 现在 就是 这样 那么 知道 告诉 一些 有点 比较 还有
+    应该 时候 多少 怎么样 咨询 问一下 问问 了解"""
 )
-_UNIGRAM_WEIGHT = 0.3
-_STOP_WEIGHT = 0.15
+_STOP_CHARS = frozenset(w for w in STOP_ZH if len(w) == 1)
+# Words every shop question may contain without changing its topic.
+GENERIC_ZH = _words("""店 门店 店里 店铺 你家 贵店 本店 这边 那边 过去 过来 一般 平时 大概 大约 请教 问问
+    方便 时间 今天 明天 后天 现在 一次 这次 下次 东西 情况 服务 项目 提供 支持 接受 办理""")
+_UNKNOWN_SCALE = 0.7  # a word the FAQ never uses weighs this x its prior x the top IDF
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +104,8 @@ class MatchResult:
     """What the matcher thinks of one message.
 
     `entry_id`/`entry` is the best entry when the decision is `answer` or `suggest`, and
-    None when it is `none`. `score` (0-100) is the best entry's score in every case.
-    `candidates` holds up to three entries, best first, for "did you mean" buttons.
+    None when it is `none`. `score` (0-100) is the best entry's calibrated score in every
+    case. `candidates` holds up to three entries, best first, for "did you mean" buttons.
     """
 
     entry_id: str | None
@@ -83,97 +120,157 @@ class MatchResult:
         return self.decision == "answer"
 
 
+# Fitted by `bench/faq_accuracy.py --tune` (leave-one-shop-out over four shops' FAQs);
+# the order is FEATURES.
+_WEIGHTS: tuple[float, ...] = (0.972, 0.504, 0.806, 1.034, 1.797, 1.643, 0.98, 1.122, -0.263, -2.095, -0.904)
+_BIAS = -1.981
+
+
 @dataclass(frozen=True, slots=True)
 class MatchSettings:
-    """Thresholds; tuned on the train split of bench/faq_eval.yaml."""
+    """Ranking parameters, the decision model and its thresholds (0-100 calibrated score)."""
 
-    answer_threshold: float = 56.0
-    suggest_threshold: float = 36.0
-    margin: float = 0.0  # >0: answer only if the best beats a confident runner-up by this much
-    candidate_floor: float = 30.0  # lowest score offered as a "did you mean" candidate
-    shortlist: int = 40  # entries fully scored per message (picked by the n-gram index)
-    keyword_lift: float = 0.6  # how far a keyword hit lifts the score towards 100
-    recall_weight: float = 0.6  # question covered by the message vs message covered
-    junk_bigram_weight: float = 0.3
-    # Share of the message (by weight) that the best entry knows nothing about above which it
-    # is only suggested, never answered: "Can you repair my CAR?" is not the glasses-repair entry.
-    foreign_limit: float = 0.45
-
-
-@dataclass(frozen=True, slots=True)
-class _Text:
-    canon: str  # normalised, synonyms applied, Latin words stemmed, space separated
-    compact: str  # canon without spaces (CJK containment)
-    features: frozenset[str]
+    answer_threshold: float = 93.0  # the score is the estimated chance (%) the best entry is right
+    suggest_threshold: float = 20.0
+    candidate_floor: float = 0.0  # lowest score offered as a "did you mean" candidate
+    candidates: int = 3
+    rrf_k: float = 1.0  # reciprocal-rank fusion of BM25, coverage and character rankings
+    char_weight: float = 0.25  # the character ranking's weight in the fusion
+    bm25_k1: float = 1.2
+    bm25_b: float = 0.5
+    keyword_tf: int = 2  # a keyword counts this many times in its entry's BM25 document
+    weights: tuple[float, ...] = _WEIGHTS
+    bias: float = _BIAS
+    shortlist: int = 12  # entries scored by the character ranking (picked by its index)
+    pool: int = 8  # best entries of each ranking that are fused and scored
 
 
 @dataclass(frozen=True, slots=True)
-class _Question:
-    text: _Text
-    weight: float
+class Analysis:
+    """A text as real words: BM25 terms and content units (for coverage)."""
+
+    terms: dict[str, int]
+    units: tuple[tuple[frozenset[str], float], ...]  # (terms of one content word, prior weight)
+    concepts: frozenset[str]
 
 
-@dataclass(frozen=True, slots=True)
-class _Keyword:
-    canon: str
-    latin: bool
-    strength: float  # 0-1, longer keywords are stronger evidence
-    features: frozenset[str]
+class WordAnalyzer:
+    """Message/FAQ text -> jieba words, stemmed English words and lexicon concepts."""
 
-
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    entry: FaqEntry
-    questions: tuple[_Question, ...]
-    keywords: tuple[_Keyword, ...]
-    features: frozenset[str] = frozenset()  # everything its questions and keywords mention
-
-
-def _kind_weight(feature: str) -> float:
-    if feature in _STOP_WORDS or feature in _STOP_CJK:
-        return _STOP_WEIGHT
-    if len(feature) == 1 and is_cjk(feature):
-        return _UNIGRAM_WEIGHT
-    return 1.0
-
-
-class _Analyzer:
-    def __init__(self, synonyms: Synonyms, vocabulary: Iterable[str] = ()) -> None:
+    def __init__(self, synonyms: Synonyms, lexicon: Lexicon, vocabulary: Iterable[str] = ()) -> None:
         self.synonyms = synonyms
+        self.lexicon = lexicon
         self.vocabulary = frozenset(vocabulary)
         self._vocab_list = sorted(self.vocabulary)
 
-    def tokens(self, text: str, repair: bool) -> list[str]:
-        out: list[str] = []
-        for run in runs(self.synonyms.apply(normalize(text))):
-            if is_cjk(run[0]):
-                out.append(run)
-                continue
-            word = stem(run)
-            if repair and len(word) >= 4 and word.isalpha() and word not in self.vocabulary:
-                # Typos rarely hit the first letter: "groming" -> "groom", but "weather"
-                # must not become "where".
-                for fixed, _, _ in process.extract(
-                    word, self._vocab_list, scorer=fuzz.ratio, processor=None,
-                    score_cutoff=80, limit=3,
-                ):
-                    if fixed[0] == word[0]:
-                        word = fixed
-                        break
-            out.append(word)
-        return out
+    def _repair(self, word: str) -> str:
+        """A misspelt word -> the FAQ/lexicon word it was meant to be ("adress" -> "address").
 
-    def analyze(self, text: str, repair: bool = True) -> _Text:
-        tokens = self.tokens(text, repair)
-        features: set[str] = set()
-        for token in tokens:
-            if is_cjk(token[0]):
-                features.update(token)
-                features.update(token[i : i + 2] for i in range(len(token) - 1))
-            else:
-                features.add(token)
-        canon = " ".join(tokens)
-        return _Text(canon, canon.replace(" ", ""), frozenset(features))
+        Compared unstemmed with a high cutoff: "rabbits" is not "rabies", nor "overweight"
+        "overnight"; typos rarely hit the first letter."""
+        if len(word) < 4 or not word.isalpha() or word in self.vocabulary or word in STOP_EN:
+            return word
+        for fixed, _, _ in process.extract(
+            word, self._vocab_list, scorer=fuzz.ratio, processor=None, score_cutoff=85, limit=3
+        ):
+            if fixed[0] == word[0]:
+                return str(fixed)
+        return word
+
+    def analyze(self, text: str, repair: bool = True) -> Analysis:
+        norm = self.synonyms.apply(normalize(text))
+        terms: dict[str, int] = {}
+        units: list[tuple[frozenset[str], float]] = []
+        concepts: set[str] = set()
+        latin: list[str] = []
+
+        def add(term: str) -> None:
+            terms[term] = terms.get(term, 0) + 1
+
+        def flush_latin() -> None:
+            if not latin:
+                return
+            spans = self.lexicon.latin_spans(latin)
+            inside: set[int] = set()
+            for first, end, found in spans:
+                members = {w for w in latin[first:end] if w not in STOP_EN}
+                units.append((frozenset((*found, *members)), 1.0))
+                concepts.update(found)
+                for concept in found:
+                    add(concept)
+                inside.update(range(first, end))
+            for position, word in enumerate(latin):
+                if word in STOP_EN:
+                    continue
+                add(word)
+                if position not in inside:
+                    prior = 0.3 if word in GENERIC_EN or word.isdigit() else 0.8
+                    units.append((frozenset((word,)), prior))
+            latin.clear()
+
+        for run in runs(norm):
+            if not is_cjk(run[0]):
+                latin.append(stem(self._repair(run) if repair else run))
+                continue
+            flush_latin()
+            spans = self.lexicon.cjk_spans(run)
+            words: list[tuple[str, int, int]] = []
+            offset = 0
+            for word in cut(run):
+                words.append((word, offset, offset + len(word)))
+                offset += len(word)
+            taken: set[int] = set()
+            for start, end, found in spans:
+                members = set()
+                for index, (word, w_start, w_end) in enumerate(words):
+                    if w_start < end and w_end > start:
+                        taken.add(index)
+                        if word not in STOP_ZH:
+                            members.add(word)
+                units.append((frozenset((*found, *members)), 1.0))
+                concepts.update(found)
+                for concept in found:
+                    add(concept)
+            for index, (word, _, _) in enumerate(words):
+                if word in STOP_ZH or all(ch in _STOP_CHARS for ch in word):
+                    continue
+                parts = sub_words(word)
+                add(word)
+                for part in parts:
+                    add(part)
+                if index not in taken:
+                    prior = 0.2 if word in GENERIC_ZH else topic_weight(word)
+                    units.append((frozenset((word, *parts)), prior))
+        flush_latin()
+        return Analysis(terms, tuple(units), frozenset(concepts))
+
+
+@dataclass(slots=True)
+class _Scored:
+    position: int
+    char: float = 0.0
+    keyword: float = 0.0
+    bm25: float = 0.0
+    coverage: float = 0.0
+    uncovered: float = 0.0
+    recall: float = 0.0
+    char_rank: int = 99
+    bm25_rank: int = 99
+    fused: float = 0.0
+    features: tuple[float, ...] = field(default_factory=tuple)
+    score: float = 0.0
+
+
+def register_words(faq: Faq) -> Lexicon:
+    """Add the FAQ's lexicon terms and Chinese keywords to the shared jieba dictionary (the
+    registry does this for every shop before building any matcher, so that all shops are cut
+    with the same dictionary); returns the FAQ's lexicon."""
+    texts = [text for entry in faq.entries for text in (*entry.questions, *entry.keywords)]
+    lexicon = build_lexicon(texts, faq.trades, faq.lexicon)
+    add_words(lexicon.cjk_terms)
+    add_words(normalize(k).replace(" ", "") for e in faq.entries for k in e.keywords
+              if all(is_cjk(ch) for ch in normalize(k).replace(" ", "")))
+    return lexicon
 
 
 class FaqMatcher:
@@ -183,159 +280,153 @@ class FaqMatcher:
         self.faq = faq
         self.settings = settings or MatchSettings()
         synonyms = Synonyms(faq.synonyms)
-        plain = _Analyzer(synonyms)
-        raw: list[tuple[FaqEntry, list[_Text], list[_Text]]] = [
-            (
-                entry,
-                [plain.analyze(q, repair=False) for q in entry.questions],
-                [plain.analyze(k, repair=False) for k in entry.keywords],
-            )
-            for entry in faq.entries
-        ]
-        vocabulary = {
-            token
-            for _, questions, keywords in raw
-            for text in (*questions, *keywords)
-            for token in text.canon.split()
-            if not is_cjk(token[0])
-        }
-        self._analyzer = _Analyzer(synonyms, vocabulary)
+        self._char = CharScorer(faq, synonyms, self.settings.shortlist)
+        self.lexicon = register_words(faq)
+        plain = WordAnalyzer(synonyms, self.lexicon)
+        seen: dict[str, Analysis] = {}
 
-        df: dict[str, int] = {}
-        for _, questions, keywords in raw:
-            for feature in set().union(*(t.features for t in (*questions, *keywords))):
-                df[feature] = df.get(feature, 0) + 1
-        n = len(raw)
-        self._unknown_idf = math.log(n + 1) + 1.0
-        self._weights = {
-            f: (math.log((n + 1) / (count + 1)) + 1.0) * _kind_weight(f) for f, count in df.items()
-        }
+        def analyze(text: str) -> Analysis:
+            found = seen.get(text)
+            if found is None:
+                found = seen[text] = plain.analyze(text, repair=False)
+            return found
 
-        entries: list[_Entry] = []
-        index: dict[str, list[int]] = {}
-        for position, (entry, questions, keywords) in enumerate(raw):
-            entries.append(
-                _Entry(
-                    entry,
-                    tuple(_Question(t, self._weight(t.features)) for t in questions),
-                    tuple(
-                        _Keyword(t.canon, not all(is_cjk(c) for c in t.compact),
-                                 self._strength(t), t.features)
-                        for t in keywords if t.compact
-                    ),
-                    frozenset().union(*(t.features for t in (*questions, *keywords))),
-                )
-            )
-            for feature in set().union(*(t.features for t in (*questions, *keywords))):
-                index.setdefault(feature, []).append(position)
-        self._entries = tuple(entries)
-        self._index = index
-        # Postings longer than this carry little information; skip them when shortlisting.
-        self._posting_cap = max(64, n // 20)
+        docs: list[dict[str, int]] = []
+        question_units: list[list[tuple[tuple[frozenset[str], float], ...]]] = []
+        keyword_concepts: list[frozenset[str]] = []
+        vocabulary: set[str] = set(self.lexicon.surface_words())
+        for entry in faq.entries:
+            doc: dict[str, int] = {}
+            units = []
+            for question in entry.questions:
+                analysis = analyze(question)
+                units.append(analysis.units)
+                for term, count in analysis.terms.items():
+                    doc[term] = doc.get(term, 0) + count
+            question_units.append(units)
+            found: set[str] = set()
+            for keyword in entry.keywords:
+                analysis = analyze(keyword)
+                found |= analysis.concepts
+                for term, count in analysis.terms.items():
+                    doc[term] = doc.get(term, 0) + count * self.settings.keyword_tf
+            docs.append(doc)
+            keyword_concepts.append(frozenset(found))
+            vocabulary.update(w for text in (*entry.questions, *entry.keywords)
+                              for w in normalize(text).split() if w.isascii() and w.isalpha())
+        self._analyzer = WordAnalyzer(synonyms, self.lexicon, vocabulary)
+        self._bm25 = Bm25Index(docs, k1=self.settings.bm25_k1, b=self.settings.bm25_b)
+        self._keyword_concepts = keyword_concepts
+        self._questions: list[list[tuple[tuple[frozenset[str], float], ...]]] = []
+        for units_of_entry in question_units:
+            weighted = []
+            for question_of_entry in units_of_entry:
+                pairs = tuple((unit, self._unit_weight(unit, prior)) for unit, prior in question_of_entry)
+                if pairs:
+                    weighted.append(pairs)
+            self._questions.append(weighted)
+        self._ids = tuple(entry.id for entry in faq.entries)
 
-    @staticmethod
-    def _strength(keyword: _Text) -> float:
-        # 一个汉字 0.33, 两个 0.67, 三个+ 1.0; one English word 0.5, two or more 1.0.
-        length = sum(1.5 if not is_cjk(tok[0]) else len(tok) for tok in keyword.canon.split())
-        return min(1.0, length / 3.0)
+    # -- ranking -----------------------------------------------------------------------
+    def _unit_weight(self, unit: frozenset[str], prior: float) -> float:
+        table = self._bm25.idf_table
+        idf = max((table.get(t, 0.0) for t in unit), default=0.0)
+        if not idf:  # a word the FAQ never uses: how specific it is in general
+            return self._bm25.max_idf * prior * _UNKNOWN_SCALE
+        return idf * prior if not any(t.startswith(CONCEPT_PREFIX) for t in unit) else idf
 
-    def _weight(self, features: Iterable[str]) -> float:
-        weights = self._weights
-        total = 0.0
-        for feature in features:
-            weight = weights.get(feature)
-            if weight is None:
-                weight = self._unknown_idf * _kind_weight(feature)
-                # A new bigram of two known characters is usually two known words side by
-                # side ("每天几点" -> "天几"), not a new topic: it weighs little.
-                if len(feature) == 2 and all(ch in weights for ch in feature):
-                    weight *= self.settings.junk_bigram_weight
-            total += weight
-        return total
-
-    def _shortlist(self, features: frozenset[str]) -> Iterable[int]:
-        if len(self._entries) <= self.settings.shortlist:
-            return range(len(self._entries))
-        scores: dict[int, float] = {}
-        weights = self._weights
-        for feature in features:
-            postings = self._index.get(feature)
-            if not postings or len(postings) > self._posting_cap:
-                continue
-            weight = weights[feature]
-            for position in postings:
-                scores[position] = scores.get(position, 0.0) + weight
-        if len(scores) < self.settings.shortlist:  # only common words: fall back to them
-            for feature in features:
-                for position in self._index.get(feature, ()):
-                    scores[position] = scores.get(position, 0.0) + weights[feature]
-        ranked = sorted(scores, key=scores.__getitem__, reverse=True)
-        return ranked[: self.settings.shortlist]
-
-    def _score(self, item: _Entry, text: _Text, total: float) -> float:
-        weights = self._weights
-        alpha = self.settings.recall_weight
+    def _recall(self, position: int, terms: Iterable[str]) -> float:
+        present = terms if isinstance(terms, (set, frozenset)) else set(terms)
         best = 0.0
-        for question in item.questions:
-            common = text.features & question.text.features
-            if not common:
-                continue
-            inter = sum(weights[f] for f in common)
-            covered, recall = min(1.0, inter / total), min(1.0, inter / question.weight)
-            sim = recall**alpha * covered ** (1.0 - alpha)
-            ratio = fuzz.ratio(text.canon, question.text.canon, processor=None, score_cutoff=30)
-            best = max(best, sim * (0.8 + 0.2 * ratio / 100.0))
-        # Keywords: every hit keyword adds evidence (noisy-or of strengths); the lift is
-        # scaled by how much of the message the hit keywords explain.
-        missing = 1.0
-        hit_features: set[str] = set()
-        spaced = f" {text.canon} "
-        for keyword in item.keywords:
-            if (f" {keyword.canon} " in spaced) if keyword.latin else (
-                keyword.canon in text.compact
-            ):
-                missing *= 1.0 - keyword.strength
-                hit_features |= keyword.features
-        if hit_features:
-            covered = min(1.0, sum(weights[f] for f in hit_features) / total)
-            lift = (1.0 - missing) * covered ** (1.0 - alpha)
-            best += self.settings.keyword_lift * lift * (1.0 - best)
-        return round(100.0 * best, 1)
+        for units in self._questions[position]:
+            total = sum(w for _, w in units)
+            if total:
+                best = max(best, sum(w for unit, w in units if not unit.isdisjoint(present)) / total)
+        return best
+
+    def rank(self, text: str) -> list[_Scored]:
+        """The best `settings.candidates` entries with features and scores, best (fused) first."""
+        s = self.settings
+        analysis = self._analyzer.analyze(text)
+        char_query = self._char.query(text)
+        # position -> (score 0-100, keyword 0-1); shortlist 0: scored for the offered entries only
+        char_scores = self._char.scores(char_query) if s.shortlist else {}
+        bm25 = self._bm25.scores(analysis.terms)
+        if not char_scores and not bm25:
+            return []
+        char_ranked = sorted(char_scores, key=lambda p: -char_scores[p][0])[: s.pool]
+        bm25_ranked = sorted(bm25, key=lambda p: -bm25[p])[: s.pool]
+        pool: dict[int, _Scored] = {}
+        for rank, position in enumerate(char_ranked):
+            pool.setdefault(position, _Scored(position)).char_rank = rank
+        for rank, position in enumerate(bm25_ranked):
+            pool.setdefault(position, _Scored(position)).bm25_rank = rank
+        weights = [self._unit_weight(unit, prior) for unit, prior in analysis.units]
+        total = sum(weights)
+        unknown = 0.0
+        foreign = False
+        for (unit, _), w in zip(analysis.units, weights, strict=True):
+            if not any(self._bm25.idf(t) for t in unit):
+                unknown = max(unknown, w)
+                foreign = foreign or any(t in self.lexicon.off_topic for t in unit)
+        message_terms = set(analysis.terms)
+        for item in pool.values():
+            item.bm25 = bm25.get(item.position, 0.0)
+            doc = self._bm25.doc_terms(item.position)
+            known = sum(w for (unit, _), w in zip(analysis.units, weights, strict=True)
+                        if not unit.isdisjoint(doc))
+            item.coverage = known / total if total else 0.0
+            item.uncovered = total - known
+        by_coverage = sorted(pool.values(), key=lambda i: (-i.coverage, i.bm25_rank))
+        for rank, item in enumerate(by_coverage):
+            item.fused = (1.0 / (s.rrf_k + item.bm25_rank) + 1.0 / (s.rrf_k + rank)
+                          + s.char_weight / (s.rrf_k + item.char_rank))
+        ranked = sorted(pool.values(), key=lambda i: (-i.fused, i.bm25_rank, i.char_rank))
+        best_bm25 = max((i.bm25 for i in ranked), default=0.0)
+        top = ranked[: s.candidates]  # only these are offered, so only these are scored
+        for item in top:
+            if item.position not in char_scores:
+                char_scores[item.position] = self._char.score_one(item.position, char_query)
+            item.char, item.keyword = char_scores[item.position]
+            item.recall = self._recall(item.position, message_terms)
+        for item in top:
+            others = [o for o in ranked if o is not item]
+            other_bm25 = max((o.bm25 for o in others), default=0.0)
+            other_cov = max((o.coverage for o in others), default=0.0)
+            concept_hit = not self._keyword_concepts[item.position].isdisjoint(analysis.concepts)
+            item.features = (
+                item.char / 100.0,
+                item.bm25 / best_bm25 if best_bm25 else 0.0,
+                max(-1.0, 1.0 - other_bm25 / item.bm25) if item.bm25 else -1.0,
+                item.coverage,
+                item.coverage - other_cov,
+                item.recall,
+                item.keyword,
+                1.0 if concept_hit else 0.0,
+                unknown / self._bm25.max_idf,
+                1.0 if foreign else 0.0,
+                math.log1p(item.uncovered),
+            )
+            z = s.bias + sum(w * f for w, f in zip(s.weights, item.features, strict=True))
+            item.score = round(100.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))), 1)
+        ranked = top
+        return ranked
 
     def scores(self, text: str) -> list[Candidate]:
-        """Every shortlisted entry with a positive score, best first."""
-        analyzed = self._analyzer.analyze(text)
-        total = self._weight(analyzed.features)
-        if not total:
-            return []
-        scored = [
-            Candidate(self._entries[i].entry.id, self._score(self._entries[i], analyzed, total))
-            for i in self._shortlist(analyzed.features)
-        ]
-        return sorted((c for c in scored if c.score > 0), key=lambda c: -c.score)
+        """The fused pool, best first, each with its calibrated score (non-increasing)."""
+        out: list[Candidate] = []
+        ceiling = 99.9
+        for item in self.rank(text):
+            ceiling = min(ceiling, item.score)
+            out.append(Candidate(self._ids[item.position], ceiling))
+        return out
 
+    # -- deciding ----------------------------------------------------------------------
     def match(self, text: str) -> MatchResult:
-        """Score `text` against every entry and decide answer / suggest / none."""
-        result = self.decide(self.scores(text))
-        if result.decision == "answer" and self.foreign_share(text, result.entry_id) > self.settings.foreign_limit:
-            return MatchResult(result.entry_id, result.score, "suggest", result.candidates, result.entry)
-        return result
+        """Rank `text` against every entry and decide answer / suggest / none."""
+        return self.decide(self.scores(text))
 
-    def foreign_share(self, text: str, entry_id: str | None) -> float:
-        """How much of the message's wording (by weight) the entry does not mention at all.
-
-        Counted over words in Latin script only: Chinese is matched on character pairs, where
-        pairs spanning two words ("门呀") are noise rather than a different topic.
-        """
-        item = next((e for e in self._entries if e.entry.id == entry_id), None)
-        analyzed = self._analyzer.analyze(text)
-        words = frozenset(f for f in analyzed.features if not is_cjk(f[0]))
-        total = self._weight(words)
-        if item is None or not total:
-            return 0.0
-        return self._weight(words - item.features) / total
-
-    def decide(self, ranked: list[Candidate], settings: MatchSettings | None = None) -> MatchResult:
+    def decide(self, ranked: Sequence[Candidate], settings: MatchSettings | None = None) -> MatchResult:
         """The decision for already-ranked candidates (`scores()` output)."""
         settings = settings or self.settings
         if not ranked:
@@ -344,11 +435,8 @@ class FaqMatcher:
         entry = self.faq.entry(best.id)
         assert entry is not None
         threshold = entry.threshold if entry.threshold is not None else settings.answer_threshold
-        runner_up = ranked[1].score if len(ranked) > 1 else 0.0
-        candidates = tuple(c for c in ranked[:3] if c.score >= settings.candidate_floor)
-        if best.score >= threshold and (
-            best.score - runner_up >= settings.margin or runner_up < settings.answer_threshold
-        ):
+        candidates = tuple(c for c in ranked[: settings.candidates] if c.score >= settings.candidate_floor)
+        if best.score >= threshold:
             return MatchResult(best.id, best.score, "answer", candidates, entry)
         if best.score >= min(settings.suggest_threshold, threshold):
             return MatchResult(best.id, best.score, "suggest", candidates, entry)

@@ -7,7 +7,7 @@ such as `anwser:` or `handoff: "maybe"` is reported instead of silently ignored.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
@@ -78,16 +78,25 @@ class FaqEntry(_Strict):
 
 @dataclass(frozen=True, slots=True)
 class Faq:
-    """A validated FAQ file: one shop, its entries and its shop-wide synonyms."""
+    """A validated FAQ file: one shop, its entries, its shop-wide synonyms and lexicon sets.
+
+    `lexicon` adds words to the shipped paraphrase sets (faq/lexicon/*.yaml) or adds new sets;
+    `trades` picks the shipped trade lexicons (None: chosen from the FAQ's own wording);
+    `lines` maps an entry id to the line of its `- id:` in the file (0 when unknown).
+    """
 
     shop: str
     entries: tuple[FaqEntry, ...]
     synonyms: dict[str, tuple[str, ...]]
     source: Path | None = None
+    lexicon: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    trades: tuple[str, ...] | None = None
+    lines: dict[str, int] = field(default_factory=dict)
+    _by_id: dict[str, FaqEntry] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._by_id.update((item.id, item) for item in self.entries)
 
     def entry(self, entry_id: str) -> FaqEntry | None:
         """The entry with this id, or None."""
-        for item in self.entries:
-            if item.id == entry_id:
-                return item
-        return None
+        return self._by_id.get(entry_id)

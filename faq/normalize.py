@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
+from functools import cache, lru_cache
 
 _SPACES = re.compile(r"\s+")
 # CJK ideographs (incl. extension A and compatibility), kana and hangul.
@@ -24,12 +25,13 @@ _CJK_RANGES: tuple[tuple[int, int], ...] = (
 _CJK_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
 _LATIN = f"[^\\W_{_CJK_CLASS}]"  # a letter or digit that is not CJK
 _RUN = re.compile(f"[{_CJK_CLASS}]+|{_LATIN}+")
+_CJK_ONE = re.compile(f"[{_CJK_CLASS}]")
 
 
+@cache
 def is_cjk(char: str) -> bool:
     """True for a Chinese/Japanese/Korean character (scored by character n-grams)."""
-    code = ord(char)
-    return any(low <= code <= high for low, high in _CJK_RANGES)
+    return _CJK_ONE.match(char) is not None
 
 
 def _is_noise(char: str) -> bool:
@@ -39,10 +41,23 @@ def _is_noise(char: str) -> bool:
     return category[0] in "PSMC" or char == "_"
 
 
+class _NoiseTable(dict[int, str]):
+    """str.translate table: noise -> space, filled lazily per code point (C-speed afterwards)."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        value = " " if _is_noise(char) else char
+        self[code] = value
+        return value
+
+
+_NOISE = _NoiseTable()
+
+
+@lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
     """Case-folded, half-width text with punctuation, symbols and emoji replaced by spaces."""
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text = "".join(" " if _is_noise(ch) else ch for ch in text)
+    text = unicodedata.normalize("NFKC", text).casefold().translate(_NOISE)
     return _SPACES.sub(" ", text).strip()
 
 

@@ -5,6 +5,9 @@ file (one file per shop, keyed by its `shop:` field). The server calls
 `reload_if_changed()` periodically: when no file's (mtime, size) changed it only stats
 the directory. A broken edit is logged with file, line and reason and the last good
 version keeps serving; a fixed edit is picked up on the next call. No threads.
+A file that validates but cannot be matched (a bug) is reported the same way: one shop's
+file never takes another shop, or the server, down. `add_phrasing(shop, entry_id, text)`
+writes a customer's wording into the serving file (faq/learn.py) and reloads it at once.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from faq.learn import PhrasingResult, add_phrasing
 from faq.loader import load_faq
-from faq.matcher import FaqMatcher, MatchSettings
+from faq.matcher import FaqMatcher, MatchSettings, register_words
 from faq.model import Faq, FaqError
 
 log = logging.getLogger(__name__)
@@ -107,6 +111,18 @@ class FaqRegistry:
             entries=len(serving.matcher.faq.entries) if serving else 0,
         )
 
+    # -- learning --------------------------------------------------------------------
+    def add_phrasing(self, shop: str, entry_id: str, phrasing: str) -> PhrasingResult:
+        """Add a customer's wording to an entry of the file serving `shop` (comments and order
+        kept, validated first) and serve the new version at once."""
+        serving = self._serving.get(shop)
+        if serving is None:
+            return PhrasingResult(False, None, (FaqError("<faq>", 1, f"no FAQ serves shop '{shop}'"),))
+        result = add_phrasing(serving.file, entry_id, phrasing, self._routes)
+        if result.added:
+            self.reload_if_changed()
+        return result
+
     # -- reloading -------------------------------------------------------------------
     def _scan(self) -> dict[str, _Fingerprint]:
         found: dict[str, _Fingerprint] = {}
@@ -154,6 +170,18 @@ class FaqRegistry:
                     log.warning("%s: keeping the last good FAQ for shop %r", path, kept.shop)
         return self._assign(set(changed))
 
+    def _register_words(self, changed: set[str]) -> None:
+        """Every changed shop's words into the shared dictionary before any matcher is built,
+        so that all shops are cut with the same dictionary."""
+        for path in sorted(changed):
+            faq = self._files[path].faq
+            if faq is None:
+                continue
+            try:
+                register_words(faq)
+            except Exception:
+                log.exception("FAQ %s: cannot register its words (its matcher reports why)", path)
+
     def _assign(self, changed: set[str]) -> list[FaqError]:
         """Decide which file serves which shop; (re)build matchers for changed files."""
         claims: dict[str, list[str]] = {}
@@ -162,6 +190,7 @@ class FaqRegistry:
             if faq is not None:
                 claims.setdefault(faq.shop, []).append(path)
         new_errors = [e for p in changed for e in self._files[p].errors]
+        self._register_words(changed)
         self._shop_errors = {}
         serving: dict[str, _Serving] = {}
         for shop, paths in claims.items():
@@ -179,9 +208,18 @@ class FaqRegistry:
             assert faq is not None
             if current and current.file == owner and current.matcher.faq is faq:
                 serving[shop] = current
-            else:
-                serving[shop] = _Serving(FaqMatcher(faq, self._settings), owner, self._clock())
-                log.info("FAQ for shop %r loaded from %s (%d entries)",
-                         shop, owner, len(faq.entries))
+                continue
+            try:
+                matcher = FaqMatcher(faq, self._settings)
+            except Exception as exc:
+                error = FaqError(owner, 1, f"cannot build the matcher: {type(exc).__name__}: {exc}")
+                log.error("%s", error)
+                self._files[owner].errors.append(error)
+                new_errors.append(error)
+                if current is not None:
+                    serving[shop] = current  # the last good version keeps serving
+                continue
+            serving[shop] = _Serving(matcher, owner, self._clock())
+            log.info("FAQ for shop %r loaded from %s (%d entries)", shop, owner, len(faq.entries))
         self._serving = serving
         return new_errors

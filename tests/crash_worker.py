@@ -5,10 +5,10 @@
 Bootstraps the real Services on the given database (no migration: the test did that) with one
 sender, for the channel "fake": it POSTs each message as JSON to ``--endpoint`` (a small HTTP
 receiver in the test process) and returns the receiver's id. Then it runs ``Delivery.tick`` in
-a loop, exactly as the server's scheduler would, on a FixedClock set to ``--now`` (so a restart
-"61 s later" needs no 61-second wait: ``Delivery.tick`` has no lease parameter, the lease is
-core.outbox.LEASE measured on the injected clock). With ``--until-idle`` it exits 0 after the
-first tick that found nothing to do; without, it idles and polls until it is killed.
+a loop, exactly as the server's delivery loop would, on a FixedClock set to ``--now``. At start it
+registers its worker row and takes over the rows of dead workers (bot/inbox.py), as `serve`
+does. With ``--until-idle`` it exits 0 after the first tick that found nothing to do; without,
+it idles and polls until it is killed.
 """
 
 from __future__ import annotations
@@ -81,6 +81,7 @@ async def main() -> int:
         senders_override={CHANNEL: HttpSender(args.endpoint)},
     )
     try:
+        await services.inbox.start()  # its worker row (liveness), and a dead worker's rows taken over
         print("ready", flush=True)
         while True:
             handled = await services.delivery.tick(limit=args.limit)

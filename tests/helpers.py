@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from itertools import combinations
 from zoneinfo import ZoneInfo
@@ -9,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot.bootstrap import Services
+from core.i18n import texts
 from core.models import ACTIVE_STATUSES, Booking, BookingResource
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -41,3 +43,11 @@ async def overlaps_in_database(services: Services) -> list[str]:
             if booking_id == a.id and units.get((b.id, resource_id)) == unit:
                 problems.append(f"{resource_id}#{unit}: {a.code} and {b.code}")
     return problems
+
+
+def shows(key: str, text: str, lang: str = "zh") -> bool:
+    """Whether ``text`` contains the catalog text of ``key`` (core/locales) with any values filled
+    in: tests name the locale key instead of copying its words, so rewording a text breaks no test."""
+    template = str(texts(lang).entries[key])
+    pattern = ".+?".join(re.escape(part) for part in re.split(r"\{[^{}]*\}", template))
+    return re.search(pattern, text, re.S) is not None

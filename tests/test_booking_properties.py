@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -32,6 +34,7 @@ STARTS = [at(MON, f"{h:02d}:{m:02d}") for h in range(12, 18) for m in (0, 30)]
 DURATION = timedelta(minutes=60)
 BUFFER = timedelta(minutes=10)
 TTL = timedelta(minutes=10)
+T = TypeVar("T")
 DESK = Actor.staff("desk")
 CONFIG = load_config(CONFIG_PATH, environ={})
 
@@ -80,9 +83,9 @@ class BookingMachine(RuleBasedStateMachine):
         url = f"sqlite+aiosqlite:///{path}"
         self.services: Services = self.run(bootstrap(CONFIG, clock=self.clock, database_url=url, migrate=False))
         self.model: dict[int, ModelBooking] = {}
-        self.time_off: list[tuple[str, datetime, datetime]] = []
+        self.absences: list[tuple[str, datetime, datetime]] = []  # (staff, start, end) of each time_off rule
 
-    def run(self, coro):  # type: ignore[no-untyped-def]
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
 
     def teardown(self) -> None:
@@ -99,7 +102,7 @@ class BookingMachine(RuleBasedStateMachine):
             mine = booking_id != exclude and b.staff == staff and b.live(now)
             if mine and start < b.end + BUFFER and b.start < end + BUFFER:
                 return True
-        return any(s == staff and start < e and b < end for s, b, e in self.time_off)
+        return any(s == staff and start < e and b < end for s, b, e in self.absences)
 
     def expire_in_model(self) -> None:
         now = self.clock.now()
@@ -194,7 +197,7 @@ class BookingMachine(RuleBasedStateMachine):
             i for i, b in self.model.items() if b.staff == staff and b.live(now) and b.start < end and start < b.end
         }
         assert {a.id for a in affected} == expected
-        self.time_off.append((staff, start, end))
+        self.absences.append((staff, start, end))
 
     @rule(minutes=st.integers(0, 15))
     def advance_clock(self, minutes: int) -> None:

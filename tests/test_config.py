@@ -66,6 +66,7 @@ def test_demo_config_is_valid() -> None:
         ("        resources: [counter]", "        resources: [countr]", "[countr]", "unknown resource 'countr'"),
         ("        capacity: 1  ", "        capacity: 0  ", "capacity: 0", "greater than or equal to 1"),
         ("        confirmation: staff", "        confirmation: manual", "confirmation: manual", "'auto' or 'staff'"),
+        ("      flow_idle_min: 30 ", "      flow_idle_min: 0 ", "flow_idle_min: 0", "greater than or equal to 1"),
     ],
 )
 def test_each_mistake_names_key_and_line(tmp_path: Path, old: str, new: str, marker: str, reason: str) -> None:
@@ -143,3 +144,17 @@ def test_config_check_command(tmp_path: Path) -> None:
     )
     assert ok.returncode == 0, ok.stderr
     assert "shop pawspa: 6 services, 3 staff" in ok.stdout
+
+
+def test_flow_idle_and_trusted_proxies(tmp_path: Path) -> None:
+    config = load_config(CONFIG_PATH, environ={})
+    assert config.shops["pawspa"].booking.flow_idle_min == 30 and config.shops["clearsight"].booking.flow_idle_min == 30
+    assert config.server.trusted_proxies == []
+    text = _edit("  trusted_proxies: []", '  trusted_proxies: ["127.0.0.1", "10.0.0.0/8", "::1"]')
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert load_config(path, environ={}).server.trusted_proxies == ["127.0.0.1", "10.0.0.0/8", "::1"]
+    text = _edit("  trusted_proxies: []", '  trusted_proxies: ["10.0.0.0/33"]')
+    [error] = _errors(tmp_path, text)
+    assert f"config.yaml:{_line_of(text, '10.0.0.0/33')}: server.trusted_proxies:" in error
+    assert "not an IP address or network" in error

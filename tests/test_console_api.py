@@ -183,7 +183,7 @@ async def test_faq_upload_is_validated_before_it_replaces_anything(
         broken = good.replace("  - id: ", "  - idd: ", 1)
         assert (await lily.post("/api/console/faq/pawspa", raw=broken.encode()))[0] == 403  # admins only
         status, body = await boss.post("/api/console/faq/pawspa", raw=broken.encode())
-        assert status == 422 and any("pawspa.yaml:" in e for e in body["errors"])
+        assert status == 400 and any("pawspa.yaml:" in e for e in body["errors"])
         assert (faq_dir / "pawspa.yaml").read_text(encoding="utf-8") == good  # nothing replaced
         status, body = await boss.post("/api/console/faq/pawspa", raw=good.replace("周二休息", "周二周三休息").encode())
         assert status == 200 and body["entries"] > 20

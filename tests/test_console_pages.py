@@ -310,6 +310,6 @@ async def test_faq_upload_is_validated_first(base: str, services: Services) -> N
         csrf = await csrf_of(http, base)
         broken = "shop: pawspa\nentries:\n  - id: x\n    questions: []\n"
         async with http.post(f"{base}/api/console/faq/pawspa", data=broken, headers={"X-CSRF-Token": csrf}) as r:
-            assert r.status == 422
+            assert r.status == 400
             assert (await r.json())["errors"]
     assert read(status.file) == before  # nothing was replaced

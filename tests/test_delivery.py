@@ -81,7 +81,7 @@ async def test_transient_failure_backs_off_then_delivers(
     outbox_id = await services.store.enqueue(conv, OutgoingMessage("hi"), author="staff:lily")
     await services.delivery.tick()
     row = await _row(services, outbox_id)
-    assert row.status == OutboxStatus.PENDING and row.error == "timeout"
+    assert row.status == OutboxStatus.PENDING and row.error == "unreachable: timeout"  # an outage, not a 429
     assert row.next_attempt_at == clock.now() + timedelta(seconds=5)
     assert await services.delivery.tick() == 0  # not due yet
     clock.advance(timedelta(seconds=5))

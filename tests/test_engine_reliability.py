@@ -8,15 +8,17 @@ from collections.abc import AsyncIterator
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 
 from bot.bootstrap import Services, bootstrap
+from bot.engine import policy
+from bot.engine.turn import Turn
 from channels.collecting import CollectingChannel
 from core.clock import FixedClock
 from core.config import AppConfig
 from core.i18n import texts
 from core.messages import IncomingMessage
-from core.models import Booking, TranscriptEntry
+from core.models import Base, Booking, TranscriptEntry
 
 ERROR_TEXTS = {texts("zh").t("misc.error"), texts("en").t("misc.error")}
 
@@ -25,7 +27,7 @@ def message(text: str, message_id: str, user: str = "u1", shop: str = "clearsigh
     return IncomingMessage(shop_id=shop, channel="test", user_id=user, message_id=message_id, text=text)
 
 
-async def count(services: Services, model: type, *where: object) -> int:
+async def count(services: Services, model: type[Base], *where: ColumnElement[bool]) -> int:
     async with services.db.reading() as s:
         return int(await s.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
@@ -52,13 +54,31 @@ async def second_process(services: Services, demo_config: AppConfig, clock: Fixe
 
 
 async def test_one_conversation_is_handled_in_order_across_processes(
-    services: Services, second_process: Services
+    services: Services, second_process: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Each turn is written in one transaction, so the transcript alone cannot show two turns
+    # running at once; count the turns in progress (the two engines share no in-process lock,
+    # only the conversation lease in the database keeps them apart, on SQLite as on PostgreSQL).
+    running, most = 0, 0
+    real_respond = policy.respond
+
+    async def counted(turn: Turn, text: str) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            await asyncio.sleep(0.005)  # a window for another turn of this chat to start, were it allowed
+            await real_respond(turn, text)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(policy, "respond", counted)
     engines = [services.engine, second_process.engine]
     texts_in = ["what are your opening hours?"] * 12  # each one is answered from the FAQ
     await asyncio.gather(
         *(engines[i % 2].handle(message(text, f"m{i}", user="same-customer")) for i, text in enumerate(texts_in))
     )
+    assert most == 1
     async with services.db.reading() as s:
         directions = list(await s.scalars(select(TranscriptEntry.direction).order_by(TranscriptEntry.id)))
     # Handled one at a time: every message is followed by its own replies before the next one starts.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import Connection
@@ -18,9 +20,10 @@ async def test_upgrade_matches_models_and_is_idempotent(db_url: str) -> None:
         await upgrade(db)
         await upgrade(db)  # a second serve process, or a restart: nothing to do, no error
 
-        def diff(connection: Connection) -> list:
+        def diff(connection: Connection) -> list[Any]:
             context = MigrationContext.configure(connection, opts={"compare_type": True})
-            return compare_metadata(context, Base.metadata)
+            differences: list[Any] = compare_metadata(context, Base.metadata)
+            return differences
 
         async with db.engine.connect() as conn:
             differences = await conn.run_sync(diff)

@@ -17,6 +17,7 @@ from core.config import load_config
 from core.messages import OutgoingMessage
 from core.models import OutboxMessage
 from tests.conftest import CONFIG_PATH, NOW
+from tests.helpers import shows
 
 
 def test_opt_in_opt_out_and_send(tmp_path: Path) -> None:
@@ -27,7 +28,7 @@ def test_opt_in_opt_out_and_send(tmp_path: Path) -> None:
         try:
             fan = CollectingChannel(services.engine, "pawspa", user="fan", language_hint="zh")
             await fan.push("订阅")
-            assert "已订阅" in fan.text
+            assert shows("notices.subscribed", fan.text)
             quitter = CollectingChannel(services.engine, "pawspa", user="quitter", language_hint="en")
             await quitter.push("subscribe")
             await quitter.push("STOP")  # replying stop opts out
@@ -73,4 +74,4 @@ def test_opt_in_opt_out_and_send(tmp_path: Path) -> None:
             await services.close()
 
     [(who, text)] = asyncio.run(queued())
-    assert who == "fan" and text.startswith("元旦放假一天") and "退订" in text
+    assert who == "fan" and text.startswith("元旦放假一天") and shows("notices.footer", text)  # how to stop them

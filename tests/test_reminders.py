@@ -20,7 +20,7 @@ from core.messages import OutgoingMessage
 from core.models import OutboxMessage, Reminder, ReminderStatus
 from core.reminders import plan_reminders
 from core.results import Actor, Booked
-from tests.helpers import MON, WED, at
+from tests.helpers import MON, WED, at, shows
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -122,12 +122,12 @@ async def test_booking_plans_reminders_and_they_are_queued_once(services: Servic
     assert await services.reminders.tick() == 0  # never twice
     [row] = await _queued(services)
     message = OutgoingMessage.from_json(row.body)
-    assert "明天见" in message.text and "11月23日（周一）10:00" in message.text
+    assert shows("reminder.day_before", message.text) and "11月23日（周一）10:00" in message.text
     assert [b.payload for b in message.buttons] == [f"rc:{booking_id}", f"rr:{booking_id}", f"rx:{booking_id}"]
     assert (row.channel, row.external_id) == ("test", "wang")
     # The customer taps "I'll be there": thanked, and the shop sees it in the audit trail.
     await chat.push(message.buttons[0].label, payload=message.buttons[0].payload)
-    assert "感谢确认" in chat.text
+    assert shows("reminder.thanks", chat.text)
     assert (await services.bookings.history(booking_id))[-1].action == "customer_confirmed"
 
 
@@ -196,18 +196,20 @@ async def test_staff_actions_tell_the_customer_at_once(services: Services) -> No
     await services.bookings.approve("pawspa", pending.booking.id, Actor.staff("lin"))
     await services.bookings.decline("pawspa", declined_one.booking.id, Actor.staff("lin"), reason="full")
     await services.reminders.tick()
-    texts = sorted(OutgoingMessage.from_json(r.body).text.split("\n")[0] for r in await _queued(services))
-    assert texts[0].startswith("您的预约已确认") and "无法接受" in texts[1]
+    bodies = [OutgoingMessage.from_json(r.body).text for r in await _queued(services)]
+    kinds = sorted(k for b in bodies for k in ("reminder.confirmation", "reminder.declined") if shows(k, b))
+    assert kinds == ["reminder.confirmation", "reminder.declined"]  # the approved one and the declined one
 
 
 async def test_reminder_buttons_reschedule_and_cancel(services: Services, clock: FixedClock) -> None:
     chat, booking_id = await _chat_booking(services)
     await chat.push("改期", payload=f"rr:{booking_id}")
-    assert "换个时间" in chat.text
+    assert shows("manage.reschedule_day", chat.text)
     await chat.push("取消", payload=f"rx:{booking_id}")
-    assert "确定要取消" in chat.text
+    assert shows("manage.cancel_confirm", chat.text)
     await chat.press("取消预约")
-    assert (await services.bookings.get("clearsight", booking_id)).status.value == "cancelled"  # type: ignore[union-attr]
+    booking = await services.bookings.get("clearsight", booking_id)
+    assert booking is not None and booking.status.value == "cancelled"
     assert ReminderStatus.CANCELLED.value in {s for _, s in (await _reminders(services, booking_id)).values()}
 
 
@@ -234,4 +236,4 @@ async def test_completion_sends_follow_up_and_plans_a_rebook_nudge(services: Ser
     assert plan["rebook@10:00"] == ("12-23 10:00", "pending")  # 30 days later, an open day, mid-morning
     clock.set(at(MON, "10:00") + timedelta(days=30, hours=1))
     await services.reminders.tick()
-    assert any("要预约下一次吗" in OutgoingMessage.from_json(r.body).text for r in await _queued(services))
+    assert any(shows("reminder.rebook", OutgoingMessage.from_json(r.body).text) for r in await _queued(services))

@@ -12,7 +12,7 @@ from core.clock import FixedClock
 from core.messages import OutgoingMessage
 from core.models import OutboxMessage
 from core.results import Actor, Booked
-from tests.helpers import MON, SHANGHAI, at, hhmm
+from tests.helpers import MON, SHANGHAI, at, hhmm, shows
 
 DESK = Actor.staff("desk")
 
@@ -55,7 +55,7 @@ async def test_staff_off_offers_alternatives_and_a_tap_rebooks(services: Service
     offers = await _offers(services)
     assert set(offers) == {"alice", "bob"}  # Carol's groomer is fine: she hears nothing
     alice_offer = offers["alice"]
-    assert "非常抱歉" in alice_offer.text and "小美" in alice_offer.text
+    assert shows("reminder.shop_change", alice_offer.text) and "小美" in alice_offer.text
     assert "赠送一次体内外驱虫" in alice_offer.text  # the shop's goodwill offer
     options = [b for b in alice_offer.buttons if b.payload.startswith("sc:")]
     assert options
@@ -68,7 +68,7 @@ async def test_staff_off_offers_alternatives_and_a_tap_rebooks(services: Service
     assert not any("14:00" in b.label and b.payload.endswith(":ajie") for b in options)
     # Alice taps the first option: rebooked atomically, told in the same chat.
     await alice_chat.push(options[0].label, payload=options[0].payload)
-    assert "已为您改好" in alice_chat.text
+    assert shows("reminder.rebooked", alice_chat.text)
     moved = await services.bookings.get("pawspa", alice)
     assert moved is not None and moved.start != at(MON, "14:00")
     # Bob does not answer; after the deadline the desk sees whom to call.

@@ -13,7 +13,7 @@ from core.clock import FixedClock
 from core.messages import OutgoingMessage
 from core.models import OutboxMessage
 from core.results import Actor, Booked
-from tests.helpers import MON
+from tests.helpers import MON, shows
 
 WANG = "dr_wang"
 
@@ -51,19 +51,19 @@ async def test_join_from_chat_then_a_cancellation_is_offered_and_taken(services:
     await chat.push("11月23日")  # Monday: full
     join = chat.button("有空位时通知我")
     await chat.push(join.label, payload=join.payload)
-    assert "已为您登记" in chat.text
+    assert shows("waitlist.joined", chat.text)
     assert await services.waitlist.tick() == []  # nothing free yet
     await services.bookings.cancel("clearsight", taken[3], Actor.staff("desk"))
     [offer] = await services.waitlist.tick()
     await services.reminders.tick()
     message = (await _offers(services))["li"]
-    assert "好消息" in message.text and "15分钟" in message.text
+    assert shows("waitlist.offer", message.text) and "15分钟" in message.text
     # While offered, the slot is held for Li: nobody else can book it.
     freed = await services.bookings.get("clearsight", offer.booking_id)
     assert freed is not None and freed.status.value == "held"
     assert await services.bookings.free_slots("clearsight", "adult_exam", MON) == []
     await chat.push(message.buttons[0].label, payload=message.buttons[0].payload)
-    assert "预约成功" in chat.text
+    assert shows("waitlist.taken", chat.text)
     booked = await services.bookings.get("clearsight", offer.booking_id)
     assert booked is not None and booked.status.value == "confirmed" and booked.customer_id is not None
 
@@ -86,10 +86,10 @@ async def test_one_at_a_time_and_lapsed_offers_move_on(services: Services, clock
     assert set(await _offers(services)) == {"first", "second"}
     late = (await _offers(services))["first"]
     await first.push(late.buttons[0].label, payload=late.buttons[0].payload)
-    assert "保留时间已过" in first.text  # the lapsed offer cannot be taken any more
+    assert shows("waitlist.missed", first.text)  # the lapsed offer cannot be taken any more
     fresh = (await _offers(services))["second"]
     await second.push(fresh.buttons[0].label, payload=fresh.buttons[0].payload)
-    assert "预约成功" in second.text
+    assert shows("waitlist.taken", second.text)
     assert moved_on.customer_id == (await services.customers.identify("clearsight", "test", "second")).id
 
 
@@ -105,16 +105,17 @@ async def test_two_accepts_never_both_win(services: Services) -> None:
         services.waitlist.accept("clearsight", offer.booking_id, customer.id),
         services.waitlist.accept("clearsight", offer.booking_id, customer.id),
     )
-    assert all(isinstance(r, Booked) for r in results)
-    assert {r.booking.id for r in results if isinstance(r, Booked)} == {offer.booking_id}
+    booked = [r for r in results if isinstance(r, Booked)]
+    assert len(booked) == len(results)
+    assert {r.booking.id for r in booked} == {offer.booking_id}
     # And someone else cannot grab the held slot meanwhile.
     intruder = await services.bookings.book(
-        BookingRequest("clearsight", "adult_exam", results[0].booking.start),
-        Actor.customer(999),  # type: ignore[union-attr]
+        BookingRequest("clearsight", "adult_exam", booked[0].booking.start),
+        Actor.customer(999),
     )
     assert not intruder.ok
     await chat.push("退出候补")
-    assert "没有候补登记" in chat.text  # the accepted entry is done: nothing left to leave
+    assert shows("waitlist.nothing", chat.text)  # the accepted entry is done: nothing left to leave
 
 
 async def test_no_thanks_releases_the_slot_for_the_next(services: Services) -> None:
@@ -129,6 +130,6 @@ async def test_no_thanks_releases_the_slot_for_the_next(services: Services) -> N
     await services.reminders.tick()
     offer = (await _offers(services))["nope"]
     await chat.push(offer.buttons[1].label, payload=offer.buttons[1].payload)  # "不用了"
-    assert "放弃" in chat.text
+    assert shows("waitlist.passed", chat.text)
     [next_offer] = await services.waitlist.tick()
     assert next_offer.customer_id == (await services.customers.identify("clearsight", "test", "yes")).id

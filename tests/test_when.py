@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.when import (
+    Lang,
     When,
     format_day_label,
     parse_date,
@@ -418,8 +419,8 @@ def test_span_maps_back_through_normalisation() -> None:
         (D(2027, 1, 1), DEC30, "en", "Fri 1 Jan"),
     ],
 )
-def test_format_day_label(d: dt.date, today: dt.date, lang: str, expected: str) -> None:
-    assert format_day_label(d, today, lang) == expected  # type: ignore[arg-type]
+def test_format_day_label(d: dt.date, today: dt.date, lang: Lang, expected: str) -> None:
+    assert format_day_label(d, today, lang) == expected
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,21 @@
-"""The staff console: pages, JSON API and live WebSocket under /console and /api/console."""
+"""The staff console: pages, JSON API and live WebSocket under /console and /api/console.
+
+Also owns what the server believes about the original request behind a reverse proxy
+(``server.trusted_proxies``, see bot/console/proxy.py) and the security headers: CSP and
+friends on console pages, HSTS on every answer served over HTTPS.
+"""
 
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from bot.api import SERVICES_KEY
 from bot.console import api
+from bot.console.proxy import behind_proxy
 from bot.console.ws import console_ws
 
 CSP = (
@@ -17,14 +25,29 @@ CSP = (
 )
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: web.Handler) -> web.StreamResponse:
-    response = await handler(request)
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+def _headers(request: web.Request, headers: Any) -> None:
+    if request.secure:
+        headers.setdefault("Strict-Transport-Security", HSTS)
     if request.path.startswith("/console"):
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("Content-Security-Policy", CSP)
+        headers.setdefault("X-Frame-Options", "DENY")
+        headers.setdefault("Referrer-Policy", "same-origin")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request = behind_proxy(request)  # scheme and client address as the trusted proxy saw them
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:  # redirects and errors carry the headers too
+        _headers(request, exc.headers)
+        raise
+    if not response.prepared:  # a WebSocket has already sent its headers
+        _headers(request, response.headers)
     return response
 
 
@@ -37,6 +60,12 @@ def register(app: web.Application) -> None:
         views.register(app)
 
     async def start_events(app: web.Application) -> None:
-        await app[SERVICES_KEY].events.start()
+        services = app[SERVICES_KEY]
+        await services.events.start()
+
+        async def sessions_ended(account_id: int) -> None:  # open sockets of that account re-check
+            await services.events.publish({"type": "sessions_ended", "account": account_id})
+
+        services.accounts.on_sessions_ended.append(sessions_ended)
 
     app.on_startup.append(start_events)

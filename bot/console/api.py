@@ -9,10 +9,17 @@ Day:        GET  /api/console/day?shop=&date=YYYY-MM-DD
                  | attendance {outcome} | follow_up {text, image_url?}
             POST /time_off {shop, staff, start "YYYY-MM-DD HH:MM", end, reason}
 FAQ:        GET  /api/console/faq ;  POST /faq/{shop} (admin; body = the YAML file)
+
+Every input is checked here, at the edge (bot/api.py's helpers): ids are integers in range, dates
+within two years of today, times HH:MM, texts typed and bounded -> 400 naming the field. A FAQ
+upload is read by core/yamlsource (no anchors, no control characters) before the FAQ rules:
+a broken file is a 400 listing FILE:LINE: reason, and nothing is replaced. A manual booking that
+is not made leaves no new customer behind.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import tempfile
@@ -23,21 +30,25 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.api import SERVICES_KEY, json_error
+from bot.api import SERVICES_KEY, bad, int_id, json_error, parse_date, parse_moment, parse_time, text_field
 from bot.bootstrap import Services
 from bot.console.auth import check_csrf, check_shop, require_session
 from core.availability import to_utc
 from core.bookings import BookingRequest
-from core.config import WEEKDAYS
+from core.config import WEEKDAYS, ShopConfig
 from core.customers import mask_phone
 from core.i18n import texts
 from core.messages import OutgoingMessage
-from core.models import Booking, BookingStatus, ConversationMode, TranscriptEntry
+from core.models import Booking, BookingStatus, ChannelIdentity, ConversationMode, Customer, TranscriptEntry
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Taken
 from core.staff_accounts import Session
+from core.yamlsource import UPLOAD_MAX_ALIASES, YamlSourceError, load_yaml
 from faq import parse_faq
 
 MAX_TEXT = 4000
+MAX_FAQ_BYTES = 512 * 1024
+MAX_URL = 2000
+MAX_TIME_OFF = timedelta(days=366)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -47,11 +58,31 @@ def _json(data: Any, status: int = 200) -> web.Response:
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
         data = await request.json()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[... a million deep
         raise json_error(400, "bad_json", "the body must be a JSON object") from None
     if not isinstance(data, dict):
         raise json_error(400, "bad_json", "the body must be a JSON object")
     return data
+
+
+def _shop(services: Services, shop_id: str) -> ShopConfig:
+    shop = services.config.shops.get(shop_id)
+    if shop is None:  # on the account but no longer configured
+        raise json_error(404, "unknown_shop", f"no shop '{shop_id[:40]}'", field="shop")
+    return shop
+
+
+def _today(services: Services, shop: ShopConfig) -> date:
+    return services.clock.now().astimezone(shop.tz).date()
+
+
+def _image(data: dict[str, Any]) -> str | None:
+    image = data.get("image_url")
+    if image is None or image == "":
+        return None
+    if not isinstance(image, str) or len(image) > MAX_URL or not image.startswith(("https://", "http://", "/media/")):
+        raise bad("image_url", "must be an http(s) address", "bad_image")
+    return image
 
 
 async def _changing(request: web.Request) -> tuple[Services, Session]:
@@ -109,10 +140,7 @@ def _result_json(services: Services, result: BookingResult, shop_id: str) -> web
 
 async def _conversation(request: web.Request, session: Session) -> Any:
     services = request.app[SERVICES_KEY]
-    try:
-        conversation_id = int(request.match_info["id"])
-    except ValueError:
-        raise json_error(404, "not_found", "no such conversation") from None
+    conversation_id = int_id(request.match_info["id"])
     from core.models import Conversation
 
     async with services.db.reading() as s:
@@ -180,6 +208,7 @@ async def inbox(request: web.Request) -> web.Response:
     services = request.app[SERVICES_KEY]
     shop_id = request.query.get("shop") or (session.account.shops[0] if session.account.shops else "")
     check_shop(session, shop_id)
+    _shop(services, shop_id)
     waiting = await services.store.handoffs(shop_id)
     recent = await services.store.recent(shop_id)
     names = await _names(services, {i.customer_id for i in (*waiting, *recent)})
@@ -280,12 +309,10 @@ async def reply(request: web.Request) -> web.Response:
     services, session = await _changing(request)
     conv = await _conversation(request, session)
     data = await _body(request)
-    text = str(data.get("text", "")).strip()[:MAX_TEXT]
-    image = data.get("image_url")
+    text = text_field(data, "text", max_len=MAX_TEXT)
+    image = _image(data)
     if not text and not image:
-        raise json_error(400, "empty", "write a message first")
-    if image is not None and not (isinstance(image, str) and image.startswith(("https://", "http://", "/media/"))):
-        raise json_error(400, "bad_image", "image_url must be an http(s) address")
+        raise json_error(400, "empty", "write a message first", field="text")
     holder = await services.store.take(conv.id, session.account.username)  # replying takes the chat
     if holder is not None:
         return _json({"ok": False, "error": "taken", "by": holder}, status=409)
@@ -299,9 +326,9 @@ async def reply(request: web.Request) -> web.Response:
 async def note(request: web.Request) -> web.Response:
     services, session = await _changing(request)
     conv = await _conversation(request, session)
-    text = str((await _body(request)).get("text", "")).strip()[:MAX_TEXT]
+    text = text_field(await _body(request), "text", max_len=MAX_TEXT)
     if not text:
-        raise json_error(400, "empty", "write a note first")
+        raise json_error(400, "empty", "write a note first", field="text")
     await services.store.note(conv.id, session.account.username, text)
     await services.events.publish({"type": "note", "shop": conv.shop_id, "conversation": conv.id})
     return _json({"ok": True})
@@ -320,19 +347,16 @@ async def release(request: web.Request) -> web.Response:
 # ----------------------------------------------------------------------------- the day
 
 
-def _date(value: str | None) -> date:
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        raise json_error(400, "bad_date", "dates are YYYY-MM-DD") from None
-
-
 def _start(services: Services, shop_id: str, day: Any, hhmm: Any) -> datetime:
-    try:
-        hour, minute = (int(x) for x in str(hhmm).split(":"))
-    except ValueError:
-        raise json_error(400, "bad_time", "times are HH:MM") from None
-    return to_utc(_date(day), hour * 60 + minute, services.config.shops[shop_id].tz)
+    shop = _shop(services, shop_id)
+    return to_utc(parse_date(day, "date", today=_today(services, shop)), parse_time(hhmm), shop.tz)
+
+
+def _staff_field(data: dict[str, Any], shop: ShopConfig) -> str | None:
+    staff_id = text_field(data, "staff", max_len=60) or None
+    if staff_id is not None and staff_id not in shop.staff:
+        raise bad("staff", f"unknown staff member '{staff_id}'", "unknown_staff")
+    return staff_id
 
 
 async def day_view(request: web.Request) -> web.Response:
@@ -340,8 +364,9 @@ async def day_view(request: web.Request) -> web.Response:
     services = request.app[SERVICES_KEY]
     shop_id = request.query.get("shop", "")
     check_shop(session, shop_id)
-    shop = services.config.shops[shop_id]
-    first = _date(request.query.get("date") or services.clock.now().astimezone(shop.tz).date().isoformat())
+    shop = _shop(services, shop_id)
+    today = _today(services, shop)
+    first = parse_date(request.query.get("date") or today.isoformat(), "date", today=today)
     days = 7 if request.query.get("week") else 1
     start, end = to_utc(first, 0, shop.tz), to_utc(first + timedelta(days=days), 0, shop.tz)
     async with services.db.reading() as s:
@@ -406,36 +431,71 @@ async def day_view(request: web.Request) -> web.Response:
 async def manual_booking(request: web.Request) -> web.Response:
     services, session = await _changing(request)
     data = await _body(request)
-    shop_id = str(data.get("shop", ""))
+    shop_id = text_field(data, "shop", max_len=40, required=True)
     check_shop(session, shop_id)
-    name = str(data.get("customer_name", "")).strip()[:100]
-    phone = str(data.get("phone", "")).strip()[:40] or None
+    shop = _shop(services, shop_id)
+    name = text_field(data, "customer_name", max_len=100)
+    phone = text_field(data, "phone", max_len=40) or None
     if not name:
-        raise json_error(400, "missing_name", "the customer's name is needed")
+        raise json_error(400, "missing_name", "the customer's name is needed", field="customer_name")
+    service_id = text_field(data, "service", max_len=60, required=True)
+    if service_id not in shop.services:
+        raise bad("service", f"unknown service '{service_id}'", "unknown_service")
+    start = _start(services, shop_id, data.get("date"), data.get("time"))
+    staff_id = _staff_field(data, shop)
+    notes = text_field(data, "notes", max_len=500)
+    # Everything is checked before a customer exists; one made here is removed again when the
+    # booking is not made (a taken slot, a closed hour...), so a failure leaves nobody behind.
     external = phone or f"walk-in:{name}"
+    known = await _identity_exists(services, shop_id, external)
     customer = await services.customers.identify(shop_id, "phone", external, display_name=name)
+    result = await services.bookings.book(
+        BookingRequest(shop_id, service_id, start, staff_id=staff_id, customer_id=customer.id, notes=notes),
+        _staff_actor(session),
+    )
+    if not isinstance(result, Booked):
+        if not known:
+            await _discard_customer(services, customer.id)
+        return _result_json(services, result, shop_id)
     if phone and customer.phone != phone:
         await services.customers.update(customer.id, phone=phone)
-    request_ = BookingRequest(
-        shop_id,
-        str(data.get("service", "")),
-        _start(services, shop_id, data.get("date"), data.get("time")),
-        staff_id=data.get("staff") or None,
-        customer_id=customer.id,
-        notes=str(data.get("notes", ""))[:500],
-    )
-    result = await services.bookings.book(request_, _staff_actor(session))
     await services.events.publish({"type": "booking", "shop": shop_id})
     return _result_json(services, result, shop_id)
 
 
+async def _identity_exists(services: Services, shop_id: str, external: str) -> bool:
+    async with services.db.reading() as s:
+        found = await s.scalar(
+            select(ChannelIdentity.id).where(
+                ChannelIdentity.shop_id == shop_id,
+                ChannelIdentity.channel == "phone",
+                ChannelIdentity.external_id == external,
+            )
+        )
+    return found is not None
+
+
+async def _discard_customer(services: Services, customer_id: int) -> None:
+    """Remove a customer made for a booking that was not made (unless something uses it by now)."""
+    from sqlalchemy import delete
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        async with services.db.transaction() as s:
+            if await s.scalar(select(Booking.id).where(Booking.customer_id == customer_id).limit(1)) is not None:
+                return  # a concurrent manual booking for the same person succeeded: keep them
+            await s.execute(delete(ChannelIdentity).where(ChannelIdentity.customer_id == customer_id))
+            await s.execute(delete(Customer).where(Customer.id == customer_id))
+    except IntegrityError:  # something else refers to them now: keep them
+        pass
+
+
 async def booking_action(request: web.Request) -> web.Response:
     services, session = await _changing(request)
-    try:
-        booking_id = int(request.match_info["id"])
-    except ValueError:
-        raise json_error(404, "not_found", "no such booking") from None
+    booking_id = int_id(request.match_info["id"])
     action = request.match_info["action"]
+    if action not in ("approve", "decline", "cancel", "reschedule", "attendance", "follow_up"):
+        raise json_error(404, "not_found", f"unknown action '{action[:40]}'")
     async with services.db.reading() as s:
         row = await s.get(Booking, booking_id)
     if row is None:
@@ -447,14 +507,16 @@ async def booking_action(request: web.Request) -> web.Response:
     if action == "approve":
         result = await bookings.approve(row.shop_id, booking_id, actor)
     elif action == "decline":
-        result = await bookings.decline(row.shop_id, booking_id, actor, str(data.get("reason", ""))[:200])
+        result = await bookings.decline(row.shop_id, booking_id, actor, text_field(data, "reason", max_len=200))
     elif action == "cancel":
-        result = await bookings.cancel(row.shop_id, booking_id, actor, str(data.get("reason", ""))[:200])
+        result = await bookings.cancel(row.shop_id, booking_id, actor, text_field(data, "reason", max_len=200))
     elif action == "reschedule":
         start = _start(services, row.shop_id, data.get("date"), data.get("time"))
-        result = await bookings.reschedule(row.shop_id, booking_id, start, actor, staff_id=data.get("staff") or None)
+        staff_id = _staff_field(data, _shop(services, row.shop_id))
+        result = await bookings.reschedule(row.shop_id, booking_id, start, actor, staff_id=staff_id)
     elif action == "attendance":
-        result = await bookings.mark_attendance(row.shop_id, booking_id, str(data.get("outcome", "")), actor)
+        outcome = text_field(data, "outcome", max_len=20, required=True)
+        result = await bookings.mark_attendance(row.shop_id, booking_id, outcome, actor)
     elif action == "follow_up":
         return await _follow_up(services, session, row, data)
     else:
@@ -464,10 +526,10 @@ async def booking_action(request: web.Request) -> web.Response:
 
 
 async def _follow_up(services: Services, session: Session, row: Booking, data: dict[str, Any]) -> web.Response:
-    text = str(data.get("text", "")).strip()[:MAX_TEXT]
-    image = data.get("image_url")
+    text = text_field(data, "text", max_len=MAX_TEXT)
+    image = _image(data)
     if not text:
-        raise json_error(400, "empty", "write the follow-up first")
+        raise json_error(400, "empty", "write the follow-up first", field="text")
     if row.customer_id is None:
         raise json_error(422, "no_customer", "this booking has no customer to write to")
     conv = await services.store.latest_conversation(row.shop_id, row.customer_id)
@@ -475,7 +537,7 @@ async def _follow_up(services: Services, session: Session, row: Booking, data: d
         raise json_error(422, "no_channel", "the customer has no chat with us: call them instead")
     outbox_id = await services.store.enqueue(
         conv,
-        OutgoingMessage(text, image_url=image if isinstance(image, str) else None),
+        OutgoingMessage(text, image_url=image),
         author=f"staff:{session.account.username}",
     )
     return _json({"ok": True, "outbox_id": outbox_id})
@@ -484,25 +546,26 @@ async def _follow_up(services: Services, session: Session, row: Booking, data: d
 async def time_off(request: web.Request) -> web.Response:
     services, session = await _changing(request)
     data = await _body(request)
-    shop_id = str(data.get("shop", ""))
+    shop_id = text_field(data, "shop", max_len=40, required=True)
     check_shop(session, shop_id)
-    shop = services.config.shops[shop_id]
-    staff_id = str(data.get("staff", ""))
+    shop = _shop(services, shop_id)
+    staff_id = text_field(data, "staff", max_len=60, required=True)
     if staff_id not in shop.staff:
-        raise json_error(404, "unknown_staff", f"unknown staff member '{staff_id}'")
+        raise json_error(404, "unknown_staff", f"unknown staff member '{staff_id}'", field="staff")
+    today = _today(services, shop)
 
-    def moment(value: Any) -> datetime:
-        try:
-            parsed = datetime.strptime(str(value), "%Y-%m-%d %H:%M")
-        except ValueError:
-            raise json_error(400, "bad_time", "use 'YYYY-MM-DD HH:MM'") from None
-        return to_utc(parsed.date(), parsed.hour * 60 + parsed.minute, shop.tz)
+    def moment(field: str) -> datetime:
+        day, minute = parse_moment(data.get(field), field, today=today)
+        return to_utc(day, minute, shop.tz)
 
-    start, end = moment(data.get("start")), moment(data.get("end"))
+    start, end = moment("start"), moment("end")
     if end <= start:
-        raise json_error(400, "bad_range", "time off must end after it starts")
+        raise bad("end", "time off must end after it starts", "bad_range")
+    if end - start > MAX_TIME_OFF:
+        raise bad("end", "at most a year of time off at once", "bad_range")
+    reason = text_field(data, "reason", max_len=200)
     affected = await services.bookings.add_time_off(
-        shop_id, staff_id, start, end, _staff_actor(session), str(data.get("reason", ""))[:200], notify_customers=True
+        shop_id, staff_id, start, end, _staff_actor(session), reason, notify_customers=True
     )
     await services.events.publish({"type": "booking", "shop": shop_id})
     return _json({"ok": True, "affected": [_booking_json(services, b) for b in affected]})
@@ -538,19 +601,25 @@ async def faq_upload(request: web.Request) -> web.Response:
     check_shop(session, shop_id)
     if not session.account.is_admin:
         raise json_error(403, "admin_only", "only admins may replace FAQ files")
-    text = (await request.read()).decode("utf-8", errors="replace")
+    _shop(services, shop_id)
     directory = Path(services.config.faq_dir)
     target = directory / f"{shop_id}.yaml"
     status = services.faq.status(shop_id) if services.faq else None
     if status is not None and status.file:
         target = Path(status.file)
+    name = _relative_name(target)
+    raw = await request.read()
+    if len(raw) > MAX_FAQ_BYTES:
+        raise json_error(413, "too_large", f"a FAQ file may have at most {MAX_FAQ_BYTES // 1024} KiB", field="body")
     routes = {m.role for shop in services.config.shops.values() for m in shop.staff.values()} | {"front_desk"}
-    parsed = parse_faq(text, str(target), sorted(routes))
-    if isinstance(parsed, list):
-        return _json({"ok": False, "errors": [str(e) for e in parsed]}, status=422)
+    # Parsing is CPU work: off the event loop, so chats and other shops go on meanwhile.
+    checked = await asyncio.to_thread(_check_faq_upload, raw, name, sorted(routes))
+    if isinstance(checked, list):
+        return _json({"ok": False, "errors": checked}, status=400)
+    text, parsed = checked
     if parsed.shop != shop_id:
         return _json(
-            {"ok": False, "errors": [f"{target}:1: the file says shop '{parsed.shop}', not '{shop_id}'"]}, status=422
+            {"ok": False, "errors": [f"{name}:1: the file says shop '{parsed.shop}', not '{shop_id}'"]}, status=400
         )
     handle, tmp = tempfile.mkstemp(dir=directory, prefix=f".{shop_id}.", suffix=".yaml")
     with os.fdopen(handle, "w", encoding="utf-8") as out:
@@ -559,6 +628,34 @@ async def faq_upload(request: web.Request) -> web.Response:
     if services.faq:
         services.faq.reload_if_changed()
     return _json({"ok": True, "entries": len(parsed.entries), "file": str(target)})
+
+
+def _check_faq_upload(raw: bytes, name: str, routes: list[str]) -> tuple[str, Any] | list[str]:
+    """The uploaded file's text and FAQ, or its problems as FILE:LINE: reason."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        return [f"{name}:{line}: not UTF-8 text ({exc.reason})"]
+    try:  # the safe reader first: no anchors/aliases, no control characters, bounded size and depth
+        load_yaml(name, text=text, substitute_env=False, max_aliases=UPLOAD_MAX_ALIASES)
+    except YamlSourceError as exc:
+        return [str(i) for i in exc.issues]
+    try:
+        parsed = parse_faq(text, name, routes)
+    except Exception as exc:  # the FAQ rules must never turn an upload into a 500
+        return [f"{name}:1: unreadable FAQ ({type(exc).__name__})"]
+    if isinstance(parsed, list):
+        return [str(e) for e in parsed]
+    return text, parsed
+
+
+def _relative_name(path: Path) -> str:
+    """The file as admins know it (faq/pawspa.yaml), not the server's absolute path."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path.name if path.is_absolute() else str(path)
 
 
 def register(app: web.Application) -> None:

@@ -17,11 +17,11 @@ from typing import Any
 from aiohttp import web
 
 from bot.api import SERVICES_KEY, json_error
-from core.staff_accounts import LoginThrottled, Session
+from core.staff_accounts import MAX_PASSWORD, MAX_USERNAME, LoginThrottled, Session
 
 COOKIE = "chatbook_session"
 LOGIN_CSRF_COOKIE = "chatbook_login_csrf"
-SESSION_KEY: web.RequestKey[Session | None] = web.RequestKey("console_session", Session | None)  # type: ignore[arg-type]
+SESSION_KEY: web.RequestKey[Session | None] = web.RequestKey("console_session")  # (a union is no type object to pass)
 
 
 async def current_session(request: web.Request) -> Session | None:
@@ -64,17 +64,37 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, sessi
     )
 
 
+class Throttled(web.HTTPTooManyRequests):
+    """429 with how long to wait (also as a Retry-After header)."""
+
+    def __init__(self, minutes: int) -> None:
+        unit = "minute" if minutes == 1 else "minutes"
+        super().__init__(
+            text=f"Too many failed logins: try again in {minutes} {unit}.",
+            headers={"Retry-After": str(minutes * 60)},
+        )
+        self.minutes = minutes
+
+
 async def login(request: web.Request, form: Any) -> Session:
-    """Check the login form; raises HTTP errors (403 CSRF, 429 throttled); None for bad passwords."""
+    """Check the login form; raises HTTP errors (403 CSRF, 401 wrong, 429 throttled with the wait)."""
     sent, cookie = form.get("csrf"), request.cookies.get(LOGIN_CSRF_COOKIE)
     if not sent or not cookie or not secrets.compare_digest(str(sent), cookie):
         raise web.HTTPForbidden(text="The login form expired; reload the page and try again.")
     accounts = request.app[SERVICES_KEY].accounts
     address = request.remote or "unknown"
+    username, password = str(form.get("username", "")).strip(), str(form.get("password", ""))
+    if (
+        len(username) > MAX_USERNAME
+        or len(password) > MAX_PASSWORD
+        or any(ord(c) < 32 for c in username)
+        or "\x00" in password
+    ):  # no account has such a name or password (and PostgreSQL refuses NUL): nothing to check
+        raise web.HTTPUnauthorized(text="Wrong username or password.")
     try:
-        session = await accounts.login(str(form.get("username", "")).strip(), str(form.get("password", "")), address)
-    except LoginThrottled:
-        raise web.HTTPTooManyRequests(text="Too many failed logins. Wait 15 minutes and try again.") from None
+        session = await accounts.login(username, password, address)
+    except LoginThrottled as exc:
+        raise Throttled(exc.retry_after_min) from None
     if session is None:
         raise web.HTTPUnauthorized(text="Wrong username or password.")
     return session

@@ -1,7 +1,7 @@
 """The console's pages: server-rendered shells (jinja2, autoescape on) around console.js.
 
     GET  /console/login    the login form (double-submit CSRF cookie);  POST logs in
-    POST /console/logout   ends the session (CSRF form field)
+    POST /console/logout   ends the session (CSRF form field); everywhere=1: all of the account's
     GET  /console          inbox: waiting and recent conversations, transcript, profile (live)
     GET  /console/day      calendar per staff member, approvals, manual bookings, time off
     GET  /console/faq      FAQ status per shop, unanswered questions, admin upload
@@ -116,9 +116,13 @@ def _safe_next(value: str | None) -> str:
 # ----------------------------------------------------------------------------- login
 
 
-def _login_page(request: web.Request, *, status: int = 200, error: str | None = None) -> web.Response:
+def _login_page(
+    request: web.Request, *, status: int = 200, error: str | None = None, minutes: int | None = None
+) -> web.Response:
     token = secrets.token_urlsafe(32)
     lang = _lang(request, None)
+    if error == "login.err_429" and minutes == 1:
+        error = "login.err_429_1"
     response = _render(
         request,
         "login.html",
@@ -126,8 +130,11 @@ def _login_page(request: web.Request, *, status: int = 200, error: str | None = 
         status=status,
         csrf=token,
         error=error,
+        minutes=minutes or 15,
         next=_safe_next(request.query.get("next")),
     )
+    if minutes is not None:
+        response.headers["Retry-After"] = str(minutes * 60)
     response.set_cookie(
         auth.LOGIN_CSRF_COOKIE,
         token,
@@ -148,7 +155,9 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     try:
         session = await auth.login(request, form)
-    except (web.HTTPForbidden, web.HTTPUnauthorized, web.HTTPTooManyRequests) as exc:
+    except auth.Throttled as exc:
+        return _login_page(request, status=exc.status, error=ERROR_KEYS[exc.status], minutes=exc.minutes)
+    except (web.HTTPForbidden, web.HTTPUnauthorized) as exc:
         return _login_page(request, status=exc.status, error=ERROR_KEYS[exc.status])
     services = request.app[SERVICES_KEY]
     old = request.cookies.get(auth.COOKIE)
@@ -165,7 +174,11 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session = await auth.require_session(request, page=True)
     form = await request.post()
     auth.check_csrf(request, session, form)
-    await request.app[SERVICES_KEY].accounts.logout(session.token)
+    accounts = request.app[SERVICES_KEY].accounts
+    if form.get("everywhere"):  # every browser and open console of this account
+        await accounts.logout_everywhere(session.account.id)
+    else:
+        await accounts.logout(session.token)
     response = web.HTTPFound("/console/login")
     response.del_cookie(auth.COOKIE, path="/")
     raise response

@@ -28,6 +28,8 @@ client -> server
 server -> client
     {"type": "welcome", "token": <str>}                  the token to keep (maybe a new one)
     {"type": "history", "messages": [<message>...]}      the recent transcript after hello
+    {"type": "ack", "id": <client id>}                   stored: it will be answered, even after a
+                                                         server restart (no need to resend it)
     {"type": "typing"}                                   a reply is being prepared
     {"type": "reply", "in_reply_to": <client id>, "received_at": <ISO-8601 UTC>, "messages": [...]}
     {"type": "push", "messages": [<message>...]}         staff replies, reminders (WebSender)
@@ -39,7 +41,10 @@ which is not part of the transcript).
 
 Client ids (``[A-Za-z0-9_.:-]{1,64}``) make a resend after a reconnect idempotent: the engine
 gets ``message_id = f"web:{external_id}:{client id}"`` and answers a repeat with its stored
-reply. Error codes: hello_first, bad_json, bad_frame, bad_id, empty, busy, failed.
+reply. Error codes: hello_first, bad_json, bad_frame, bad_id, empty, busy, failed, rate_limited
+(the message text says so to the customer; nothing was stored), too_many_sessions (then closed).
+Limits per address and per session (channels/web/limits.py): new sessions, messages, new
+customers. No customer row exists before a session's first message that gets through.
 """
 
 from __future__ import annotations
@@ -62,7 +67,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from channels.base import ChannelContext, DeliveryError, TranscriptLine
+from channels.base import ChannelContext, DeliveryError, InboxBusy, TranscriptLine
+from channels.web.limits import Limiter
 from core.config import ShopConfig
 from core.i18n import texts
 from core.messages import IncomingMessage, OutgoingMessage
@@ -80,6 +86,7 @@ MAX_PAYLOAD_BYTES = 64
 HISTORY_LIMIT = 100
 QUEUE_LIMIT = 16  # messages of one socket waiting for the engine
 HEARTBEAT_SECONDS = 30.0
+REPLY_WAIT_SECONDS = 4.0  # a reply frame waits this long for the turn; later replies are pushed
 _TOKEN_RE = re.compile(r"^(\d{1,12})\.([A-Za-z0-9_-]{43})$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _LANG_RE = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$")
@@ -216,9 +223,10 @@ class WebSender:
 
     channel = CHANNEL
 
-    def __init__(self, ctx: ChannelContext) -> None:
+    def __init__(self, ctx: ChannelContext, limiter: Limiter | None = None) -> None:
         self.ctx = ctx
         self.hub = hub_of(ctx)
+        self.limiter = limiter or Limiter()
 
     async def send(self, shop_id: str, external_id: str, message: OutgoingMessage) -> str | None:
         frame = {"type": "push", "messages": [render_message(message, self.ctx.clock.now())]}
@@ -292,12 +300,16 @@ class _Session:
     shop_id: str
     external_id: str
     lang: str | None
+    address: str = ""
+    known: bool = False  # the customer has a conversation already (history was not empty)
+    sent: bool = False  # a message of this session went through (the customer exists now)
 
 
 class WidgetRoutes:
-    def __init__(self, ctx: ChannelContext) -> None:
+    def __init__(self, ctx: ChannelContext, limiter: Limiter | None = None) -> None:
         self.ctx = ctx
         self.hub = hub_of(ctx)
+        self.limiter = limiter or Limiter()
         self.script = (STATIC / "widget.js").read_text(encoding="utf-8")
         self.styles = (STATIC / "widget.css").read_bytes()
         self.demo_styles = (STATIC / "demo.css").read_bytes()
@@ -394,16 +406,29 @@ class WidgetRoutes:
                     if frame["type"] == "hello":
                         if session is not None:
                             raise FrameError("bad_frame", "hello was already sent")
-                        session = await self.hello(ws, shop_id, shop, frame)
+                        started = await self.hello(ws, shop_id, shop, frame, request.remote or "")
+                        if started is None:
+                            break  # too many new sessions from this address: told, and closed
+                        session = started
                         self.ctx.spawn(self.worker(ws, queue))
                         continue
                     if session is None:
                         raise FrameError("hello_first", "send hello first", frame.get("id"))
+                    new_customer = not session.known and not session.sent
+                    if not self.limiter.message(session.address, session.external_id, new_customer=new_customer):
+                        lang = session.lang or shop.default_language
+                        raise FrameError("rate_limited", texts(lang).t("limits.too_many_messages"), frame["id"])
                     incoming = self.incoming(session, frame)
-                    try:
-                        queue.put_nowait((frame["id"], incoming))
-                    except asyncio.QueueFull:
-                        raise FrameError("busy", "too many messages at once", frame["id"]) from None
+                    if queue.full():
+                        raise FrameError("busy", "too many messages at once", frame["id"])
+                    if self.ctx.inbox is not None:  # durable: stored before the ack
+                        try:
+                            await self.ctx.inbox.accept(incoming, wait=True)
+                        except InboxBusy:
+                            raise FrameError("busy", "too many messages at once", frame["id"]) from None
+                        await _send(ws, {"type": "ack", "id": frame["id"]})
+                    queue.put_nowait((frame["id"], incoming))
+                    session.sent = True
                 except FrameError as exc:
                     await _send_error(ws, exc)
         finally:
@@ -412,17 +437,28 @@ class WidgetRoutes:
                 await _put_sentinel(queue)
         return ws
 
-    async def hello(self, ws: web.WebSocketResponse, shop_id: str, shop: ShopConfig, frame: dict[str, Any]) -> _Session:
+    async def hello(
+        self, ws: web.WebSocketResponse, shop_id: str, shop: ShopConfig, frame: dict[str, Any], address: str = ""
+    ) -> _Session | None:
         now = self.ctx.clock.now()
         token = frame["token"]
         if not token_valid(token, now):
+            if not self.limiter.new_session(address):
+                lang = frame["lang"] or shop.default_language
+                await _send_error(ws, FrameError("too_many_sessions", texts(lang).t("limits.too_many_sessions")))
+                await ws.close(code=WSCloseCode.TRY_AGAIN_LATER, message=b"too many new sessions")
+                return None
             token = issue_token(now)
-        session = _Session(shop_id, external_id_of(token), frame["lang"])
+        session = _Session(shop_id, external_id_of(token), frame["lang"], address=address)
         await _send(ws, {"type": "welcome", "token": token})
         messages: list[dict[str, Any]] = []
+        if self.ctx.inbox is not None and self.ctx.history is not None:
+            # the history below shows whatever was still waiting for them: not pushed again
+            await self.ctx.inbox.caught_up(shop_id, CHANNEL, session.external_id)
         if self.ctx.history is not None:
             try:
                 lines = await self.ctx.history(shop_id, CHANNEL, session.external_id)
+                session.known = bool(lines)
                 messages = render_history(lines)
             except Exception:
                 log.exception("widget: could not load the history of a %s chat", shop_id)
@@ -452,6 +488,9 @@ class WidgetRoutes:
         while (item := await queue.get()) is not None:
             client_id, msg = item
             await _send(ws, {"type": "typing"})
+            if self.ctx.inbox is not None:
+                await self._durable_reply(ws, client_id, msg)
+                continue
             try:
                 replies = await self.ctx.engine.handle(msg)
             except Exception:
@@ -466,6 +505,26 @@ class WidgetRoutes:
                 "messages": [render_message(m, now) for m in replies],
             }
             await _send(ws, frame)
+
+    async def _durable_reply(self, ws: web.WebSocketResponse, client_id: str, msg: IncomingMessage) -> None:
+        """The turn's replies as the reply frame (their outbox rows then count as sent); when the
+        turn is slow, or the socket is gone, the outbox pushes them instead."""
+        inbox = self.ctx.inbox
+        assert inbox is not None
+        answer = await inbox.result(msg, REPLY_WAIT_SECONDS, replay=True)
+        if answer is None:
+            return
+        now = self.ctx.clock.now()
+        frame = {
+            "type": "reply",
+            "in_reply_to": client_id,
+            "received_at": _iso(msg.received_at or now),
+            "messages": [render_message(m, now) for m in answer.replies],
+        }
+        if await _send(ws, frame):
+            await inbox.delivered(answer)
+        else:
+            await inbox.undelivered(answer)
 
     async def close_all(self, app: web.Application) -> None:
         for ws in self.hub.all():
@@ -506,9 +565,9 @@ _TAGLINES = {
 }
 
 
-def register(app: web.Application, ctx: ChannelContext) -> None:
+def register(app: web.Application, ctx: ChannelContext, *, limiter: Limiter | None = None) -> None:
     """Add the widget's routes to ``app``; sockets are closed on shutdown."""
-    routes = WidgetRoutes(ctx)
+    routes = WidgetRoutes(ctx, limiter)
     app.router.add_get("/widget/{shop}.js", routes.script_route)
     app.router.add_get("/widget/{shop}.css", routes.styles_route)
     app.router.add_get("/widget/{shop}/ws", routes.socket_route)

@@ -50,7 +50,12 @@ async def open_console(browser: Launch, base: str, **options: Any) -> Any:
     page = context.pages[0] if context.pages else await context.new_page()
     dialogs: list[str] = []
     errors: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(d: Any) -> Any:
+        dialogs.append(d.message)
+        return d.dismiss()  # a coroutine: playwright runs it as a task
+
+    page.on("dialog", on_dialog)
     page.on("pageerror", lambda e: errors.append(str(e)))
     expected = ("status of 404", "status of 409")  # chromium's favicon; 409 answers the UI shows
 
@@ -271,3 +276,14 @@ async def test_tablet_portrait(server: str, browser: Launch, sqlite_services: Se
         assert box["height"] >= 44, selector  # touch targets
     assert await page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
     await page.screenshot(path=str(artifacts / "console-tablet.png"))
+
+
+async def test_log_out_everywhere_sends_every_open_console_to_the_login(server: str, browser: Launch) -> None:
+    laptop = await open_console(browser, server)
+    phone = await open_console(browser, server)
+    await phone.locator(".logout .everywhere").click()
+    await expect(phone).to_have_url(f"{server}/console/login")
+    # the laptop did nothing: its live socket was closed (4401) and the page went to the login form
+    await expect(laptop).to_have_url(f"{server}/console/login", timeout=10_000)
+    me = await laptop.context.request.get(f"{server}/api/console/me")
+    assert me.status == 401

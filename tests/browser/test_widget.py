@@ -24,7 +24,12 @@ async def open_demo(browser: Launch, base: str, **options: Any) -> Any:
     context = await browser(**options)
     page = context.pages[0] if context.pages else await context.new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(d: Any) -> Any:
+        dialogs.append(d.message)
+        return d.dismiss()  # a coroutine: playwright runs it as a task
+
+    page.on("dialog", on_dialog)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
 
@@ -178,10 +183,11 @@ async def test_desktop_screenshot(browser: Launch, widget_server: str, artifacts
 
 
 async def focused_class(page: Any) -> str:
-    return await page.evaluate(
+    name = await page.evaluate(
         "() => { const a = document.activeElement; const r = a && a.shadowRoot;"
         " return r && r.activeElement ? r.activeElement.className : (a ? a.tagName : ''); }"
     )
+    return str(name)
 
 
 async def test_keyboard_only(browser: Launch, widget_server: str) -> None:

@@ -22,7 +22,7 @@ import asyncio
 import itertools
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +60,9 @@ class _Failure:
 
 
 class FakeTelegram:
-    def __init__(self, token: str, *, username: str = "pawspa_bot", first_name: str = "PawSpa") -> None:
+    def __init__(
+        self, token: str, *, username: str = "pawspa_bot", first_name: str = "PawSpa", port: int = 0
+    ) -> None:
         self.token = token
         self.bot_user = {
             "id": int(token.split(":")[0]),
@@ -83,7 +85,7 @@ class FakeTelegram:
         self._closing = False
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
-        self._server = TestServer(app, host="127.0.0.1", port=0)
+        self._server = TestServer(app, host="127.0.0.1", port=port)  # a fixed port: "down, then back"
 
     # ------------------------------------------------------------------ control
 
@@ -150,7 +152,7 @@ class FakeTelegram:
         failure = self._take_failure(method)
         if failure is not None:
             return _error(failure.status, failure.description, failure.retry_after)
-        handler = getattr(self, f"_api_{method}", None)
+        handler: Callable[[dict[str, Any]], Awaitable[web.Response]] | None = getattr(self, f"_api_{method}", None)
         if handler is None:
             return _error(404, "Not Found: method not found")
         return await handler(params)
@@ -217,7 +219,7 @@ class FakeTelegram:
         return _ok(True)
 
     async def _api_editMessageReplyMarkup(self, params: dict[str, Any]) -> web.Response:
-        message = self.messages.get(params.get("message_id"))  # type: ignore[arg-type]
+        message = self.messages.get(params.get("message_id"))  # type: ignore[arg-type]  # None or a bad id: no match
         if message is None or message["chat"]["id"] != params.get("chat_id"):
             return _error(400, "Bad Request: message to edit not found")
         markup = params.get("reply_markup")

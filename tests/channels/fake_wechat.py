@@ -52,6 +52,7 @@ class FakeWeChatApi:
     valid_tokens: set[str] = field(default_factory=set)
     errors: list[int] = field(default_factory=list)  # error codes for the next sends, in order
     url: str = ""
+    port: int = 0  # a fixed port: the API "down, then back" at the same address
     _runner: web.AppRunner | None = None
     _tokens: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -62,9 +63,9 @@ class FakeWeChatApi:
         app.router.add_post("/cgi-bin/message/template/send", self._template)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # set by start() above
         self.url = f"http://127.0.0.1:{port}"
         return self
 

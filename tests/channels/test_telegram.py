@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import pytest
@@ -82,14 +82,14 @@ def with_telegram(
     config: AppConfig,
     api_base_url: str,
     *,
-    mode: str = "webhook",
+    mode: Literal["webhook", "polling"] = "webhook",
     secret: str | None = SECRET,
     public_url: str | None = PUBLIC_URL,
     token: str = TOKEN,
 ) -> AppConfig:
     """The demo config with a Telegram bot for pawspa pointed at the fake."""
     shop = config.shops["pawspa"]
-    telegram = TelegramConfig(token=token, mode=mode, secret_token=secret, api_base_url=api_base_url)  # type: ignore[arg-type]
+    telegram = TelegramConfig(token=token, mode=mode, secret_token=secret, api_base_url=api_base_url)
     shops = {
         **config.shops,
         "pawspa": shop.model_copy(update={"channels": shop.channels.model_copy(update={"telegram": telegram})}),
@@ -268,7 +268,9 @@ async def test_without_a_configured_secret_one_is_derived_and_required(
     config = with_telegram(demo_config, fake.url, secret=None)
     engine = RecordingEngine()
     async with chatbook(config, engine, FixedClock()) as app:
-        derived = webhook_secret("pawspa", config.shops["pawspa"].channels.telegram)  # type: ignore[arg-type]
+        telegram = config.shops["pawspa"].channels.telegram
+        assert telegram is not None
+        derived = webhook_secret("pawspa", telegram)
         assert fake.of("setWebhook")[0].params["secret_token"] == derived
         assert TOKEN not in derived and len(derived) == 64
         assert await app.post(text_update(1, CHAT, "hi"), secret=None) == 403
@@ -603,10 +605,11 @@ async def test_polling_mode_gets_updates_and_answers(
 
 async def test_check_reports_without_showing_the_token(fake: FakeTelegram, demo_config: AppConfig) -> None:
     good = with_telegram(demo_config, fake.url).shops["pawspa"].channels.telegram
+    assert good is not None
     ok, reason = await check("pawspa", good)
     assert ok and "@pawspa_bot" in reason and TOKEN not in reason and mask_token(TOKEN) in reason
 
-    wrong = good.model_copy(update={"token": "7012345678:AAHwrong-token-wrong-token-wrong-00"})  # type: ignore[union-attr]
+    wrong = good.model_copy(update={"token": "7012345678:AAHwrong-token-wrong-token-wrong-00"})
     ok, reason = await check("pawspa", wrong)
     assert not ok and "rejected" in reason and wrong.token not in reason
 

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.bootstrap import Services
-from channels.base import ChannelContext, DeliveryError, History, TranscriptLine
+from channels.base import ChannelContext, DeliveryError, History
 from channels.web import MAX_FRAME_BYTES, WebSender, external_id_of, issue_token, register
 from core.config import AppConfig, WebWidgetConfig
 from core.i18n import texts
@@ -31,31 +31,8 @@ CTX = web.AppKey("widget_ctx", ChannelContext)
 
 
 def transcript_history(services: Services) -> History:
-    """What the server will hand the widget: a conversation's recent transcript."""
-
-    async def history(shop_id: str, channel: str, external_id: str) -> list[TranscriptLine]:
-        async with services.db.reading() as s:
-            conv_id = await s.scalar(
-                select(Conversation.id).where(
-                    Conversation.shop_id == shop_id,
-                    Conversation.channel == channel,
-                    Conversation.external_id == external_id,
-                )
-            )
-        if conv_id is None:
-            return []
-        rows = await services.store.transcript(conv_id, limit=50)
-        return [
-            TranscriptLine(
-                direction=r.direction,
-                text=r.text,
-                message=OutgoingMessage.from_json(r.payload) if r.direction == "out" and r.payload else None,
-                at=r.at,
-            )
-            for r in rows
-        ]
-
-    return history
+    """What the server hands the widget: the store's own history, wired as bot/bootstrap.py does."""
+    return services.store.history
 
 
 def widget_app(
@@ -89,7 +66,8 @@ class Chat:
     async def recv(self) -> dict[str, Any]:
         msg = await self.ws.receive(timeout=WAIT)
         assert msg.type == WSMsgType.TEXT, msg
-        return json.loads(msg.data)
+        frame: dict[str, Any] = json.loads(msg.data)
+        return frame
 
     async def hello(self, token: str | None = None, lang: str | None = "en") -> Chat:
         await self.ws.send_json({"type": "hello", "token": token, "lang": lang})
@@ -108,7 +86,7 @@ class Chat:
             if frame["type"] == "reply" and frame["in_reply_to"] == client_id:
                 assert frame["received_at"].endswith("Z")
                 self.last = frame["messages"]
-                return frame["messages"]
+                return self.last
             assert frame["type"] == "typing", frame
 
     def next_id(self) -> str:
@@ -124,7 +102,8 @@ class Chat:
         buttons = self.last[-1].get("buttons", []) if self.last else []
         for b in buttons:
             if label_part in b["label"]:
-                return b
+                found: dict[str, str] = b
+                return found
         raise AssertionError(f"no button with {label_part!r} in {[b['label'] for b in buttons]}")
 
     async def press(self, label_part: str, client_id: str | None = None) -> list[dict[str, Any]]:
@@ -405,7 +384,7 @@ async def test_web_sender_pushes_to_open_sockets(sqlite_services: Services) -> N
     sender = WebSender(app[CTX])
     assert sender.channel == "web"
     async with TestClient(TestServer(app)) as c:
-        tabs = []
+        tabs: list[Chat] = []
         for _ in range(2):
             ws = await c.ws_connect("/widget/pawspa/ws", headers=same_origin(c))
             tabs.append(await Chat(ws).hello(tabs[0].token if tabs else None))

@@ -41,7 +41,8 @@ def test_match_prints_one_json_object(tmp_path: Path) -> None:
     lines = proc.stdout.splitlines()
     assert len(lines) == 1
     record = json.loads(lines[0])
-    assert set(record) == {"id", "score"}
+    assert set(record) == {"id", "score", "candidates"}
+    assert record["candidates"][0] == "dilation" and len(record["candidates"]) <= 3
     assert record["id"] == "dilation" and 0 <= record["score"] <= 100
 
 

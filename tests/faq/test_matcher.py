@@ -99,13 +99,14 @@ def test_per_entry_threshold_stops_a_direct_answer() -> None:
 
 
 def test_synonyms_in_the_yaml_reach_the_matcher() -> None:
-    with_synonyms = GOOD.replace("entries:", "synonyms:\n  停车: [泊车]\nentries:", 1)
+    with_synonyms = GOOD.replace("entries:", "synonyms:\n  停车: [停靠]\nentries:", 1)
     faq = parse_faq(with_synonyms, "t.yaml")
     assert isinstance(faq, Faq)
-    assert FaqMatcher(faq).match("可以泊车吗").entry_id == "parking"
+    assert FaqMatcher(faq).match("可以停靠吗").decision == "answer"
+    assert FaqMatcher(faq).match("可以停靠吗").entry_id == "parking"
     plain = parse_faq(GOOD, "t.yaml")
     assert isinstance(plain, Faq)
-    assert FaqMatcher(plain).match("可以泊车吗").entry_id != "parking"
+    assert FaqMatcher(plain).match("可以停靠吗").decision != "answer"
 
 
 @settings(max_examples=150, deadline=None)

@@ -210,8 +210,9 @@
         try { ev = JSON.parse(m.data); } catch (e) { return; }
         if (ev && typeof ev === "object") onEvent(ev);
       };
-      ws.onclose = function () {
+      ws.onclose = function (ev) {
         state("closed");
+        if (ev && ev.code === 4401) { location.href = "/console/login"; return; } // the session ended
         setTimeout(open, delay);
         delay = Math.min(delay * 2, 15000);
       };

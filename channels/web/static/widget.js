@@ -362,8 +362,13 @@
           scrollDown();
         }
         firstHistory = false;
-        for (var j = 0; j < pending.length; j++) ws.send(JSON.stringify(pending[j].frame));
+        // Frames the server acknowledged are stored there: their replies come with the history
+        // or pushed, so only unacknowledged ones are sent again.
+        for (var j = 0; j < pending.length; j++) if (!pending[j].acked) ws.send(JSON.stringify(pending[j].frame));
         if (pending.length) typing.hidden = false;
+        return;
+      case "ack":
+        for (var k = 0; k < pending.length; k++) if (pending[k].frame.id === data.id) pending[k].acked = true;
         return;
       case "typing":
         typing.hidden = false;
@@ -375,6 +380,8 @@
         showMessages(Array.isArray(data.messages) ? data.messages : [], false);
         return;
       case "push":
+        for (var q = pending.length - 1; q >= 0; q--) if (pending[q].acked) settle(pending[q].frame.id);
+        typing.hidden = !pending.length;
         showMessages(Array.isArray(data.messages) ? data.messages : [], false);
         return;
       case "error":
@@ -411,7 +418,8 @@
       settle(data.in_reply_to);
     }
     typing.hidden = !pending.length;
-    notice(data.code === "failed" ? UI.err_failed : UI.err_generic);
+    var limited = (data.code === "rate_limited" || data.code === "too_many_sessions") && typeof data.message === "string";
+    notice(limited ? data.message : data.code === "failed" ? UI.err_failed : UI.err_generic);
   }
 
   function transmit(frameOut, label) {
