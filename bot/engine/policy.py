@@ -215,11 +215,10 @@ class _Policy:
         """ "add deworming to Max's bath" / "is my grooming appointment confirmed?": the booking on file."""
         if t.draft.mode == Mode.BOOK and t.state != StateName.IDLE:
             return False
-        if frame.wh_question and not frame.request_form:
-            return False  # "加护毛素要多少钱？" asks a price
         refers = _has_any(frame.norm, EXISTING_REFERENCES)
         adding_new = not refers and (frame.when.date is not None or (frame.has(Intent.BOOK) and frame.service_named))
-        if frame.has(Intent.ADD_ADDON) and not adding_new:
+        price_question = frame.wh_question and not frame.request_form  # "加护毛素要多少钱？" asks a price
+        if frame.has(Intent.ADD_ADDON) and not adding_new and not price_question:
             bookings = await flows.upcoming(t)
             if bookings or frame.service is None:
                 await flows.start_manage(t, Action.ADDON, frame, addon=frame.addons[0] if frame.addons else None)
@@ -271,6 +270,8 @@ class _Policy:
             prefill["want_day"] = topic["day"]
             if frame.when.time is not None:
                 prefill["want_time"] = frame.when.time.strftime("%H:%M")
+        if frame.when.past and frame.when.date is None:
+            t.say(t.t("info.past_day"))  # "能约上周六的验光吗": that day is gone, ask another
         await flows.start_booking(t, frame, **prefill)
         return True
 
@@ -545,7 +546,7 @@ def _wants_booking(frame: Frame, has_topic: bool) -> bool:
         # "can luna get a nail trim on wednesday at 11?" asks to book; "洗澡多少钱?" asks the FAQ
         return bool(
             concrete
-            or (booking_words and (frame.when.found or frame.service_named or frame.pet))
+            or (booking_words and (frame.when.found or frame.service_named or frame.pet or frame.child))
             or (frame.when.found and _only_when(frame))
         )
     if frame.long:

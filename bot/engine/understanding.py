@@ -146,6 +146,9 @@ BOOK_WORDS = (
     "订个",
     "安排",
     "找个时间",
+    "能约",
+    "可以约",
+    "约上",
     "约个时间",
     "带她来",
     "带他来",
@@ -741,6 +744,8 @@ def understand(
         intents.add(Intent.DENY)
 
     when = _when(focus, today, lang)
+    if when.found and _has(norm, ("free", "空", "有位", "open slot", "slots")):
+        intents.add(Intent.AVAILABILITY)  # "Is Tuesday afternoon free?"
     if not when.found:
         when = _bare_hour(focus) or when
     if not when.found and now is not None and _has(norm, NOW_WORDS):
@@ -994,6 +999,9 @@ def _half_past(text: str) -> str:
 
 def _joined_aliases(text: str, shop: ShopConfig) -> str:
     """ "验个光" / "剪一下指甲" -> "验光" / "剪指甲": a verb and its noun split by a measure word."""
+    lowered = text.lower()
+    if shop.kind != "pet" and re.search(r"needs? (?:new )?glasses|check-?\s?up|yearly check", lowered):
+        text = text + " eye exam"  # "my kid needs glasses", "time for my yearly check-up"
     if shop.kind != "pet" and "眼镜" in text and "取" in text and "取眼镜" not in text:
         text = text + " 取眼镜"  # "眼镜做好了，想约个时间来取"
     if shop.kind != "pet" and "验" in text:
