@@ -149,7 +149,8 @@ class _Policy:
             return True
         if await self._intent(t, frame):
             return True
-        if await flows.answer_from_faq(t, frame.focus or frame.text):
+        asked = frame.question and not _wants_booking(frame, False)  # already put to the FAQ above
+        if not asked and await flows.answer_from_faq(t, frame.focus or frame.text):
             self._remember_topic(t, frame)
             return True
         if frame.has(Intent.THANKS) and t.state == StateName.IDLE:
