@@ -109,20 +109,20 @@ async def test_handoff_from_widget_to_console_and_back(
 
     customer = await open_demo(browser, server)
     await open_chat(customer)
-    await send(customer, "人工")
+    await send(customer, "talk to a person")  # written in English on the English page (the written language wins)
     await expect(last_shop_message(customer)).to_contain_text(EN.t("handoff.to_staff", eta="").strip())
 
     # the console shows it without a reload: list, badge, title and a beep
     item = console.locator("#waiting-list .conv-item")
     await expect(item).to_have_count(1)
-    await expect(item.locator(".last")).to_have_text("人工")
+    await expect(item.locator(".last")).to_have_text("talk to a person")
     await expect(console.locator("#cb-badge")).to_have_text("1")
     await expect(console).to_have_title("(1) Inbox · chatbook")
     await console.wait_for_function(f"parseInt(document.body.dataset.beeps, 10) > {beeps}")
     assert await console.evaluate("window.__notReloaded") is True
 
     await item.click()
-    await expect(console.locator("#transcript .msg-in .bubble").last).to_have_text("人工")
+    await expect(console.locator("#transcript .msg-in .bubble").last).to_have_text("talk to a person")
     await expect(console.locator("#conv-why-text")).to_contain_text("asked for a person")
     await expect(console.locator("#conv-mode")).to_have_text("Waiting")
 
