@@ -99,7 +99,7 @@ async def test_my_bookings_lists_codes_services_and_local_times(
         "ask.booking_action",
         code=grooming.code,
         service={"zh": "精致美容造型", "en": "Full grooming"}[lang],
-        when=when(lang, at(NEXT_SAT, "10:00")),
+        when=when(lang, at(NEXT_SAT, "10:00")) + say(lang, "manage.pending_mark"),  # still awaiting the shop
     )
     assert chat.labels == [say(lang, "btn.reschedule"), say(lang, "btn.cancel_booking"), say(lang, "btn.add_service")]
     await chat.press(say(lang, "btn.cancel_booking"))
