@@ -25,6 +25,7 @@ from bot.engine.turn import Turn
 from bot.engine.understanding import Frame, Intent, looks_like_pet_name
 from core.availability import Slot
 from core.messages import Button
+from core.results import Taken
 from core.when import period_of
 
 
@@ -519,16 +520,8 @@ class RescheduleConfirm(YesNoState):
         new = datetime.fromisoformat(d.start)
         free = await flows.free_slots(t, new.astimezone(t.shop.tz).date())
         if not any(s.start == new for s in free):  # taken since it was offered: never confirm a busy time
-            d.start = None
             nearest = sorted(free, key=lambda s: abs((s.start - new).total_seconds()))[:3]
-            if nearest:
-                d.alternatives = [flows.slot_payload(s.start) for s in sorted(nearest, key=lambda s: s.start)]
-                t.say(t.t("booked.taken"))
-                await t.go(StateName.CHOOSE_TIME, push=False)
-            else:
-                d.day = None
-                t.say(t.t("booked.taken_none"))
-                await t.go(StateName.CHOOSE_DAY, push=False)
+            await flows.explain_failure(t, Taken(tuple(sorted(nearest, key=lambda s: s.start))))
             return
         if d.add_addon:
             text = t.t(
