@@ -715,8 +715,10 @@ class WeChatWebhook:
             await response.prepare(request)
             await response.write_eof()
         except (ConnectionError, RuntimeError):
-            await inbox.undelivered(answer)  # the passive reply did not leave: the API sends it
-            raise
+            # WeChat hung up before the passive reply left: nothing is lost, the API sends it
+            log.debug("wechat %s: passive reply not written (connection closed)", msg.shop_id)
+            await inbox.undelivered(answer)
+            return response
         await inbox.delivered(answer)
         return response
 
