@@ -44,6 +44,20 @@ class Claimed:
     attempts: int
     body: dict[str, Any]
 
+    @classmethod
+    def of(cls, row: OutboxMessage) -> Claimed:
+        return cls(
+            id=row.id,
+            shop_id=row.shop_id,
+            channel=row.channel,
+            external_id=row.external_id,
+            conversation_id=row.conversation_id,
+            kind=row.kind,
+            message=OutgoingMessage.from_json(row.body),
+            attempts=row.attempts,
+            body=dict(row.body),
+        )
+
 
 def enqueue(
     session: AsyncSession,
@@ -132,17 +146,7 @@ class Outbox:
             )
             rows = await s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
             return [
-                Claimed(
-                    id=r.id,
-                    shop_id=r.shop_id,
-                    channel=r.channel,
-                    external_id=r.external_id,
-                    conversation_id=r.conversation_id,
-                    kind=r.kind,
-                    message=OutgoingMessage.from_json(r.body),
-                    attempts=r.attempts,
-                    body=dict(r.body),
-                )
+                Claimed.of(r)
                 for r in rows
             ]
 
@@ -311,17 +315,7 @@ class Outbox:
                 )
             )
             return [
-                Claimed(
-                    id=r.id,
-                    shop_id=r.shop_id,
-                    channel=r.channel,
-                    external_id=r.external_id,
-                    conversation_id=r.conversation_id,
-                    kind=r.kind,
-                    message=OutgoingMessage.from_json(r.body),
-                    attempts=r.attempts,
-                    body=dict(r.body),
-                )
+                Claimed.of(r)
                 for r in rows
                 if r.status == OutboxStatus.SENDING
             ]

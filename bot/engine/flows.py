@@ -298,13 +298,6 @@ def _whose_exam(t: Turn) -> None:
     d = t.draft
     if d.child is None or d.service is None:
         return
-    from bot.engine.understanding import CHILD_WORDS
-
-    def for_child(service_id: str) -> bool:
-        s = t.shop.services[service_id]
-        words = [normalise(a) for a in s.aliases] + [normalise(s.name.en), normalise(s.name.zh)]
-        return any(normalise(w) in words or any(normalise(w) in x for x in words) for w in CHILD_WORDS)
-
     current = t.shop.services[d.service]
     if not current.resources:
         return
@@ -313,12 +306,12 @@ def _whose_exam(t: Turn) -> None:
         for sid, s in t.shop.services.items()
         if s.resources == current.resources and s.staff_required and "exam" in sid
     ]
-    if d.child and not for_child(d.service):
-        match = next((sid for sid in siblings if for_child(sid)), None)
+    if d.child and not _for_child(t, d.service):
+        match = next((sid for sid in siblings if _for_child(t, sid)), None)
         if match:
             d.service = match
-    elif d.child is False and for_child(d.service):
-        match = next((sid for sid in siblings if not for_child(sid)), None)
+    elif d.child is False and _for_child(t, d.service):
+        match = next((sid for sid in siblings if not _for_child(t, sid)), None)
         if match:
             d.service = match
 
@@ -332,14 +325,17 @@ def _is_bath(t: Turn, service: str | None, category: str | None) -> bool:
     return "bath" in s.name.en.lower() or "洗澡" in s.name.zh
 
 
-def _child_service(t: Turn) -> str | None:
+def _for_child(t: Turn, service_id: str) -> bool:
+    """Whether a service is the children's one: its names or aliases carry a child word."""
     from bot.engine.understanding import CHILD_WORDS
 
-    for sid, s in t.shop.services.items():
-        words = [normalise(a) for a in s.aliases] + [normalise(s.name.en)]
-        if any(normalise(w) in x for w in CHILD_WORDS for x in words):
-            return sid
-    return None
+    s = t.shop.services[service_id]
+    words = [normalise(a) for a in s.aliases] + [normalise(s.name.en), normalise(s.name.zh)]
+    return any(normalise(w) in x for w in CHILD_WORDS for x in words)
+
+
+def _child_service(t: Turn) -> str | None:
+    return next((sid for sid in t.shop.services if _for_child(t, sid)), None)
 
 
 def _drop_addons_not_offered(t: Turn) -> None:

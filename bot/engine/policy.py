@@ -35,7 +35,6 @@ from core.models import BookingStatus
 from core.results import Actor, Booked
 
 MISUNDERSTOOD_LIMIT = 2
-DEFAULT_IDLE_MIN = 30
 RESUMABLE = (
     StateName.CONFIRM,
     StateName.CHOOSE_TIME,
@@ -517,6 +516,11 @@ SAME_DAY_WORDS = ("same day", "that day", "同一天", "那天", "当天", "同�
 REFER_BACK = (" him", " her", " them", " it", "他", "她", "它", "宝贝", "again", "another", "再", "也")
 
 
+def _idle_window(t: Turn) -> timedelta:
+    """How long a flow (or what the chat was about) stays current: the shop's ``flow_idle_min``."""
+    return timedelta(minutes=t.shop.booking.flow_idle_min)
+
+
 def _topic(t: Turn) -> dict[str, Any]:
     """What the chat was just about (a service asked about, the booking just made), while fresh."""
     topic = t.data.get("topic") or {}
@@ -524,7 +528,7 @@ def _topic(t: Turn) -> dict[str, Any]:
         at = datetime.fromisoformat(topic.get("at", ""))
     except ValueError:
         return {}
-    idle = timedelta(minutes=getattr(t.shop.booking, "flow_idle_min", DEFAULT_IDLE_MIN))
+    idle = _idle_window(t)
     return dict(topic) if t.now - at <= idle else {}
 
 
@@ -576,7 +580,7 @@ def _stale(t: Turn) -> bool:
         last = datetime.fromisoformat(seen)
     except ValueError:
         return False
-    idle = timedelta(minutes=getattr(t.shop.booking, "flow_idle_min", DEFAULT_IDLE_MIN))
+    idle = _idle_window(t)
     return t.now - last > idle
 
 

@@ -188,45 +188,35 @@ class ConversationStore:
         while True:
             now = self.clock.now()
             async with self.db.transaction() as s:
-                row = await s.scalar(
-                    update(Conversation)
-                    .where(
-                        *natural,
-                        or_(
-                            Conversation.locked_until.is_(None),
-                            Conversation.locked_until < now,
-                            Conversation.lock_owner == self.owner,
-                        ),
-                    )
-                    .values(lock_owner=self.owner, locked_until=now + LEASE)
-                    .returning(Conversation)
-                    .execution_options(synchronize_session=False)
-                )
+                row = await s.scalar(self._lease(now, *natural))
                 if row is not None:
                     return _state_of(row)
                 if await s.scalar(select(Conversation.id).where(*natural)) is None:
                     return None
             await asyncio.sleep(_POLL_SECONDS)
 
+    def _lease(self, now: datetime, *where: Any) -> Any:
+        """Take (or renew) the conversation's lease and load it in ONE statement (UPDATE ... RETURNING)."""
+        return (
+            update(Conversation)
+            .where(
+                *where,
+                or_(
+                    Conversation.locked_until.is_(None),
+                    Conversation.locked_until < now,
+                    Conversation.lock_owner == self.owner,
+                ),
+            )
+            .values(lock_owner=self.owner, locked_until=now + LEASE)
+            .returning(Conversation)
+            .execution_options(synchronize_session=False)
+        )
+
     async def _take_lease(self, conversation_id: int) -> ConversationState:
         while True:
             now = self.clock.now()
             async with self.db.transaction() as s:
-                # Take the lease and load the state in ONE statement (UPDATE ... RETURNING).
-                row = await s.scalar(
-                    update(Conversation)
-                    .where(
-                        Conversation.id == conversation_id,
-                        or_(
-                            Conversation.locked_until.is_(None),
-                            Conversation.locked_until < now,
-                            Conversation.lock_owner == self.owner,
-                        ),
-                    )
-                    .values(lock_owner=self.owner, locked_until=now + LEASE)
-                    .returning(Conversation)
-                    .execution_options(synchronize_session=False)
-                )
+                row = await s.scalar(self._lease(now, Conversation.id == conversation_id))
                 if row is not None:
                     return _state_of(row)
             await asyncio.sleep(_POLL_SECONDS)
