@@ -149,6 +149,10 @@ EN_PERIOD: Final[Mapping[str, Period]] = {
 }
 # Characters that turn "一点" into "a little" (早一点, 快一点, 有一点, 差一点 ...).
 CN_LITTLE_BEFORE: Final = "早晚快慢多少有好大小高低近远贵宜差再"
+# Around a bare "一点" (no period word before it), what makes it one o'clock: a day before it
+# ("明天一点", "周六一点", "5号一点") or a word after it that only follows a time ("一点钟", "一点以后").
+CN_ONE_OCLOCK_BEFORE: Final = ("", " ", *"天日号六五四三二在到约是等从")
+CN_ONE_OCLOCK_AFTER: Final = ("", " ", *"钟前后以左到至整开见可行吧呢？?过")
 # Words before "2h" that make it a duration, not a clock time.
 EN_DURATION_WORDS: Final = frozenset({"for", "in", "about", "take", "takes", "within", "lasts"})
 
@@ -531,6 +535,8 @@ def _h_cn_time(m: re.Match[str], text: str) -> _Hit | None:
         after = text[m.end()] if m.end() < len(text) else ""
         if (before and before in CN_LITTLE_BEFORE) or (after and after in "点儿"):
             return None
+        if prefix is None and before not in CN_ONE_OCLOCK_BEFORE and after not in CN_ONE_OCLOCK_AFTER:
+            return None  # "温和一点的", "有一点点敏感": only "明天一点", "一点钟", "一点可以吗" are one o'clock
     leading_zero = hour_text.startswith("0") and len(hour_text) == 2
     clock = _valid_clock(_int(hour_text), minute, ambiguous=not leading_zero)
     if clock is None:
@@ -653,8 +659,9 @@ _RULES_SOURCE: Final[tuple[tuple[str, _Handler], ...]] = (
         _h_en_month_day,
     ),
     (
-        rf"(?<![0-9a-z])(?:on{_SP})?(?:the{_SP})?(?P<d>[0-9]{{1,2}})(?:st|nd|rd|th)(?![a-z])",
-        _h_ordinal_day,
+        rf"(?<![0-9a-z])(?:on{_SP})?(?:the{_SP})?(?P<d>[0-9]{{1,2}})(?:st|nd|rd|th)(?![a-z])"
+        r"(?!\s{0,3}(?:floor|fl\b|storey|story|grade|year|time|place|birthday|anniversary|visit|pair|one))",
+        _h_ordinal_day,  # "the 3rd" is a day; "the 3rd floor", "his 5th birthday" are not
     ),
     (
         rf"(?<![a-z])(?:(?P<after>(?:the{_SP})?day{_SP}after{_SP}(?:{_alt(EN_RELATIVE_DAY)}))"

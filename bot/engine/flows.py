@@ -28,6 +28,7 @@ from core.models import ACTIVE_STATUSES, BookingStatus, ConversationMode
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Reason, Taken
 from core.shop_facts import render_facts
 from core.when import Lang, format_day_label, period_of
+from faq import FaqEntry, FaqMatcher, MatchResult
 
 MAX_DAY_BUTTONS = 6
 MAX_TIME_BUTTONS = 12
@@ -1095,29 +1096,71 @@ def faq_answer_text(t: Turn, entry: Any) -> str:
     )
 
 
+# A question the FAQ is fairly sure of (its calibrated score: the estimated chance the best entry is
+# right) is answered the way a receptionist would, with the next-best entry when it is as likely
+# ("do I need to bring the vaccine book?" is about what to bring AND about vaccination), instead of
+# "did you mean" buttons; below this the customer picks.
+LIKELY = 75.0
+LIKELY_OUT_OF_FLOW = 85.0
+LIKELY_MARGIN = 12.0  # a second entry this close to the best is answered too
+
+
+def _answers(matcher: FaqMatcher, result: MatchResult, text: str, *, in_flow: bool) -> list[FaqEntry]:
+    """The FAQ entries to answer with outright: none when the customer should pick (also when a
+    vague question, "价格" / "how much", fits two entries equally: which one is asked).
+
+    In the middle of a flow a question is about the visit being booked, so a likely entry is
+    answered; out of the blue ("Can you repair my car?" scores 83 on glasses repairs) the bar is higher.
+    """
+    if result.decision == "answer" and result.entry is not None:
+        return [result.entry]
+    likely = LIKELY if in_flow else LIKELY_OUT_OF_FLOW
+    if result.decision != "suggest" or not result.candidates or result.candidates[0].score < likely:
+        return []
+    best, *rest = result.candidates
+    chosen = [best]
+    if rest and rest[0].score >= best.score - LIKELY_MARGIN:
+        if rest[0].score < LIKELY or _vague(text):
+            return []  # two readings, only one of them likely, or too few words to tell: the customer picks
+        chosen.append(rest[0])
+    entries = [matcher.faq.entry(c.id) for c in chosen]
+    return [e for e in entries if e is not None]
+
+
+def _vague(text: str) -> bool:
+    norm = normalise(text)
+    return len(norm.split()) < 3 if norm.isascii() else len(norm.replace(" ", "")) < 5
+
+
 async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False) -> bool:
     """Answer, suggest or record the question; False when the FAQ has nothing at all.
 
-    ``only_answer``: a confident answer or nothing (a question in the middle of a flow that the
-    FAQ cannot answer outright may still be an answer to the open question).
+    ``only_answer``: an answer or nothing (a question in the middle of a flow that the FAQ cannot
+    answer outright may still be an answer to the open question).
     """
     matcher = t.engine.faq_matcher(t.shop_id)
     if matcher is None:
         return False
     result = matcher.match(text)
-    if only_answer and result.decision != "answer":
-        return False
-    if result.decision == "answer" and result.entry is not None:
-        entry = result.entry
-        t.say(faq_answer_text(t, entry))
-        if entry.route:
-            t.data["route"] = entry.route
-        if entry.handoff:
-            await escalate(t, route=entry.route, reason=f"faq:{entry.id}")
+    entries = _answers(matcher, result, text, in_flow=t.state != StateName.IDLE)
+    # an open question ("how much?" answered with a choice) is read with the next fragment ("for a cat bath")
+    t.data.pop("faq_open", None)
+    if (len(entries) > 1 or (not entries and result.decision == "suggest")) and not only_answer:
+        t.data["faq_open"] = {"text": text[:200], "at": t.now.isoformat()}
+    if entries:
+        for entry in entries:
+            t.say(faq_answer_text(t, entry))
+            if entry.route:
+                t.data["route"] = entry.route
+        handoff = next((e for e in entries if e.handoff), None)
+        if handoff is not None:
+            await escalate(t, route=handoff.route, reason=f"faq:{handoff.id}")
         elif t.state != StateName.IDLE:
             t.say(t.t("faq.followup"))
             await t.reprompt()
         return True
+    if only_answer:
+        return False
     if result.decision == "suggest" and result.candidates:
         buttons = []
         for candidate in result.candidates:
@@ -1129,6 +1172,19 @@ async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False) -> b
     if looks_like_question(text) or len(normalise(text)) >= 4:
         await t.engine.record_unanswered(t.shop_id, text, result.entry_id, int(result.score))
     return False
+
+
+def open_faq_question(t: Turn) -> str | None:
+    """The question the last reply answered with a choice, while it is recent."""
+    asked = t.data.get("faq_open") or {}
+    try:
+        at = datetime.fromisoformat(asked.get("at", ""))
+    except ValueError:
+        return None
+    return str(asked.get("text") or "") or None if t.now - at <= FAQ_FOLLOW_UP else None
+
+
+FAQ_FOLLOW_UP = timedelta(minutes=10)
 
 
 def _question_label(t: Turn, entry: Any) -> str:

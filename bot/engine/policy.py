@@ -29,7 +29,7 @@ from bot.engine.draft import Action, Draft, Mode, StateName
 from bot.engine.intents import Command
 from bot.engine.states import STATES
 from bot.engine.turn import Turn
-from bot.engine.understanding import Frame, Intent, understand
+from bot.engine.understanding import HELP_WORDS, Frame, Intent, understand
 from bot.reminders import compose_shop_change
 from core.models import BookingStatus
 from core.results import Actor, Booked
@@ -119,6 +119,8 @@ class _Policy:
             return True
         if command is not None and await self._command(t, command, frame):
             return True
+        if await self._follow_up_question(t, frame):
+            return True
         if await self._new_request_over_old(t, frame):
             return True
         if frame.staff_id and _has_any(frame.norm, TALK_WORDS) and not frame.service_named:
@@ -128,10 +130,13 @@ class _Policy:
             return True
         state = STATES[t.state]
         d = t.draft
+        if t.state in SHOWS_PRICE and frame.price_question and not (frame.fills_booking or frame.addons):
+            await t.reprompt()  # "一共多少钱?" at the summary: the summary again, with its total
+            return True
         digression = frame.question and t.state != StateName.IDLE and not _answers_open_question(t, frame)
         if digression and await flows.answer_from_faq(t, frame.focus or frame.text, only_answer=True):
             return True
-        only_asks = frame.question and not frame.when.found and not frame.service and not frame.pet
+        only_asks = frame.question and not (frame.when.found or frame.service or frame.pet or frame.staff_id)
         in_form = d.mode == Mode.BOOK and t.state != StateName.IDLE and frame.fills_booking and not only_asks
         # the form takes every fact first, then the open question reads its own answer from the
         # same message ("yes. oh wait, he's medium actually" answers yes AND corrects the size)
@@ -235,6 +240,24 @@ class _Policy:
                     await flows.start_manage(t, None, frame)
                 return True
         return False
+
+    async def _follow_up_question(self, t: Turn, frame: Frame) -> bool:
+        """ "how much?" -> (which one?) -> "for a cat bath": the fragment completes the question."""
+        asked = flows.open_faq_question(t) if t.state == StateName.IDLE else None
+        if asked is None:
+            return False
+        t.data.pop("faq_open", None)
+        fragment = not (
+            frame.has(Intent.BOOK)
+            or frame.has(Intent.AVAILABILITY)
+            or frame.when.found
+            or frame.command is not None
+            or frame.long
+            or frame.answer is not None
+        )
+        if not fragment or len(frame.norm) > 30:
+            return False
+        return await flows.answer_from_faq(t, f"{asked} {frame.focus or frame.text}", only_answer=True)
 
     def _remember_topic(self, t: Turn, frame: Frame) -> None:
         """The service and pet a question was about ("小型犬洗澡多少钱?"), for "好的那帮我约周六" next."""
@@ -547,6 +570,8 @@ def _wants_booking(frame: Frame, has_topic: bool) -> bool:
     if booking_words and not frame.question:
         return True  # "I want to book an appointment" (what is missing is asked)
     concrete = frame.service_named and (frame.when.found or frame.pet is not None or frame.new_pet_name)
+    if frame.request_form and frame.pet is not None and not frame.when.past and _has_any(frame.norm, HELP_WORDS):
+        return True  # "can you do something about Max's fur?": a service for Max, which one is asked
     if frame.question:
         # "can luna get a nail trim on wednesday at 11?" asks to book; "洗澡多少钱?" asks the FAQ
         return bool(
@@ -591,6 +616,10 @@ def _has_any(norm: str, words: tuple[str, ...]) -> bool:
     return any(w in norm for w in words)
 
 
+# States whose prompt shows the price of what is being decided.
+SHOWS_PRICE = (StateName.CONFIRM, StateName.ADDON_CONFIRM, StateName.RESCHEDULE_CONFIRM)
+
+
 def _answers_open_question(t: Turn, frame: Frame) -> bool:
     """ "3点可以吗" answers "which time?"; "is Sunday ok?" answers "which day?": not a digression."""
     state = t.state
@@ -598,8 +627,8 @@ def _answers_open_question(t: Turn, frame: Frame) -> bool:
         return False  # "美容多少钱?" / "周日几点开门?" ask something: answered first
     if state in (StateName.CHOOSE_DAY, StateName.CHOOSE_TIME, StateName.RESCHEDULE_CONFIRM, StateName.CONFIRM):
         return frame.when.found and _only_when(frame)
-    if state == StateName.CHOOSE_SERVICE:
-        return frame.service_named and len(frame.norm) <= 12
+    if state == StateName.CHOOSE_SERVICE:  # "验光前要摘隐形眼镜吗？" names a service and asks something else
+        return frame.service_named and len(frame.norm) <= 12 and not (frame.question and len(frame.norm) > 6)
     if state == StateName.PET_SIZE:
         return frame.size is not None and len(frame.norm) <= 16
     return False

@@ -643,6 +643,7 @@ class Frame:
     shift_minutes: int | None = None  # "an hour later" / "早半小时"
     new_pet: bool = False  # "our new dog" / "另一只猫": not the pet on file
     request_form: bool = False  # "can I ...", "能不能...": a request phrased as a question
+    price_question: bool = False  # "多少钱" / "how much will it be": asks what something costs
 
     @property
     def has_day_or_reference(self) -> bool:
@@ -748,7 +749,7 @@ def understand(
         intents.add(Intent.AVAILABILITY)  # "Is Tuesday afternoon free?"
     if not when.found:
         when = _bare_hour(focus) or when
-    if not when.found and now is not None and _has(norm, NOW_WORDS):
+    if not when.found and now is not None and _has(focus_norm, NOW_WORDS):
         when = When(date=today, time=now.replace(second=0, microsecond=0), spans=((0, 1),))  # "现在马上能洗吗"
     pet = _pet(focus, pets) or _pet(fixed, pets)
     species = species_in(focus) or None
@@ -771,11 +772,16 @@ def understand(
     size = size or _size_from_weight(focus)
     if pet is not None:
         breed = None  # a breed in the message is someone else's ("我朋友家的金毛"), not the pet on file
-    vaccinated, vaccinated_on = _vaccination(fixed, today)
+    vaccinated, vaccinated_on = _vaccination(_about_vaccines(fixed) if long else fixed, today)
     if Intent.ASK in intents and vaccinated is not None and not _has(norm, VACCINE_YES + VACCINE_NO):
         vaccinated = vaccinated_on = None  # "疫苗要打哪些？" asks, it does not answer
-    child, age = _whose_exam(fixed)
-    new_name = None if pet else _new_pet_name(raw, shop)
+    child, age = _whose_exam(focus if long else fixed)  # a story's grandmother is not the patient
+    new_name = None if pet else (_new_pet_name(focus, shop) if long else None) or _new_pet_name(raw, shop)
+    if long and new_name and pet is None:  # "我家豆豆是一只四岁的泰迪": the story's facts about that pet
+        about = " ".join(c for c in _clauses(fixed) if new_name in c)
+        breed = breed or breed_in(about)
+        species = species or species_in(about) or None
+        size = size or (size_in(about) if breed else None)
     same_time = _has(norm, SAME_TIME_WORDS)
     earliest = _has(norm, EARLIEST_WORDS)
     code = _booking_code(raw)
@@ -810,10 +816,19 @@ def understand(
         new_pet=_has(norm, NEW_PET_WORDS),
         request_form=_has(norm, REQUEST_FORMS),
         wh_question=Intent.ASK in intents and _has(norm, WH_WORDS),
+        price_question=_has(norm, PRICE_WORDS),
     )
 
 
 # ----------------------------------------------------------------------------- pieces
+
+
+def _phrase_in(padded: str, phrase: str) -> bool:
+    """A phrase as whole words ("needs a" is not in "needs all"; "get a" is in "get an"); a last
+    word of four letters or more may be a stem ("bring him" in "bring himself" is rare enough)."""
+    last = phrase.rsplit(" ", 1)[-1]
+    tail = "n?" if last == "a" else ("[a-z]*" if len(last) > 3 else "")
+    return re.search(rf"(?<![a-z]){re.escape(phrase)}{tail}(?![a-z])", padded) is not None
 
 
 def _has(norm: str, words: tuple[str, ...]) -> bool:
@@ -823,7 +838,9 @@ def _has(norm: str, words: tuple[str, ...]) -> bool:
         if not w:
             continue
         if w.isascii():
-            if f" {w} " in padded or (len(w) > 4 and w in padded):
+            # a stem matches longer words ("groom" in "grooming"); a phrase only whole ("needs a" is
+            # not in "needs all")
+            if f" {w} " in padded or (len(w) > 4 and (_phrase_in(padded, w) if " " in w else w in padded)):
                 return True
         elif w in norm:
             return True
@@ -876,10 +893,17 @@ def _asking_part(text: str, today: date) -> str:
         when = parse_when(sentence, today)
         if when.past and not _has(norm, BOOK_WORDS):
             continue
+        if _has(norm, HABIT_WORDS) or _has(norm, LATER_WORDS):
+            continue  # "every day by 3pm", "my son next year, but not now": not this request
+        asks = _has(norm, BOOK_WORDS) or looks_like_question(sentence)
+        if len(norm) >= NARRATIVE and when.date is None and not asks:
+            continue  # "I work in design, staring at screens from 9 to 7, ...": a time in a story
+        if _has(norm, UNAVAILABLE_WORDS) and when.date is not None:
+            continue  # "明天我要加班，后天要去参加婚礼，所以这两天都不行": days that do NOT suit
         if (
             _has(norm, BOOK_WORDS)
             or _has(norm, AVAILABILITY_WORDS)
-            or looks_like_question(sentence)
+            or _story_question(sentence)
             or (when.date is not None and when.date >= today)
             or when.time is not None
         ):
@@ -890,6 +914,65 @@ def _asking_part(text: str, today: date) -> str:
             asking = [s for s in asking if s not in dated[:-1]]
         return " ".join(asking)
     return sentences[-1] if sentences else text
+
+
+# Sentences of a story about habits or about some other time, never the request itself.
+HABIT_WORDS = (
+    "every",
+    "每个",
+    "每周",
+    "每次",
+    "每逢",
+    "every day",
+    "everyday",
+    "each day",
+    "daily",
+    "usually",
+    "every morning",
+    "every evening",
+    "every night",
+    "每天",
+    "天天",
+    "平时",
+    "经常",
+    "总是",
+    "通常",
+)
+NARRATIVE = 80  # a sentence this long with a time and no request in it tells, it does not ask
+LATER_WORDS = (
+    "not now",
+    "not yet",
+    "next year",
+    "later this year",
+    "先不",
+    "以后再",
+    "明年",
+    "暂时不",
+    "不是现在",
+    "这次不",
+)
+
+
+UNAVAILABLE_WORDS = (
+    "不行",
+    "来不及",
+    "没办法",
+    "没空",
+    "没时间",
+    "不方便",
+    "来不了",
+    "can t",
+    "cannot",
+    "busy",
+    "won t work",
+    "doesn t work",
+)
+
+
+def _story_question(sentence: str) -> bool:
+    """A sentence of a story that asks something: it ends with a question mark or 吗/呢 (a 几 or
+    什么 inside a story, "闹了好几天", tells)."""
+    return re.search(r"([?？]|[吗呢么嘛][。！!…~～]*)\s*$", sentence.strip()) is not None
 
 
 def _sentences(text: str) -> list[str]:
@@ -918,9 +1001,19 @@ def _correction(norm: str) -> bool:
     return False
 
 
+YES_EMOJI = frozenset("👍👌🆗✅✔☑🙆🤝💯")
+NO_EMOJI = frozenset("👎❌✖🙅")
+_SKIN_TONES = re.compile("[\U0001F3FB-\U0001F3FF\uFE0F]")
+
+
 def yes_no_answer(text: str) -> bool | None:
     """A plain yes or no ("好的", "是的呀", "yes please", "no thanks", "不用了"), also when it
     opens a longer message ("yes. oh wait, he's medium")."""
+    bare = _SKIN_TONES.sub("", text.strip())
+    if bare and all(c in YES_EMOJI for c in bare):
+        return True  # "👍" / "👌"
+    if bare and all(c in NO_EMOJI for c in bare):
+        return False
     first = re.split(r"[。.!！,，;；\n]", text.strip(), maxsplit=1)[0]
     if first and first != text.strip():
         answer = yes_no_answer(first)
@@ -954,9 +1047,16 @@ BATH_WORDS = ("洗澡", "洗个澡", "洗洗", "洗一洗", "bath", "wash", "sho
 ASK_CUES = ("想", "约", "要", "帮我", "给我", "预约", "能不能", "可以", "book", "want", "need", "like", "can", "could")
 
 
+HELP_WORDS = ("do something", "help", "帮", "弄", "处理", "搞")  # "can you do something about Max's fur"
+DECLINE_WORDS = ("不用", "不需要", "不做", "没必要", "no need", "don t need", "doesn t need", "not need", "skip the")
+
+
 def _service(text: str, shop: ShopConfig, species: str | None) -> ServiceMention | None:
     """The service a message asks for: the one in a clause that asks ("想验个光"), else any."""
     clauses = [c for c in re.split(r"[，,;；。.!?！？]|\band\b|\bbut\b|但是|不过", text) if c.strip()]
+    wanted = [c for c in clauses if not _has(normalise(c), DECLINE_WORDS)]
+    if wanted and len(wanted) < len(clauses):  # "这次不用做造型，就简单洗个澡就好": not the grooming
+        clauses, text = wanted, "，".join(wanted)
     if len(clauses) > 1:
         for clause in clauses:
             if _has(normalise(clause), ASK_CUES):
@@ -1068,6 +1168,16 @@ def _size_from_weight(text: str) -> Size | None:
 _NOT_YET = re.compile(r"(?:没|未)(?:有|来得及|去|空)?[^，。,.]{0,3}打|haven t|hasn t|not (?:been|had|got)")
 
 
+def _clauses(text: str) -> list[str]:
+    return [c for c in re.split(r"[，,。.!！?？;；\n]", text) if c.strip()]
+
+
+def _about_vaccines(text: str) -> str:
+    """The clauses of a story about vaccination ("它的疫苗今年五月份刚打过")."""
+    words = ("疫苗", "狂犬", "vaccin", "shot", "jab", "booster", "rabies")
+    return "，".join(c for c in _clauses(text) if any(w in c.lower() for w in words))
+
+
 def _vaccination(text: str, today: date) -> tuple[bool | None, date | None]:
     norm = normalise(text)
     if _NOT_YET.search(norm):
@@ -1111,10 +1221,12 @@ def _vaccination_month(text: str, today: date) -> date | None:
         month = _EN_MONTHS[m_en.group(1)]
         day = date(today.year, month, 1)
         return day if day <= today else date(today.year - 1, month, 1)
-    m = re.search(r"(今年|去年)?\s*(\d{1,2})\s*月", text)
+    m = re.search(r"(今年|去年)?\s*(\d{1,2}|十[一二]?|[一二三四五六七八九])\s*月", text)
     if m:
+        from core.when import _cn_int
+
         year = today.year - (1 if m.group(1) == "去年" else 0)
-        month = int(m.group(2))
+        month = int(m.group(2)) if m.group(2).isdigit() else (_cn_int(m.group(2)) or 0)
         if 1 <= month <= 12:
             day = date(year, month, 1)
             if day > today and m.group(1) is None:
@@ -1332,6 +1444,25 @@ CANT_COME_WORDS = (
     "有事来不了",
 )
 REMOVE_WORDS = ("不要", "不用", "去掉", "取消", "不加", "不做", "without", "remove", "skip", "drop", "no ", "don t")
+PRICE_WORDS = (
+    "多少钱",
+    "几多钱",
+    "几钱",
+    "价格",
+    "价钱",
+    "价位",
+    "收费",
+    "费用",
+    "总共多少",
+    "一共多少",
+    "总价",
+    "how much",
+    "price",
+    "cost",
+    "charge",
+    "total",
+    "fee",
+)
 WH_WORDS = (
     "多少",
     "几点",
@@ -1433,6 +1564,8 @@ def _new_pet_name(text: str, shop: ShopConfig) -> str | None:
 def _good_cn_name(name: str, shop: ShopConfig) -> bool:
     if not name or name in _NAME_STOP or len(name) > 6 or len(name) < 2:
         return False
+    if name[0] in "了着过的得地是在也都就还又一" or "一声" in name:
+        return False  # "它疼得叫了一声": a verb's tail, not a name
     if species_in(name) or breed_in(name) or service_in(name, shop):
         return False
     if parse_when(name, date(2026, 1, 1)).found:
