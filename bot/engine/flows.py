@@ -613,13 +613,17 @@ async def pick_day(t: Turn, day: date, *, at: time | None = None, period: str | 
             return
         nearest = sorted(slots, key=lambda s: abs((s.start - start).total_seconds()))[:3]
         d.alternatives = [slot_payload(s.start) for s in sorted(nearest, key=lambda s: s.start)]
+        times = t.t("format.list_sep").join(
+            s.start.astimezone(t.shop.tz).strftime("%H:%M") for s in sorted(nearest, key=lambda s: s.start)
+        )  # said in the text too, not only on the buttons
         if start < t.now + timedelta(minutes=rules.lead_time_min):
-            t.say(t.t("info.too_soon", hours=_hours(rules.lead_time_min)))
+            t.say(t.t("info.too_soon", hours=_hours(rules.lead_time_min), times=times))
         elif wish:
             staff = t.staff_name(wish)
-            t.say(t.t("info.staff_time_not_free", staff=staff, time=at.strftime("%H:%M"), day=t.day_text(day)))
+            clock = at.strftime("%H:%M")
+            t.say(t.t("info.staff_time_not_free", staff=staff, time=clock, day=t.day_text(day), times=times))
         else:
-            t.say(t.t("info.time_not_free", time=at.strftime("%H:%M"), day=t.day_text(day)))
+            t.say(t.t("info.time_not_free", time=at.strftime("%H:%M"), day=t.day_text(day), times=times))
         await t.go(StateName.CHOOSE_TIME)
         return
     await advance(t)
@@ -832,15 +836,25 @@ async def upcoming(t: Turn) -> list[BookingView]:
 
 
 async def start_manage(
-    t: Turn, action: Action | None, frame: Frame | None = None, addon: str | None = None, shift: int | None = None
+    t: Turn,
+    action: Action | None,
+    frame: Frame | None = None,
+    addon: str | None = None,
+    shift: int | None = None,
+    *,
+    the_only: bool = False,
 ) -> None:
+    """Show the customer's bookings, or the one meant (``the_only``: the only one on file is meant)."""
     await release_hold(t)
     t.clear_draft()
     d = t.draft
     d.mode, d.action = Mode.MANAGE, action
     if addon:
         d.add_addon = addon
-    target = _new_when(t, frame) if frame is not None and action == Action.RESCHEDULE else None
+    if shift is None and frame is not None and action == Action.RESCHEDULE:
+        shift = frame.shift_minutes  # "下周六有事，能往后挪一天吗": the day named is the booking's
+    moving = frame is not None and action == Action.RESCHEDULE and shift is None
+    target = _new_when(t, frame) if frame is not None and moving else None
     if frame is not None and target is not None and target.date is not None:
         d.want_day = target.date.isoformat()
         d.want_time = target.time.strftime("%H:%M") if target.time else None
@@ -849,7 +863,8 @@ async def start_manage(
             d.asked_time = "same"  # "move it to Tuesday": the same time, named in the confirmation
     bookings = await upcoming(t)
     chosen = pick_booking(t, bookings, frame) if frame is not None else None
-    if chosen is None and len(bookings) == 1 and (action or (frame is not None and frame.has_day_or_reference)):
+    refers = the_only or (frame is not None and frame.has_day_or_reference)
+    if chosen is None and len(bookings) == 1 and (action or refers):
         chosen = bookings[0]
     if chosen is not None and shift is not None:
         moved = chosen.start + timedelta(minutes=shift)
@@ -858,7 +873,7 @@ async def start_manage(
     if chosen is not None and action:
         await run_action(t, chosen)
         return
-    if chosen is not None and frame is not None:
+    if chosen is not None and (frame is not None or the_only):
         d.booking_id = chosen.id
         await t.go(StateName.BOOKING_ACTIONS)
         return

@@ -26,7 +26,7 @@ from typing import Any
 
 from bot.engine import flows
 from bot.engine.draft import Action, Draft, Mode, StateName
-from bot.engine.intents import Command
+from bot.engine.intents import Command, normalise
 from bot.engine.states import STATES
 from bot.engine.turn import Turn
 from bot.engine.understanding import HELP_WORDS, Frame, Intent, understand
@@ -105,6 +105,9 @@ class _Policy:
                 return True
             await t.go(StateName.RESUME_OFFER, push=False)
             return True
+        if t.state == StateName.IDLE and t.data.get("resume") and frame.when.found and _only_when(frame):
+            self._take_up_again(t)  # "下午3点" after a break answers the question left open; what it
+            # leads to (a confirmation naming the booking) is asked, never done
         t.data.pop("resume", None) if t.state != StateName.RESUME_OFFER else None
         command = self._command_meant(t, frame)
         about_command = command in (
@@ -181,6 +184,19 @@ class _Policy:
             return Command.CANCEL_FLOW  # "算了，取消吧" while booking ends this booking, not one on file
         return command
 
+    def _take_up_again(self, t: Turn) -> None:
+        """Restore the flow put away at a day or time question, without its prompt."""
+        saved = t.data.pop("resume", None) or {}
+        try:
+            state = StateName(saved.get("state", ""))
+        except ValueError:
+            return
+        if state not in (StateName.CHOOSE_DAY, StateName.CHOOSE_TIME):
+            return
+        t.clear_draft()
+        t._draft = Draft.from_json(saved.get("draft"))
+        t.conv.state = state.value
+
     async def _put_away_if_stale(self, t: Turn) -> None:
         """A flow left alone too long is put away: nothing old is acted on by a new message."""
         if t.state == StateName.IDLE or not _stale(t):
@@ -199,9 +215,13 @@ class _Policy:
     async def _follow_language(self, t: Turn, frame: Frame) -> None:
         if frame.command in (Command.TO_ENGLISH, Command.TO_CHINESE):
             return
-        if frame.lang and frame.lang != t.lang:
-            t.conv.language = frame.lang
-            await self.customers.update(t.customer.id, language=frame.lang)
+        lang = frame.lang
+        hint = (t.msg.language_hint or "")[:2].lower()
+        if lang is None and hint == "en" and t.lang != "en" and normalise(frame.text) in EN_GREETINGS:
+            lang = "en"  # "hi" on an English page: English, though the customer wrote Chinese before
+        if lang and lang != t.lang:
+            t.conv.language = lang
+            await self.customers.update(t.customer.id, language=lang)
 
     async def _new_request_over_old(self, t: Turn, frame: Frame) -> bool:
         """ "给豆豆再约一次洗澡" while a reschedule/cancel is open: a new booking, the old one untouched."""
@@ -230,6 +250,10 @@ class _Policy:
                 return True
         if frame.has(Intent.MY_BOOKINGS) and not frame.has(Intent.BOOK):
             await flows.start_manage(t, None, frame)
+            return True
+        changes = frame.request_form and _has_any(frame.norm, CHANGE_WORDS) and not frame.has(Intent.BOOK)
+        if changes and not (frame.service_named or frame.when.found) and await flows.upcoming(t):
+            await flows.start_manage(t, None, frame, the_only=True)  # "can I change something?": which change?
             return True
         if frame.has(Intent.CANT_COME) or frame.shift_minutes is not None:
             bookings = await flows.upcoming(t)
@@ -567,6 +591,8 @@ def _wants_booking(frame: Frame, has_topic: bool) -> bool:
         return False  # "Max came back from his bath last week with a cut": not a booking
     if frame.wh_question and not booking_words:
         return False  # "给旺财洗澡多少钱" asks a price: the FAQ answers it
+    if frame.symptom and not booking_words and frame.when.date is None:
+        return False  # "戴隐形眼镜眼睛疼，还有点红": a health worry, the FAQ (and staff) answer it
     if booking_words and not frame.question:
         return True  # "I want to book an appointment" (what is missing is asked)
     concrete = frame.service_named and (frame.when.found or frame.pet is not None or frame.new_pet_name)
@@ -616,6 +642,8 @@ def _has_any(norm: str, words: tuple[str, ...]) -> bool:
     return any(w in norm for w in words)
 
 
+EN_GREETINGS = frozenset({"hi", "hello", "hey", "hiya", "good morning", "good afternoon", "good evening"})
+CHANGE_WORDS = ("change", "modify", "update", "amend", "修改", "改一下", "改下", "变更", "调整", "动一下")
 # States whose prompt shows the price of what is being decided.
 SHOWS_PRICE = (StateName.CONFIRM, StateName.ADDON_CONFIRM, StateName.RESCHEDULE_CONFIRM)
 

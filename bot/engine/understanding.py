@@ -503,6 +503,11 @@ CORRECTION_CUES = (
 _PAST = re.compile(
     r"\b(?:had|was|were|came|went|did|got|loved|last time|last visit|came in)\b|上次|上回|之前|以前|去过|来过|做过"
 )
+# "bring Max in", "pop over": coming to the shop
+_BRING_IN = re.compile(r"\b(?:bring|take|pop)\s+(?:[a-z]+\s+){0,2}(?:in|over|by)\b(?!\s+(?:the|a)\b)")
+_MANUAL_METHOD = re.compile(
+    r"人工(?:验光|检查|测|配|洗|美容|修|剪)|(?:by hand|manual|machine)\b.*\bor\b|\bor\b.*(?:by hand|manual|machine)"
+)
 _NOT_COMMAND = re.compile(
     r"(?:不是|不要|不想|not|don t want to|i don t want to)\s*(?:改期|改时间|取消|reschedule|cancel)"
 )
@@ -644,6 +649,7 @@ class Frame:
     new_pet: bool = False  # "our new dog" / "另一只猫": not the pet on file
     request_form: bool = False  # "can I ...", "能不能...": a request phrased as a question
     price_question: bool = False  # "多少钱" / "how much will it be": asks what something costs
+    symptom: bool = False  # "眼睛疼，还有点红" / "his skin is itchy": a health worry, not a booking
 
     @property
     def has_day_or_reference(self) -> bool:
@@ -713,10 +719,12 @@ def understand(
     command = command_in(focus)
     if command is not None and _NOT_COMMAND.search(focus.lower()):
         command = None  # "哦不是改期，我是想再约个剪指甲": the command word is denied
+    if command == Command.HUMAN and _MANUAL_METHOD.search(focus.lower()):
+        command = None  # "你们是人工验光还是电脑验光？": how the exam is done, not "a person please"
     intents: set[Intent] = set()
     if looks_like_question(raw) and not _only_time_question(raw):
         intents.add(Intent.ASK)
-    wants = _has(_MY_BOOKING.sub(" ", focus_norm), BOOK_WORDS)
+    wants = _has(_MY_BOOKING.sub(" ", focus_norm), BOOK_WORDS) or _BRING_IN.search(focus_norm) is not None
     if wants:
         intents.add(Intent.BOOK)
     if _has(norm, AVAILABILITY_WORDS):
@@ -758,7 +766,11 @@ def understand(
         service = _service(fixed, shop, species or (pet.species if pet else None))
     bath = service is None and shop.kind == "pet" and _has(normalise(focus), BATH_WORDS)
     if when.found and _event_date(focus, when):
+        event = when
         when = _when(_without_events(focus), today, lang)  # only the days and times the request is about
+        if not when.found and event.date is not None and _has(focus_norm, AFTER_THAT_WORDS):
+            # "my son finishes school at 4 on Thursday, can we come after that?": that day, a time after it
+            when = When(date=event.date, period=event.period, spans=event.spans)
     addons = _addons(focus, shop)
     if _has(norm, ADD_WORDS) and (addons or _has(norm, BOOKING_REFERENCE)):
         intents.add(Intent.ADD_ADDON)
@@ -817,6 +829,7 @@ def understand(
         request_form=_has(norm, REQUEST_FORMS),
         wh_question=Intent.ASK in intents and _has(norm, WH_WORDS),
         price_question=_has(norm, PRICE_WORDS),
+        symptom=_has(normalise(focus), SYMPTOM_WORDS),
     )
 
 
@@ -1043,7 +1056,7 @@ def yes_no_answer(text: str) -> bool | None:
     return None
 
 
-BATH_WORDS = ("洗澡", "洗个澡", "洗洗", "洗一洗", "bath", "wash", "shower")
+BATH_WORDS = ("洗澡", "洗个澡", "洗洗", "洗一洗", "洗一下", "洗下", "能洗", "可以洗", "bath", "wash", "shower")
 ASK_CUES = ("想", "约", "要", "帮我", "给我", "预约", "能不能", "可以", "book", "want", "need", "like", "can", "could")
 
 
@@ -1444,6 +1457,29 @@ CANT_COME_WORDS = (
     "有事来不了",
 )
 REMOVE_WORDS = ("不要", "不用", "去掉", "取消", "不加", "不做", "without", "remove", "skip", "drop", "no ", "don t")
+SYMPTOM_WORDS = (
+    "疼",
+    "痛",
+    "发红",
+    "有点红",
+    "红肿",
+    "痒",
+    "肿",
+    "流泪",
+    "不舒服",
+    "充血",
+    "分泌物",
+    "hurts",
+    "hurting",
+    "painful",
+    "pain",
+    "sore",
+    "itchy",
+    "swollen",
+    "red and",
+    "bloodshot",
+    "infection",
+)
 PRICE_WORDS = (
     "多少钱",
     "几多钱",
@@ -1499,6 +1535,12 @@ def _staff(text: str, shop: ShopConfig) -> str | None:
         if any(n and n in lowered for n in names):
             return staff_id
     return None
+
+
+AFTER_THAT_WORDS = (
+    *("after that", "afterwards", "after school", "after work"),
+    *("之后", "以后", "完了", "结束后", "放学后", "下班后"),
+)
 
 
 def _event_date(text: str, when: When) -> bool:

@@ -295,9 +295,10 @@ async def test_time_already_taken_offers_the_nearest(services: Services, make_ch
         await book(services, "dog_bath_small", at(SUN, "15:00"), customer=other, staff=staff)
     chat, _, _ = await to_time_choice(services, make_chat, lang)
     await chat.push({"zh": "下午3点", "en": "3pm"}[lang])
-    assert say(lang, "info.time_not_free", time="15:00", day=day_text(lang, SUN)) in chat.text
+    assert say(lang, "info.time_not_free", time="15:00", day=day_text(lang, SUN), times="").strip() in chat.text
     offered = [label for label in chat.labels if label != say(lang, "btn.more_days")]
     assert offered and when(lang, at(SUN, "15:00")) not in offered
+    assert all(label[-5:] in chat.replies[0].text for label in offered)  # the times are said, not only shown
     assert all(label.startswith(day_text(lang, SUN)) for label in offered)
     await chat.press(offered[0])
     assert say(lang, "summary.when", when=offered[0]) in chat.text
@@ -357,7 +358,7 @@ async def test_one_message_booking_too_soon_offers_later_times(
     chat = make_chat(lang)
     await chat.push({"zh": "今天上午10点给豆豆洗澡", "en": "bath for Max today at 10am"}[lang])
     await chat.press(say(lang, "btn.affirm"))  # 09:00 now, the shop needs 2 hours' notice
-    assert say(lang, "info.too_soon", hours="2") in chat.text
+    assert say(lang, "info.too_soon", hours="2", times="11:00").split("11:00")[0] + "11:00" in chat.text
     offered = [label for label in chat.labels if label != say(lang, "btn.more_days")]
     assert offered and offered[0] == when(lang, at(SAT, "11:00"))
 
