@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CONFIG ?= config.yaml
+# pytest-xdist workers: one per core of CI's 2-core machine (JOBS=0: one process, no workers)
+JOBS ?= 2
 
 .PHONY: run test lint typecheck install install-test clean
 
@@ -28,7 +30,7 @@ run: install
 test: install-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(JOBS) --dist worksteal $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -294,10 +294,13 @@ class Server:
             return int(conn.execute(query, (channel,)).fetchone()[0])
 
     def outbox(self, channel: str) -> int | None:
+        """Replies the outbox sent (or holds) because the inline answer did not happen (chatbook only:
+        every reply has an outbox row; those answered passively are marked ``inline``)."""
         if self.db is None or not self.db.exists():
             return None
+        query = "SELECT count(*) FROM outbox WHERE channel = ? AND coalesce(provider_id, '') != 'inline'"
         with contextlib.closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=5)) as conn:
-            return int(conn.execute("SELECT count(*) FROM outbox WHERE channel = ?", (channel,)).fetchone()[0])
+            return int(conn.execute(query, (channel,)).fetchone()[0])
 
 
 async def start_server(kind: str, workdir: Path, config: Path, telegram_api: str, tag: str) -> Server:

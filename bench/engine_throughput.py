@@ -2,7 +2,8 @@
 with 1 and 64 concurrent conversations (prints figures, asserts nothing).
 
   faq       a customer asks an FAQ question; the engine claims the message id, identifies the
-            customer, takes the conversation lock, matches the FAQ, saves state and transcript
+            customer, holds the conversation, matches the FAQ, saves state and transcript: one
+            unit of work; the SQL statements it sends per message are counted (BEGIN/COMMIT too)
   baseline  the same questions through FaqMatcher.match alone (no database): the floor
   booking   a whole dialog through the clearsight demo shop: "book an eye exam" -> tap a day ->
             (tap a part of the day) -> tap a time -> "yes"; a slot taken meanwhile is answered
@@ -24,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from _common import ROOT, machine, ms_summary, print_table
+from sqlalchemy import event
 
 from bot.bootstrap import Services, bootstrap
 from channels.collecting import CollectingChannel
@@ -81,9 +83,19 @@ async def bench_faq(directory: Path, concurrency: int, total: int) -> tuple[str,
         return bool(replies)
 
     await one(0)  # warm up (FAQ loaded, pool open)
+    statements = itertools.count()
+    for engine in {services.db.engine.sync_engine, services.db.read_engine.sync_engine}:
+        event.listen(engine, "before_cursor_execute", lambda *_: next(statements))
     seconds, latencies, ok = await timed_runs(concurrency, total, one)
+    per_turn = next(statements) / total
     await services.close()
-    return (f"faq, {concurrency} conv.", f"{total / seconds:,.0f}", *ms_summary(latencies), f"{ok}/{total}")
+    return (
+        f"faq, {concurrency} conv.",
+        f"{total / seconds:,.0f}",
+        *ms_summary(latencies),
+        f"{ok}/{total}",
+        f"{per_turn:.1f}",
+    )
 
 
 async def bench_baseline(directory: Path, total: int) -> tuple[str, ...]:
@@ -98,7 +110,7 @@ async def bench_baseline(directory: Path, total: int) -> tuple[str, ...]:
         latencies.append(time.perf_counter() - t0)
     seconds = time.perf_counter() - started
     await services.close()
-    return ("FaqMatcher.match only", f"{total / seconds:,.0f}", *ms_summary(latencies), f"{total}/{total}")
+    return ("FaqMatcher.match only", f"{total / seconds:,.0f}", *ms_summary(latencies), f"{total}/{total}", "0")
 
 
 async def bench_dialogs(directory: Path, concurrency: int, total: int, seed: int) -> tuple[str, ...]:
@@ -124,7 +136,13 @@ async def bench_dialogs(directory: Path, concurrency: int, total: int, seed: int
 
     seconds, latencies, ok = await timed_runs(concurrency, total, one)
     await services.close()
-    return (f"booking dialog, {concurrency} conv.", f"{ok / seconds:,.1f}", *ms_summary(latencies), f"{ok}/{total}")
+    return (
+        f"booking dialog, {concurrency} conv.",
+        f"{ok / seconds:,.1f}",
+        *ms_summary(latencies),
+        f"{ok}/{total}",
+        "-",
+    )
 
 
 async def main() -> None:
@@ -140,7 +158,7 @@ async def main() -> None:
             rows.append(await bench_faq(directory, concurrency, args.faq))
         for concurrency in (1, 64):
             rows.append(await bench_dialogs(directory, concurrency, args.dialogs, seed=concurrency))
-    print_table(["run", "per second", "p50 ms", "p99 ms", "done"], rows)
+    print_table(["run", "per second", "p50 ms", "p99 ms", "done", "SQL statements/msg"], rows)
     base = float(rows[0][1].replace(",", ""))
     for row in rows[1:3]:
         rate = float(row[1].replace(",", ""))

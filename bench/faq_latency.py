@@ -5,7 +5,9 @@ Synthetic entries are the real pawspa + clearsight entries re-worded: polite pre
 time/pet/service qualifiers and an extra service name per entry, so the indexes see
 realistic overlap (many entries share "洗澡", "price", ...) rather than random noise.
 Queries are the customer questions from bench/faq_eval.yaml and faq_eval_unseen.yaml.
-"load" = parsing the YAML text of that many entries (faq.parse_faq) + building the matcher;
+"load" = parsing the YAML text of that many entries (faq.parse_faq) + building the matcher, cold
+(no text of it cut before); "reload" = the same FAQ after staff add one phrasing, rebuilt with the
+serving matcher lending its analyses, as the registry's hot reload does.
 jieba's one-time, per-process set-up is printed on its own (it is paid once, not per FAQ).
 
     .venv/bin/python bench/faq_latency.py [--queries 300]
@@ -31,7 +33,7 @@ import faq_baseline  # noqa: E402
 from faq.loader import load_faq, parse_faq  # noqa: E402
 from faq.matcher import FaqMatcher  # noqa: E402
 from faq.model import Faq, FaqEntry  # noqa: E402
-from faq.segment import tokenizer  # noqa: E402
+from faq.segment import forget_cuts, tokenizer  # noqa: E402
 
 ZH_PREFIX = ["", "请问", "想问一下", "你好，", "麻烦问下", "亲，", "老板，"]
 ZH_QUALIFIER = ["周末", "工作日", "晚上", "早上", "节假日", "第一次", "会员", "新客", "老客户",
@@ -103,14 +105,27 @@ def main() -> None:
     random.Random(1).shuffle(queries)
 
     print(f"{'entries':>8} {'matcher':>9} {'load s':>7} {'median ms':>10} {'p99 ms':>8}")
+    reloads: list[tuple[int, float, float]] = []
     for size in (1_000, 10_000):
         text = faq_yaml(synthetic_faq(real, size))
         matchers = []
         for label, cls in (("baseline", faq_baseline.FaqMatcher), ("new", FaqMatcher)):
+            forget_cuts()  # cold: no text of this FAQ was cut before
             start = time.perf_counter()
             parsed = parse_faq(text, "synthetic.yaml")
             assert isinstance(parsed, Faq), parsed[:3]
             matchers.append((label, cls(parsed), time.perf_counter() - start))
+        # A hot reload after staff add one phrasing: the new file read again, the matcher rebuilt
+        # with the serving one lending its analyses (what faq/registry.py does).
+        edited = text.replace("questions:\n  - ", "questions:\n  - 周末可以带两只猫一起来洗吗\n  - ", 1)
+        start = time.perf_counter()
+        parsed = parse_faq(edited, "synthetic.yaml")
+        assert isinstance(parsed, Faq), parsed[:3]
+        parse_s = time.perf_counter() - start
+        serving = matchers[1][1]
+        assert isinstance(serving, FaqMatcher)
+        FaqMatcher(parsed, previous=serving)
+        reloads.append((size, parse_s, time.perf_counter() - start))
         # Interleaved (each query through both matchers in turn) so that a noisy machine hurts
         # both alike.
         samples: dict[str, list[float]] = {label: [] for label, _, _ in matchers}
@@ -123,7 +138,11 @@ def main() -> None:
         for label, _, load in matchers:
             median, p99 = _ms(samples[label])
             print(f"{size:>8} {label:>9} {load:>7.2f} {median:>10.3f} {p99:>8.3f}")
-    print(f"({args.queries} queries per row, interleaved; load = parse YAML + build the matcher)")
+    for size, parse_s, total in reloads:
+        print(f"{size:>8} {'reload':>9} {total:>7.2f}   (after adding one phrasing: read {parse_s:.2f} s, "
+              f"rebuild {total - parse_s:.2f} s)")
+    print(f"({args.queries} queries per row, interleaved; load = parse YAML + build the matcher, cold: "
+          "nothing of this FAQ cut before)")
 
 
 if __name__ == "__main__":

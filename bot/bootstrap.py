@@ -27,6 +27,7 @@ from core.customers import CustomerDirectory
 from core.db import Database
 from core.migrate import upgrade
 from core.outbox import Outbox
+from core.ratings import RatingService
 from core.staff_accounts import StaffAccounts
 from core.waitlist import Waitlist
 from faq import FaqRegistry
@@ -87,13 +88,20 @@ async def bootstrap(
     database_url: str | None = None,
     migrate: bool = True,
     senders_override: dict[str, ChannelSender] | None = None,
+    sync: bool = True,
+    faq_registry: FaqRegistry | None = None,
 ) -> Services:
-    """Open the database, migrate it, sync the catalog and build the services."""
+    """Open the database, migrate it, sync the catalog and build the services.
+
+    Tests pass ``sync=False`` for a copy of a database already synced with this config and
+    ``faq_registry`` for one already loaded from ``config.faq_dir`` (it hot-reloads on its own).
+    """
     db = Database(database_url or config.database.url, echo=config.database.echo)
     try:
         if migrate:
             await upgrade(db)
-        await sync_catalog(db, config)
+        if sync:
+            await sync_catalog(db, config)
     except BaseException:
         await db.dispose()
         raise
@@ -102,10 +110,11 @@ async def bootstrap(
     customers = CustomerDirectory(db, clock)
     workers = Workers(db)
     store = ConversationStore(db, clock, owner=workers.id)
-    faq = load_faq_registry(config)
+    faq = faq_registry if faq_registry is not None else load_faq_registry(config)
     waitlist = Waitlist(db, config, clock, bookings)
     events = EventBus(db)
     engine = Engine(config, db, clock, bookings, customers, store, faq, waitlist, events)
+    engine.ratings = RatingService(db, config, clock, publish=events.publish)  # stars after a visit
     channels = ChannelContext(config=config, engine=engine, clock=clock, history=store.history)
     outbox = Outbox(db, clock, owner=workers.id)
     metrics = Metrics(db, outbox, clock)

@@ -306,6 +306,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         shop = _known_shop(services, args.shop)
         if shop is None:
             return 2
+        if args.csv:
+            return await _report_csv(services, args, shop)
         rows = await monthly(services.db, args.shop, shop)
         print("month    booked  done no-show cancel no-show rate confirmed")
         for r in rows:
@@ -315,6 +317,26 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
 
     return _with_services(args, work)
+
+
+async def _report_csv(services: Services, args: argparse.Namespace, shop: Any) -> int:
+    """`chatbook report --csv`: the console's Reports figures (core/reports.py) as CSV on stdout."""
+    from datetime import date, timedelta
+
+    from core import reports
+
+    try:
+        last = date.fromisoformat(args.to) if args.to else services.clock.now().astimezone(shop.tz).date()
+        first = date.fromisoformat(args.since) if args.since else last - timedelta(days=29)
+    except ValueError:
+        print("chatbook: --from and --to are dates like 2026-11-01", file=sys.stderr)
+        return 2
+    if first > last or len(reports.periods(args.by, first, last)) > reports.MAX_PERIODS:
+        print(f"chatbook: --from must not be after --to, and at most {reports.MAX_PERIODS} periods", file=sys.stderr)
+        return 2
+    report = await reports.figures(services.db, args.shop, shop, args.by, first, last)
+    sys.stdout.write(reports.to_csv([report]))
+    return 0
 
 
 def _local_moment(text: str, shop: Any, *, end_of_day: bool = False) -> Any:
@@ -513,6 +535,48 @@ def cmd_calendar(args: argparse.Namespace) -> int:
     return _with_services(args, work)
 
 
+def cmd_customer(args: argparse.Namespace) -> int:
+    """``customer export`` prints everything we keep about a person as JSON; ``customer delete``
+    removes it (bookings stay, anonymised, for the shop's counts). Both are in the audit trail."""
+    import json
+
+    from core.privacy import delete_customer, export_customer, find_customer
+    from core.results import Actor
+
+    async def work(services: Services) -> int:
+        if _known_shop(services, args.shop) is None:
+            return 2
+        customer_id = await find_customer(services.db, args.shop, args.customer)
+        if customer_id is None:
+            print(
+                f"chatbook: no customer '{args.customer}' at {args.shop} (give an id, phone or channel:id)",
+                file=sys.stderr,
+            )
+            return 1
+        actor, now = Actor.staff(args.by), services.clock.now()
+        if args.customer_command == "export":
+            doc = await export_customer(services.db, args.shop, customer_id, actor, now)
+            text = json.dumps(doc, ensure_ascii=False, indent=2, default=str)
+            if args.out:
+                await asyncio.to_thread(Path(args.out).write_text, text + "\n", encoding="utf-8")
+                print(f"customer {customer_id}: exported to {args.out}", file=sys.stderr)
+            else:
+                print(text)
+            return 0
+        if not args.yes:
+            print(
+                f"chatbook: this deletes customer {customer_id} of {args.shop} and everything about them "
+                "(bookings are kept, anonymised). Run again with --yes to do it.",
+                file=sys.stderr,
+            )
+            return 1
+        deleted = await delete_customer(services.db, args.shop, customer_id, actor, now)
+        print(f"customer {customer_id} deleted: {deleted}")
+        return 0
+
+    return _with_services(args, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatbook", description="Chat-first booking server for small shops.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
@@ -624,6 +688,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="no-show and confirmation rates per month")
     report.add_argument("--config", default=DEFAULT_CONFIG)
     report.add_argument("--shop", required=True)
+    report.add_argument("--csv", action="store_true", help="every figure of the console's Reports page, as CSV")
+    report.add_argument("--by", choices=("day", "week", "month"), default="day", help="with --csv: the period")
+    report.add_argument("--from", dest="since", help="with --csv: first local date (default: 30 days back)")
+    report.add_argument("--to", help="with --csv: last local date (default: today)")
     report.set_defaults(func=cmd_report)
 
     calendar = sub.add_parser("calendar", help="calendar feeds (.ics) for phone calendars").add_subparsers(
@@ -638,6 +706,24 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--shop", required=True)
     rotate.add_argument("--staff", default=None, help="a staff member's feed (default: the shop's)")
     rotate.set_defaults(func=cmd_calendar)
+
+    customer = sub.add_parser("customer", help="a customer's data: export it as JSON or delete it").add_subparsers(
+        dest="customer_command", required=True
+    )
+    for name, what in (
+        ("export", "print everything we keep about a customer as JSON"),
+        ("delete", "delete a customer and everything about them (bookings kept, anonymised)"),
+    ):
+        command = customer.add_parser(name, help=what)
+        command.add_argument("shop")
+        command.add_argument("customer", help="customer id, phone number or channel:id (e.g. web:abc)")
+        command.add_argument("--config", default=DEFAULT_CONFIG)
+        command.add_argument("--by", default="cli", help="who does it, for the audit trail")
+        if name == "export":
+            command.add_argument("--out", help="write the JSON to this file instead of the screen")
+        else:
+            command.add_argument("--yes", action="store_true", help="really delete")
+        command.set_defaults(func=cmd_customer)
 
     faq = add_faq_commands(sub)
     unanswered = faq.add_parser("unanswered", help="what customers asked that the FAQ could not answer")

@@ -12,6 +12,8 @@ Accepting: concurrent ``accept`` calls are committed together (a small group-com
 one commit runs, the next requests gather and go in the next one), with INSERT ... ON CONFLICT
 DO NOTHING, so a redelivered message is one that inserts nothing. A row is inserted already
 claimed by this process and handed to its local worker at once: no polling on the hot path.
+Inline answers (WeChat's passive reply, the widget's frame) are marked sent in the same group
+commits, not one transaction each.
 
 Workers: every process that takes rows has a row in ``workers`` with a heartbeat (each second).
 A worker is dead when its heartbeat is older than ``DEAD_AFTER``, or at once when it ran on this
@@ -39,9 +41,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import Table, and_, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from channels.base import Answer, InboxBusy
@@ -186,6 +188,7 @@ class InboxMetrics(Protocol):
 class _Item:
     row_id: int
     msg: IncomingMessage
+    first: bool = False  # known to have no older unfinished row of its chat (checked as stored)
 
 
 @dataclass
@@ -197,7 +200,15 @@ class _Waiter:
 @dataclass
 class _Accept:
     msg: IncomingMessage
-    future: asyncio.Future[int | None] = field(repr=False)
+    future: asyncio.Future[tuple[int, bool] | None] = field(repr=False)  # (row id, first of its chat)
+
+
+@dataclass
+class _Delivered:
+    """Outbox rows a channel answered inline, to be marked sent with the next group commit."""
+
+    outbox_ids: list[int]
+    future: asyncio.Future[tuple[int, bool] | None] = field(repr=False)
 
 
 class Inbox:
@@ -219,7 +230,7 @@ class Inbox:
         self.workers = workers
         self.wake_delivery = wake_delivery
         self.metrics = metrics
-        self._queue: asyncio.Queue[_Accept] | None = None
+        self._queue: asyncio.Queue[_Accept | _Delivered] | None = None
         self._committer: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._chains: dict[str, deque[_Item]] = {}
@@ -227,6 +238,7 @@ class Inbox:
         self._waiters: dict[tuple[str, str, str], _Waiter] = {}
         self._holding: set[int] = set()  # row ids handed to a chain and not finished
         self._stopping = False
+        self._committing = False
         self._start_lock = asyncio.Lock()
         self.started = False
 
@@ -263,6 +275,7 @@ class Inbox:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+        await self._flush()
         for background in (self._sweeper, self._committer):
             if background is not None:
                 background.cancel()
@@ -276,6 +289,14 @@ class Inbox:
                 waiter.future.cancel()
         self._waiters.clear()
         self.started = False
+
+    async def _flush(self, within: float = 2.0) -> None:
+        """Let the group commit store what is queued (inline answers marked sent) before stopping."""
+        deadline = asyncio.get_running_loop().time() + within
+        while (self._queue is not None and not self._queue.empty()) or self._committing:
+            if asyncio.get_running_loop().time() > deadline:
+                return
+            await asyncio.sleep(0.01)
 
     async def _release_mine(self) -> None:
         async with self.db.transaction() as s:
@@ -297,19 +318,19 @@ class Inbox:
         key = _key(msg)
         if wait and key not in self._waiters:
             self._waiters[key] = _Waiter(asyncio.get_running_loop().create_future())
-        future: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[int, bool] | None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Accept(msg, future))
         try:
-            row_id = await future
+            stored = await future
         except BaseException:
             self._drop_waiter(key)
             raise
-        if row_id is None:  # stored before: a redelivery
+        if stored is None:  # stored before: a redelivery
             waiter = self._waiters.get(key)
             if waiter is not None and not waiter.future.done() and key not in self._in_flight_keys():
                 self._drop_waiter(key)
             return False
-        self._dispatch(_Item(row_id, msg))
+        self._dispatch(_Item(stored[0], msg, first=stored[1]))
         return True
 
     def _in_flight_keys(self) -> set[tuple[str, str, str]]:
@@ -322,20 +343,38 @@ class Inbox:
             batch = [first]
             while len(batch) < GROUP_MAX and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            try:
-                ids = await self._insert([a.msg for a in batch])
-            except Exception as exc:
-                log.exception("inbox: storing %d message(s) failed", len(batch))
-                for a in batch:
-                    if not a.future.done():
-                        a.future.set_exception(InboxBusy(f"could not store the message: {type(exc).__name__}"))
-                continue
-            for a in batch:
-                if not a.future.done():
-                    a.future.set_result(ids.get(_key(a.msg)))
+            await self._commit(batch)
 
-    async def _insert(self, msgs: list[IncomingMessage]) -> dict[tuple[str, str, str], int]:
-        """One commit for the batch; returns the ids of the rows that were new."""
+    async def _commit(self, batch: list[_Accept | _Delivered]) -> None:
+        """ONE commit for what gathered while the last one ran: new messages (their ids back to
+        the channels waiting to acknowledge them) and inline answers marked sent."""
+        accepts = [a for a in batch if isinstance(a, _Accept)]
+        sent = [i for d in batch if isinstance(d, _Delivered) for i in d.outbox_ids]
+        self._committing = True
+        try:
+            async with self.db.unit_of_work():
+                ids = await self._insert([a.msg for a in accepts]) if accepts else {}
+                if sent:
+                    await self.outbox.delivered_inline(sent, provider_id="inline")
+        except BaseException as exc:
+            if not isinstance(exc, asyncio.CancelledError):
+                log.exception("inbox: storing %d message(s) failed", len(batch))
+            for item in batch:
+                if not item.future.done():
+                    item.future.set_exception(InboxBusy(f"could not store the message: {type(exc).__name__}"))
+            if isinstance(exc, Exception):
+                return
+            raise
+        finally:
+            self._committing = False
+        for item in batch:
+            if not item.future.done():
+                item.future.set_result(ids.get(_key(item.msg)) if isinstance(item, _Accept) else None)
+
+    async def _insert(self, msgs: list[IncomingMessage]) -> dict[tuple[str, str, str], tuple[int, bool]]:
+        """In the group commit: the batch's new rows (a redelivery inserts nothing), each with
+        its id and whether it is the oldest unfinished message of its chat (then the worker need
+        not look for older ones before handling it: the common case, no extra read per message)."""
         seen: set[tuple[str, str, str]] = set()
         values = []
         for msg in msgs:
@@ -357,15 +396,34 @@ class Inbox:
                 }
             )
         dialect_insert = postgresql.insert if self.db.dialect == "postgresql" else sqlite.insert
+        table = cast(Table, InboundMessage.__table__)
         statement = (
-            dialect_insert(InboundMessage)
+            dialect_insert(table)
             .values(values)
             .on_conflict_do_nothing(index_elements=["shop_id", "channel", "message_id"])
-            .returning(InboundMessage.id, InboundMessage.shop_id, InboundMessage.channel, InboundMessage.message_id)
+            .returning(table.c.id, table.c.shop_id, table.c.channel, table.c.message_id, table.c.conv_key)
         )
-        async with self.db.transaction() as s:
-            rows = list(await s.execute(statement))
-        return {(shop, channel, message_id): row_id for row_id, shop, channel, message_id in rows}
+        async with self.db.unit_of_work() as uow:
+            rows = list(await uow.conn.execute(statement))
+            if not rows:
+                return {}
+            oldest = dict(
+                (
+                    await uow.conn.execute(
+                        select(table.c.conv_key, func.min(table.c.id))
+                        .where(
+                            table.c.conv_key.in_({r.conv_key for r in rows}),
+                            table.c.done.is_(False),
+                            table.c.message.is_not(None),
+                        )
+                        .group_by(table.c.conv_key)
+                    )
+                ).all()
+            )
+        ours: dict[str, int] = {}
+        for r in rows:
+            ours[r.conv_key] = min(ours.get(r.conv_key, r.id), r.id)
+        return {(r.shop_id, r.channel, r.message_id): (r.id, oldest.get(r.conv_key) == ours[r.conv_key]) for r in rows}
 
     # ------------------------------------------------------------------ answers for inline channels
 
@@ -404,7 +462,18 @@ class Inbox:
         await self.outbox.caught_up(shop_id, channel, external_id)
 
     async def delivered(self, answer: Answer) -> None:
-        await self.outbox.delivered_inline(answer.outbox_ids, provider_id="inline")
+        """Marked sent with the next group commit (with the accepts gathering meanwhile)."""
+        if not answer.outbox_ids:
+            return
+        if self._queue is None or self._committer is None:
+            await self.outbox.delivered_inline(answer.outbox_ids, provider_id="inline")
+            return
+        future: asyncio.Future[tuple[int, bool] | None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Delivered(list(answer.outbox_ids), future))
+        try:
+            await future
+        except InboxBusy:  # not marked: the outbox sends them after the hold (one duplicate at worst)
+            log.warning("inbox: %d inline answer(s) not marked sent", len(answer.outbox_ids))
 
     async def undelivered(self, answer: Answer) -> None:
         await self.outbox.due_now(answer.outbox_ids)
@@ -449,7 +518,8 @@ class Inbox:
             self._running.pop(key, None)
 
     async def _process(self, item: _Item) -> None:
-        await self._older_first(item)
+        if not item.first:
+            await self._older_first(item)
         await self._handle_one(item)
 
     async def _handle_one(self, item: _Item) -> None:

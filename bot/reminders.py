@@ -4,19 +4,29 @@ One transaction per batch: due rows are selected (FOR UPDATE SKIP LOCKED on Post
 second server process takes other rows; SQLite's write lock serialises), each is checked
 against its booking (a cancelled or moved booking never gets it), written to the outbox in the
 customer's language and channel, and marked queued. The outbox then guarantees delivery.
-Reminders carry Confirm / Reschedule / Cancel buttons that the engine understands.
+Reminders carry Confirm / Reschedule / Cancel buttons that the engine understands; a confirmation
+carries "add to calendar" (the booking's private .ics, when ``server.public_url`` is set).
+Service notices (reminders, booking changes, shop changes, waitlist offers) also carry the facts
+a WeChat template shows outside the 48-hour window (``notice_facts``, channels/wechat_templates.py).
+
+Batches are as large as the caller asks (bot/scheduler.py drains a wave in batches of 500, one
+transaction each): the booking, chat and pet lookups are one query per batch, not per reminder.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload
 
+from channels.wechat_templates import notice_kind, notice_values
 from core.bookings import BookingService
+from core.calendar import CalendarService, absolute, booking_calendar_path
 from core.clock import Clock
 from core.config import AppConfig, ShopConfig
 from core.db import Database
@@ -32,7 +42,7 @@ from core.models import (
     ReminderStatus,
     TranscriptEntry,
 )
-from core.outbox import enqueue
+from core.outbox import outbox_row
 from core.results import BookingView
 
 log = logging.getLogger(__name__)
@@ -45,6 +55,7 @@ NOTICES = (
     "waitlist_offer",
 )  # sent whatever the booking's state
 TOO_LATE = timedelta(minutes=30)  # a reminder this close to the visit (server was down) is skipped
+Queued = tuple[int, dict[str, Any], dict[str, Any]]  # (reminder id, outbox row, transcript line)
 
 
 def compose(kind: str, booking: Booking, shop: ShopConfig, pet_name: str | None, lang: str) -> OutgoingMessage:
@@ -86,6 +97,27 @@ def compose(kind: str, booking: Booking, shop: ShopConfig, pet_name: str | None,
     return OutgoingMessage(text, buttons)
 
 
+def notice_facts(kind: str, booking: Booking, shop: ShopConfig, pet_name: str | None, lang: str) -> dict[str, str]:
+    """What a WeChat template notice of this reminder may show (stored in the outbox row as
+    ``notice``): names in the customer's language, the visit in the shop's wall clock, the code,
+    and a short status from the catalogs (WeChat's "phrase" fields take Chinese only: ``status_zh``)."""
+    t = texts(lang)
+    facts = notice_values(
+        shop,
+        lang=t.lang,
+        service_id=booking.service_id,
+        staff_id=booking.staff_id,
+        start=booking.start_at,
+        code=booking.code,
+        pet_name=pet_name,
+        status=t.t(f"notice_status.{kind}"),
+    )
+    facts.setdefault("staff", t.t("reminder.staff_any"))
+    if t.lang != "zh":
+        facts["status_zh"] = texts("zh").t(f"notice_status.{kind}")
+    return facts
+
+
 def compose_shop_change(
     booking: BookingView, shop: ShopConfig, pet_name: str | None, lang: str, options: list[tuple[datetime, str | None]]
 ) -> OutgoingMessage:
@@ -124,9 +156,13 @@ class ReminderDispatcher:
         self.clock = clock
         self.bookings = bookings
         self.metrics: Any = None  # bot/metrics.py Metrics (bootstrap sets it): reminders queued per shop
+        self.calendar = CalendarService(db, config, clock)
+        self._secret: bytes | None = None
 
     async def tick(self, limit: int = 100) -> int:
         """Queue every due reminder; returns how many rows were settled."""
+        if self.config.server.public_url and self._secret is None:  # before the batch's write transaction
+            self._secret = await self.calendar.secret()
         now = self.clock.now()
         async with self.db.transaction() as s:
             due = (
@@ -142,7 +178,10 @@ class ReminderDispatcher:
                 return 0
             # The batch's bookings, chats and pets in three queries (not three per reminder).
             booking_ids = {r.booking_id for r in rows}
-            bookings = {b.id: b for b in await s.scalars(select(Booking).where(Booking.id.in_(booking_ids)))}
+            query = select(Booking).where(Booking.id.in_(booking_ids))
+            if not any(r.kind == "shop_change" for r in rows):  # only its message shows the add-ons
+                query = query.options(raiseload(Booking.addons), raiseload(Booking.resources))
+            bookings = {b.id: b for b in await s.scalars(query)}
             customers = {(b.shop_id, b.customer_id) for b in bookings.values() if b.customer_id is not None}
             chats: dict[tuple[str, int], Conversation] = {}
             if customers:
@@ -155,18 +194,35 @@ class ReminderDispatcher:
                     chats.setdefault((conv.shop_id, conv.customer_id), conv)
             pet_ids = {b.pet_id for b in bookings.values() if b.pet_id}
             pets = dict(list(await s.execute(select(Pet.id, Pet.name).where(Pet.id.in_(pet_ids))))) if pet_ids else {}
-            queued: list[tuple[Reminder, OutboxMessage]] = []
+            queued: list[Queued] = []
             for reminder in rows:
-                row = await self._settle(s, reminder, bookings, chats, pets)
-                if row is not None:
-                    queued.append((reminder, row))
+                settled = await self._settle(s, reminder, bookings, chats, pets)
+                if settled is not None:
+                    queued.append((reminder.id, *settled))
             if queued:
-                await s.flush()  # one flush for the batch's outbox ids
-                for reminder, row in queued:
-                    reminder.outbox_id = row.id
-                    if self.metrics is not None:
-                        self.metrics.reminders_queued.labels(row.shop_id).inc()
+                await self._queue(s, queued, now)
             return len(rows)
+
+    async def _queue(self, s: AsyncSession, queued: list[Queued], now: datetime) -> None:
+        """The batch's outbox rows, transcript lines and reminder updates: three statements for the
+        whole batch (Core executemany, not an ORM object and flush per row)."""
+        outbox = cast(Table, OutboxMessage.__table__)  # Core tables: executemany, no ORM objects
+        ids = list(
+            await s.scalars(
+                insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True), [row for _, row, _ in queued]
+            )
+        )
+        await s.execute(insert(cast(Table, TranscriptEntry.__table__)), [line for _, _, line in queued])
+        table = cast(Table, Reminder.__table__)
+        await s.execute(
+            table.update()
+            .where(table.c.id == bindparam("reminder"))
+            .values(status=ReminderStatus.QUEUED, queued_at=now, outbox_id=bindparam("outbox")),
+            [{"reminder": q[0], "outbox": outbox_id} for q, outbox_id in zip(queued, ids, strict=True)],
+        )
+        if self.metrics is not None:
+            for _, row, _ in queued:
+                self.metrics.reminders_queued.labels(row["shop_id"]).inc()
 
     @staticmethod
     async def _has_upcoming(s: AsyncSession, booking: Booking, now: datetime) -> bool:
@@ -191,7 +247,8 @@ class ReminderDispatcher:
         bookings: dict[int, Booking],
         chats: dict[tuple[str, int], Conversation],
         pets: dict[int, str],
-    ) -> OutboxMessage | None:
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """Cancel or skip the reminder (on its row), or: the outbox row and transcript line to add."""
         now = self.clock.now()
         booking = bookings.get(reminder.booking_id)
         shop = self.config.shop(booking.shop_id) if booking else None
@@ -223,26 +280,29 @@ class ReminderDispatcher:
             message = compose_shop_change(BookingView.of(booking), shop, pet_name, conversation.language, options)
         else:
             message = compose(reminder.kind, booking, shop, pet_name, conversation.language)
-        row = enqueue(
-            s,
+        if reminder.kind == "confirmation" and self._secret is not None:  # "add to calendar", as in chat
+            url = absolute(self.config, booking_calendar_path(self._secret, booking.shop_id, booking.code))
+            message = dataclasses.replace(message, link=(texts(conversation.language).t("calendar.add"), url))
+        outbox_kind = "reminder" if not notice else "notice"
+        extra: dict[str, Any] = {"reminder_id": reminder.id, "reminder_kind": reminder.kind}
+        if notice_kind(outbox_kind, extra) is not None:  # a service notice: the facts a template shows
+            extra["notice"] = notice_facts(reminder.kind, booking, shop, pet_name, conversation.language)
+        row = outbox_row(
             shop_id=booking.shop_id,
             channel=conversation.channel,
             external_id=conversation.external_id,
             conversation_id=conversation.id,
             message=message,
             now=now,
-            kind="reminder" if not notice else "notice",
-            extra={"reminder_id": reminder.id, "reminder_kind": reminder.kind},
+            kind=outbox_kind,
+            extra=extra,
         )
-        s.add(
-            TranscriptEntry(
-                conversation_id=conversation.id,
-                direction="out",
-                author=f"bot:{reminder.kind}",
-                text=message.text,
-                payload=message.to_json(),
-                at=now,
-            )
-        )
-        reminder.status, reminder.queued_at = ReminderStatus.QUEUED, now
-        return row
+        line = {
+            "conversation_id": conversation.id,
+            "direction": "out",
+            "author": f"bot:{reminder.kind}",
+            "text": message.text,
+            "payload": message.to_json(),
+            "at": now,
+        }
+        return row, line

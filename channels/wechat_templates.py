@@ -20,7 +20,9 @@ templates must not carry marketing. So:
 
 Values come from the message text (``title`` = first line, ``body`` = the rest, ``text`` = all)
 or from the facts the producer of the notice put into the outbox row (``notice_values``, stored
-under ``details["notice"]``): service, time, date, code, shop, staff, address, pet, status, phone.
+under ``details["notice"]``): service, time, date, code, shop, staff, address, pet, status, phone
+(bot/reminders.py ``notice_facts`` fills them for every reminder and service notice; a "phrase"
+field, Chinese only, shows ``status_zh`` for a customer who reads English).
 A template whose field has no value is not sent (the notice falls back like any undeliverable one).
 """
 
@@ -206,13 +208,15 @@ def template_for(cfg: WeChatConfig, kind: str) -> WeChatTemplateConfig | None:
     return WeChatTemplateConfig.model_construct(template_id=cfg.reminder_template_id, fields=fields)
 
 
-def _source(source: str, text: str, facts: Mapping[str, Any]) -> str:
+def _source(source: str, text: str, facts: Mapping[str, Any], field_type: str = "thing") -> str:
     title, _, rest = text.strip().partition("\n")
     parts = {"title": title, "body": rest.strip() or title, "text": text}
     if source in parts:
         return parts[source]
     if source == "date":
         return str(facts.get("date") or facts.get("time") or "")
+    if field_type == "phrase" and facts.get(f"{source}_zh"):  # a phrase is Chinese only, whoever reads it
+        return str(facts[f"{source}_zh"])
     return str(facts.get(source) or "")
 
 
@@ -232,7 +236,7 @@ def template_message(
     data: dict[str, dict[str, str]] = {}
     for name, spec in template.fields.items():
         field_type = spec.type or wechat_field_type(name) or "thing"
-        value = fit(_source(spec.value, text, facts), field_type)
+        value = fit(_source(spec.value, text, facts, field_type), field_type)
         if rule_problem(value, field_type) is not None:
             return None
         data[name] = {"value": value}

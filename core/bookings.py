@@ -36,6 +36,7 @@ from core.models import (
     TimeOff,
 )
 from core.occupancy import RESOURCE, STAFF, claim, release
+from core.ratings import queue_rating_request
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Reason, Taken
 from core.schedule import day_span, load_calendar, nearest, slot_query
 
@@ -372,6 +373,7 @@ class BookingService:
                 b.status = BookingStatus.COMPLETED if outcome == "completed" else BookingStatus.NO_SHOW
                 if outcome == "completed":
                     await reminders.after_visit(s, b, shop, now)
+                    await queue_rating_request(s, b, shop, now)  # "how was your visit?" with stars
             self._audit(s, b, actor, now, outcome)
             return Booked(BookingView.of(b))
 

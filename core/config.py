@@ -191,6 +191,43 @@ class AddonConfig(_Model):
     _grid_duration = field_validator("duration_min")(_grid)
 
 
+class VaccineKind(_Model):
+    """A kind of vaccination the shop records (records, issue 15): its name and how long it counts."""
+
+    name: LocalizedText | None = None  # default: the catalog's vaccine.<kind> text
+    valid_days: int = Field(default=365, ge=1, le=3650)
+
+
+# Kinds every shop knows; a shop's config may rename them, change their validity or add more.
+DEFAULT_VACCINE_KINDS: tuple[str, ...] = ("rabies", "core", "kennel")
+GENERAL_VACCINE = "general"  # the owner said "vaccinated" without naming one: counts for every kind
+
+
+class VaccinationRules(_Model):
+    """Which vaccinations a service with ``requires_vaccination`` needs, and how long each counts."""
+
+    kinds: dict[str, VaccineKind] = Field(default_factory=dict)  # added to / overriding rabies, core, kennel
+    required: list[str] = Field(default_factory=list)  # empty: any recorded vaccination counts
+    default_valid_days: int = Field(default=365, ge=1, le=3650)  # the "general" kind and unnamed kinds
+
+    def valid_days(self, kind: str) -> int:
+        found = self.kinds.get(kind)
+        return found.valid_days if found is not None else self.default_valid_days
+
+    def known(self) -> list[str]:
+        return list(dict.fromkeys([*DEFAULT_VACCINE_KINDS, *self.kinds]))
+
+
+class EyeRecallRules(_Model):
+    """When an eye exam should be repeated (records, issue 15), by the age of the person examined."""
+
+    child_until_age: int = Field(default=18, ge=1, le=30)  # younger than this is a child
+    child_myopia_months: int = Field(default=6, ge=1, le=24)  # a short-sighted child
+    child_progressing_months: int = Field(default=3, ge=1, le=24)  # ...whose myopia grew since the last exam
+    child_months: int = Field(default=12, ge=1, le=36)  # a child who is not short-sighted
+    adult_months: int = Field(default=12, ge=1, le=60)
+
+
 class ServiceConfig(_Model):
     """A bookable service."""
 
@@ -210,6 +247,7 @@ class ServiceConfig(_Model):
     reminders: ReminderRules | None = None  # overrides the shop's rules for this service
     follow_up: LocalizedText | None = None  # sent when the visit is marked completed (care tips...)
     rebook_after_days: int | None = Field(default=None, ge=1, le=730)  # "time for the next one?" nudge
+    vaccines: list[str] | None = None  # the vaccinations this service needs (default: the shop's required list)
 
     _grid_duration = field_validator("duration_min")(_grid)
 
@@ -401,6 +439,8 @@ class ShopConfig(_Model):
     channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
     reminders: ReminderRules = Field(default_factory=ReminderRules)
     goodwill: LocalizedText | None = None  # offered when the shop has to move a booking
+    vaccinations: VaccinationRules = Field(default_factory=VaccinationRules)  # pet records (issue 15)
+    eye_recall: EyeRecallRules = Field(default_factory=EyeRecallRules)  # eye records (issue 15)
 
     @field_validator("timezone")
     @classmethod
@@ -490,6 +530,9 @@ def _cross_check(cfg: AppConfig) -> list[tuple[tuple[str | int, ...], str]]:
             for index, addon in enumerate(service.addons):
                 if addon not in shop.addons:
                     problems.append(((*spath, "addons", index), f"unknown add-on '{addon}'"))
+            for index, kind in enumerate(service.vaccines or []):
+                if kind not in shop.vaccinations.known():
+                    problems.append(((*spath, "vaccines", index), f"unknown vaccination kind '{kind}'"))
             if service.staff_required and not shop.qualified_staff(service_id):
                 problems.append(
                     (
@@ -498,6 +541,9 @@ def _cross_check(cfg: AppConfig) -> list[tuple[tuple[str | int, ...], str]]:
                         "if nobody in particular performs it)",
                     )
                 )
+        for index, kind in enumerate(shop.vaccinations.required):
+            if kind not in shop.vaccinations.known():
+                problems.append(((*base, "vaccinations", "required", index), f"unknown vaccination kind '{kind}'"))
         for staff_id, member in shop.staff.items():
             mpath = (*base, "staff", staff_id)
             for index, service_id in enumerate(member.services):

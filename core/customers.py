@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,6 +56,11 @@ def mask_phone(phone: str | None) -> str:
     return f"{prefix}{'*' * max(hidden, 0)}{''.join(digits[-4:])}"
 
 
+_CUSTOMERS = cast(Table, Customer.__table__)
+_IDENTITIES = cast(Table, ChannelIdentity.__table__)
+_PETS = cast(Table, Pet.__table__)
+
+
 def _pet_view(p: Pet) -> PetView:
     return PetView(p.id, p.name, p.species, p.breed, p.size, p.birth_date, p.notes, p.vaccinated_on)
 
@@ -71,9 +77,9 @@ class CustomerDirectory:
     ) -> CustomerView:
         """The customer behind a channel identity, created on first contact."""
         async with self.db.reading() as s:
-            found = await self._by_identity(s, shop_id, channel, external_id)
-            if found is not None and (found.display_name or not display_name):
-                return await self._view(s, found)
+            found = await self._known(s, shop_id, channel, external_id)
+        if found is not None and (found.display_name or not display_name):
+            return found
         if found is not None:  # we learnt their name
             await self.update(found.id, display_name=display_name)
             view = await self.get(found.id)
@@ -82,27 +88,29 @@ class CustomerDirectory:
         try:
             async with self.db.transaction() as s:
                 now = self.clock.now()
-                customer = Customer(
-                    shop_id=shop_id,
-                    display_name=display_name,
-                    language=language,
-                    notes="",
-                    notices=False,
-                    created_at=now,
-                )
-                s.add(customer)
-                await s.flush()
-                s.add(
-                    ChannelIdentity(
+                customer_id = await s.scalar(
+                    insert(_CUSTOMERS)
+                    .values(
                         shop_id=shop_id,
-                        customer_id=customer.id,
+                        display_name=display_name,
+                        language=language,
+                        notes="",
+                        notices=False,
+                        created_at=now,
+                    )
+                    .returning(_CUSTOMERS.c.id)
+                )
+                assert customer_id is not None
+                await s.execute(
+                    insert(_IDENTITIES).values(
+                        shop_id=shop_id,
+                        customer_id=customer_id,
                         channel=channel,
                         external_id=external_id,
                         created_at=now,
                     )
                 )
-                await s.flush()
-                return await self._view(s, customer)
+                return CustomerView(customer_id, shop_id, display_name, language, None, "", (), notices=False)
         except IntegrityError:  # the same person's first two messages raced: use the winner
             async with self.db.transaction() as s:
                 winner = await self._by_identity(s, shop_id, channel, external_id)
@@ -210,6 +218,53 @@ class CustomerDirectory:
                 .order_by(Booking.start_at.desc())
                 .limit(1)
             )
+
+    async def _known(self, s: AsyncSession, shop_id: str, channel: str, external_id: str) -> CustomerView | None:
+        """The customer of a channel identity with their pets in ONE statement (every message
+        asks this first: the customer, then the pets, was two round trips)."""
+        c, i, p = _CUSTOMERS, _IDENTITIES, _PETS
+        rows = list(
+            await s.execute(
+                select(
+                    c.c.id,
+                    c.c.shop_id,
+                    c.c.display_name,
+                    c.c.language,
+                    c.c.phone,
+                    c.c.notes,
+                    c.c.notices,
+                    p.c.id.label("pet_id"),
+                    p.c.name,
+                    p.c.species,
+                    p.c.breed,
+                    p.c.size,
+                    p.c.birth_date,
+                    p.c.notes.label("pet_notes"),
+                    p.c.vaccinated_on,
+                )
+                .select_from(i.join(c, c.c.id == i.c.customer_id).outerjoin(p, p.c.customer_id == c.c.id))
+                .where(i.c.shop_id == shop_id, i.c.channel == channel, i.c.external_id == external_id)
+                .order_by(p.c.id)
+            )
+        )
+        if not rows:
+            return None
+        first = rows[0]
+        pets = tuple(
+            PetView(r.pet_id, r.name, r.species, r.breed, r.size, r.birth_date, r.pet_notes, r.vaccinated_on)
+            for r in rows
+            if r.pet_id is not None
+        )
+        return CustomerView(
+            id=first.id,
+            shop_id=first.shop_id,
+            display_name=first.display_name,
+            language=first.language,
+            phone=first.phone,
+            notes=first.notes,
+            pets=pets,
+            notices=bool(first.notices),
+        )
 
     async def _by_identity(self, s: AsyncSession, shop_id: str, channel: str, external_id: str) -> Customer | None:
         return await s.scalar(

@@ -215,6 +215,7 @@ class Pet(Base):
     # When the owner last told us (or staff recorded) the pet's vaccinations were done: a
     # booking within a year of it does not ask again.
     vaccinated_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    weight_g: Mapped[int | None] = mapped_column(Integer, nullable=True)  # grams (records, issue 15)
 
     owner: Mapped[Customer] = relationship(back_populates="pets")
 
@@ -613,3 +614,133 @@ class Worker(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------------------------------------- ratings, reports (15)
+
+
+class Rating(Base):
+    """A customer's 1-5 stars (and optional comment) for one completed visit: one per booking."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        UniqueConstraint("booking_id", name="uq_ratings_booking"),
+        Index("ix_ratings_shop_at", "shop_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    shop_id: Mapped[str] = mapped_column(String(40))
+    stars: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FaqAnswer(Base):
+    """The FAQ answered a customer's question (for the reports: answered vs. unanswered_questions)."""
+
+    __tablename__ = "faq_answers"
+    __table_args__ = (Index("ix_faq_answers_shop_at", "shop_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shop_id: Mapped[str] = mapped_column(String(40))
+    entry_id: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------------------------------------- records (issue 15)
+
+
+class AuditEvent(Base):
+    """The audit trail of records (pets, vaccinations, visit notes, eye records, customer export and
+    deletion): who, when, what. ``details`` names the fields changed, never their values (health
+    and eye data stay in their own rows, which a customer's deletion removes)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_customer", "shop_id", "customer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shop_id: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # no FK: outlives a deletion
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor_kind: Mapped[ActorKind] = mapped_column(_enum(ActorKind, "actor_kind"))
+    actor_id: Mapped[str] = mapped_column(String(128), default="")
+    action: Mapped[str] = mapped_column(String(40))  # e.g. vaccination.added, eye_record.updated
+    subject: Mapped[str] = mapped_column(String(20))  # pet | vaccination | visit_note | eye_record | customer
+    subject_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class Vaccination(Base):
+    """One vaccination of a pet: which kind (config ``vaccinations.kinds``; "general" when the owner
+    only said "vaccinated"), when it was given and the last day it counts."""
+
+    __tablename__ = "vaccinations"
+    __table_args__ = (Index("ix_vaccinations_pet_kind", "pet_id", "kind", "given_on"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    pet_id: Mapped[int] = mapped_column(ForeignKey("pets.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    given_on: Mapped[date] = mapped_column(Date)
+    expires_on: Mapped[date] = mapped_column(Date)  # still valid on this day, expired after it
+    source: Mapped[str] = mapped_column(String(12), default="staff")  # staff | customer | migrated
+    recorded_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class VisitNote(Base):
+    """What was used at a completed visit (products, blade length, the groomer's notes): one per booking,
+    offered as "same as last time" at the next booking of the same kind."""
+
+    __tablename__ = "visit_notes"
+    __table_args__ = (
+        UniqueConstraint("booking_id", name="uq_visit_notes_booking"),
+        Index("ix_visit_notes_customer", "customer_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id"))
+    shop_id: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), nullable=True)
+    pet_id: Mapped[int | None] = mapped_column(ForeignKey("pets.id"), nullable=True)
+    service_id: Mapped[str] = mapped_column(String(40))
+    visit_on: Mapped[date] = mapped_column(Date)  # the shop's local date of the visit
+    products: Mapped[str] = mapped_column(Text, default="")
+    blade: Mapped[str] = mapped_column(String(60), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EyeRecord(Base):
+    """An eye exam result entered by the optometrist. Powers are stored in hundredths of a dioptre
+    (-300 = -3.00), PD in tenths of a millimetre; right eye = od, left eye = os. Personal health
+    data: shown only to the shop's staff and the customer, never logged."""
+
+    __tablename__ = "eye_records"
+    __table_args__ = (Index("ix_eye_records_customer", "customer_id", "examined_on"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shop_id: Mapped[str] = mapped_column(String(40))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"), nullable=True)
+    examined_on: Mapped[date] = mapped_column(Date)
+    patient_name: Mapped[str] = mapped_column(String(100), default="")  # "" = the customer; else e.g. their child
+    patient_birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    od_sphere: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    od_cylinder: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    od_axis: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    od_add: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    od_va: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    os_sphere: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    os_cylinder: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    os_axis: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    os_add: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    os_va: Mapped[str | None] = mapped_column(String(12), nullable=True)
+    pd: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    notes: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

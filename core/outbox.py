@@ -15,7 +15,7 @@ marked sent when the process dies is sent a second time (at most one duplicate).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,6 +59,33 @@ class Claimed:
         )
 
 
+def outbox_row(
+    *,
+    shop_id: str,
+    channel: str,
+    external_id: str,
+    conversation_id: int | None,
+    message: OutgoingMessage,
+    now: datetime,
+    kind: str = "message",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The column values of a new outbox row (for a Core INSERT in the caller's transaction)."""
+    return {
+        "shop_id": shop_id,
+        "channel": channel,
+        "external_id": external_id,
+        "conversation_id": conversation_id,
+        "kind": kind,
+        "body": {**message.to_json(), **(extra or {})},
+        "status": OutboxStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "needs_staff": False,
+    }
+
+
 def enqueue(
     session: AsyncSession,
     *,
@@ -73,17 +100,16 @@ def enqueue(
 ) -> OutboxMessage:
     """Add a message to the outbox inside the caller's transaction."""
     row = OutboxMessage(
-        shop_id=shop_id,
-        channel=channel,
-        external_id=external_id,
-        conversation_id=conversation_id,
-        kind=kind,
-        body={**message.to_json(), **(extra or {})},
-        status=OutboxStatus.PENDING,
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-        needs_staff=False,
+        **outbox_row(
+            shop_id=shop_id,
+            channel=channel,
+            external_id=external_id,
+            conversation_id=conversation_id,
+            message=message,
+            now=now,
+            kind=kind,
+            extra=extra,
+        )
     )
     session.add(row)
     return row
@@ -420,6 +446,135 @@ class Outbox:
                 query = query.where(OutboxMessage.shop_id == shop_id)
             return list(await s.scalars(query.order_by(OutboxMessage.id)))
 
+
+# ---------------------------------------------------------------------------------------------- batches
+# (bot/delivery.py's lanes: a fair claim, and a batch's settlement committed with the next claim)
+
+
+async def claim_fair(
+    outbox: Outbox,
+    channels: Iterable[str],
+    *,
+    limit: int,
+    per_shop: int,
+    sent: Collection[int] = (),
+    lease: timedelta = LEASE,
+) -> list[Claimed]:
+    """Like ``Outbox.claim``, with two more rules for a loop that has several batches in flight:
+
+    - at most ``per_shop`` rows of each (channel, shop) per claim, taken round robin over the
+      shops (each one's oldest first), so a wave of one shop's messages (paced by its bot's own
+      limit) never fills a batch that other shops' messages then wait behind, and batches in
+      flight together spread over every shop's bot;
+    - a chat's row is not taken while an earlier row of that chat is still being sent (by any
+      process) or waiting for its retry, nor when an earlier one is locked by another claim right
+      now (PostgreSQL): one chat's messages go out in order, whichever batch or process sends them.
+      ``sent``: rows this process has sent but not settled yet (they hold nothing up).
+    """
+    wanted = list(channels)
+    if not wanted or limit <= 0:
+        return []
+    db = outbox.db
+    now = outbox.clock.now()
+    due = or_(
+        and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.lease_until < now),
+    )
+    rank = func.row_number().over(
+        partition_by=(OutboxMessage.channel, OutboxMessage.shop_id), order_by=OutboxMessage.id
+    )
+    chat = (OutboxMessage.channel, OutboxMessage.shop_id, OutboxMessage.external_id)
+    ranked_q = (
+        select(OutboxMessage.id.label("id"), *chat, rank.label("rank"))
+        .where(OutboxMessage.channel.in_(wanted), due)
+        .subquery()
+    )
+    picked = (
+        select(ranked_q.c.id, ranked_q.c.channel, ranked_q.c.shop_id, ranked_q.c.external_id)
+        .where(ranked_q.c.rank <= per_shop)
+        .order_by(ranked_q.c.rank, ranked_q.c.id)  # round robin over the shops, oldest first in each
+        .limit(limit)
+    )
+    async with db.transaction() as s:
+        candidates = [(int(i), (c, sh, e)) for i, c, sh, e in (await s.execute(picked)).all()]
+        if not candidates:
+            return []
+        held = await s.execute(  # earlier rows of these chats in flight or waiting for a retry
+            select(*chat, OutboxMessage.id)
+            .where(
+                OutboxMessage.external_id.in_({key[2] for _, key in candidates}),
+                OutboxMessage.channel.in_(wanted),
+                or_(
+                    and_(OutboxMessage.status == OutboxStatus.SENDING, OutboxMessage.lease_until >= now),
+                    and_(OutboxMessage.status == OutboxStatus.PENDING, OutboxMessage.next_attempt_at > now),
+                ),
+            )
+        )
+        first_held: dict[tuple[str, str, str], int] = {}
+        for c, sh, e, held_id in held.all():
+            if held_id not in sent:
+                first_held[(c, sh, e)] = min(int(held_id), first_held.get((c, sh, e), int(held_id)))
+        got = {i for i, _ in candidates}
+        if db.dialect == "postgresql":  # lock what was picked; rows another claim holds are skipped
+            locking = (
+                select(OutboxMessage.id)
+                .where(OutboxMessage.id.in_(got), due)  # still due: another claim may have just committed it
+                .order_by(OutboxMessage.id)
+                .with_for_update(skip_locked=True)
+            )
+            got = set(await s.scalars(locking))
+        ids = _in_chat_order(candidates, first_held, got)
+        if not ids:
+            return []
+        await s.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(
+                status=OutboxStatus.SENDING,
+                lease_until=now + lease,
+                claimed_by=outbox.owner,
+                attempts=OutboxMessage.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        rows = await s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
+        return [Claimed.of(r) for r in rows]
+
+
+def _in_chat_order(
+    candidates: list[tuple[int, tuple[str, str, str]]], first_held: dict[tuple[str, str, str], int], got: set[int]
+) -> list[int]:
+    """Per chat, in id order, the rows up to the first one we may not take (one held earlier in
+    flight or waiting, or one we could not lock): a chat's later rows never overtake its earlier."""
+    ids: list[int] = []
+    stopped: set[tuple[str, str, str]] = set()
+    for row_id, key in candidates:
+        if key in stopped:
+            continue
+        if row_id not in got or row_id > first_held.get(key, row_id):
+            stopped.add(key)
+            continue
+        ids.append(row_id)
+    return ids
+
+
+async def settle_and_claim(
+    outbox: Outbox,
+    results: Iterable[Settlement],
+    extra: Iterable[dict[str, Any]],
+    recovered: Iterable[tuple[str, str]],
+    channels: Iterable[str],
+    *,
+    limit: int,
+    per_shop: int,
+    sent: Collection[int] = (),
+) -> list[Claimed]:
+    """A sent batch's settlement and the next batch's claim in ONE transaction (one commit per
+    batch): ``Outbox.settle`` and ``claim_fair`` as savepoints of one unit of work. ``limit`` 0:
+    settle only."""
+    async with outbox.db.unit_of_work():
+        await outbox.settle(results, extra, recovered)
+        return await claim_fair(outbox, channels, limit=limit, per_shop=per_shop, sent=sent)
 
 def _aware(value: datetime | str | None) -> datetime | None:
     """Aggregates bypass the column type on SQLite (naive text): UTC-aware datetimes either way."""

@@ -5,6 +5,7 @@ Used to understand "给我家金毛洗澡" (a golden retriever is a large dog) w
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 Species = Literal["dog", "cat"]
@@ -97,12 +98,18 @@ def species_in(text: str) -> Species | None:
     return BREEDS[breed][0] if breed else None
 
 
+# A breed named as part of a cross ("goldendoodle", "柯基串串", "lab mix") says the species, not the size.
+_CROSS = re.compile(r"doodle|oodle|\bpoo\b|\bmix\b|mixed|cross|串串|混血|串儿|土狗|田园")
+
+
 def size_in(text: str) -> Size | None:
     for size, words in SIZE_WORDS.items():
         if _find(text, words):
             return size
     breed = breed_in(text)
-    return BREEDS[breed][1] if breed else None
+    if breed is None or _CROSS.search(text.lower()):
+        return None
+    return BREEDS[breed][1]
 
 
 def breed_in(text: str) -> str | None:

@@ -380,6 +380,10 @@ _EN_COUNT = rf"(?:[0-9]{{1,3}}|a\s{{1,3}}couple\s{{1,3}}of|{_alt(EN_NUMBER)})"
 _SP = r"\s{1,3}"
 # What may not follow a number for it to be a date rather than a time, a price or a quantity.
 _NOT_TIME_AFTER = r"(?!\s?(?:[ap]\.?m(?![a-z])|[:.][0-9]|点|时|h(?![a-z])|o'?clock))"
+# Words after a number that make it a quantity, not an hour ("about 6 kg", "like 3 weeks").
+_UNITS_EN_AFTER = (
+    r"kg|kgs|kilos?|lbs?|pounds?|years?|months?|weeks?|days?|minutes?|mins?|hours?|hrs?|dogs?|cats?|times?|people|yuan|rmb"
+)
 _UNITS = (
     r"小时|个|元|块|折|倍|公斤|斤|米|度|分|点|%|kg|km|cm|mm|ml|h(?![a-z])|hours?|hrs?|mins?"
     r"|[ap]\.?m(?![a-z])"
@@ -571,6 +575,13 @@ def _h_en_at(m: re.Match[str], text: str) -> _Hit | None:
     return _Hit(clock=clock) if clock else None
 
 
+def _h_en_word_minutes(m: re.Match[str], text: str) -> _Hit | None:
+    words = m["mw"].replace("-", "").replace(" ", "")
+    minute = {"thirty": 30, "fifteen": 15, "fortyfive": 45, "ofive": 5}[words]
+    clock = _valid_clock(_int(m["h"]), minute, ambiguous=True)
+    return _Hit(clock=clock) if clock else None
+
+
 def _h_en_noon(m: re.Match[str], text: str) -> _Hit | None:
     hour = 0 if m["w"] == "midnight" else 12
     return _Hit(clock=_Clock(hour, 0, ambiguous=False))
@@ -716,6 +727,18 @@ _RULES_SOURCE: Final[tuple[tuple[str, _Handler], ...]] = (
         rf"(?={_SP}in{_SP}the{_SP}(?:morning|afternoon|evening))",
         _h_en_at,
     ),
+    (  # "two thirty", "at 4 fifteen": the minutes in words
+        rf"(?<![0-9a-z])(?:(?:at|around|about){_SP})?(?P<h>[0-9]{{1,2}}|{_EN_HOUR_WORDS}){_SP}"
+        r"(?P<mw>thirty|fifteen|forty[- ]?five|o[- ]?five)(?![a-z])",
+        _h_en_word_minutes,
+    ),
+    (  # "around 2", "like 6", "about 4ish", "5ish": an approximate hour
+        rf"(?<![0-9a-z])(?:(?:around|about|like|say|roughly|approximately|approx){_SP})"
+        rf"(?P<h>[0-9]{{1,2}}|{_EN_HOUR_WORDS})(?:[:.](?P<m>[0-9]{{2}}))?(?:\s?ish)?(?![0-9a-z%]|[:.][0-9])"
+        rf"(?!{_SP}(?:{_UNITS_EN_AFTER}))",
+        _h_en_at,
+    ),
+    (rf"(?<![0-9a-z])(?P<h>[0-9]{{1,2}}|{_EN_HOUR_WORDS})ish(?![a-z])", _h_en_at),
     (rf"(?<![a-z])(?:at{_SP})?(?:12\s{{0,2}})?(?P<w>noon|midday|midnight)(?![a-z])", _h_en_noon),
     (r"(?P<w>正午)", _h_en_noon),
     (r"(?<![0-9a-z])(?P<h>[0-9]{1,2})h(?P<m>[0-9]{2})?(?![0-9a-z])", _h_hour_h),

@@ -9,7 +9,8 @@ Public API:
     add_phrasing(path, entry_id, text) -> PhrasingResult; group_unanswered(questions)
     normalize(text) -> str
 
-Modules: model (shapes), loader (YAML -> Faq | errors, hardened), placeholders (facts in
+Modules: model (shapes), loader (YAML -> Faq | errors, hardened), fastyaml (the fast reader for
+large files when it provably gives the same data), placeholders (facts in
 answers), lexicon (+ faq/lexicon/*.yaml), segment (jieba + stemming), bm25, charscore,
 matcher (fusion + calibrated decision), registry (hot reload), learn, cli.
 """

@@ -23,19 +23,22 @@ class Bm25Index:
         lengths = [sum(doc.values()) for doc in docs]
         average = (sum(lengths) / n) if n else 1.0
         postings: dict[str, list[tuple[int, float]]] = {}
+        self._weights: list[dict[str, float]] = []
+        k1_1 = k1 + 1.0
         for position, doc in enumerate(docs):
             norm = k1 * (1.0 - b + b * (lengths[position] / average if average else 1.0))
-            for term, tf in doc.items():
-                postings.setdefault(term, []).append((position, tf * (k1 + 1.0) / (tf + norm)))
+            weights = {term: tf * k1_1 / (tf + norm) for term, tf in doc.items()}
+            self._weights.append(weights)
+            for term, weight in weights.items():
+                found = postings.get(term)
+                if found is None:
+                    postings[term] = [(position, weight)]
+                else:
+                    found.append((position, weight))
         self._postings = postings
         self._idf = {
             term: math.log(1.0 + (n - len(p) + 0.5) / (len(p) + 0.5)) for term, p in postings.items()
         }
-        self._terms = [frozenset(doc) for doc in docs]
-        self._weights: list[dict[str, float]] = [{} for _ in docs]
-        for term, entries in postings.items():
-            for position, weight in entries:
-                self._weights[position][term] = weight
         # Terms in more documents than this only rescore candidates that rarer terms found.
         self._common = max(64, n // 40)
         self.max_idf = math.log(1.0 + (n + 0.5) / 0.5) if n else 1.0
@@ -49,9 +52,9 @@ class Bm25Index:
         """IDF of a term (0 for a term no document has)."""
         return self._idf.get(term, 0.0)
 
-    def doc_terms(self, position: int) -> frozenset[str]:
-        """Every term of one document."""
-        return self._terms[position]
+    def doc_terms(self, position: int) -> Mapping[str, float]:
+        """Every term of one document (a mapping: `term in doc_terms(p)` is what callers ask)."""
+        return self._weights[position]
 
     def scores(self, query: Mapping[str, int]) -> dict[int, float]:
         """position -> BM25 score, for documents sharing at least one term with `query`.

@@ -134,45 +134,69 @@ class _Analyzer:
 class CharScorer:
     """Character-level scores of one FAQ's entries (positions in `faq.entries`)."""
 
-    def __init__(self, faq: Faq, synonyms: Synonyms, shortlist: int = 40) -> None:
+    def __init__(self, faq: Faq, synonyms: Synonyms, shortlist: int = 40,
+                 previous: CharScorer | None = None) -> None:
+        """`previous` (same synonyms) lends its analyses of texts that did not change."""
         self._shortlist_size = shortlist
         plain = _Analyzer(synonyms)
-        raw = [
-            (entry, [plain.analyze(q, repair=False) for q in entry.questions],
-             [plain.analyze(k, repair=False) for k in entry.keywords])
-            for entry in faq.entries
-        ]
-        vocabulary = {
-            token for _, questions, keywords in raw for text in (*questions, *keywords)
-            for token in text.canon.split() if not is_cjk(token[0])
-        }
+        old: dict[str, _Text] = previous._seen if previous is not None else {}
+        seen: dict[str, _Text] = dict(old)  # the old texts too: a reload analyses only the new
+        self._seen: dict[str, _Text] = seen
+        old_parts = previous._parts if previous is not None else {}
+        self._parts: dict[str, tuple[FaqEntry, tuple[list[_Text], list[_Text]], frozenset[str]]] = {}
+        known_texts = len(seen)
+
+        def analyze(text: str) -> _Text:
+            found = seen.get(text)
+            if found is None:
+                found = seen[text] = plain.analyze(text, repair=False)
+            return found
+
+        raw: list[tuple[list[_Text], list[_Text]]] = []
+        index: dict[str, list[int]] = {}
+        for position, entry in enumerate(faq.entries):
+            part = old_parts.get(entry.id)
+            if part is None or part[0] != entry:
+                texts = ([analyze(q) for q in entry.questions], [analyze(k) for k in entry.keywords])
+                features = frozenset().union(*(t.features for t in (*texts[0], *texts[1])))
+                part = (entry, texts, features)
+            self._parts[entry.id] = part
+            raw.append(part[1])
+            for feature in part[2]:
+                postings = index.get(feature)
+                if postings is None:
+                    index[feature] = [position]
+                else:
+                    postings.append(position)
+        new_texts = list(seen.values())[known_texts:] if previous is not None else list(seen.values())
+        vocabulary = {token for text in new_texts for token in text.canon.split() if not is_cjk(token[0])}
+        if previous is not None:
+            vocabulary |= previous._vocabulary
+        self._vocabulary: set[str] = vocabulary
         self._analyzer = _Analyzer(synonyms, vocabulary)
-        df: dict[str, int] = {}
-        entry_features: list[frozenset[str]] = []
-        for _, questions, keywords in raw:
-            features = frozenset().union(*(t.features for t in (*questions, *keywords)))
-            entry_features.append(features)
-            for feature in features:
-                df[feature] = df.get(feature, 0) + 1
         n = len(raw)
         self._unknown_idf = math.log(n + 1) + 1.0
         self._weights = {
-            f: (math.log((n + 1) / (count + 1)) + 1.0) * _kind_weight(f) for f, count in df.items()
+            f: (math.log((n + 1) / (len(p) + 1)) + 1.0) * _kind_weight(f) for f, p in index.items()
         }
-        entries: list[_Entry] = []
-        index: dict[str, list[int]] = {}
-        for position, (entry, questions, keywords) in enumerate(raw):
-            entries.append(_Entry(
-                entry,
+        self._faq_entries = faq.entries
+        self._raw = raw
+        self._entries: dict[int, _Entry] = {}  # built when an entry is first scored
+        self._size = n
+        self._index = index
+        self._posting_cap = max(64, n // 20)  # longer postings carry little information
+
+    def _entry(self, position: int) -> _Entry:
+        item = self._entries.get(position)
+        if item is None:
+            questions, keywords = self._raw[position]
+            item = self._entries[position] = _Entry(
+                self._faq_entries[position],
                 tuple(_Question(t, self._weight(t.features)) for t in questions),
                 tuple(_Keyword(t.canon, not all(is_cjk(c) for c in t.compact),
                                self._strength(t), t.features) for t in keywords if t.compact),
-            ))
-            for feature in entry_features[position]:
-                index.setdefault(feature, []).append(position)
-        self._entries = tuple(entries)
-        self._index = index
-        self._posting_cap = max(64, n // 20)  # longer postings carry little information
+            )
+        return item
 
     @staticmethod
     def _strength(keyword: _Text) -> float:
@@ -200,8 +224,8 @@ class CharScorer:
         return CharQuery(analyzed, self._weight(analyzed.features))
 
     def _shortlist(self, features: frozenset[str]) -> Iterable[int]:
-        if len(self._entries) <= self._shortlist_size:
-            return range(len(self._entries))
+        if self._size <= self._shortlist_size:
+            return range(self._size)
         scores: dict[int, float] = {}
         weights = self._weights
         for feature in features:
@@ -222,7 +246,7 @@ class CharScorer:
         """(score 0-100, strongest contained keyword 0-1) of one entry."""
         if not query.total:
             return 0.0, 0.0
-        item, text, total = self._entries[position], query.text, query.total
+        item, text, total = self._entry(position), query.text, query.total
         weights = self._weights
         alpha = _RECALL_WEIGHT
         best = 0.0

@@ -26,6 +26,7 @@ from faq.segment import stem
 
 LEXICON_DIR = Path(__file__).resolve().parent / "lexicon"
 CONCEPT_PREFIX = "§"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +48,7 @@ def shipped() -> tuple[LexiconFile, ...]:
     """Every faq/lexicon/*.yaml, parsed once (they ship with the code and are trusted)."""
     files: list[LexiconFile] = []
     for path in sorted(LEXICON_DIR.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}
         sets = {str(k): tuple(str(w) for w in v) for k, v in (data.get("sets") or {}).items()}
         off_topic = tuple(str(name) for name in (data.get("off_topic") or ()))
         files.append(LexiconFile(str(data.get("trade") or ""), sets, off_topic))
@@ -89,12 +90,28 @@ class Lexicon:
             re.compile("|".join(re.escape(t) for t in sorted(self.cjk_terms, key=len, reverse=True)))
             if self.cjk_terms else None
         )
+        self._cjk_sizes = sorted({len(t) for t in self.cjk_terms}, reverse=True)
+        self._cjk_first = frozenset(t[0] for t in self.cjk_terms)
 
     def cjk_spans(self, run: str) -> list[tuple[int, int, tuple[str, ...]]]:
-        """(start, end, concepts) of lexicon terms inside one Chinese run, longest first."""
-        if self.cjk_pattern is None:
-            return []
-        return [(m.start(), m.end(), self.cjk_terms[m.group(0)]) for m in self.cjk_pattern.finditer(run)]
+        """(start, end, concepts) of lexicon terms inside one Chinese run: leftmost, longest
+        first, no overlap (what `cjk_pattern.finditer` finds, by dictionary look-ups)."""
+        out: list[tuple[int, int, tuple[str, ...]]] = []
+        terms, first, sizes = self.cjk_terms, self._cjk_first, self._cjk_sizes
+        i, n = 0, len(run)
+        while i < n:
+            if run[i] in first:
+                for size in sizes:
+                    concepts = terms.get(run[i : i + size]) if i + size <= n else None
+                    if concepts is not None:
+                        out.append((i, i + size, concepts))
+                        i += size
+                        break
+                else:
+                    i += 1
+            else:
+                i += 1
+        return out
 
     def latin_spans(self, words: Sequence[str]) -> list[tuple[int, int, tuple[str, ...]]]:
         """(first, end, concepts) of lexicon phrases in stemmed words, longest first, no overlap."""

@@ -11,6 +11,11 @@ node is built), no control characters, no ${ENV} substitution and bounded depth:
 accidental input comes back as FILE:LINE: reason, never a crash or a hang. This module adds
 the FAQ schema on top: files over `MAX_BYTES`, unknown keys, missing languages, unknown routes,
 duplicate ids and answer placeholders other than `faq.placeholders.KNOWN`.
+
+A large FAQ (10,000 entries, 6 MB) takes about 5 s through PyYAML, so `parse_faq` first tries
+faq/fastyaml.py (yaml-rs, ~15x faster), which steps aside whenever its result could differ;
+any problem found in its data is reported by reading the file again the slow way, so errors
+always come from this loader with their FILE:LINE.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from core.yamlsource import UPLOAD_MAX_ALIASES, YamlSourceError, load_yaml
+from faq.fastyaml import entry_lines, fast_data
 from faq.lexicon import trades as shipped_trades
 from faq.model import DEFAULT_ROUTES, Faq, FaqEntry, FaqError
 from faq.placeholders import placeholder_errors
@@ -41,10 +47,11 @@ _SHOP_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 class _Doc:
     """A parsed YAML document as plain Python data plus `path -> line`, and the errors found."""
 
-    def __init__(self, file: str, lines: dict[Path_, int] | None = None) -> None:
+    def __init__(self, file: str, lines: dict[Path_, int] | None = None, fast: bool = False) -> None:
         self.file = file
         self.lines: dict[Path_, int] = lines or {}
         self.errors: list[FaqError] = []
+        self.fast = fast  # read by faq/fastyaml.py: no line numbers (errors need the slow path)
 
     def line(self, path: Path_) -> int:
         """Line of the deepest known prefix of `path` (1-based)."""
@@ -74,9 +81,13 @@ def _describe(value: object) -> str:
     return f"{type(value).__name__} {text if len(text) <= 40 else text[:37] + '...'}"
 
 
-def _compose(text: str, file: str) -> tuple[_Doc, Any] | list[FaqError]:
+def _compose(text: str, file: str, fast: bool = False) -> tuple[_Doc, Any] | list[FaqError]:
     if len(text) > MAX_BYTES:
         return [FaqError(file, 1, f"file is larger than {MAX_BYTES // (1024 * 1024)} MB")]
+    if fast:
+        data = fast_data(text.removeprefix("\ufeff"), MAX_DEPTH)
+        if data is not None:
+            return _Doc(file, fast=True), data
     try:
         document = load_yaml(file, text=text.removeprefix("\ufeff"), substitute_env=False,
                              max_aliases=UPLOAD_MAX_ALIASES, max_depth=MAX_DEPTH)
@@ -131,13 +142,16 @@ def parse_faq(
 ) -> Faq | list[FaqError]:
     """Validate FAQ YAML `text`; `file` is only used in error messages. Never raises."""
     try:
-        return _parse_faq(text, file, known_routes)
+        # The fast reader when it gives the same data; the slow one reports any problem.
+        return _parse_faq(text, file, known_routes, fast=True)
     except Exception as exc:
         return [FaqError(file, 1, f"cannot load: {type(exc).__name__}: {exc}")]
 
 
-def _parse_faq(text: str, file: str, known_routes: Iterable[str] | None) -> Faq | list[FaqError]:
-    composed = _compose(text, file)
+def _parse_faq(
+    text: str, file: str, known_routes: Iterable[str] | None, fast: bool = False
+) -> Faq | list[FaqError]:
+    composed = _compose(text, file, fast)
     if isinstance(composed, list):
         return composed
     doc, data = composed
@@ -186,8 +200,17 @@ def _parse_faq(text: str, file: str, known_routes: Iterable[str] | None) -> Faq 
                 continue
             entries.append(entry)
     if doc.errors:
+        if doc.fast:  # errors need line numbers: read it again with them
+            return _parse_faq(text, file, known_routes)
         return sorted(doc.errors, key=lambda e: e.line)
     assert isinstance(shop, str)
+    if doc.fast:
+        found = entry_lines(text.removeprefix("\ufeff"), raw_entries if isinstance(raw_entries, list) else [])
+        if found is None:
+            return _parse_faq(text, file, known_routes)
+        return Faq(shop=shop, entries=tuple(entries), synonyms=synonyms,
+                   source=None if file.startswith("<") else Path(file),
+                   lexicon=lexicon, trades=trades, lines=found)
     lines = {entry.id: first_seen.get(entry.id, 0) for entry in entries}
     for index, raw in enumerate(raw_entries if isinstance(raw_entries, list) else []):
         if isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw["id"] in lines:

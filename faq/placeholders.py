@@ -27,7 +27,9 @@ _MONEY = re.compile(
 
 def placeholder_errors(text: str) -> list[str]:
     """Why the `{...}` parts of an answer are not valid placeholders (empty when they are)."""
-    problems = []
+    problems: list[str] = []
+    if "{" not in text:
+        return problems
     for match in _BRACED.finditer(text):
         inner = match.group(1).strip()
         if not _VALID.match(inner):

@@ -210,7 +210,8 @@ class FaqRegistry:
                 serving[shop] = current
                 continue
             try:
-                matcher = FaqMatcher(faq, self._settings)
+                # the matcher it replaces lends its analyses of the unchanged questions
+                matcher = FaqMatcher(faq, self._settings, previous=current.matcher if current else None)
             except Exception as exc:
                 error = FaqError(owner, 1, f"cannot build the matcher: {type(exc).__name__}: {exc}")
                 log.error("%s", error)

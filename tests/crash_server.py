@@ -1,6 +1,6 @@
 """A real `serve` process for the inbox crash tests (tests/test_inbox_crash.py), killed or stopped there.
 
-    python tests/crash_server.py --database-url URL --telegram-api URL --wechat-api URL --now ISO
+    python tests/crash_server.py --database-url URL --telegram-api URL --wechat-api URL --now ISO [--go-on-stdin]
 
 The demo config with a Telegram bot for pawspa (webhook, pointed at the test's fake Bot API)
 and a WeChat account for clearsight (plain mode, pointed at the fake WeChat API; passive
@@ -8,6 +8,9 @@ replies off, so every reply goes through the customer service API and can be cou
 app, the inbox worker and the delivery loop run as `chatbook serve` runs them, on a clock that
 starts at ``--now`` and runs at the real pace (retries come due). Prints ``ready <port>`` once it
 listens; SIGTERM stops it the way `serve` stops (no new work, the work in hand finished).
+With ``--go-on-stdin`` it imports everything, then waits for a line on stdin before it opens the
+database (end of input: it exits 0 untouched): the test spawns its processes early, because
+Python's start-up is most of a restart, and starts each one only when the scenario says so.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
+if sys.path[:1] != [str(ROOT)]:  # before tests/ (the script's folder): its faq/ is not the package
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
@@ -66,6 +69,16 @@ def crash_config(telegram_api: str, wechat_api: str) -> AppConfig:
     return config.model_copy(update={"shops": shops})
 
 
+def warm_up() -> None:
+    """What a start-up does before it touches anything outside the process: the channel modules
+    imported, the FAQ's word list built. Done before waiting for the go, so a start is a restart."""
+    from bot.wiring import channel_modules
+    from faq.segment import tokenizer
+
+    list(channel_modules())
+    tokenizer()
+
+
 def _no_chat_pace() -> None:
     """Scripted customers type faster than people: no per-chat pace (the 30/s per bot stays)."""
     import functools
@@ -83,7 +96,12 @@ async def main() -> int:
     parser.add_argument("--now", required=True)
     parser.add_argument("--since", type=float, required=True, help="the wall time (epoch s) when it was --now")
     parser.add_argument("--grace", type=float, default=10.0)
+    parser.add_argument("--go-on-stdin", action="store_true", help="open the database after a line on stdin")
     args = parser.parse_args()
+    if args.go_on_stdin:
+        warm_up()
+        if not sys.stdin.readline():
+            return 0  # never started: the test did not need this process
     config = crash_config(args.telegram_api, args.wechat_api)
     _no_chat_pace()
     services = await bootstrap(

@@ -1,6 +1,7 @@
 """A delivery worker for tests/test_outbox_crash.py, run as its own process (and killed with SIGKILL).
 
     python tests/crash_worker.py --database-url URL --endpoint http://127.0.0.1:PORT/send --now ISO [--until-idle]
+        [--go-on-stdin]
 
 Bootstraps the real Services on the given database (no migration: the test did that) with one
 sender, for the channel "fake": it POSTs each message as JSON to ``--endpoint`` (a small HTTP
@@ -8,7 +9,8 @@ receiver in the test process) and returns the receiver's id. Then it runs ``Deli
 a loop, exactly as the server's delivery loop would, on a FixedClock set to ``--now``. At start it
 registers its worker row and takes over the rows of dead workers (bot/inbox.py), as `serve`
 does. With ``--until-idle`` it exits 0 after the first tick that found nothing to do; without,
-it idles and polls until it is killed.
+it idles and polls until it is killed. With ``--go-on-stdin`` it waits for a line on stdin before it
+opens the database (the test spawns it early: Python's start-up is most of a restart).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
+if sys.path[:1] != [str(ROOT)]:  # before tests/ (the script's folder): its faq/ is not the package
     sys.path.insert(0, str(ROOT))
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
@@ -70,7 +72,14 @@ async def main() -> int:
     parser.add_argument("--now", required=True, help="ISO time of the worker's FixedClock")
     parser.add_argument("--limit", type=int, default=4, help="rows claimed per tick")
     parser.add_argument("--until-idle", action="store_true", help="exit after the first empty tick")
+    parser.add_argument("--go-on-stdin", action="store_true", help="open the database after a line on stdin")
     args = parser.parse_args()
+    if args.go_on_stdin:
+        from faq.segment import tokenizer
+
+        tokenizer()  # the FAQ's word list, built by every start-up: ready before the go
+        if not sys.stdin.readline():
+            return 0  # never started
     config = load_config(ROOT / "config.yaml", environ={})
     clock = FixedClock(datetime.fromisoformat(args.now))
     services = await bootstrap(

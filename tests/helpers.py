@@ -1,16 +1,27 @@
-"""Helpers shared by the booking tests: local times and the database-wide invariant check."""
+"""Helpers shared by the tests: local times, the database-wide invariant check, and migrated
+template databases (made once per process, copied per test instead of migrating each time)."""
 
 from __future__ import annotations
 
+import atexit
+import hashlib
 import re
+import shutil
+import tempfile
 from datetime import UTC, date, datetime
 from itertools import combinations
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from alembic.util.exc import CommandError
 from sqlalchemy import select
 
-from bot.bootstrap import Services
+from bot.bootstrap import Services, bootstrap
+from core.clock import FixedClock
+from core.config import AppConfig
+from core.db import Database
 from core.i18n import texts
+from core.migrate import upgrade
 from core.models import ACTIVE_STATUSES, Booking, BookingResource
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -51,3 +62,55 @@ def shows(key: str, text: str, lang: str = "zh") -> bool:
     template = str(texts(lang).entries[key])
     pattern = ".+?".join(re.escape(part) for part in re.split(r"\{[^{}]*\}", template))
     return re.search(pattern, text, re.S) is not None
+
+
+# ---------------------------------------------------------------------------- template databases
+
+_sqlite_templates: dict[str, Path] = {}
+
+
+def config_key(config: AppConfig) -> str:
+    """Templates are per config: the catalog rows a template holds come from it."""
+    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()[:16]
+
+
+async def migrate_and_sync(config: AppConfig, url: str) -> None:
+    """What ``bootstrap`` does to an empty database (migrate to head, sync the catalog), then close."""
+    try:
+        svc = await bootstrap(config, clock=FixedClock(), database_url=url)
+    except CommandError as exc:
+        # Parallel branches add migrations whose chain the lead re-links at merge time; while the
+        # tree has several heads, the template takes them all (tests/test_migrations.py guards the chain).
+        if "Multiple head" not in str(exc):
+            raise
+        db = Database(url)
+        try:
+            await upgrade(db, "heads")
+        finally:
+            await db.dispose()
+        svc = await bootstrap(config, clock=FixedClock(), database_url=url, migrate=False)
+    await svc.close()
+
+
+async def sqlite_template(config: AppConfig) -> Path:
+    """A migrated, catalog-synced SQLite file for ``config``, made once per process."""
+    key = config_key(config)
+    found = _sqlite_templates.get(key)
+    if found is not None and found.exists():
+        return found
+    directory = Path(tempfile.mkdtemp(prefix="chatbook-template-"))
+    atexit.register(shutil.rmtree, directory, True)
+    path = directory / "template.db"
+    await migrate_and_sync(config, f"sqlite+aiosqlite:///{path}")
+    _sqlite_templates[key] = path
+    return path
+
+
+def copy_sqlite(template: Path, target: Path) -> None:
+    """A fresh database at ``target``: a copy of ``template`` (and its WAL, if one was left)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, target)
+    for suffix in ("-wal", "-shm"):
+        extra = Path(f"{template}{suffix}")
+        if extra.exists():
+            shutil.copyfile(extra, Path(f"{target}{suffix}"))

@@ -8,6 +8,7 @@ the audit trail, in order.
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 import tempfile
 from collections.abc import Coroutine
@@ -20,12 +21,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
-from bot.bootstrap import Services, bootstrap
+from bot.bootstrap import Services, bootstrap, load_faq_registry
 from core.bookings import BookingRequest
 from core.clock import FixedClock
 from core.config import load_config
 from core.models import ACTIVE_STATUSES, BookingStatus
 from core.results import Actor, Booked, NotAllowed, Taken
+from faq import FaqRegistry
 from tests.conftest import CONFIG_PATH, NOW
 from tests.helpers import MON, at, overlaps_in_database
 
@@ -52,6 +54,11 @@ def _template_database() -> Path:
 
         asyncio.run(build())
     return path
+
+
+@functools.cache
+def _faq() -> FaqRegistry | None:
+    return load_faq_registry(CONFIG)  # parsed once per run, not once per example
 
 
 @dataclass
@@ -81,7 +88,9 @@ class BookingMachine(RuleBasedStateMachine):
         path = Path(self.tmp.name) / "prop.db"
         shutil.copyfile(_template_database(), path)  # migrated once per run, copied per example
         url = f"sqlite+aiosqlite:///{path}"
-        self.services: Services = self.run(bootstrap(CONFIG, clock=self.clock, database_url=url, migrate=False))
+        self.services: Services = self.run(
+            bootstrap(CONFIG, clock=self.clock, database_url=url, migrate=False, sync=False, faq_registry=_faq())
+        )
         self.model: dict[int, ModelBooking] = {}
         self.absences: list[tuple[str, datetime, datetime]] = []  # (staff, start, end) of each time_off rule
 

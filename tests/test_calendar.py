@@ -277,3 +277,93 @@ def test_cli_lists_and_rotates_feeds(
     assert anna_before != anna_after and anna_after.split()[-1] in rotated
     assert next(line for line in before.splitlines() if "/feed/" in line) in after  # the shop feed is unchanged
     assert cli_main(["calendar", "rotate", "--config", str(path), "--shop", "spree", "--staff", "nobody"]) == 2
+
+
+# ----------------------------------------------------------------------------- in the console
+
+PASSWORD = "correct horse battery"
+
+
+async def console_login(http: Http, username: str) -> None:
+    import re
+
+    page = await http.get("/console/login")
+    match = re.search(r'name="csrf" value="([^"]+)"', await page.text())
+    assert match
+    form = {"csrf": match.group(1), "username": username, "password": PASSWORD, "next": ""}
+    response = await http.post("/console/login", data=form, allow_redirects=False)
+    assert response.status == 302
+
+
+def feed_urls(html: str) -> dict[str, str]:
+    """Each feed's URL as the page shows it (data-staff of its item -> the readonly input's value)."""
+    import re
+
+    items = re.findall(r'data-staff="([^"]*)".*?class="feed-url"[^>]*value="([^"]+)"', html, flags=re.S)
+    return dict(items)
+
+
+async def test_console_shows_your_own_feed_first_and_rotates_it(berlin: Services, http: Http) -> None:
+    await berlin.accounts.add("anna", PASSWORD, shops=["spree"], display_name="Anna", language="en")
+    await console_login(http, "anna")
+    page = await http.get("/console/calendar?shop=spree")
+    assert page.status == 200
+    html = await page.text()
+    shown = feed_urls(html)
+    assert list(shown) == ["anna", "", "ben"]  # her own feed first, then the shop's, then the others
+    assert html.index("Yours") < html.index('data-staff=""')
+    paths = {f.staff_id: f.path for f in await calendar_service(berlin).feeds("spree")}
+    assert shown == {staff: "https://book.example" + path for staff, path in paths.items()}  # public_url
+    assert 'href="webcal://book.example/cal/spree/staff/anna/' in html
+    own = paths["anna"]
+    assert (await http.get(own)).status == 200  # what a phone calendar subscribed to gets
+
+    csrf = (await (await http.get("/api/console/me")).json())["csrf"]
+    refused = await http.post("/console/calendar/rotate", data={"shop": "spree", "staff": "anna"})
+    assert refused.status == 403  # no CSRF token
+    unknown = await http.post("/console/calendar/rotate", data={"csrf": csrf, "shop": "spree", "staff": "nobody"})
+    assert unknown.status == 400 and (await unknown.json())["field"] == "staff"
+    other = await http.post("/console/calendar/rotate", data={"csrf": csrf, "shop": "elsewhere", "staff": ""})
+    assert other.status == 403
+    rotated = await http.post(
+        "/console/calendar/rotate", data={"csrf": csrf, "shop": "spree", "staff": "anna"}, allow_redirects=False
+    )
+    assert rotated.status == 302 and rotated.headers["Location"].startswith("/console/calendar?shop=spree")
+    after = await http.get(rotated.headers["Location"])
+    html = await after.text()
+    assert "the old one no longer works" in html
+    new = feed_urls(html)
+    assert new["anna"] != shown["anna"] and new["ben"] == shown["ben"] and new[""] == shown[""]
+    assert (await http.get(own)).status == 404  # the old URL is revoked
+    assert (await http.get(new["anna"].removeprefix("https://book.example"))).status == 200
+
+
+async def test_a_confirmation_from_the_shop_carries_add_to_calendar(berlin: Services, http: Http) -> None:
+    """Booked or approved by staff, the customer is told by a confirmation reminder: it links the
+    same private .ics as a confirmation in chat."""
+    from sqlalchemy import select
+
+    from channels.collecting import CollectingChannel
+    from core.messages import OutgoingMessage
+    from core.models import OutboxMessage
+
+    chat = CollectingChannel(berlin.engine, "spree", user="u1")
+    await chat.push("hello")
+    customer = await berlin.customers.identify("spree", "test", "u1")
+    booked = await berlin.bookings.book(
+        BookingRequest(
+            "spree", "bath", datetime(2026, 3, 30, 10, 0, tzinfo=BERLIN), staff_id="ben", customer_id=customer.id
+        ),
+        Actor.staff("front"),
+    )
+    assert isinstance(booked, Booked)
+    assert await berlin.reminders.tick() == 1
+    async with berlin.db.reading() as s:
+        [row] = list(await s.scalars(select(OutboxMessage).where(OutboxMessage.kind == "reminder")))
+    message = OutgoingMessage.from_json(row.body)
+    assert message.link is not None
+    label, url = message.link
+    assert label == "Add to calendar"
+    assert url == "https://book.example" + await calendar_service(berlin).booking_path("spree", booked.booking.code)
+    event = only_event(await fetch_ics(http, url.removeprefix("https://book.example")))
+    assert str(event["UID"]) == uid("spree", booked.booking.code)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.bootstrap import Services, bootstrap
-from channels.base import DeliveryError
+from channels.base import ChannelSender, DeliveryError
 from channels.collecting import CollectingChannel
 from core.clock import FixedClock
 from core.config import AppConfig
@@ -46,10 +46,10 @@ async def wired(
     await services.close()
 
 
-async def _conversation(services: Services, channel: str, user: str) -> int:
-    chat = CollectingChannel(services.engine, "pawspa", user=user, channel=channel)
+async def _conversation(services: Services, channel: str, user: str, shop: str = "pawspa") -> int:
+    chat = CollectingChannel(services.engine, shop, user=user, channel=channel)
     await chat.push("你好")
-    conv = await services.store.open("pawspa", channel, user, customer_id=0, language="zh")
+    conv = await services.store.open(shop, channel, user, customer_id=0, language="zh")
     return conv.id
 
 
@@ -229,3 +229,179 @@ async def test_a_slow_batch_is_not_sent_twice_when_its_lease_runs_out(
         await first.close()
         await second.close()
     assert sorted(received) == sorted(f"m{i}" for i in range(50))  # every message exactly once
+
+
+async def test_a_reminder_rerouted_to_wechat_is_still_a_service_notice(
+    demo_config: AppConfig, clock: FixedClock, db_url: str
+) -> None:
+    """Telegram refuses for good (blocked bot); the fallback row on WeChat keeps what the reminder
+    is (reminder_kind, the notice's facts), so outside WeChat's 48-hour window it still reaches the
+    customer as a template notice, not "window closed" and a call for staff."""
+    from channels.base import ChannelContext
+    from channels.wechat import WeChatSender
+    from core.bookings import BookingRequest
+    from core.models import ChannelIdentity
+    from core.results import Actor, Booked
+    from tests.channels.fake_wechat import FakeWeChatApi
+    from tests.helpers import MON, at
+    from tests.test_wechat_templates import NoEngine, with_templates
+
+    api = await FakeWeChatApi().start()
+    config = with_templates(demo_config, api.url)
+    telegram = RecordingSender("telegram")
+    wechat = WeChatSender(ChannelContext(config=config, engine=NoEngine(), clock=clock))
+    senders: dict[str, ChannelSender] = {"telegram": telegram, "wechat": wechat}
+    services = await bootstrap(config, clock=clock, database_url=db_url, senders_override=senders)
+    try:
+        await _conversation(services, "telegram", "42")
+        customer = await services.customers.identify("pawspa", "telegram", "42")
+        async with services.db.transaction() as s:
+            s.add(
+                ChannelIdentity(
+                    shop_id="pawspa",
+                    customer_id=customer.id,
+                    channel="wechat",
+                    external_id="oUser_0001",
+                    created_at=clock.now(),
+                )
+            )
+        booked = await services.bookings.book(
+            BookingRequest("pawspa", "dog_bath_small", at(MON, "11:00"), customer_id=customer.id), Actor.staff("lin")
+        )
+        assert isinstance(booked, Booked)
+        assert await services.reminders.tick() == 1  # booked by staff: the customer is told at once
+        telegram.failures = [DeliveryError("Forbidden: bot was blocked by the user", permanent=True)]
+        api.fail_next(45015)
+        await services.delivery.tick()  # Telegram refuses: queued on WeChat
+        await services.delivery.tick()  # WeChat's window is closed: the template notice
+        [sent] = api.templates
+        assert sent["template_id"] == "TPL-CHANGE" and sent["touser"] == "oUser_0001"
+        assert sent["data"]["time3"]["value"] == "2026年11月23日 11:00"
+        async with services.db.reading() as s:
+            rows = list(await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        assert [(r.channel, r.status) for r in rows] == [
+            ("telegram", OutboxStatus.FAILED),
+            ("wechat", OutboxStatus.SENT),
+        ]
+        assert rows[1].body["reminder_kind"] == "confirmation" and rows[1].body["fallback_of"] == rows[0].id
+        assert await services.outbox.needing_staff() == []
+    finally:
+        await services.close()
+        await api.stop()
+
+
+# ----------------------------------------------------------------------------- the loop's lanes
+
+
+async def _eventually(condition: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class GatedSender:
+    """Telegram for two shops: pawspa's bot is stuck until ``release`` (a bot at its rate limit);
+    ``fail`` = texts refused (a network error) while they are in the set."""
+
+    channel: str = "telegram"
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    sent: list[tuple[str, str]] = field(default_factory=list)
+    fail: set[str] = field(default_factory=set)
+
+    async def send(self, shop_id: str, external_id: str, message: OutgoingMessage) -> str | None:
+        if message.text in self.fail:
+            raise DeliveryError("timeout")
+        if shop_id == "pawspa":
+            await self.release.wait()
+        self.sent.append((shop_id, message.text))
+        return None
+
+
+@pytest.fixture
+def small_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Batches of 4 rows, at most 2 per shop: a dozen messages need several lanes."""
+    import bot.delivery
+
+    monkeypatch.setattr(bot.delivery, "LANE_BATCH", 4)
+    monkeypatch.setattr(bot.delivery, "PER_SHOP", 2)
+
+
+async def test_a_slow_bot_does_not_hold_up_other_shops_and_each_chat_keeps_its_order(
+    demo_config: AppConfig, clock: FixedClock, db_url: str, small_lanes: None
+) -> None:
+    sender = GatedSender()
+    services = await bootstrap(demo_config, clock=clock, database_url=db_url, senders_override={"telegram": sender})
+    try:
+        paws = await _conversation(services, "telegram", "42")
+        clear = await _conversation(services, "telegram", "43", shop="clearsight")
+        for i in range(6):  # pawspa's messages are older: a claim in id order would take only them
+            await services.store.enqueue(paws, OutgoingMessage(f"p{i}"), author="staff:lily")
+        for i in range(6):
+            await services.store.enqueue(clear, OutgoingMessage(f"c{i}"), author="staff:lin")
+        services.delivery.start()
+        services.delivery.wake()
+        await _eventually(lambda: len(sender.sent) == 6)  # every clearsight message, pawspa's bot stuck
+        assert sender.sent == [("clearsight", f"c{i}") for i in range(6)]
+        sender.release.set()
+        await _eventually(lambda: len(sender.sent) == 12)
+        assert [text for shop, text in sender.sent if shop == "pawspa"] == [f"p{i}" for i in range(6)]
+        await _eventually(lambda: not services.delivery._lanes)
+        async with services.db.reading() as s:
+            assert set(await s.scalars(select(OutboxMessage.status))) == {OutboxStatus.SENT}
+    finally:
+        await services.close()
+
+
+async def test_a_failed_message_holds_back_its_chat_across_lanes(
+    demo_config: AppConfig, clock: FixedClock, db_url: str, small_lanes: None
+) -> None:
+    sender = GatedSender(fail={"p0"})
+    sender.release.set()
+    services = await bootstrap(demo_config, clock=clock, database_url=db_url, senders_override={"telegram": sender})
+    try:
+        paws = await _conversation(services, "telegram", "42")
+        clear = await _conversation(services, "telegram", "43", shop="clearsight")
+        for i in range(6):
+            await services.store.enqueue(paws, OutgoingMessage(f"p{i}"), author="staff:lily")
+            await services.store.enqueue(clear, OutgoingMessage(f"c{i}"), author="staff:lin")
+        services.delivery.start()
+        services.delivery.wake()
+        await _eventually(lambda: len(sender.sent) == 6)
+        await asyncio.sleep(2.5)  # the loop looks again (a lane a second, a probe of p0): the chat waits for p0
+        assert sender.sent == [("clearsight", f"c{i}") for i in range(6)]  # none of pawspa's overtook p0
+        async with services.db.reading() as s:
+            waiting = list(
+                await s.scalars(select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.PENDING))
+            )
+        texts = {OutgoingMessage.from_json(r.body).text: r for r in waiting}
+        assert sorted(texts) == [f"p{i}" for i in range(6)]
+        assert texts["p0"].next_attempt_at == clock.now() + timedelta(seconds=5)  # its retry
+        sender.fail.clear()  # the network is back
+        clock.advance(timedelta(seconds=5))
+        services.delivery.wake()
+        await _eventually(lambda: len(sender.sent) == 12)
+        assert [text for shop, text in sender.sent if shop == "pawspa"] == [f"p{i}" for i in range(6)]
+    finally:
+        await services.close()
+
+
+async def test_a_fair_claim_takes_every_shop_not_only_the_oldest_rows(
+    wired: tuple[Services, RecordingSender, RecordingSender],
+) -> None:
+    from core.outbox import claim_fair
+
+    services, _, _ = wired
+    paws = await _conversation(services, "telegram", "42")
+    clear = await _conversation(services, "telegram", "43", shop="clearsight")
+    for i in range(30):
+        await services.store.enqueue(paws, OutgoingMessage(f"p{i}"), author="staff:lily")
+    await services.store.enqueue(clear, OutgoingMessage("c0"), author="staff:lin")
+    claimed = await claim_fair(services.outbox, ["telegram"], limit=10, per_shop=5)
+    assert [c.message.text for c in claimed] == ["p0", "p1", "p2", "p3", "p4", "c0"]
+    # Chat 42's later rows wait while its first five are being sent (in order, whoever sends them) ...
+    assert await claim_fair(services.outbox, ["telegram"], limit=10, per_shop=5) == []
+    # ... unless this process has sent those already and only their settlement is still to come.
+    again = await claim_fair(services.outbox, ["telegram"], limit=10, per_shop=5, sent={c.id for c in claimed})
+    assert [c.message.text for c in again] == ["p5", "p6", "p7", "p8", "p9"]

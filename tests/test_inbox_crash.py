@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from bot.bootstrap import bootstrap
+from bot.bootstrap import Services, bootstrap
 from channels.telegram import SECRET_HEADER
 from core.clock import FixedClock
 from core.config import AppConfig
@@ -55,7 +55,7 @@ def free_port() -> int:
 
 
 class Server:
-    """One crash_server.py process."""
+    """One crash_server.py process, spawned early (its imports done) and started when told."""
 
     def __init__(self, db_url: str, telegram_port: int, wechat_port: int, log: Path) -> None:
         self.args = [
@@ -65,21 +65,31 @@ class Server:
             "--telegram-api", f"http://127.0.0.1:{telegram_port}",
             "--wechat-api", f"http://127.0.0.1:{wechat_port}",
             "--now", NOW.isoformat(),
+            "--go-on-stdin",
         ]  # fmt: skip
         self.log = log
         self.proc: asyncio.subprocess.Process | None = None
         self.url = ""
 
-    async def start(self) -> Server:
+    async def spawn(self) -> Server:
+        """The process with everything imported, waiting for the go: it has not opened the database."""
         out = self.log.open("ab")
         self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, *self.args, stdout=asyncio.subprocess.PIPE, stderr=out
+            sys.executable, *self.args, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=out
         )
         out.close()
-        assert self.proc.stdout is not None
+        return self
+
+    async def start(self) -> Server:
+        """Go: it opens the database, takes over what a dead process left, and listens."""
+        if self.proc is None:
+            await self.spawn()
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
         try:
+            self.proc.stdin.write(b"go\n")
+            await self.proc.stdin.drain()
             line = await asyncio.wait_for(self.proc.stdout.readline(), WAIT)
-        except TimeoutError:
+        except (TimeoutError, ConnectionError):
             line = b""
         if not line.startswith(b"ready "):
             if self.proc.returncode is None:
@@ -98,8 +108,18 @@ class Server:
         return await asyncio.wait_for(self.proc.wait(), WAIT)
 
     async def stop(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        if self.url:
             await self.signal(signal.SIGTERM)
+            return
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()  # never started: end of input, it exits untouched
+        try:
+            await asyncio.wait_for(self.proc.wait(), WAIT)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
 
 
 @pytest.fixture
@@ -150,16 +170,23 @@ async def widget_history(http: aiohttp.ClientSession, server: Server, token: str
         return list(history)
 
 
-async def eventually(condition: Any, what: str, servers: list[Server]) -> None:
+async def eventually(condition: Callable[[], bool | Awaitable[bool]], what: str, servers: list[Server]) -> None:
     deadline = asyncio.get_running_loop().time() + WAIT
-    while not condition():
+    while True:
+        done = condition()
+        if not isinstance(done, bool):
+            done = await done
+        if done:
+            return
         if asyncio.get_running_loop().time() > deadline:
             logs = "\n".join(s.output() for s in servers)
             raise AssertionError(f"{what}: not in time\n{logs[-6000:]}")
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.02)
 
 
-async def walk_to_summary(http: aiohttp.ClientSession, server: Server, fake: FakeTelegram) -> dict[str, Any]:
+async def walk_to_summary(
+    http: aiohttp.ClientSession, server: Server, fake: FakeTelegram, services: Services
+) -> dict[str, Any]:
     """One Telegram customer up to the booking summary; returns the summary message (Confirm button)."""
     ids = iter(range(800_001, 900_000))
     last: list[dict[str, Any]] = []
@@ -168,12 +195,22 @@ async def walk_to_summary(http: aiohttp.ClientSession, server: Server, fake: Fak
         nonlocal last
         before = len(fake.sent_to(CONFIRM_CHAT))
         assert await telegram_post(http, server, update) == 200
-        await eventually(lambda: len(fake.sent_to(CONFIRM_CHAT)) > before, "a reply", [server])
-        count = -1
-        while count != len(fake.sent_to(CONFIRM_CHAT)):  # a turn may have several replies
-            count = len(fake.sent_to(CONFIRM_CHAT))
-            await asyncio.sleep(0.2)
+        stored: list[Any] = []
+
+        async def answered() -> bool:  # the turn is done and every reply it stored has arrived
+            async with services.db.reading() as s:
+                row = await s.scalar(
+                    select(InboundMessage).where(InboundMessage.message_id == f"tg:{update['update_id']}")
+                )
+            if row is None or not row.done:
+                return False
+            stored[:] = row.reply or []
+            return len(fake.sent_to(CONFIRM_CHAT)) - before >= len(stored)
+
+        await eventually(answered, "a reply", [server])
         last = [c.params["result"] for c in fake.sent_to(CONFIRM_CHAT)[before:]]
+        texts = [c.params["text"] for c in fake.sent_to(CONFIRM_CHAT)]
+        assert last and len(last) == len(stored), f"each reply of a turn once: {texts}"  # a late one shows next turn
 
     async def press(label_part: str) -> None:
         for message in reversed(last):
@@ -218,20 +255,25 @@ def confirm_update(summary: dict[str, Any]) -> dict[str, Any]:
 async def test_everything_acknowledged_before_a_crash_is_answered_once(
     demo_config: AppConfig, db_url: str, tmp_path: Path, http: aiohttp.ClientSession, sig: int
 ) -> None:
-    services = await bootstrap(demo_config, clock=FixedClock(NOW), database_url=db_url, senders_override={})
     telegram_port, wechat_port = free_port(), free_port()
     log = tmp_path / "servers.log"
     two = db_url.startswith("postgresql")  # PostgreSQL: two processes share the database
-    first: list[Server] = []
+    # Both processes of the scenario are spawned first (Python's start-up overlaps); each opens the
+    # database only when started: on SQLite the second one after the crash (SIGTERM: just before).
+    spawned = [Server(db_url, telegram_port, wechat_port, log) for _ in range(2)]
+    first: list[Server] = spawned[:2] if two else spawned[:1]
     others: list[Server] = []
+    services: Services | None = None
     fake = FakeTelegram(TOKEN, port=telegram_port)
     wechat = FakeWeChatApi(port=wechat_port)
     try:
-        for _ in range(2 if two else 1):
-            first.append(await Server(db_url, telegram_port, wechat_port, log).start())
+        await asyncio.gather(*(server.spawn() for server in spawned))
+        services = await bootstrap(demo_config, clock=FixedClock(NOW), database_url=db_url, senders_override={})
+        for server in first:
+            await server.start()
         # 0. With the Bot API up: a customer reaches the summary with its Confirm button.
         await fake.start()
-        summary = await walk_to_summary(http, first[0], fake)
+        summary = await walk_to_summary(http, first[0], fake, services)
         await fake.close()  # 1. The Bot API (and the WeChat API) are down from here on.
         fake = FakeTelegram(TOKEN, port=telegram_port)
 
@@ -245,7 +287,7 @@ async def test_everything_acknowledged_before_a_crash_is_answered_once(
         # ...and then the process dies (on PostgreSQL: the first of the two). SIGTERM is a rolling
         # deploy: the new process is up first; kill -9 on SQLite is a crash and a restart.
         if sig == signal.SIGTERM and not two:
-            others = [await Server(db_url, telegram_port, wechat_port, log).start()]
+            others = [await spawned[1].start()]
         code = await first[0].signal(sig)
         assert code == (-signal.SIGKILL if sig == signal.SIGKILL else 0), first[0].output()[-3000:]
 
@@ -253,11 +295,26 @@ async def test_everything_acknowledged_before_a_crash_is_answered_once(
         await fake.start()
         await wechat.start()
         if not others:
-            others = first[1:] if two else [await Server(db_url, telegram_port, wechat_port, log).start()]
+            others = first[1:] if two else [await spawned[1].start()]
         everyone = [*CHATS, CONFIRM_CHAT]
         await eventually(lambda: all(fake.sent_to(c) for c in everyone), "every Telegram chat answered", others)
         await eventually(lambda: {m["touser"] for m in wechat.messages} == set(OPENIDS), "every WeChat user", others)
-        await asyncio.sleep(1.0)  # time for any duplicate to show up
+        answered_at = asyncio.get_running_loop().time()
+
+        async def open_rows() -> int:
+            async with services.db.reading() as s:
+                return int(await s.scalar(select(func.count()).where(InboundMessage.done.is_(False))) or 0)
+
+        for _ in range(200):
+            if not await open_rows():
+                break
+            await asyncio.sleep(0.05)
+        assert await open_rows() == 0
+        for history in await asyncio.gather(*(widget_history(http, others[0], token) for token in tokens)):
+            assert [m["from"] for m in history][:1] == ["customer"] and len(history) >= 2
+            assert sum(m["from"] == "customer" for m in history) == 1  # its message, handled once
+        # a second of quiet after the last chat was answered: time for any duplicate to show up
+        await asyncio.sleep(max(0.0, answered_at + 1.0 - asyncio.get_running_loop().time()))
         replies = await stored_replies(services)
         expected = Counter({chat: len(replies[f"tg:{600_000 + i}"]) for i, chat in enumerate(CHATS)})
         expected[CONFIRM_CHAT] = len(replies["tg:777001"])
@@ -270,26 +327,12 @@ async def test_everything_acknowledged_before_a_crash_is_answered_once(
             [booking] = list(await s.scalars(select(Booking)))
             assert booking.status == BookingStatus.CONFIRMED
             assert booking.code in confirmed
-
-        async def open_rows() -> int:
-            async with services.db.reading() as s:
-                return int(await s.scalar(select(func.count()).where(InboundMessage.done.is_(False))) or 0)
-
-        for _ in range(200):
-            if not await open_rows():
-                break
-            await asyncio.sleep(0.05)
-        assert await open_rows() == 0
-        for token in tokens:
-            history = await widget_history(http, others[0], token)
-            assert [m["from"] for m in history][:1] == ["customer"] and len(history) >= 2
-            assert sum(m["from"] == "customer" for m in history) == 1  # its message, handled once
         async with services.db.reading() as s:  # every message in once (11 Telegram turns before, one each after)
             inbound = await s.scalar(select(func.count()).where(TranscriptEntry.direction == "in"))
         assert inbound == 9 + len(CHATS) + 1 + len(OPENIDS) + WIDGETS
     finally:
-        for server in [*first, *others]:
-            await server.stop()
+        await asyncio.gather(*(server.stop() for server in spawned))
         await fake.close()
         await wechat.stop()
-        await services.close()
+        if services is not None:
+            await services.close()

@@ -89,23 +89,39 @@ def _append(log: Path) -> BinaryIO:
 
 
 async def _start_worker(
-    url: str, endpoint: str, now: datetime, log: Path, *, until_idle: bool
+    url: str, endpoint: str, now: datetime, log: Path, *, until_idle: bool, go_on_stdin: bool = False
 ) -> asyncio.subprocess.Process:
     args = [str(WORKER), "--database-url", url, "--endpoint", endpoint, "--now", now.isoformat()]
     args += ["--limit", str(CLAIM), *(["--until-idle"] if until_idle else [])]
+    args += ["--go-on-stdin"] if go_on_stdin else []
+    stdin = asyncio.subprocess.PIPE if go_on_stdin else asyncio.subprocess.DEVNULL
     with _append(log) as out:  # the child keeps its own copy of the descriptor
-        return await asyncio.create_subprocess_exec(sys.executable, *args, stdout=out, stderr=out)
+        return await asyncio.create_subprocess_exec(sys.executable, *args, stdin=stdin, stdout=out, stderr=out)
 
 
-async def _run_until_idle(url: str, endpoint: str, now: datetime, log: Path) -> None:
-    proc = await _start_worker(url, endpoint, now, log, until_idle=True)
+async def _go_until_idle(proc: asyncio.subprocess.Process, log: Path) -> None:
+    """Start a worker spawned with --go-on-stdin (its imports done) and wait until it ran out of work."""
+    assert proc.stdin is not None
     try:
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
         code = await asyncio.wait_for(proc.wait(), WAIT)
-    except TimeoutError:
-        proc.kill()
+    except (TimeoutError, ConnectionError):
+        if proc.returncode is None:
+            proc.kill()
         await proc.wait()
         raise AssertionError(f"worker did not finish:\n{_output(log)}") from None
     assert code == 0, _output(log)
+
+
+async def _never_started(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None and proc.stdin is not None:
+        proc.stdin.close()  # end of input: it exits without opening the database
+        try:
+            await asyncio.wait_for(proc.wait(), WAIT)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 async def _statuses(services: Services) -> dict[str, OutboxStatus]:
@@ -118,6 +134,7 @@ async def test_sigkill_mid_send_loses_nothing_and_duplicates_only_the_batch_in_f
     demo_config: AppConfig, db_url: str, receiver: Receiver, tmp_path: Path
 ) -> None:
     services = await bootstrap(demo_config, clock=FixedClock(NOW), database_url=db_url, senders_override={})
+    second: asyncio.subprocess.Process | None = None
     try:
         texts = [f"message {i:02d}" for i in range(MESSAGES)]
         async with services.db.transaction() as s:  # committed: from here on the outbox owns them
@@ -132,6 +149,8 @@ async def test_sigkill_mid_send_loses_nothing_and_duplicates_only_the_batch_in_f
                     now=NOW,
                 )
         log = tmp_path / "workers.log"
+        # the restart, spawned now with its imports done: it opens the database only after the kill
+        second = await _start_worker(db_url, receiver.url, NOW, log, until_idle=True, go_on_stdin=True)
 
         # 1. A worker delivers the first batches, then hangs on one send and is killed mid-flight.
         first = await _start_worker(db_url, receiver.url, NOW, log, until_idle=False)
@@ -151,7 +170,7 @@ async def test_sigkill_mid_send_loses_nothing_and_duplicates_only_the_batch_in_f
 
         # 2. Restarted at once, on the same clock (no lease to wait for): the dead worker's pid is
         #    gone, so its claimed rows are taken over with everything else.
-        await _run_until_idle(db_url, receiver.url, NOW, log)
+        await _go_until_idle(second, log)
         final = await _statuses(services)
         assert set(final.values()) == {OutboxStatus.SENT}, final
         counts = Counter(receiver.received)
@@ -161,4 +180,6 @@ async def test_sigkill_mid_send_loses_nothing_and_duplicates_only_the_batch_in_f
         async with services.db.reading() as s:
             assert list(await s.scalars(select(Worker.id))) == []  # the dead worker is forgotten, the new one retired
     finally:
+        if second is not None:
+            await _never_started(second)
         await services.close()

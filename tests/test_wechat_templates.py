@@ -226,3 +226,101 @@ async def test_the_sender_bridges_a_closed_window_only_for_service_notices(demo_
         assert len(api.templates) == 1  # staff replies and marketing never went out as templates
     finally:
         await api.stop()
+
+
+# ----------------------------------------------------------------------------- through the outbox
+
+
+def with_templates(demo_config: AppConfig, api_url: str) -> AppConfig:
+    from tests.channels.fake_wechat import wechat_config as fake_wechat_config
+
+    cfg = fake_wechat_config(api_url, aes=False).model_copy(update={"templates": wechat(templates=TEMPLATES).templates})
+    shop = demo_config.shops["pawspa"]
+    channels = shop.channels.model_copy(update={"wechat": cfg})
+    shops = {**demo_config.shops, "pawspa": shop.model_copy(update={"channels": channels})}
+    return demo_config.model_copy(update={"shops": shops})
+
+
+async def test_reminders_outside_the_window_reach_wechat_as_template_notices(
+    demo_config: AppConfig, db_url: str
+) -> None:
+    """The whole way: booking -> reminder row -> outbox (with the notice's facts) -> delivery loop ->
+    WeChat refuses the customer service message (45015, window closed) -> a template message that
+    follows WeChat's rules. A staff reply in the same situation never becomes a template."""
+    from datetime import timedelta
+
+    from bot.bootstrap import bootstrap
+    from channels.base import ChannelContext
+    from channels.collecting import CollectingChannel
+    from channels.wechat import WeChatSender
+    from core.bookings import BookingRequest
+    from core.clock import FixedClock
+    from core.i18n import texts
+    from core.results import Actor, Booked
+    from tests.channels.fake_wechat import FakeWeChatApi
+    from tests.conftest import NOW
+    from tests.helpers import MON, at
+
+    api = await FakeWeChatApi().start()
+    clock = FixedClock(NOW)
+    config = with_templates(demo_config, api.url)
+    ctx = ChannelContext(config=config, engine=NoEngine(), clock=clock)
+    services = await bootstrap(config, clock=clock, database_url=db_url, senders_override={"wechat": WeChatSender(ctx)})
+    try:
+        chat = CollectingChannel(services.engine, "pawspa", user="oUser_0001", channel="wechat")
+        await chat.push("你好")
+        customer = await services.customers.identify("pawspa", "wechat", "oUser_0001")
+        booked = await services.bookings.book(
+            BookingRequest("pawspa", "grooming", at(MON, "10:00"), customer_id=customer.id), Actor.customer(customer.id)
+        )
+        assert isinstance(booked, Booked)  # grooming waits for the shop's approval
+        await services.bookings.approve("pawspa", booked.booking.id, Actor.staff("lin"))
+        assert await services.reminders.tick() == 1  # the confirmation, due at once
+        api.fail_next(45015)  # the customer last wrote more than 48 hours ago
+        assert await services.delivery.tick() == 1
+        [confirmation] = api.templates
+        assert confirmation["template_id"] == "TPL-CHANGE" and confirmation["touser"] == "oUser_0001"
+        data = confirmation["data"]
+        assert_follows_wechat_rules(data, {name: wechat_field_type(name) or "thing" for name in data})
+        assert data["phrase2"]["value"] == texts("zh").t("notice_status.confirmation")
+        assert data["time3"]["value"] == "2026年11月23日 10:00"  # the shop's wall clock
+        assert api.messages == []
+
+        conv = await services.store.open("pawspa", "wechat", "oUser_0001", customer_id=customer.id, language="zh")
+        staff_id = await services.store.enqueue(conv, OutgoingMessage("新品八折！"), author="staff:lily")
+        api.fail_next(45015)
+        await services.delivery.tick()
+        assert len(api.templates) == 1  # a staff reply never goes as a template
+        assert [r.id for r in await services.outbox.needing_staff("pawspa")] == [staff_id]
+
+        clock.set(at(MON, "00:00") - timedelta(hours=5, minutes=59))  # Sunday 18:01 in Shanghai
+        assert await services.reminders.tick() == 1  # the day before
+        api.fail_next(45015)
+        assert await services.delivery.tick() == 1
+        reminder = api.templates[-1]
+        assert reminder["template_id"] == "TPL-REMIND"
+        data = reminder["data"]
+        assert_follows_wechat_rules(data, {name: wechat_field_type(name) or "thing" for name in data})
+        assert data["character_string3"]["value"] == booked.booking.code
+        assert data["thing1"]["value"] == demo_config.shops["pawspa"].services["grooming"].name.get("zh")[:20]
+    finally:
+        await services.close()
+        await api.stop()
+
+
+def test_notice_facts_for_an_english_reader_keep_phrases_chinese(demo_config: AppConfig) -> None:
+    from bot.reminders import notice_facts
+    from core.i18n import texts
+    from core.models import Booking
+
+    shop = demo_config.shops["pawspa"]
+    visit = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+    booking = Booking(shop_id="pawspa", service_id="dog_bath_small", staff_id=None, start_at=visit, code="K7Q2MX")
+    facts_en = notice_facts("cancelled", booking, shop, "Bean", "en")
+    assert facts_en["service"] == shop.services["dog_bath_small"].name.get("en")
+    assert facts_en["staff"] == texts("en").t("reminder.staff_any")  # anyone free: still a value
+    details = {"reminder_kind": "cancelled", "notice": facts_en}
+    message = template_message(wechat(templates=TEMPLATES), "notice", details, "x")
+    assert message is not None
+    assert message.data["phrase2"]["value"] == texts("zh").t("notice_status.cancelled")  # WeChat: Chinese only
+    assert message.data["time3"]["value"] == "2026年11月23日 10:00"

@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.api import SERVICES_KEY
-from bot.console import api
+from bot.console import api, records_api
 from bot.console.proxy import behind_proxy
 from bot.console.ws import console_ws
 
@@ -53,11 +53,18 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 def register(app: web.Application) -> None:
     api.register(app)
+    records_api.register(app)
     app.router.add_get("/console/ws", console_ws)
     if importlib.util.find_spec("bot.console.views") is not None:
         from bot.console import views
 
         views.register(app)
+        from bot.console import reports  # the Reports page (issue 15), beside the other pages
+
+        reports.register(app)
+        from bot.console import records_views  # customers' records (issue 15)
+
+        records_views.register(app)
 
     async def start_events(app: web.Application) -> None:
         services = app[SERVICES_KEY]

@@ -43,7 +43,7 @@ from core.models import Booking, BookingStatus, ChannelIdentity, ConversationMod
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Taken
 from core.staff_accounts import Session
 from core.yamlsource import UPLOAD_MAX_ALIASES, YamlSourceError, load_yaml
-from faq import parse_faq
+from faq import group_unanswered, parse_faq
 
 MAX_TEXT = 4000
 MAX_FAQ_BYTES = 512 * 1024
@@ -589,7 +589,8 @@ async def faq_status(request: web.Request) -> web.Response:
                 "errors": [str(e) for e in status.errors] if status else ["no FAQ file for this shop"],
                 "loaded_at": _local(services, shop_id, status.loaded_at) if status and status.loaded_at else None,
                 "entries": status.entries if status else 0,
-                "unanswered": [{"text": t, "count": c} for t, c in await services.engine.unanswered(shop_id, limit=30)],
+                "unanswered": [{"text": g.text, "count": g.count, "variants": list(g.variants)} for g in
+                               group_unanswered(await services.engine.unanswered(shop_id, limit=200))][:30],
             }
         )
     return _json({"shops": shops, "can_upload": session.account.is_admin})

@@ -5,6 +5,8 @@
     GET  /console          inbox: waiting and recent conversations, transcript, profile (live)
     GET  /console/day      calendar per staff member, approvals, manual bookings, time off
     GET  /console/faq      FAQ status per shop, unanswered questions, admin upload
+    GET  /console/calendar private calendar feed URLs (your own, the shop's, each staff member's)
+    POST /console/calendar/rotate   a feed gets a new URL; the old one answers 404 (CSRF form field)
     GET  /console/static/  console.js and console.css
 
 The pages hold no customer data except the FAQ page (rendered here, escaped by jinja2); the
@@ -24,9 +26,12 @@ import jinja2
 import yaml
 from aiohttp import web
 
-from bot.api import SERVICES_KEY
+from bot.api import SERVICES_KEY, bad
+from bot.calendar import CALENDAR_KEY
 from bot.console import auth
+from core.calendar import CalendarService
 from core.staff_accounts import Session
+from faq import group_unanswered
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -264,7 +269,9 @@ async def faq_page(request: web.Request) -> web.StreamResponse:
                 "errors": [str(e) for e in status.errors] if status else [],
                 "entries": status.entries if status else 0,
                 "loaded": loaded,
-                "unanswered": await services.engine.unanswered(sid, limit=30),
+                # near-duplicates ("几点开门", "几点开门啊？") as one row with their total count
+                "unanswered": [(g.text, g.count) for g in
+                               group_unanswered(await services.engine.unanswered(sid, limit=200))][:30],
             }
         )
     return _render(
@@ -289,6 +296,90 @@ async def root_redirect(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound("/console" + (f"?{request.query_string}" if request.query_string else ""))
 
 
+# ----------------------------------------------------------------------------- calendar feeds
+
+
+def _calendars(request: web.Request) -> CalendarService:
+    """The service behind the /cal routes (bot/calendar.py), so the URLs shown are the ones served."""
+    service = request.app.get(CALENDAR_KEY)
+    if service is None:
+        services = request.app[SERVICES_KEY]
+        service = CalendarService(services.db, services.config, services.clock)
+    return service
+
+
+def _origin(request: web.Request) -> str:
+    """``server.public_url``, else where this browser reached the console (the proxy's view of it)."""
+    public = request.app[SERVICES_KEY].config.server.public_url
+    return (public or f"{request.scheme}://{request.host}").rstrip("/")
+
+
+def _is_mine(session: Session, staff_id: str, names: dict[str, str]) -> bool:
+    """The account is this staff member's: same id as in config.yaml, or the same display name."""
+    account = session.account
+    return staff_id == account.username.lower() or account.display_name in names.values()
+
+
+async def _feeds(request: web.Request, session: Session, shop_id: str, lang: str) -> list[dict[str, Any]]:
+    shop = request.app[SERVICES_KEY].config.shops[shop_id]
+    origin = _origin(request)
+    rows = []
+    for link in await _calendars(request).feeds(shop_id):
+        member = shop.staff.get(link.staff_id)
+        names = member.name.model_dump() if member is not None else {}
+        url = origin + link.path
+        rows.append(
+            {
+                "staff": link.staff_id,
+                "name": (names.get(lang) or link.staff_id) if member is not None else "",
+                "mine": member is not None and _is_mine(session, link.staff_id, names),
+                "url": url,
+                "webcal": "webcal://" + url.split("://", 1)[-1],
+                "rotated": link.generation > 0,
+            }
+        )
+    shop_feed, people = rows[:1], rows[1:]  # your own feed first, then the shop's, then the others
+    return [r for r in people if r["mine"]] + shop_feed + [r for r in people if not r["mine"]]
+
+
+async def calendar_page(request: web.Request) -> web.StreamResponse:
+    found = await _page(request)
+    if isinstance(found, web.Response):
+        return found
+    session, shop_id = found
+    lang = _lang(request, session)
+    rotated = request.query.get("rotated")
+    return _render(
+        request,
+        "calendar.html",
+        lang,
+        page="calendar",
+        feeds=await _feeds(request, session, shop_id, lang),
+        rotated=rotated if rotated is not None and len(rotated) <= 64 else None,
+        **_chrome(request, session, shop_id),
+    )
+
+
+async def calendar_rotate(request: web.Request) -> web.StreamResponse:
+    """A new URL for one feed of a shop the account may see (any of its staff: revoking is a safety
+    action, e.g. a lost phone); the phone calendars on the old URL get 404 from now on."""
+    session = await auth.require_session(request, page=True)
+    form = await request.post()
+    auth.check_csrf(request, session, form)
+    shop_id = str(form.get("shop") or "")
+    staff_id = str(form.get("staff") or "")
+    services = request.app[SERVICES_KEY]
+    if shop_id not in services.config.shops or not session.account.can_see(shop_id):
+        return _forbidden(request, session)
+    if staff_id and staff_id not in services.config.shops[shop_id].staff:
+        raise bad("staff", "no such staff member in this shop", "unknown_staff")
+    await _calendars(request).rotate(shop_id, staff_id or None)
+    query = {"shop": shop_id, "rotated": staff_id or "shop"}
+    if request.query.get("lang") in LANGS:
+        query["lang"] = request.query["lang"]
+    raise web.HTTPFound("/console/calendar?" + "&".join(f"{k}={quote(v, safe='')}" for k, v in query.items()))
+
+
 def register(app: web.Application) -> None:
     r = app.router
     r.add_get("/console/login", login_form)
@@ -298,4 +389,6 @@ def register(app: web.Application) -> None:
     r.add_get("/console/", root_redirect)
     r.add_get("/console/day", day_page)
     r.add_get("/console/faq", faq_page)
+    r.add_get("/console/calendar", calendar_page)
+    r.add_post("/console/calendar/rotate", calendar_rotate)
     r.add_static("/console/static/", STATIC, show_index=False, append_version=False)

@@ -66,6 +66,7 @@ class Draft:
     breed: str | None = None
     size: str | None = None
     vaccinated: bool | None = None
+    vaccinated_on: str | None = None  # when the customer said it was given (ISO), e.g. "今年3月打的"
     # when
     want_day: str | None = None  # a day (ISO) named before we asked for it
     want_time: str | None = None  # HH:MM named with it

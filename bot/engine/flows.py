@@ -91,17 +91,17 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
             d.service, d.category = service, category
     elif frame.bath and not _is_bath(t, d.service, d.category):
         d.service, d.category, d.bath = None, None, True  # "make that a bath instead"
-    elif frame.child and not d.service and not d.category and t.shop.kind == "optician":
-        d.service = _child_service(t)  # "the kids one"
+    elif frame.child is not None and not d.service and not d.category and t.shop.kind == "optician":
+        # "the kids one" / "成人的": the exam for that person
+        d.service = _child_service(t) if frame.child else _adult_exam(t)
     if frame.child is not None and t.shop.kind == "optician":
         d.child = frame.child
     if frame.staff_id and frame.staff_id != d.staff and d.mode == Mode.BOOK:
         d.staff = frame.staff_id
-    if frame.removed_addons and d.mode == Mode.BOOK:
+    if frame.addons and d.mode == Mode.BOOK:  # "驱虫不要了，换成护毛素": one out, the other in
         d.addons = [a for a in d.addons if a not in frame.removed_addons]
-    elif frame.addons and d.mode == Mode.BOOK:
         for addon in frame.addons:
-            if addon not in d.addons:
+            if addon not in d.addons and addon not in frame.removed_addons:
                 d.addons.append(addon)
     if t.shop.kind == "pet":
         _apply_pet(t, frame)
@@ -220,6 +220,7 @@ def _apply_pet(t: Turn, frame: Frame) -> bool:
         changed = True
     if frame.vaccinated is not None and d.vaccinated is None:
         d.vaccinated = frame.vaccinated
+        d.vaccinated_on = frame.vaccinated_on.isoformat() if frame.vaccinated_on else None
         changed = True
     return changed
 
@@ -234,6 +235,33 @@ def use_pet(t: Turn, pet: PetView) -> None:
         d.vaccinated = None
     if d.vaccinated is None and vaccination_valid(t, pet):
         d.vaccinated = True
+
+
+async def expired_vaccination_prompt(t: Turn, pet: PetView) -> str | None:
+    """The question to ask when the pet's record on file has expired (None: no record, or valid)."""
+    from core.vaccinations import vaccination_prompt, vaccination_status
+
+    service = t.draft.service
+    if service is None:
+        return None
+    visit = date.fromisoformat(t.draft.day) if t.draft.day else t.today
+    status = await vaccination_status(t.engine.db, t.shop, pet.id, service, visit)
+    return vaccination_prompt(status, t.shop, pet.name, t.lang) if status.state == "expired" else None
+
+
+async def _record_vaccination(t: Turn, pet_id: int) -> None:
+    """ "打过了": a record (general, given today unless the customer said when) with its expiry,
+    in the audit trail; the pet's ``vaccinated_on`` follows the newest record."""
+    from core.audit import RecordError
+    from core.vaccinations import record_vaccination
+
+    given = date.fromisoformat(t.draft.vaccinated_on) if t.draft.vaccinated_on else t.today
+    try:
+        await record_vaccination(
+            t.engine.db, t.engine.clock, t.shop_id, t.shop, pet_id, None, given, actor(t), today=t.today
+        )
+    except RecordError:
+        await record_vaccination(t.engine.db, t.engine.clock, t.shop_id, t.shop, pet_id, None, t.today, actor(t))
 
 
 def vaccination_valid(t: Turn, pet: PetView | None) -> bool:
@@ -337,6 +365,15 @@ def _for_child(t: Turn, service_id: str) -> bool:
 
 def _child_service(t: Turn) -> str | None:
     return next((sid for sid in t.shop.services if _for_child(t, sid)), None)
+
+
+def _adult_exam(t: Turn) -> str | None:
+    """The exam whose sibling is the children's one (same resources), for a grown-up."""
+    child = _child_service(t)
+    if child is None:
+        return None
+    resources = t.shop.services[child].resources
+    return next((sid for sid, s in t.shop.services.items() if sid != child and s.resources == resources), None)
 
 
 def _drop_addons_not_offered(t: Turn) -> None:
@@ -510,6 +547,45 @@ def _needs_size(t: Turn) -> bool:
     if d.category:
         return any(s.pet_size for s in t.shop.services.values() if s.category == d.category)
     return False
+
+
+async def eye_result(t: Turn) -> None:
+    """ "我的验光结果" / "my results": the customer's latest exam in plain words (only to them)."""
+    from core.eye_records import eye_summary, latest_eye_record, recall_for
+
+    record = await latest_eye_record(t.engine.db, t.shop_id, t.customer.id)
+    if record is None:
+        t.say(t.t("info.no_eye_result"))
+        return
+    t.say(eye_summary(record, t.lang, recall_on=recall_for(t.shop, record)))
+
+
+def price_of_named(t: Turn, frame: Frame) -> bool:
+    """ "可乐洗一次澡多少钱呀" / "how much is a bath for Biscuit?": the price of that very service,
+    from config (a known pet's size picks the bath), with its add-ons; False when it is not one service."""
+    from bot.engine.intents import bath_for_species
+
+    pet = frame.pet
+    mention = frame.service
+    if mention is None and frame.bath and pet is not None and pet.species:
+        mention = bath_for_species("bath", t.shop, pet.species)
+    service_id = mention.service_id if mention else None
+    if service_id is None and mention is not None and mention.category and pet is not None:
+        service_id = _service_for_pet(t, mention.category, pet.size, pet.species)
+    if service_id is None or service_id not in t.shop.services:
+        return False
+    service = t.shop.services[service_id]
+    total = service.price + sum((t.shop.addons[a].price for a in frame.addons if a in t.shop.addons), Decimal(0))
+    t.say(
+        t.t(
+            "info.price_of",
+            service=t.service_name(service_id),
+            pet=f"（{pet.name}）" if pet is not None and t.lang == "zh" else (f" for {pet.name}" if pet else ""),
+            price=price_text(t, total),
+            minutes=service.duration_min,
+        )
+    )
+    return True
 
 
 def _service_for_pet(t: Turn, category: str, size: str | None, species: str | None) -> str | None:
@@ -741,7 +817,7 @@ async def confirm(t: Turn) -> None:
         if vaccinated and pet_id is not None:
             pet = t.pet(pet_id)
             if pet is not None and not vaccination_valid(t, pet):
-                await t.engine.customers.update_pet(t.customer.id, pet_id, vaccinated_on=t.today)
+                await _record_vaccination(t, pet_id)
         link = await calendar_link(t, b)
         t.say(booked_text(t, b), [t.button("btn.my_bookings", "m:my"), *_notice_offer(t)], link=link)
         t.settle()
@@ -1147,7 +1223,22 @@ def _vague(text: str) -> bool:
     return len(norm.split()) < 3 if norm.isascii() else len(norm.replace(" ", "")) < 5
 
 
-async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False) -> bool:
+async def _health_worry(t: Turn, matcher: FaqMatcher, result: MatchResult) -> bool:
+    """A symptom the FAQ is not sure of: the likeliest entry that hands over to staff is said, and
+    staff take the chat (a receptionist does not make a worried customer pick from buttons)."""
+    for candidate in result.candidates:
+        entry = matcher.faq.entry(candidate.id)
+        if entry is not None and entry.handoff and candidate.score >= HEALTH_FLOOR:
+            t.say(faq_answer_text(t, entry))
+            await escalate(t, route=entry.route, reason=f"faq:{entry.id}")
+            return True
+    return False
+
+
+HEALTH_FLOOR = 10.0  # a health entry this unlikely is not said
+
+
+async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False, health: bool = False) -> bool:
     """Answer, suggest or record the question; False when the FAQ has nothing at all.
 
     ``only_answer``: an answer or nothing (a question in the middle of a flow that the FAQ cannot
@@ -1176,6 +1267,8 @@ async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False) -> b
         return True
     if only_answer:
         return False
+    if health and await _health_worry(t, matcher, result):
+        return True
     if result.decision == "suggest" and result.candidates:
         buttons = []
         for candidate in result.candidates:

@@ -152,7 +152,9 @@ _CONTAINS: dict[Command, tuple[str, ...]] = {
         "人工",
         "真人",
         "客服",
-        "店员",
+        "找店员",
+        "店员在吗",
+        "联系店员",
         "找人",
         "human",
         "agent",
@@ -208,6 +210,13 @@ _CONTAINS: dict[Command, tuple[str, ...]] = {
     ),
     Command.RESCHEDULE: (
         "改期",
+        "挪一下时间",
+        "挪个时间",
+        "挪下时间",
+        "预约挪",
+        "时间挪",
+        "改个时间",
+        "改一下时间",
         "改时间",
         "换时间",
         "换个时间",
@@ -297,6 +306,17 @@ YES = (
 NO = ("不", "不是", "否", "没有", "没打", "还没", "没", "不用", "no", "n", "nope", "not yet", "none")
 
 
+_PEOPLE = (
+    r"(?:person|human|someone|somebody|staff|optometrists?|groomers?|doctors?|manager|owner|receptionist|employee"
+    r"|real one)"
+)
+_ASKS_FOR_A_PERSON = re.compile(
+    rf"\b(?:talk|speak|chat)\s+(?:to|with)\s+(?:one\s+of\s+)?(?:a|an|the|your|some)?\s*(?:real\s+)?{_PEOPLE}\b"
+    rf"|\bget\s+me\s+(?:a|an|the)?\s*(?:real\s+)?{_PEOPLE}\b"
+    r"|(?:找|叫|换|跟|和|同|联系)(?:个|一个|你们的?)?(?:真人|人来|店员|美容师|验光师|医生|老板|负责人|工作人员)"
+)
+
+
 def command_in(text: str) -> Command | None:
     norm = normalise(text)
     if not norm:
@@ -307,6 +327,8 @@ def command_in(text: str) -> Command | None:
     for command, words in _CONTAINS.items():
         if any(w in norm for w in words):
             return command
+    if _ASKS_FOR_A_PERSON.search(norm):
+        return Command.HUMAN  # "ugh just get me someone", "I'd like to talk to the optometrist about..."
     if norm.startswith("/start"):
         return Command.MENU
     if norm.startswith(("取消", "cancel ", "帮我取消")):
@@ -447,9 +469,17 @@ def looks_like_question(text: str) -> bool:
     if not norm:
         return False
     if norm.endswith(("?", "？")) or any(
-        w in norm for w in ("吗", "么", "什么", "多少", "怎么", "几", "哪", "能不能", "可不可以", "是否")
+        w in norm
+        for w in (
+            *("吗", "什么", "多少", "多久", "多长时间", "怎么", "几", "哪"),
+            *("能不能", "可不可以", "是否", "要不要", "有没有"),
+        )
     ):
         return True
+    if re.search(r"(?<![这那怎什多])么[。！!~～…]*$", norm):
+        return True  # "能洗么" asks; "就这么定了" does not
+    if len(norm) >= 3 and re.search(r"[\u4e00-\u9fff](?<![不算还都也并从就])(?:不|没|没有)[?？]?$", norm):
+        return True  # "下周四你们开门不", "有空没"
     first = normalise(norm).split(" ")[0]
     return first in (
         "how",

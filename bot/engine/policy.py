@@ -27,12 +27,14 @@ from typing import Any
 from bot.engine import flows
 from bot.engine.draft import Action, Draft, Mode, StateName
 from bot.engine.intents import Command, normalise
-from bot.engine.states import STATES
+from bot.engine.states import STATES, confirm_buttons
 from bot.engine.turn import Turn
-from bot.engine.understanding import HELP_WORDS, Frame, Intent, understand
+from bot.engine.understanding import HELP_WORDS, Frame, Intent, ordinal_choice, understand
 from bot.reminders import compose_shop_change
+from core import ratings
 from core.models import BookingStatus
 from core.results import Actor, Booked
+from core.when import parse_when
 
 MISUNDERSTOOD_LIMIT = 2
 RESUMABLE = (
@@ -67,8 +69,17 @@ class _Policy:
         if payload is None and stripped.isascii() and stripped.isdigit():  # not "²" or "٣"
             buttons = t.data.get("buttons", [])
             number = int(stripped) if len(stripped) < 4 else 0
-            if 1 <= number <= len(buttons):
+            at_hour = _time_button_at(t, buttons, number) if t.state == StateName.CHOOSE_TIME else None
+            if at_hour is not None:
+                payload = at_hour  # "10" among 10:00, 10:30, 11:00 is ten o'clock, not the tenth button
+            elif 1 <= number <= len(buttons):
                 payload = buttons[number - 1]
+        chosen = ordinal_choice(stripped) if payload is None else None
+        if chosen is not None and parse_when(stripped, t.today).date is not None:
+            chosen = None  # "the 2nd" names a day of the month, not the second button
+        buttons = t.data.get("buttons", [])
+        if chosen is not None and buttons and -1 <= chosen <= len(buttons) and chosen != 0:
+            payload = buttons[chosen - 1] if chosen > 0 else buttons[-1]  # "第二个": the second button
         state = STATES[t.state]
         if payload is not None:  # a tap answers the prompt it belongs to, however old
             if await self._global_button(t, payload) or await state.on_payload(t, payload):
@@ -85,6 +96,8 @@ class _Policy:
         local_now = t.now.astimezone(t.shop.tz).time()
         frame = understand(stripped, t.shop, t.customer.pets, t.today, lang=t.lang, now=local_now)
         await self._follow_language(t, frame)
+        if await self._rating_comment(t, frame, stripped):
+            return
         if await self._understood(t, frame):
             t.data["misses"] = 0
             return
@@ -133,13 +146,27 @@ class _Policy:
             return True
         state = STATES[t.state]
         d = t.draft
+        if t.state in ASKS_YES_NO and frame.hesitant and not frame.fills_booking:
+            minutes = t.shop.booking.hold_ttl_min
+            key = "info.take_your_time_held" if t.state == StateName.CONFIRM else "info.take_your_time"
+            # "嗯…我再想想": nothing is done, the question stays open with its buttons
+            if t.state == StateName.CONFIRM:
+                t.say(t.t(key, minutes=minutes), confirm_buttons(t))
+            else:
+                t.say(t.t(key, minutes=minutes))
+                await t.reprompt()
+            return True
         if t.state in SHOWS_PRICE and frame.price_question and not (frame.fills_booking or frame.addons):
             await t.reprompt()  # "一共多少钱?" at the summary: the summary again, with its total
             return True
         digression = frame.question and t.state != StateName.IDLE and not _answers_open_question(t, frame)
         if digression and await flows.answer_from_faq(t, frame.focus or frame.text, only_answer=True):
             return True
-        only_asks = frame.question and not (frame.when.found or frame.service or frame.pet or frame.staff_id)
+        # "验光前隐形眼镜要停戴多久啊" at the day question asks about contacts; it does not change the service
+        asks_about_it = frame.wh_question and not (frame.request_form or frame.has(Intent.CORRECTION))
+        only_asks = frame.question and (
+            asks_about_it or not (frame.when.found or frame.service or frame.pet or frame.staff_id)
+        )
         in_form = d.mode == Mode.BOOK and t.state != StateName.IDLE and frame.fills_booking and not only_asks
         # the form takes every fact first, then the open question reads its own answer from the
         # same message ("yes. oh wait, he's medium actually" answers yes AND corrects the size)
@@ -152,11 +179,19 @@ class _Policy:
         if await self._about_existing_booking(t, frame):
             return True
         self._remember_topic(t, frame)
-        if frame.question and not _wants_booking(frame, False) and await flows.answer_from_faq(t, frame.focus):
+        # "可乐洗一次澡多少钱呀": the FAQ's answer when it has one, else that very service's price from
+        # config (the topic stays for "那就约周六")
+        price_of = t.state == StateName.IDLE and frame.price_question and not (frame.addons or frame.when.found)
+        if price_of and await flows.answer_from_faq(t, frame.focus, only_answer=True):
+            return True
+        if price_of and flows.price_of_named(t, frame):
+            return True
+        asks_faq = (frame.question or frame.symptom) and not _wants_booking(frame, False)
+        if asks_faq and await flows.answer_from_faq(t, frame.focus, health=frame.symptom):
             return True
         if await self._intent(t, frame):
             return True
-        asked = frame.question and not _wants_booking(frame, False)  # already put to the FAQ above
+        asked = asks_faq  # already put to the FAQ above
         if not asked and await flows.answer_from_faq(t, frame.focus or frame.text):
             self._remember_topic(t, frame)
             return True
@@ -292,6 +327,8 @@ class _Policy:
             topic["pet_id"] = frame.pet.id
         if frame.child is not None:
             topic["child"] = frame.child
+        if frame.question and frame.when.date is not None and not frame.when.past:
+            topic.update(day=frame.when.date.isoformat(), asked_day=True)  # "下周四你们开门不"
         if topic:
             topic["at"] = t.now.isoformat()
             t.data["topic"] = topic
@@ -301,6 +338,9 @@ class _Policy:
         if frame.has(Intent.SAME_AGAIN) and await self._same_again(t, frame):
             return True
 
+        if frame.has(Intent.RESULTS) and t.shop.kind == "optician":
+            await flows.eye_result(t)  # "我的验光结果": the latest exam in plain words
+            return True
         if frame.has(Intent.RESULTS):
             return False
         topic = _topic(t)
@@ -313,7 +353,8 @@ class _Policy:
             pet = t.pet(topic["pet_id"])
             if pet is not None and _refers_back(frame):
                 prefill.update(pet_id=pet.id, pet_name=pet.name, species=pet.species, size=pet.size)
-        if frame.when.date is None and topic.get("day") and _has_any(frame.norm, SAME_DAY_WORDS):
+        asked_about_day = topic.get("asked_day") and frame.norm.startswith(THEN_WORDS)  # "下周四开门吗" "那约个验光"
+        if frame.when.date is None and topic.get("day") and (_has_any(frame.norm, SAME_DAY_WORDS) or asked_about_day):
             prefill["want_day"] = topic["day"]
             if frame.when.time is not None:
                 prefill["want_time"] = frame.when.time.strftime("%H:%M")
@@ -356,6 +397,31 @@ class _Policy:
 
     # ------------------------------------------------------------------ buttons
 
+    async def _rating_button(self, t: Turn, payload: str) -> bool:
+        """A star tapped under "how was your visit?" (core/ratings.py records it once)."""
+        service = getattr(self.engine, "ratings", None)
+        if service is None:
+            return False
+        reply = await service.answer_button(payload, t.customer.id, t.lang)
+        for message in reply.messages:
+            t.say(message.text, message.buttons)
+        ratings.remember_pending(t.data, reply.comment_for, t.now)
+        return True
+
+    async def _rating_comment(self, t: Turn, frame: Frame, text: str) -> bool:
+        """The words after the stars ("the groomer was lovely"): the rating's comment."""
+        service = getattr(self.engine, "ratings", None)
+        booking_id = ratings.take_pending(t.data, t.now)
+        if service is None or booking_id is None or t.state != StateName.IDLE:
+            return False
+        requests = {Intent.BOOK, Intent.AVAILABILITY, Intent.RESCHEDULE, Intent.CANCEL_BOOKING, Intent.ADD_ADDON}
+        if frame.command is not None or frame.intents & requests or frame.when.found:
+            return False  # a new request ("bath for Max next Saturday"), not a comment
+        reply = await service.answer_comment(booking_id, t.customer.id, text, t.lang)
+        for message in reply.messages:
+            t.say(message.text, message.buttons)
+        return True
+
     async def _global_button(self, t: Turn, payload: str) -> bool:
         if payload.startswith("faq:"):
             matcher = self.engine.faq_matcher(t.shop_id)
@@ -369,6 +435,8 @@ class _Policy:
                 t.say(t.t("faq.followup"))
                 await t.reprompt()
             return True
+        if payload.startswith("rate:"):
+            return await self._rating_button(t, payload)
         if payload[:3] in ("rc:", "rr:", "rx:"):
             return await self._reminder_button(t, payload)
         if payload.startswith("sc:"):
@@ -559,6 +627,10 @@ EXISTING_REFERENCES = (
 )
 TALK_WORDS = ("speak to", "talk to", "speak with", "talk with", "聊", "问问", "咨询", "联系")
 BOOKING_NOUNS = ("预约", "booking", "appointment", "那个", "那次")
+THEN_WORDS = (
+    *("那", "那就", "那么", "好的那", "好那", "行那"),
+    *("then", "ok then", "okay then", "great then", "in that case"),
+)
 SAME_DAY_WORDS = ("same day", "that day", "同一天", "那天", "当天", "同一日")
 REFER_BACK = (" him", " her", " them", " it", "他", "她", "它", "宝贝", "again", "another", "再", "也")
 
@@ -598,6 +670,8 @@ def _wants_booking(frame: Frame, has_topic: bool) -> bool:
     concrete = frame.service_named and (frame.when.found or frame.pet is not None or frame.new_pet_name)
     if frame.request_form and frame.pet is not None and not frame.when.past and _has_any(frame.norm, HELP_WORDS):
         return True  # "can you do something about Max's fur?": a service for Max, which one is asked
+    if frame.question and frame.request_form and frame.service_named and not frame.wh_question:
+        return True  # "can we get him checked?", "能不能给豆豆洗个澡？": a request phrased as a question
     if frame.question:
         # "can luna get a nail trim on wednesday at 11?" asks to book; "洗澡多少钱?" asks the FAQ
         return bool(
@@ -615,6 +689,18 @@ def _wants_booking(frame: Frame, has_topic: bool) -> bool:
 def _for_pet(frame: Frame) -> bool:
     """ "it's for Bear" / "给豆豆的": a pet named as whom the booking is for."""
     return _has_any(f" {frame.norm} ", (" for ", "给", "是")) and len(frame.norm) <= 30
+
+
+def _time_button_at(t: Turn, buttons: list[str], hour: int) -> str | None:
+    """The offered time button at ``hour`` o'clock (or ``hour`` pm), when there is one."""
+    for payload in buttons:
+        start = flows.slot_from_payload(payload) if payload.startswith("s:") else None
+        if start is None:
+            continue
+        local = start.astimezone(t.shop.tz)
+        if local.minute == 0 and local.hour in (hour, hour + 12):
+            return payload
+    return None
 
 
 def _only_when(frame: Frame) -> bool:
@@ -644,6 +730,8 @@ def _has_any(norm: str, words: tuple[str, ...]) -> bool:
 
 EN_GREETINGS = frozenset({"hi", "hello", "hey", "hiya", "good morning", "good afternoon", "good evening"})
 CHANGE_WORDS = ("change", "modify", "update", "amend", "修改", "改一下", "改下", "变更", "调整", "动一下")
+# States that wait on a yes or a no to a question naming what would change.
+ASKS_YES_NO = (StateName.CONFIRM, StateName.RESCHEDULE_CONFIRM, StateName.ADDON_CONFIRM, StateName.CANCEL_CONFIRM)
 # States whose prompt shows the price of what is being decided.
 SHOWS_PRICE = (StateName.CONFIRM, StateName.ADDON_CONFIRM, StateName.RESCHEDULE_CONFIRM)
 

@@ -239,16 +239,21 @@ class Vaccination(YesNoState):
 
     async def enter(self, t: Turn) -> None:
         pet = t.pet(t.draft.pet_id)
-        t.say(t.t("ask.vaccinated", pet=pet.name if pet else ""), _yes_no_buttons(t))
+        name = pet.name if pet else (t.draft.pet_name or "")
+        expired = await flows.expired_vaccination_prompt(t, pet) if pet else None
+        # a record on file that has run out is named with its date ("...expired on 3 May"), kindly
+        t.say(expired or t.t("ask.vaccinated", pet=name), _yes_no_buttons(t))
 
     async def on_frame(self, t: Turn, frame: Frame) -> bool:
         if frame.vaccinated is not None:
-            await self._answer(t, frame.vaccinated)
+            await self._answer(t, frame.vaccinated, frame.vaccinated_on)
             return True
         return await super().on_frame(t, frame)
 
-    async def _answer(self, t: Turn, yes: bool) -> None:
+    async def _answer(self, t: Turn, yes: bool, on: date | None = None) -> None:
         t.draft.vaccinated = yes
+        if on is not None:
+            t.draft.vaccinated_on = on.isoformat()
         if yes:
             await flows.advance(t)
             return
@@ -374,6 +379,11 @@ class ChooseTime(State):
         return False
 
 
+def confirm_buttons(t: Turn) -> list[Button]:
+    """The summary's choices: confirm, other times, cancel."""
+    return [t.button("btn.confirm", "c:ok"), t.button("btn.change_time", "c:other"), t.button("btn.cancel_flow", "x")]
+
+
 class Confirm(State):
     name = StateName.CONFIRM
 
@@ -383,10 +393,7 @@ class Confirm(State):
         if booking is None:  # pragma: no cover - holds are never deleted
             t.settle()
             return
-        t.say(
-            flows.summary(t, booking),
-            [t.button("btn.confirm", "c:ok"), t.button("btn.change_time", "c:other"), t.button("btn.cancel_flow", "x")],
-        )
+        t.say(flows.summary(t, booking), confirm_buttons(t))
 
     async def on_payload(self, t: Turn, payload: str) -> bool:
         if payload == "c:ok":

@@ -1,17 +1,23 @@
 """Persistence for the conversation engine: dialog state, dedupe, ordering, transcript, handoff.
 
+A turn runs in ONE unit of work (``Database.unit_of_work``, opened by bot/engine/engine.py):
+the dedupe claim, the conversation held and loaded, the policy's booking operations, then
+``finish_turn``; one commit.
+
 - Dedupe: an inbound message id is claimed (unique row) BEFORE it is processed; a redelivery
   gets the stored reply back instead of acting twice, and a redelivery that arrives while the
-  first attempt still runs waits for that attempt's reply.
+  first attempt still runs waits for that attempt's reply (``claim_here`` in the unit of work,
+  ``claim_inbound`` outside it to wait).
 - Ordering: messages of one conversation are handled one at a time. Inside a process an
-  asyncio.Lock per conversation queues them in arrival order; across processes a lease on the
-  conversation row (lock_owner / locked_until, taken with one guarded UPDATE) does, so several
-  `serve` processes on PostgreSQL never interleave one chat. A crashed holder's lease is
-  released as soon as its heartbeat says it is dead (bot/inbox.py), else it expires. The state
-  is loaded only after the lock is taken, in the same statement (UPDATE ... RETURNING).
-- A turn ends in ONE transaction (``finish_turn``): transcript, state, the inbox row done, and
-  for the durable inbox path the replies in the outbox (then the delivery loop is woken: here
-  directly, in other processes by PostgreSQL NOTIFY).
+  asyncio.Lock per conversation (``ordered``) queues them in arrival order; across processes
+  ``hold`` locks the conversation row for the unit of work (SELECT ... FOR UPDATE on
+  PostgreSQL; SQLite has one writer), so several `serve` processes never interleave one chat.
+  The state is loaded only after the row is held, in the same statement. A lease left in the
+  row (lock_owner / locked_until, by an older process) is respected until it expires or its
+  holder is known dead (bot/inbox.py).
+- A turn ends with ``finish_turn``: transcript, state, the inbox row done, and for the durable
+  inbox path the replies in the outbox (the delivery loop is woken once the unit of work
+  committed: here directly, in other processes by PostgreSQL NOTIFY).
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, or_, select, text, update
+from sqlalchemy import Select, Table, insert, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -40,12 +47,16 @@ from core.models import (
     OutboxStatus,
     TranscriptEntry,
 )
-from core.outbox import enqueue
+from core.outbox import enqueue, outbox_row
 
+# The tables the hot turn writes with Core statements (no ORM unit-of-work flush per turn).
+CONVERSATIONS = cast(Table, Conversation.__table__)
+INBOUND = cast(Table, InboundMessage.__table__)
+TRANSCRIPT = cast(Table, TranscriptEntry.__table__)
+OUTBOX = cast(Table, OutboxMessage.__table__)
 LEASE = timedelta(seconds=30)
 WAKE_CHANNEL = "chatbook_wake"  # NOTIFY channel: new outbox rows to send
 ABANDONED = timedelta(seconds=60)  # a claimed message with no reply after this is processed again
-_POLL_SECONDS = 0.02
 
 
 @dataclass
@@ -65,7 +76,6 @@ class ConversationState:
     handoff_reason: str | None = None
     assigned_to: str | None = None
     created: bool = False
-    lease_released: bool = False
 
 
 @dataclass(frozen=True)
@@ -134,39 +144,10 @@ class ConversationStore:
     # ---------------------------------------------------------------- ordering
 
     @asynccontextmanager
-    async def locked(
-        self, shop_id: str, channel: str, external_id: str, conversation_id: int
-    ) -> AsyncIterator[ConversationState]:
-        """Hold the conversation (in-process lock, then the cross-process lease) and load it."""
-        async with self._local((shop_id, channel, external_id)):
-            conv = await self._take_lease(conversation_id)
-            try:
-                yield conv
-            finally:
-                if not conv.lease_released:
-                    await self._drop_lease(conversation_id)
-
-    @asynccontextmanager
-    async def opened(
-        self, shop_id: str, channel: str, external_id: str, *, customer_id: int, language: str
-    ) -> AsyncIterator[ConversationState]:
-        """``open`` + ``locked`` in one: a known chat is held and loaded with ONE statement (the
-        lease taken by its natural key, UPDATE ... RETURNING); a new one is created first."""
-        async with self._local((shop_id, channel, external_id)):
-            conv = await self._take_lease_by_key(shop_id, channel, external_id)
-            if conv is None:
-                made = await self.open(shop_id, channel, external_id, customer_id=customer_id, language=language)
-                conv = await self._take_lease(made.id)
-                conv.created = made.created
-            try:
-                yield conv
-            finally:
-                if not conv.lease_released:
-                    await self._drop_lease(conv.id)
-
-    @asynccontextmanager
-    async def _local(self, key: tuple[str, str, str]) -> AsyncIterator[None]:
-        """This process's lock of one conversation (arrival order), forgotten when unused."""
+    async def ordered(self, shop_id: str, channel: str, external_id: str) -> AsyncIterator[None]:
+        """This process's lock of one conversation: its messages are handled in arrival order,
+        one at a time (forgotten when unused). Across processes: ``hold``."""
+        key = (shop_id, channel, external_id)
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiters[key] = self._waiters.get(key, 0) + 1
         try:
@@ -178,57 +159,85 @@ class ConversationStore:
                 del self._waiters[key]
                 self._locks.pop(key, None)
 
-    async def _take_lease_by_key(self, shop_id: str, channel: str, external_id: str) -> ConversationState | None:
-        """The lease and the state by natural key; None when the conversation does not exist yet."""
-        natural = (
-            Conversation.shop_id == shop_id,
-            Conversation.channel == channel,
-            Conversation.external_id == external_id,
-        )
-        while True:
-            now = self.clock.now()
-            async with self.db.transaction() as s:
-                row = await s.scalar(self._lease(now, *natural))
-                if row is not None:
-                    return _state_of(row)
-                if await s.scalar(select(Conversation.id).where(*natural)) is None:
-                    return None
-            await asyncio.sleep(_POLL_SECONDS)
-
-    def _lease(self, now: datetime, *where: Any) -> Any:
-        """Take (or renew) the conversation's lease and load it in ONE statement (UPDATE ... RETURNING)."""
-        return (
-            update(Conversation)
-            .where(
-                *where,
-                or_(
-                    Conversation.locked_until.is_(None),
-                    Conversation.locked_until < now,
-                    Conversation.lock_owner == self.owner,
-                ),
+    async def claim_here(self, shop_id: str, channel: str, message_id: str) -> Claim | None:
+        """``claim_inbound`` inside the turn's unit of work, without waiting: fresh (new, or
+        abandoned by an attempt that died), the stored reply, or None when another attempt is
+        still on it (the caller leaves the unit of work and waits with ``claim_inbound``)."""
+        now = self.clock.now()
+        inbound = INBOUND
+        values = {"shop_id": shop_id, "channel": channel, "message_id": message_id, "received_at": now}
+        async with self.db.unit_of_work() as uow:
+            statement = (
+                self._insert(inbound)
+                .values(done=False, attempts=0, **values)
+                .on_conflict_do_nothing(index_elements=["shop_id", "channel", "message_id"])
+                .returning(inbound.c.id)
             )
-            .values(lock_owner=self.owner, locked_until=now + LEASE)
-            .returning(Conversation)
-            .execution_options(synchronize_session=False)
+            if (await uow.conn.execute(statement)).first() is not None:
+                return Claim(fresh=True)
+            key = (inbound.c.shop_id == shop_id, inbound.c.channel == channel, inbound.c.message_id == message_id)
+            found = select(inbound.c.done, inbound.c.reply, inbound.c.received_at).where(*key)
+            row = (await uow.conn.execute(found)).first()
+            if row is None:  # pragma: no cover - rows are never deleted while in use
+                return Claim(fresh=True)
+            if row.done:
+                return Claim(fresh=False, reply=[OutgoingMessage.from_json(m) for m in row.reply or []])
+            if row.received_at + ABANDONED < now:  # the first attempt died: take it over
+                await uow.conn.execute(update(inbound).where(*key).values(received_at=now))
+                return Claim(fresh=True)
+            return None
+
+    async def hold(
+        self, shop_id: str, channel: str, external_id: str, *, customer_id: int, language: str
+    ) -> ConversationState | None:
+        """Inside the turn's unit of work: the conversation held until the work commits, and
+        loaded; created on first contact. Held by a row lock on PostgreSQL (SELECT ... FOR
+        UPDATE: another process's turn of the same chat waits for this one's commit), by the
+        single writer on SQLite. None when another process holds the older lease (``lock_owner``,
+        still valid): the caller leaves the unit of work and tries again shortly."""
+        now = self.clock.now()
+        conversations = CONVERSATIONS
+        query = select(conversations).where(
+            conversations.c.shop_id == shop_id,
+            conversations.c.channel == channel,
+            conversations.c.external_id == external_id,
         )
+        if self.db.dialect == "postgresql":
+            query = query.with_for_update()
+        async with self.db.unit_of_work() as uow:
+            row = (await uow.conn.execute(query)).first()
+            created = False
+            if row is None:
+                statement = (
+                    self._insert(conversations)
+                    .values(
+                        shop_id=shop_id,
+                        channel=channel,
+                        external_id=external_id,
+                        customer_id=customer_id,
+                        language=language,
+                        state="idle",
+                        data={},
+                        mode=ConversationMode.BOT,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .on_conflict_do_nothing(index_elements=["shop_id", "channel", "external_id"])
+                    .returning(*conversations.c)
+                )
+                row = (await uow.conn.execute(statement)).first()
+                created = row is not None
+                if row is None:  # another process made it meanwhile
+                    row = (await uow.conn.execute(query)).first()
+                    assert row is not None
+        if row.lock_owner not in (None, self.owner) and row.locked_until is not None and row.locked_until >= now:
+            return None
+        state = _state_of(row)
+        state.created = created
+        return state
 
-    async def _take_lease(self, conversation_id: int) -> ConversationState:
-        while True:
-            now = self.clock.now()
-            async with self.db.transaction() as s:
-                row = await s.scalar(self._lease(now, Conversation.id == conversation_id))
-                if row is not None:
-                    return _state_of(row)
-            await asyncio.sleep(_POLL_SECONDS)
-
-    async def _drop_lease(self, conversation_id: int) -> None:
-        async with self.db.transaction() as s:
-            await s.execute(
-                update(Conversation)
-                .where(Conversation.id == conversation_id, Conversation.lock_owner == self.owner)
-                .values(lock_owner=None, locked_until=None)
-                .execution_options(synchronize_session=False)
-            )
+    def _insert(self, table: Any) -> Any:
+        return postgresql.insert(table) if self.db.dialect == "postgresql" else sqlite.insert(table)
 
     async def finish_turn(
         self,
@@ -239,51 +248,57 @@ class ConversationStore:
         *,
         deliver_at: datetime | None = None,
     ) -> list[int]:
-        """One transaction ends a turn: transcript in and out, the new state, the stored reply
-        for redeliveries, the inbox row done, and the lease given back. With ``deliver_at`` the
-        replies are also written to the outbox (due then) and the delivery loop is woken; returns
-        their outbox ids."""
+        """The end of a turn, in its unit of work: transcript in and out, the new state, the
+        stored reply for redeliveries, the inbox row done, and any lease of ours given back.
+        With ``deliver_at`` the replies are also written to the outbox (due then) and the
+        delivery loop is woken once the work commits; returns their outbox ids."""
         now = self.clock.now()
         shop_id, channel, message_id = message
-        rows: list[OutboxMessage] = []
-        async with self.db.transaction() as s:
-            if deliver_at is not None:
-                for reply in replies:
-                    row = enqueue(
-                        s,
-                        shop_id=shop_id,
-                        channel=channel,
-                        external_id=conv.external_id,
-                        conversation_id=conv.id,
-                        message=reply,
-                        now=now,
-                    )
-                    row.next_attempt_at = deliver_at
-                    rows.append(row)
-            s.add(
-                TranscriptEntry(
-                    conversation_id=conv.id,
-                    direction="in",
-                    author="customer",
-                    text=inbound[0][:4000],
-                    payload=inbound[1],
-                    at=now,
-                )
-            )
-            for reply in replies:
-                s.add(
-                    TranscriptEntry(
-                        conversation_id=conv.id,
-                        direction="out",
-                        author="bot",
-                        text=reply.text[:4000],
-                        payload=reply.to_json(),
-                        at=now,
-                    )
-                )
-            await s.execute(
-                update(Conversation)
-                .where(Conversation.id == conv.id)
+        transcript = [
+            {
+                "conversation_id": conv.id,
+                "direction": "in",
+                "author": "customer",
+                "text": inbound[0][:4000],
+                "payload": inbound[1],
+                "at": now,
+            }
+        ]
+        transcript += [
+            {
+                "conversation_id": conv.id,
+                "direction": "out",
+                "author": "bot",
+                "text": reply.text[:4000],
+                "payload": reply.to_json(),
+                "at": now,
+            }
+            for reply in replies
+        ]
+        outbox_ids: list[int] = []
+        async with self.db.unit_of_work() as uow:
+            conn = uow.conn
+            if deliver_at is not None and replies:
+                rows = [
+                    {
+                        **outbox_row(
+                            shop_id=shop_id,
+                            channel=channel,
+                            external_id=conv.external_id,
+                            conversation_id=conv.id,
+                            message=reply,
+                            now=now,
+                        ),
+                        "next_attempt_at": deliver_at,
+                    }
+                    for reply in replies
+                ]
+                result = await conn.execute(insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True), rows)
+                outbox_ids = [row_id for (row_id,) in result]
+            await conn.execute(insert(TRANSCRIPT), transcript)
+            await conn.execute(
+                update(CONVERSATIONS)
+                .where(CONVERSATIONS.c.id == conv.id)
                 .values(
                     language=conv.language,
                     state=conv.state,
@@ -293,25 +308,17 @@ class ConversationStore:
                     lock_owner=None,
                     locked_until=None,
                 )
-                .execution_options(synchronize_session=False)
             )
-            await s.execute(
-                update(InboundMessage)
-                .where(
-                    InboundMessage.shop_id == shop_id,
-                    InboundMessage.channel == channel,
-                    InboundMessage.message_id == message_id,
-                )
+            await conn.execute(
+                update(INBOUND)
+                .where(INBOUND.c.shop_id == shop_id, INBOUND.c.channel == channel, INBOUND.c.message_id == message_id)
                 .values(done=True, reply=[m.to_json() for m in replies], done_at=now)
-                .execution_options(synchronize_session=False)
             )
-            if rows:
-                await s.flush()
-                await self._notify(s)
-        conv.lease_released = True
-        if rows:
-            self._wake()
-        return [row.id for row in rows]
+            if outbox_ids:
+                if self.db.dialect == "postgresql":
+                    await conn.execute(text("SELECT pg_notify(:c, '')"), {"c": WAKE_CHANNEL})
+                uow.after_commit(self._wake)
+        return outbox_ids
 
     # ---------------------------------------------------------------- waking the delivery loop
 
@@ -587,7 +594,8 @@ def latest_conversation_query(shop_id: str, customer_id: int) -> Select[Conversa
     )
 
 
-def _state_of(row: Conversation) -> ConversationState:
+def _state_of(row: Conversation | Any) -> ConversationState:
+    """From an ORM row or a Core row of the conversations table (the same attribute names)."""
     return ConversationState(
         id=row.id,
         shop_id=row.shop_id,

@@ -37,7 +37,7 @@ from bot.engine.intents import (
 from core.config import ShopConfig
 from core.customers import PetView
 from core.pets import BREEDS, Size, breed_in, size_in, species_in
-from core.when import When, parse_when
+from core.when import _UNITS_EN_AFTER, When, parse_when
 
 BREED_NAMES = tuple(b for b in BREEDS if not b.isascii())
 LONG_MESSAGE = 160  # characters: longer messages are read sentence by sentence
@@ -80,6 +80,8 @@ TYPOS: dict[str, str] = {
     "言光": "验光",
     "眼光检查": "验光检查",
     "隐型": "隐形",
+    "隐行": "隐形",
+    "引形": "隐形",
     "驱重": "驱虫",
     "batth": "bath",
     "bth": "bath",
@@ -123,6 +125,11 @@ TYPOS: dict[str, str] = {
 }
 
 BOOK_WORDS = (
+    "想来检查",
+    "想来看看",
+    "想过来",
+    "来一趟",
+    "come by",
     "想预约",
     "要预约",
     "我要预约",
@@ -195,6 +202,11 @@ AVAILABILITY_WORDS = (
     "room on",
 )
 SAME_WORDS = (
+    "老规矩",
+    "老一套",
+    "照常",
+    "the usual",
+    "my usual",
     "和上次一样",
     "跟上次一样",
     "同上次",
@@ -235,6 +247,9 @@ THANKS_WORDS = ("谢谢", "多谢", "感谢", "thanks", "thank you", "thx", "ty"
 BYE_WORDS = ("再见", "拜拜", "bye", "goodbye", "see you")
 ADD_WORDS = ("加", "add", "plus", "also", "顺便", "再做", "另外", "extra", "as well", "too")
 BOOKING_REFERENCE = ("预约", "booking", "appointment", "订单", "那次", "那个")
+_NOT_SIZE = re.compile(
+    r"(?:not|isn t|isn't|不是|并非)\s*(?:a\s+)?(?:small|medium|large|big|小型|中型|大型|小的|中的|大的)"
+)
 STATUS_WORDS = (
     "约上了吗",
     "约好了吗",
@@ -244,8 +259,19 @@ STATUS_WORDS = (
     "预约好了吗",
     "是什么时候",
     "几点来着",
+    "约好了没",
+    "约上了没",
+    "确认了没",
+    "成功了没",
+    "约好没",
+    "好了没有",
+    "定了没",
     "is it confirmed",
     "is my booking confirmed",
+    "did my booking go through",
+    "did it go through",
+    "has it been confirmed",
+    "is it booked",
     "when is my",
     "what time is my",
 )
@@ -294,9 +320,23 @@ CHILD_WORDS = (
     "my daughter",
     "my boy",
     "my girl",
+    "kiddo",
+    "toddler",
+    "teenager",
 )
-ADULT_WORDS = ("我自己", "本人", "成人", "大人", "myself", "for me", "adult", "my wife", "my husband", "老公", "老婆")
+ADULT_WORDS = (
+    *("我自己", "给自己", "自己的", "本人", "成人", "大人", "老公", "老婆"),
+    *("myself", "for me", "adult", "my wife", "my husband", "grown up", "grown-up"),
+)
+_NOT_ME = re.compile(r"not (?:for )?me\b|not myself|不是(?:给)?我(?:自己)?(?:的|约|验)?")
+_NOT_THE_CHILD = re.compile(
+    r"not (?:for )?(?:the|my|our) (?:kids?|son|daughter|children)|不是(?:给)?(?:孩子|小孩|儿子|女儿)"
+)
 _AGE = re.compile(r"(\d{1,2})\s*(?:岁|周岁|years?\s*old|yo\b|-year-old|year old)")
+_AGE_IS = re.compile(
+    r"\b(?:kid|kiddo|son|daughter|boy|girl|child|he|she)\s+(?:is|s|turned|just turned)\s+(\d{1,2})\b"
+    r"(?!\s*(?:am|pm|:|点|o))"
+)
 _CN_AGE = re.compile(r"([一二三四五六七八九十]{1,3})岁")
 
 # Vaccination answers (typed to the vaccination question or volunteered).
@@ -487,6 +527,9 @@ NEGATIONS = (
     "won t",
     "not",
 )
+_CORRECTED_HOUR = re.compile(
+    rf"(?<![0-9:.])([0-9]{{1,2}})(?![0-9:.])(?!\s*(?:{_UNITS_EN_AFTER}|pets?|kids?|children|sons?|daughters?)\b)"
+)
 CORRECTION_CUES = (
     "哦不",
     "不对",
@@ -499,14 +542,20 @@ CORRECTION_CUES = (
     "no wait",
     "actually",
     "make that",
+    "make it",
+    "change it to",
+    "改成",
+    "换成",
 )
 _PAST = re.compile(
     r"\b(?:had|was|were|came|went|did|got|loved|last time|last visit|came in)\b|上次|上回|之前|以前|去过|来过|做过"
 )
 # "bring Max in", "pop over": coming to the shop
 _BRING_IN = re.compile(r"\b(?:bring|take|pop)\s+(?:[a-z]+\s+){0,2}(?:in|over|by)\b(?!\s+(?:the|a)\b)")
+_SWAP = re.compile(r"换成|改成|换个|instead of|swap|replace")
 _MANUAL_METHOD = re.compile(
-    r"人工(?:验光|检查|测|配|洗|美容|修|剪)|(?:by hand|manual|machine)\b.*\bor\b|\bor\b.*(?:by hand|manual|machine)"
+    r"人工(?:验光|检查|测|配|洗|美容|修|剪|晶体|泪)"
+    r"|(?:by hand|manual|machine)\b.*\bor\b|\bor\b.*(?:by hand|manual|machine)"
 )
 _NOT_COMMAND = re.compile(
     r"(?:不是|不要|不想|not|don t want to|i don t want to)\s*(?:改期|改时间|取消|reschedule|cancel)"
@@ -542,12 +591,25 @@ _CN_FOR_PET = re.compile(
     rf"(?:给|帮|替|带)(?:我家的?|我的)?{_CN_SPECIES_WORD}?(?P<name>[\u4e00-\u9fffA-Za-z]{{1,9}}?){_CN_PET_SUFFIX}"
 )
 _CN_NAMED = re.compile(r"(?:叫|名字是|名叫|叫做)(?P<name>[\u4e00-\u9fffA-Za-z]{1,8})")
+# "不好意思打错字了，是芒果" / "sorry, typo - it's Mango": the name as it should have been
+_CN_RENAMED = re.compile(
+    r"(?:打错|写错|拼错|打成|错别字)[^，,。]{0,6}[，,。\s]*(?:应该是|是|叫)(?P<name>[\u4e00-\u9fffA-Za-z]{1,8})"
+)
+_EN_RENAMED = re.compile(
+    r"(?i:typo|misspel+ed|spelled it wrong|wrong spelling)[^.!?]{0,20}?"
+    r"\b(?i:it s|it's|its|it is|should be|name is|i meant)\s+"
+    r"(?P<name>[A-Za-z][a-z\-]{1,15})"
+)
+# "给我家狗Lucky，明天下午两点": a name right after "我家狗", ended by punctuation
+_CN_MY_PET_END = re.compile(
+    rf"(?:我家|我的)(?:的)?{_CN_SPECIES_WORD}(?P<name>[A-Za-z][A-Za-z\-]{{1,14}}|[\u4e00-\u9fff]{{2,4}})(?=[，,。！!？?\s]|$)"
+)
 _EN_NAMED = re.compile(
     r"(?:(?:his|her|its|their|the dog s|the cat s) name is|(?:he|she|it) is called|(?:he|she|it)s called|"
     r"called|named|name s)\s+(?P<name>[a-z][a-z\-]{1,15})"
 )
 _EN_PET_NAME = re.compile(
-    r"(?:\bfor|\b[Mm]y\s+(?:[a-z]+\s+){0,3}?(?:dog|cat|puppy|kitten|pup|boy|girl|retriever|poodle|terrier|corgi|"
+    r"(?:\bfor|\b[Mm]y\s+(?:[a-z]+\s+){0,3}?(?:dog|cat|kitty|puppy|kitten|pup|boy|girl|retriever|poodle|terrier|corgi|"
     r"husky|shepherd|labrador|lab|bulldog|beagle|shiba|collie|samoyed|spaniel|pug|chihuahua|schnauzer)|\bbring|"
     r"\bbringing|\bget|\bwash|\bbathe|\bgroom)\s+(?P<name>[A-Z][a-z\-]{1,15})\b"
     r"|\b(?P<name2>[A-Z][a-z\-]{1,15})\s+(?:needs|wants|is due|would like|could use)\b"
@@ -649,6 +711,7 @@ class Frame:
     new_pet: bool = False  # "our new dog" / "另一只猫": not the pet on file
     request_form: bool = False  # "can I ...", "能不能...": a request phrased as a question
     price_question: bool = False  # "多少钱" / "how much will it be": asks what something costs
+    hesitant: bool = False  # "我再想想" / "let me think": not a yes, not a no
     symptom: bool = False  # "眼睛疼，还有点红" / "his skin is itchy": a health worry, not a booking
 
     @property
@@ -690,6 +753,9 @@ class Frame:
         )
 
 
+_SPLIT_BATH = re.compile(r"洗(?:一次|一下|一个|个|次|了个|个香香)澡")  # "洗一次澡" is "洗澡"
+
+
 def fix_typos(text: str) -> str:
     lowered = text.lower() if text.isascii() else text
     for wrong, right in TYPOS.items():
@@ -709,7 +775,7 @@ def understand(
 ) -> Frame:
     """The frame of one typed message (buttons are payloads and never reach here)."""
     raw = text.strip()
-    fixed = _half_past(_joined_aliases(fix_typos(raw), shop))
+    fixed = _half_past(_joined_aliases(_SPLIT_BATH.sub("洗澡", fix_typos(raw)), shop))
     norm = normalise(fixed)
     written = language_written(raw)
     long = len(raw) > LONG_MESSAGE
@@ -719,6 +785,8 @@ def understand(
     command = command_in(focus)
     if command is not None and _NOT_COMMAND.search(focus.lower()):
         command = None  # "哦不是改期，我是想再约个剪指甲": the command word is denied
+    if command == Command.RESCHEDULE and _SWAP.search(focus) and addon_in(focus, shop) is not None:
+        command = None  # "驱虫不要了，换成护毛素": an add-on is swapped, the booking is not moved
     if command == Command.HUMAN and _MANUAL_METHOD.search(focus.lower()):
         command = None  # "你们是人工验光还是电脑验光？": how the exam is done, not "a person please"
     intents: set[Intent] = set()
@@ -733,7 +801,7 @@ def understand(
         intents.add(Intent.SAME_AGAIN)
     if _has(norm, THANKS_WORDS) or _has(norm, BYE_WORDS):
         intents.add(Intent.THANKS)
-    if _has(norm, RESULTS_WORDS):
+    if _has(focus_norm, RESULTS_WORDS) and not _PAST.search(focus.lower()):
         intents.add(Intent.RESULTS)
     if _correction(norm):
         intents.add(Intent.CORRECTION)
@@ -771,17 +839,18 @@ def understand(
         if not when.found and event.date is not None and _has(focus_norm, AFTER_THAT_WORDS):
             # "my son finishes school at 4 on Thursday, can we come after that?": that day, a time after it
             when = When(date=event.date, period=event.period, spans=event.spans)
-    addons = _addons(focus, shop)
-    if _has(norm, ADD_WORDS) and (addons or _has(norm, BOOKING_REFERENCE)):
-        intents.add(Intent.ADD_ADDON)
+    addons = _addons(_not_past_clauses(focus, today), shop)  # "上个月刚做过驱虫，这次就洗个澡": no deworming
+    adds_extra = _has(norm, ("add something", "add anything", "add an extra", "加点什么", "加个项目", "加项目"))
+    if _has(norm, ADD_WORDS) and (addons or _has(norm, BOOKING_REFERENCE) or adds_extra):
+        intents.add(Intent.ADD_ADDON)  # "can I add something to Biscuit's bath?"
     if _MY_BOOKING.search(norm) or _has(norm, STATUS_WORDS):
         intents.add(Intent.MY_BOOKINGS)
     if _has(norm, CANT_COME_WORDS):
         intents.add(Intent.CANT_COME)
     breed = breed_in(focus)
     explicit_size = _has(normalise(focus), SIZE_HINTS)
-    size = size_in(focus) if (explicit_size or (breed and pet is None)) else None
-    size = size or _size_from_weight(focus)
+    sized = _NOT_SIZE.sub(" ", focus.lower())  # "she's actually medium not small": medium
+    size = _size_from_weight(focus) or (size_in(sized) if (explicit_size or (breed and pet is None)) else None)
     if pet is not None:
         breed = None  # a breed in the message is someone else's ("我朋友家的金毛"), not the pet on file
     vaccinated, vaccinated_on = _vaccination(_about_vaccines(fixed) if long else fixed, today)
@@ -790,8 +859,8 @@ def understand(
     child, age = _whose_exam(focus if long else fixed)  # a story's grandmother is not the patient
     new_name = None if pet else (_new_pet_name(focus, shop) if long else None) or _new_pet_name(raw, shop)
     if long and new_name and pet is None:  # "我家豆豆是一只四岁的泰迪": the story's facts about that pet
-        about = " ".join(c for c in _clauses(fixed) if new_name in c)
-        breed = breed or breed_in(about)
+        about = next((c for c in _clauses(fixed) if new_name in c and (breed_in(c) or species_in(c))), "")
+        breed = breed or breed_in(about)  # the first clause that says what the pet is
         species = species or species_in(about) or None
         size = size or (size_in(about) if breed else None)
     same_time = _has(norm, SAME_TIME_WORDS)
@@ -823,12 +892,13 @@ def understand(
         earliest=earliest,
         bath=bath,
         staff_id=_staff(fixed, shop),
-        removed_addons=addons if addons and _has(norm, REMOVE_WORDS) else (),
+        removed_addons=_removed_addons(fixed, shop, addons),
         shift_minutes=_shift_minutes(fixed),
         new_pet=_has(norm, NEW_PET_WORDS),
         request_form=_has(norm, REQUEST_FORMS),
         wh_question=Intent.ASK in intents and _has(norm, WH_WORDS),
-        price_question=_has(norm, PRICE_WORDS),
+        price_question=_has(focus_norm, PRICE_WORDS),
+        hesitant=hesitates(raw),
         symptom=_has(normalise(focus), SYMPTOM_WORDS),
     )
 
@@ -967,6 +1037,9 @@ LATER_WORDS = (
 
 
 UNAVAILABLE_WORDS = (
+    "except",
+    "apart from",
+    "除了",
     "不行",
     "来不及",
     "没办法",
@@ -998,7 +1071,13 @@ def _present_part(text: str, today: date) -> str:
     sentences = _sentences(text)
     if len(sentences) < 2:
         return text
-    kept = [s for s in sentences if not _PAST.search(s.lower()) and not parse_when(s, today).past]
+    kept = [
+        s
+        for s in sentences
+        if not (_PAST.search(s.lower()) or parse_when(s, today).past)
+        # "I'd like to get Pumpkin bathed Friday, she's had her shots": the request is kept
+        or _has(normalise(s), (*BOOK_WORDS, *REQUEST_FORMS))
+    ]
     return " ".join(kept) if kept else text
 
 
@@ -1014,6 +1093,43 @@ def _correction(norm: str) -> bool:
     return False
 
 
+HESITATION_WORDS = (
+    *("再想想", "想想", "考虑一下", "考虑考虑", "我考虑", "等等", "等一下", "等下", "稍等", "不确定", "犹豫", "纠结"),
+    *("let me think", "think about it", "not sure", "i m not sure", "hold on", "give me a minute", "maybe", "unsure"),
+)
+_STRETCHED_YES = re.compile(r"^y+e+s{2,}\b")
+
+
+def hesitates(text: str) -> bool:
+    """ "嗯…我再想想" / "hmm let me think": the customer has not decided."""
+    return _has(normalise(text), HESITATION_WORDS)
+
+
+_ORDINALS_EN = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
+_ORDINALS_EN.update({"1st": 1, "2nd": 2, "3rd": 3, "4th": 4})
+_ORDINAL_CN = re.compile(r"^(?:选|要|就)?第\s*([一二三四五六七八九十1-9])\s*(?:个|项|条|次|那个)?(?:吧|的)?[。!！]?$")
+_ORDINAL_EN = re.compile(
+    r"^(?:the\s+)?(first|second|third|fourth|fifth|1st|2nd|3rd|4th|last)(?:\s+one)?(?:\s+please)?[.!]?$"
+)
+
+
+def ordinal_choice(text: str) -> int | None:
+    """ "第二个" / "the second one" / "最后一个": which of the buttons shown (1-based; -1 the last)."""
+    stripped = text.strip().lower()
+    if stripped in ("最后一个", "最后那个", "the last one", "last one"):
+        return -1
+    m = _ORDINAL_CN.match(stripped)
+    if m:
+        from core.when import _cn_int
+
+        value = m.group(1)
+        return int(value) if value.isdigit() else _cn_int(value)
+    m = _ORDINAL_EN.match(stripped)
+    if m:
+        return -1 if m.group(1) == "last" else _ORDINALS_EN[m.group(1)]
+    return None
+
+
 YES_EMOJI = frozenset("👍👌🆗✅✔☑🙆🤝💯")
 NO_EMOJI = frozenset("👎❌✖🙅")
 _SKIN_TONES = re.compile("[\U0001F3FB-\U0001F3FF\uFE0F]")
@@ -1023,6 +1139,8 @@ def yes_no_answer(text: str) -> bool | None:
     """A plain yes or no ("好的", "是的呀", "yes please", "no thanks", "不用了"), also when it
     opens a longer message ("yes. oh wait, he's medium")."""
     bare = _SKIN_TONES.sub("", text.strip())
+    if bare.rstrip("。！!~～，,") in ("中", "妥", "成", "得嘞", "好嘞", "整", "安排", "k", "kk"):
+        return True  # regional "OK"s ("中" in Henan, "得嘞" in Beijing), alone
     if bare and all(c in YES_EMOJI for c in bare):
         return True  # "👍" / "👌"
     if bare and all(c in NO_EMOJI for c in bare):
@@ -1033,8 +1151,9 @@ def yes_no_answer(text: str) -> bool | None:
         if answer is not None:
             return answer
     norm = _FILLER.sub("", normalise(text)).strip()
-    if not norm or len(norm) > 24:
-        return None
+    if not norm or len(norm) > 24 or hesitates(text):
+        return None  # "嗯…我再想想" is neither yes nor no
+    norm = _STRETCHED_YES.sub("yes", norm)  # "yesss", "yess pls"
     if _has(norm, KEEP_WORDS) or (len(norm) <= 16 and _has(norm, NOT_GOOD)):
         return False
     if norm in ("不错", "没错", "不客气"):
@@ -1056,7 +1175,10 @@ def yes_no_answer(text: str) -> bool | None:
     return None
 
 
-BATH_WORDS = ("洗澡", "洗个澡", "洗洗", "洗一洗", "洗一下", "洗下", "能洗", "可以洗", "bath", "wash", "shower")
+BATH_WORDS = (
+    *("洗澡", "洗个澡", "洗洗", "洗一洗", "洗一下", "洗下", "能洗", "可以洗"),
+    *("bath", "bathed", "bathe", "wash", "washed", "shower"),
+)
 ASK_CUES = ("想", "约", "要", "帮我", "给我", "预约", "能不能", "可以", "book", "want", "need", "like", "can", "could")
 
 
@@ -1157,6 +1279,28 @@ def _fuzzy_service(text: str, shop: ShopConfig) -> ServiceMention | None:
     return best[1] if best else None
 
 
+def _removed_addons(text: str, shop: ShopConfig, addons: tuple[str, ...]) -> tuple[str, ...]:
+    """The add-ons a message drops: those in a clause that says so ("驱虫不要了，换成护毛素" drops
+    only the deworming)."""
+    if not addons or not _has(normalise(text), REMOVE_WORDS):
+        return ()
+    clauses = _clauses(text)
+    if len(clauses) < 2:
+        return addons
+    dropped = {a for c in clauses if _has(normalise(c), REMOVE_WORDS) for a in _addons(c, shop)}
+    return tuple(a for a in addons if a in dropped)
+
+
+def _not_past_clauses(text: str, today: date) -> str:
+    """The clauses that are not about something done before ("做过驱虫", "had his teeth done")."""
+    clauses = _clauses(text)
+    kept = [c for c in clauses if not (_PAST.search(c.lower()) or _DONE.search(c) or parse_when(c, today).past)]
+    return "，".join(kept) if kept and len(kept) < len(clauses) else text
+
+
+_DONE = re.compile(r"(?:做|打|剪|洗|弄|驱|刷)过|刚做|已经做")
+
+
 def _addons(text: str, shop: ShopConfig) -> tuple[str, ...]:
     found: list[str] = []
     rest = text
@@ -1169,10 +1313,20 @@ def _addons(text: str, shop: ShopConfig) -> tuple[str, ...]:
 
 
 def _size_from_weight(text: str) -> Size | None:
-    m = re.search(r"(\d{1,3}(?:\.\d)?)\s*(kilos?|kilograms?|kgs?|公斤|千克|斤|lbs?|pounds?)", text.lower())
+    """ "12kg", "十二公斤", "三十多斤" (a jin is half a kilo), "about 20 lbs"."""
+    m = re.search(
+        r"(\d{1,3}(?:\.\d)?|[一二两三四五六七八九十]{1,3})\s*(?:多|来|几)?\s*"
+        r"(kilos?|kilograms?|kgs?|公斤|千克|斤|lbs?|pounds?)",
+        text.lower(),
+    )
     if not m:
         return None
-    value = float(m.group(1))
+    from core.when import _cn_int
+
+    number = m.group(1)
+    value = float(number) if number[0].isdigit() else float(_cn_int(number) or 0)
+    if value <= 0:
+        return None
     unit = m.group(2)
     kg = value / 2 if unit == "斤" else value * 0.4536 if unit.startswith(("lb", "pound")) else value
     return "small" if kg < 10 else "medium" if kg <= 25 else "large"
@@ -1251,7 +1405,7 @@ def _vaccination_month(text: str, today: date) -> date | None:
 def _whose_exam(text: str) -> tuple[bool | None, int | None]:
     norm = normalise(text)
     age: int | None = None
-    m = _AGE.search(text.lower())
+    m = _AGE.search(text.lower()) or _AGE_IS.search(text.lower())
     if m:
         age = int(m.group(1))
     else:
@@ -1264,10 +1418,13 @@ def _whose_exam(text: str) -> tuple[bool | None, int | None]:
         return True, age
     if age is not None and age >= 16:
         return False, age  # "帮我女儿约个验光，她25岁了": a grown-up daughter has an adult exam
+    not_me = _NOT_ME.search(norm) is not None
+    if not_me and _has(norm, CHILD_WORDS):
+        return True, age  # "oh sorry, it's not for me, it's for my son"
+    if (_has(norm, ADULT_WORDS) and not not_me) or _NOT_THE_CHILD.search(norm):
+        return False, age  # "我儿子上次验得挺准，这次给自己约", "it's for me, not the kids"
     if _has(norm, CHILD_WORDS):
         return True, age
-    if _has(norm, ADULT_WORDS):
-        return False, age
     return None, age
 
 
@@ -1298,6 +1455,12 @@ def _when(text: str, today: date, lang: str) -> When:
     norm = text.lower()
     for cue in CORRECTION_CUES:
         at = norm.rfind(cue)
+        if at == 0 and len(norm.split()) <= 6:  # "actually make it 4 instead", "i meant 11"
+            after = _parse(text[len(cue) :], today, day_first)
+            hour = _CORRECTED_HOUR.search(text[len(cue) :].lower())
+            if not after.found and hour and 1 <= int(hour.group(1)) <= 12:
+                h = int(hour.group(1))
+                return When(time=_time(h + 12 if h <= 7 else h), spans=((0, 1),))
         if at > 0:
             after = _parse(text[at + len(cue) :], today, day_first)
             before = _parse(text[:at], today, day_first)
@@ -1314,8 +1477,9 @@ def _when(text: str, today: date, lang: str) -> When:
                 if hour and 1 <= int(hour.group(1)) <= 12:
                     h = int(hour.group(1))
                     h = h + 12 if 1 <= h <= 7 else h
-                    return When(time=_time(h), spans=((at, at + 1),))
-    clauses = re.split(r"[，,;；。]", text)
+                    # "Monday at 10, no wait, 11": the hour is corrected, the day stays
+                    return When(date=before.date, time=_time(h), spans=((at, at + 1),))
+    clauses = re.split(r"[，,;；。]|\s[-–—]\s", text)
     if len(clauses) > 1:
         kept = [c for c in clauses if not _has(normalise(c), NEGATIONS)]
         if kept and len(kept) < len(clauses):
@@ -1326,6 +1490,7 @@ def _when(text: str, today: date, lang: str) -> When:
 
 
 _BARE_HOUR = re.compile(
+    r"(?:(?:ok|okay|sure|yes|yeah|then|let s do|lets do|how about|那|那就|好|好的|就)[\s,，]*)?"
     r"(?:(?:at|around|about|say|maybe|大概|差不多)\s*)?([0-9]{1,2})(?:[:.]([0-9]{2}))?"
     r"\s*(?:then|please|pls|ok|instead|ish|or so|吧|点吧|左右|可以吗|行吗|好了)?[?？!！.。]*"
 )
@@ -1585,12 +1750,15 @@ def _new_pet_name(text: str, shop: ShopConfig) -> str | None:
     """A pet's name in "给我家球球洗个澡" / "bath for Max" / "他叫球球" / "her name is Luna"."""
     if shop.kind != "pet":
         return None
-    for rx in (_CN_NAMED, _CN_MY_PET, _CN_FOR_PET):
+    for rx in (_CN_RENAMED, _CN_NAMED, _CN_MY_PET, _CN_FOR_PET, _CN_MY_PET_END):
         for m in rx.finditer(text):
             name = _clean_cn_name(m.group("name"))
             if _good_cn_name(name, shop):
                 return name
     lowered = normalise(text)
+    renamed = _EN_RENAMED.search(text)
+    if renamed and renamed.group("name").lower() not in _EN_NOT_NAMES:
+        return renamed.group("name").capitalize()
     named = _EN_NAMED.search(lowered)
     if named:
         name = named.group("name").capitalize()

@@ -218,7 +218,9 @@ async def test_a_message_is_fetched_answered_and_a_tapped_menu_maps_back(chatboo
     assert await chatbook.notify() == 200
     await chatbook.settle()
     await eventually(lambda: len(fake.sent) >= 1)
-    assert fake.sync_calls[0]["token"] and fake.sync_calls[0]["open_kfid"] == OPEN_KFID
+    # the callback's token was used (the start-up catch-up may have synced first, without one)
+    assert any(call.get("token") for call in fake.sync_calls)
+    assert all(call["open_kfid"] == OPEN_KFID for call in fake.sync_calls)
     menus = [s for s in fake.sent if s.menu]
     assert menus, [s.body for s in fake.sent]
     option_id, label = menus[-1].menu[0]

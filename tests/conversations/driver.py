@@ -32,8 +32,6 @@ expected new booking through the booking service to prove the outcome is possibl
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -41,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from alembic.util.exc import CommandError
 from sqlalchemy import select
 
 from bot.bootstrap import Services, bootstrap, load_faq_registry
@@ -49,12 +46,11 @@ from channels.collecting import CollectingChannel
 from core.bookings import BookingRequest
 from core.clock import FixedClock
 from core.config import AppConfig, ShopConfig, load_config
-from core.db import Database
 from core.i18n import texts
-from core.migrate import upgrade
 from core.models import Booking, ChannelIdentity, Conversation, ConversationMode, Pet
 from core.results import Actor, Booked
 from faq import FaqRegistry
+from tests.helpers import copy_sqlite, sqlite_template
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = ROOT / "config.yaml"
@@ -531,65 +527,28 @@ def _outcome(c: _Checker, outcome: Any, shop: ShopConfig, pet_names: set[str]) -
 # ---------------------------------------------------------------------------------- running
 
 
-_templates: dict[Path, Path] = {}
-
-
 async def _template(config: AppConfig, config_path: Path) -> Path:
     """A migrated, catalog-synced SQLite file, made once per process and copied per conversation."""
-    if config_path in _templates and _templates[config_path].exists():
-        return _templates[config_path]
-    directory = Path(tempfile.mkdtemp(prefix="chatbook-corpus-"))
-    path = directory / "template.db"
-    url = f"sqlite+aiosqlite:///{path}"
-    try:
-        svc = await bootstrap(config, clock=FixedClock(), database_url=url)
-    except CommandError as exc:
-        # Parallel branches add migrations whose chain the lead re-links at merge time; while the
-        # tree has several heads, the template takes them all (tests/test_migrations.py guards the chain).
-        if "Multiple head" not in str(exc):
-            raise
-        db = Database(url)
-        try:
-            await upgrade(db, "heads")
-        finally:
-            await db.dispose()
-        svc = await bootstrap(config, clock=FixedClock(), database_url=url, migrate=False)
-    await svc.close()
-    _templates[config_path] = path
-    return path
+    return await sqlite_template(config)
 
 
-_faq_cache: dict[str, tuple[AppConfig, FaqRegistry | None]] = {}
+_faq_cache: dict[str, FaqRegistry | None] = {}
 
 
 async def _bootstrap(config: AppConfig, clock: FixedClock, url: str) -> Services:
-    """``bootstrap`` on an already migrated copy, with the FAQ files parsed once per process.
-
-    Parsing both shops' FAQ YAML is most of a bootstrap's cost, so the services are built with an
-    empty FAQ directory and then given the one registry ``load_faq_registry`` built from the real
-    directory (it still hot-reloads when a file changes). If the engine stops keeping its FAQ in
-    ``engine.faq``, the plain bootstrap is used.
-    """
+    """``bootstrap`` on a copy of the template (already migrated and synced with ``config``), with
+    the FAQ files parsed once per process: parsing both shops' FAQ YAML was most of a bootstrap's
+    cost. The one registry still hot-reloads when a file changes."""
     key = config.faq_dir
     if key not in _faq_cache:
-        empty = Path(tempfile.mkdtemp(prefix="chatbook-corpus-nofaq-"))
-        _faq_cache[key] = (config.model_copy(update={"faq_dir": str(empty)}), load_faq_registry(config))
-    lean, registry = _faq_cache[key]
-    services = await bootstrap(lean, clock=clock, database_url=url, migrate=False)
-    if not hasattr(services.engine, "faq") or (services.faq is not None and services.faq.shops()):
-        await services.close()
-        return await bootstrap(config, clock=clock, database_url=url, migrate=False)
-    services.engine.faq = registry
-    services.faq = registry
-    return services
+        _faq_cache[key] = load_faq_registry(config)
+    return await bootstrap(
+        config, clock=clock, database_url=url, migrate=False, sync=False, faq_registry=_faq_cache[key]
+    )
 
 
 def _copy_db(template: Path, target: Path) -> None:
-    shutil.copyfile(template, target)
-    for suffix in ("-wal", "-shm"):
-        extra = Path(f"{template}{suffix}")
-        if extra.exists():
-            shutil.copyfile(extra, Path(f"{target}{suffix}"))
+    copy_sqlite(template, target)
 
 
 def _remove_db(path: Path) -> None:

@@ -224,6 +224,11 @@
       beep();
       toast(t("inbox.new_escalation"));
     }
+    if (ev.type === "low_rating") { // a customer rated a visit 1-2 stars (core/ratings.py)
+      beep();
+      toast(t("reports.low_rating_alert", { stars: ev.stars }));
+      document.dispatchEvent(new CustomEvent("cb:low_rating", { detail: ev }));
+    }
   }
 
   // ------------------------------------------------------------------ chrome
@@ -360,6 +365,11 @@
 
     function renderProfile(c) {
       $("profile").hidden = false;
+      var records = $("p-records"); // the customer's records page (records.js)
+      if (records) {
+        records.href = withLang("/console/customer?shop=" + encodeURIComponent(SHOP) + "&id=" + encodeURIComponent(c.id));
+        records.hidden = false;
+      }
       $("p-phone").textContent = c.phone || t("profile.none");
       $("p-language").textContent = c.language || t("profile.none");
       $("p-channels").textContent = (c.channels || []).join(", ") || t("profile.none");
@@ -759,6 +769,9 @@
     var dialog = $("booking-dialog");
     function openBooking(b) {
       D.current = b;
+      dialog.dataset.booking = String(b.id); // records.js: visit notes at completion
+      dialog.dataset.status = b.status;
+      dialog.dataset.customer = b.customer_id ? String(b.customer_id) : "";
       $("bd-title").textContent = customerOf(b) + " · " + serviceName(b);
       var facts = $("bd-facts");
       clear(facts);
@@ -936,5 +949,6 @@
       if (PAGE === "inbox") initInbox();
       else if (PAGE === "day") initDay();
       else if (PAGE === "faq") initFaq();
+      else if (PAGE === "reports") connect(commonEvent); // figures are drawn by reports.js
     });
 })();

@@ -1,0 +1,420 @@
+"""The console's records API (under /api/console/records): customers' pets and vaccinations, visit
+notes at completion, eye exam results. Session, CSRF on every change and the per-shop check as
+everywhere in the console (bot/console/auth.py): a record of another shop is a 403.
+
+    GET  /customers?shop=&q=           find customers by name or phone (masked in the answer)
+    GET  /customers/{id}               profile, pets with vaccinations, visit notes, eye records, trail
+    POST /customers/{id}/pets          {name, species, breed?, size?, birth_date?, weight_kg?, notes?}
+    POST /pets/{id}                    the same fields, only those given are changed
+    POST /pets/{id}/vaccinations       {kind (or "" = general), given_on, expires_on?}
+    POST /vaccinations/{id}/delete
+    GET  /bookings/{id}/visit          this visit's notes, and the last ones of the same kind ("same as last time")
+    POST /bookings/{id}/complete       {products?, blade?, notes?}: marks a confirmed visit completed, keeps the notes
+    POST /customers/{id}/eye_records   {od_sphere, od_cylinder, od_axis, od_add, od_va, os_..., pd, notes,
+                                        examined_on?, patient_name?, patient_birth_date?, booking_id?}
+    POST /eye_records/{id}             the whole exam again (a correction)
+    POST /eye_records/{id}/send        the plain-language summary to the customer's latest chat
+
+Bad input is a 400 naming the field (core's RecordError); eye answers are never cached
+(Cache-Control: no-store) and nothing here logs a record's values.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, or_, select
+
+from bot.api import SERVICES_KEY, bad, int_id, json_error, parse_date, text_field
+from bot.bootstrap import Services
+from bot.console.api import _body, _json, _shop, _today
+from bot.console.auth import check_csrf, check_shop, require_session
+from core import audit, eye_records, records, vaccinations
+from core.audit import RecordError, trail
+from core.customers import mask_phone
+from core.messages import OutgoingMessage
+from core.models import Booking, BookingStatus, Customer, EyeRecord, Pet, Vaccination
+from core.results import Actor, Booked, NotAllowed
+from core.staff_accounts import Session
+
+MAX_RESULTS = 50
+
+
+def _actor(session: Session) -> Actor:
+    return Actor.staff(session.account.username)
+
+
+def _private(response: web.Response) -> web.Response:
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def _changing(request: web.Request) -> tuple[Services, Session]:
+    session = await require_session(request)
+    check_csrf(request, session)
+    return request.app[SERVICES_KEY], session
+
+
+async def _shop_of(services: Services, model: Any, object_id: int, what: str) -> str:
+    """The shop an object belongs to (404 when there is none)."""
+    async with services.db.reading() as s:
+        if model is Customer:
+            shop_id = await s.scalar(select(Customer.shop_id).where(Customer.id == object_id))
+        elif model is Pet:
+            shop_id = await s.scalar(
+                select(Customer.shop_id).join(Pet, Pet.customer_id == Customer.id).where(Pet.id == object_id)
+            )
+        elif model is Vaccination:
+            shop_id = await s.scalar(
+                select(Customer.shop_id)
+                .join(Pet, Pet.customer_id == Customer.id)
+                .join(Vaccination, Vaccination.pet_id == Pet.id)
+                .where(Vaccination.id == object_id)
+            )
+        else:
+            shop_id = await s.scalar(select(model.shop_id).where(model.id == object_id))
+    if shop_id is None:
+        raise json_error(404, "not_found", f"no such {what}")
+    return str(shop_id)
+
+
+async def _scoped(request: web.Request, session: Session, model: Any, what: str) -> tuple[int, str]:
+    services = request.app[SERVICES_KEY]
+    object_id = int_id(request.match_info["id"])
+    shop_id = await _shop_of(services, model, object_id, what)
+    check_shop(session, shop_id)
+    _shop(services, shop_id)
+    return object_id, shop_id
+
+
+def _record_error(exc: RecordError) -> web.HTTPException:
+    return bad(exc.field, exc.message, "bad_record")
+
+
+# ----------------------------------------------------------------------------- customers
+
+
+async def find_customers(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    services = request.app[SERVICES_KEY]
+    shop_id = request.query.get("shop", "")
+    check_shop(session, shop_id)
+    _shop(services, shop_id)
+    q = text_field(dict(request.query), "q", max_len=100)
+    query = select(Customer).where(Customer.shop_id == shop_id)
+    if q:
+        digits = "".join(c for c in q if c.isdigit())
+        like = f"%{q.replace('%', '').replace('_', '')}%"
+        match = [Customer.display_name.ilike(like)]
+        if len(digits) >= 3:
+            match.append(Customer.phone.like(f"%{digits}%"))
+        query = query.where(or_(*match))
+    async with services.db.reading() as s:
+        rows = list(await s.scalars(query.order_by(Customer.id.desc()).limit(MAX_RESULTS)))
+        pets = dict(
+            (
+                await s.execute(
+                    select(Pet.customer_id, func.count())
+                    .where(Pet.customer_id.in_([c.id for c in rows]))
+                    .group_by(Pet.customer_id)
+                )
+            ).all()
+        )
+    return _private(
+        _json(
+            {
+                "shop": shop_id,
+                "customers": [
+                    {
+                        "id": c.id,
+                        "name": c.display_name,
+                        "phone": mask_phone(c.phone),
+                        "pets": int(pets.get(c.id, 0)),
+                    }
+                    for c in rows
+                ],
+            }
+        )
+    )
+
+
+async def _booking_rows(services: Services, customer_id: int) -> list[dict[str, Any]]:
+    async with services.db.reading() as s:
+        rows = list(
+            await s.scalars(
+                select(Booking)
+                .where(Booking.customer_id == customer_id, Booking.status != BookingStatus.EXPIRED)
+                .order_by(Booking.start_at.desc())
+                .limit(30)
+            )
+        )
+    out = []
+    for b in rows:
+        shop = services.config.shops.get(b.shop_id)
+        tz = shop.tz if shop else None
+        out.append(
+            {
+                "id": b.id,
+                "code": b.code,
+                "service": b.service_id,
+                "service_name": shop.services[b.service_id].name.model_dump()
+                if shop and b.service_id in shop.services
+                else None,
+                "start": b.start_at.astimezone(tz).isoformat() if tz else b.start_at.isoformat(),
+                "status": b.status.value,
+                "pet_id": b.pet_id,
+            }
+        )
+    return out
+
+
+def _eye_json(services: Services, shop_id: str, lang: str, record: eye_records.EyeRecordView) -> dict[str, Any]:
+    shop = services.config.shops[shop_id]
+    recall = eye_records.recall_for(shop, record)
+    return {
+        **record.as_json(),
+        "recall_on": recall.isoformat(),
+        "summary": eye_records.eye_summary(record, lang, recall_on=recall),
+    }
+
+
+async def customer_records(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    services = request.app[SERVICES_KEY]
+    customer_id, shop_id = await _scoped(request, session, Customer, "customer")
+    shop = _shop(services, shop_id)
+    customer = await services.customers.get(customer_id)
+    assert customer is not None
+    pets = await records.pets_of(services.db, shop_id, customer_id)
+    shots = await vaccinations.vaccinations_of(services.db, [p.id for p in pets])
+    today = _today(services, shop)
+    eyes = await eye_records.eye_records_of(services.db, shop_id, customer_id)
+    kinds = [vaccinations.GENERAL_VACCINE, *shop.vaccinations.known()]
+    return _private(
+        _json(
+            {
+                "shop": shop_id,
+                "shop_kind": shop.kind,
+                "today": today.isoformat(),
+                "customer": {
+                    "id": customer.id,
+                    "name": customer.display_name,
+                    "phone": mask_phone(customer.phone),
+                    "language": customer.language,
+                    "notes": customer.notes,
+                },
+                "pets": [
+                    {
+                        **p.as_json(),
+                        "vaccinations": [{**v.as_json(), "valid": v.valid_on(today)} for v in shots.get(p.id, [])],
+                    }
+                    for p in pets
+                ],
+                "vaccine_kinds": kinds,
+                "visit_notes": [n.as_json() for n in await records.visit_notes_of(services.db, shop_id, customer_id)],
+                "eye_records": [_eye_json(services, shop_id, customer.language, r) for r in eyes],
+                "bookings": await _booking_rows(services, customer_id),
+                "trail": [
+                    {**e.as_json(), "at": e.at.astimezone(shop.tz).isoformat()}  # shown in the shop's zone
+                    for e in (await trail(services.db, shop_id, customer_id))[-50:][::-1]
+                ],
+            }
+        )
+    )
+
+
+# ----------------------------------------------------------------------------- pets and vaccinations
+
+
+async def add_pet(request: web.Request) -> web.Response:
+    services, session = await _changing(request)
+    customer_id, shop_id = await _scoped(request, session, Customer, "customer")
+    data = await _body(request)
+    try:
+        pet = await records.add_pet(
+            services.db, services.clock, _shop(services, shop_id), shop_id, customer_id, data, _actor(session)
+        )
+    except RecordError as exc:
+        raise _record_error(exc) from None
+    return _private(_json({"ok": True, "pet": pet.as_json()}))
+
+
+async def update_pet(request: web.Request) -> web.Response:
+    services, session = await _changing(request)
+    pet_id, shop_id = await _scoped(request, session, Pet, "pet")
+    data = await _body(request)
+    try:
+        pet = await records.update_pet(
+            services.db, services.clock, _shop(services, shop_id), shop_id, pet_id, data, _actor(session)
+        )
+    except RecordError as exc:
+        raise _record_error(exc) from None
+    return _private(_json({"ok": True, "pet": pet.as_json()}))
+
+
+async def add_vaccination(request: web.Request) -> web.Response:
+    services, session = await _changing(request)
+    pet_id, shop_id = await _scoped(request, session, Pet, "pet")
+    shop = _shop(services, shop_id)
+    data = await _body(request)
+    today = _today(services, shop)
+    kind = text_field(data, "kind", max_len=40) or None
+    given_on = parse_date(data.get("given_on"), "given_on", today=today, before=365 * 30, after=0)
+    expires_on = (
+        parse_date(data.get("expires_on"), "expires_on", today=today, before=365 * 30, after=365 * 10)
+        if data.get("expires_on")
+        else None
+    )
+    try:
+        made = await vaccinations.record_vaccination(
+            services.db, services.clock, shop_id, shop, pet_id, kind, given_on, _actor(session), expires_on=expires_on
+        )
+    except RecordError as exc:
+        raise _record_error(exc) from None
+    return _private(_json({"ok": True, "vaccination": {**made.as_json(), "valid": made.valid_on(today)}}))
+
+
+async def delete_vaccination(request: web.Request) -> web.Response:
+    services, session = await _changing(request)
+    vaccination_id, shop_id = await _scoped(request, session, Vaccination, "vaccination")
+    await vaccinations.delete_vaccination(services.db, services.clock, shop_id, vaccination_id, _actor(session))
+    return _json({"ok": True})
+
+
+# ----------------------------------------------------------------------------- visit notes
+
+
+async def visit(request: web.Request) -> web.Response:
+    session = await require_session(request)
+    services = request.app[SERVICES_KEY]
+    booking_id, shop_id = await _scoped(request, session, Booking, "booking")
+    shop = _shop(services, shop_id)
+    async with services.db.reading() as s:
+        booking = await s.get(Booking, booking_id)
+    assert booking is not None
+    notes = await records.visit_notes_for(services.db, shop_id, booking_id)
+    last = None
+    if booking.customer_id is not None:
+        before = booking.start_at.astimezone(shop.tz).date()
+        found = await records.last_visit_notes(
+            services.db, shop, shop_id, booking.customer_id, booking.service_id, pet_id=booking.pet_id, before=before
+        )
+        last = found.as_json() if found is not None else None
+    return _private(
+        _json(
+            {
+                "booking": booking_id,
+                "status": booking.status.value,
+                "customer_id": booking.customer_id,
+                "notes": notes.as_json() if notes else None,
+                "last": last,
+            }
+        )
+    )
+
+
+async def complete(request: web.Request) -> web.Response:
+    services, session = await _changing(request)
+    booking_id, shop_id = await _scoped(request, session, Booking, "booking")
+    shop = _shop(services, shop_id)
+    data = await _body(request)
+    try:
+        records.parse_visit_fields(data)  # a bad field stops it before the visit is marked
+    except RecordError as exc:
+        raise _record_error(exc) from None
+    async with services.db.reading() as s:
+        booking = await s.get(Booking, booking_id)
+    assert booking is not None
+    if booking.status != BookingStatus.COMPLETED:
+        result = await services.bookings.mark_attendance(shop_id, booking_id, "completed", _actor(session))
+        if isinstance(result, NotAllowed):
+            return _json({"ok": False, "error": result.reason.value, "message": result.detail}, status=422)
+        assert isinstance(result, Booked)
+    notes = await records.record_visit_notes(
+        services.db, services.clock, shop, shop_id, booking_id, data, _actor(session)
+    )
+    await services.events.publish({"type": "booking", "shop": shop_id})
+    return _private(_json({"ok": True, "notes": notes.as_json()}))
+
+
+# ----------------------------------------------------------------------------- eye records
+
+
+async def _save_exam(
+    request: web.Request, session: Session, customer_id: int, shop_id: str, record_id: int | None
+) -> web.Response:
+    services = request.app[SERVICES_KEY]
+    shop = _shop(services, shop_id)
+    data = await _body(request)
+    try:
+        exam = eye_records.parse_exam(data, today=_today(services, shop))
+        saved = await eye_records.save_eye_record(
+            services.db, services.clock, shop_id, customer_id, exam, _actor(session), record_id=record_id
+        )
+    except RecordError as exc:
+        raise _record_error(exc) from None
+    customer = await services.customers.get(customer_id)
+    lang = customer.language if customer else shop.default_language
+    return _private(_json({"ok": True, "record": _eye_json(services, shop_id, lang, saved)}))
+
+
+async def add_eye_record(request: web.Request) -> web.Response:
+    _, session = await _changing(request)
+    customer_id, shop_id = await _scoped(request, session, Customer, "customer")
+    return await _save_exam(request, session, customer_id, shop_id, None)
+
+
+async def update_eye_record(request: web.Request) -> web.Response:
+    services, session = await _changing(request)
+    record_id, shop_id = await _scoped(request, session, EyeRecord, "eye record")
+    async with services.db.reading() as s:
+        customer_id = await s.scalar(select(EyeRecord.customer_id).where(EyeRecord.id == record_id))
+    assert customer_id is not None
+    return await _save_exam(request, session, int(customer_id), shop_id, record_id)
+
+
+async def send_eye_record(request: web.Request) -> web.Response:
+    """The exam result in plain words, to the customer's latest chat, in their language."""
+    services, session = await _changing(request)
+    record_id, shop_id = await _scoped(request, session, EyeRecord, "eye record")
+    shop = _shop(services, shop_id)
+    async with services.db.reading() as s:
+        customer_id = await s.scalar(select(EyeRecord.customer_id).where(EyeRecord.id == record_id))
+    assert customer_id is not None
+    record = next(
+        r for r in await eye_records.eye_records_of(services.db, shop_id, int(customer_id)) if r.id == record_id
+    )
+    conv = await services.store.latest_conversation(shop_id, int(customer_id))
+    if conv is None:
+        raise json_error(422, "no_channel", "the customer has no chat with us: give them the printout")
+    text = eye_records.eye_summary(record, conv.language, recall_on=eye_records.recall_for(shop, record))
+    outbox_id = await services.store.enqueue(conv, OutgoingMessage(text), author=f"staff:{session.account.username}")
+    async with services.db.transaction() as s:
+        audit.record(
+            s,
+            shop_id=shop_id,
+            customer_id=int(customer_id),
+            actor=_actor(session),
+            now=services.clock.now(),
+            action="eye_record.sent",
+            subject="eye_record",
+            subject_id=record_id,
+        )
+    return _json({"ok": True, "outbox_id": outbox_id})
+
+
+def register(app: web.Application) -> None:
+    r = app.router
+    base = "/api/console/records"
+    r.add_get(f"{base}/customers", find_customers)
+    r.add_get(f"{base}/customers/{{id}}", customer_records)
+    r.add_post(f"{base}/customers/{{id}}/pets", add_pet)
+    r.add_post(f"{base}/pets/{{id}}", update_pet)
+    r.add_post(f"{base}/pets/{{id}}/vaccinations", add_vaccination)
+    r.add_post(f"{base}/vaccinations/{{id}}/delete", delete_vaccination)
+    r.add_get(f"{base}/bookings/{{id}}/visit", visit)
+    r.add_post(f"{base}/bookings/{{id}}/complete", complete)
+    r.add_post(f"{base}/customers/{{id}}/eye_records", add_eye_record)
+    r.add_post(f"{base}/eye_records/{{id}}", update_eye_record)
+    r.add_post(f"{base}/eye_records/{{id}}/send", send_eye_record)
