@@ -25,6 +25,7 @@ from core.config import WEEKDAYS
 from core.customers import PetView
 from core.messages import Button, OutgoingMessage
 from core.models import ACTIVE_STATUSES, BookingStatus, ConversationMode
+from core.reports import record_faq_answer
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Reason, Taken
 from core.shop_facts import render_facts
 from core.when import Lang, format_day_label, period_of
@@ -1256,6 +1257,7 @@ async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False, heal
     if entries:
         for entry in entries:
             t.say(faq_answer_text(t, entry))
+            await record_faq_answer(t.engine.db, t.shop_id, entry.id, t.now)  # counted in the reports
             if entry.route:
                 t.data["route"] = entry.route
         handoff = next((e for e in entries if e.handoff), None)

@@ -33,6 +33,7 @@ from bot.engine.understanding import HELP_WORDS, Frame, Intent, ordinal_choice, 
 from bot.reminders import compose_shop_change
 from core import ratings
 from core.models import BookingStatus
+from core.reports import record_faq_answer
 from core.results import Actor, Booked
 from core.when import parse_when
 
@@ -429,6 +430,7 @@ class _Policy:
             if entry is None:
                 return False
             t.say(flows.faq_answer_text(t, entry))
+            await record_faq_answer(self.engine.db, t.shop_id, entry.id, t.now)
             if entry.handoff:
                 await flows.escalate(t, route=entry.route, reason=f"faq:{entry.id}")
             elif t.state != StateName.IDLE:

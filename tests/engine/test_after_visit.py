@@ -87,3 +87,14 @@ async def test_an_expired_vaccination_on_file_is_asked_about_with_its_date(
     await chat.press(say("zh", "btn.confirm"))
     records = (await vaccinations_of(services.db, [pet.id]))[pet.id]
     assert max(r.given_on for r in records) > date(2025, 10, 1)  # the new shot is on file for next time
+
+
+async def test_faq_answers_are_counted_for_the_reports(services: Services, make_chat: ChatFactory) -> None:
+    from core.models import FaqAnswer
+
+    chat = make_chat("en")
+    await chat.push("Is there parking?")
+    await chat.push("what's the weather like on Mars?")  # not answered: not counted
+    async with services.db.reading() as s:
+        answered = [row.entry_id for row in await s.scalars(select(FaqAnswer))]
+    assert answered == ["parking"]
