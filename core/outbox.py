@@ -156,25 +156,7 @@ class Outbox:
             )
             if self.db.dialect == "postgresql":
                 due = due.with_for_update(skip_locked=True)
-            ids = list(await s.scalars(due))
-            if not ids:
-                return []
-            await s.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id.in_(ids))
-                .values(
-                    status=OutboxStatus.SENDING,
-                    lease_until=now + lease,
-                    claimed_by=self.owner,
-                    attempts=OutboxMessage.attempts + 1,
-                )
-                .execution_options(synchronize_session=False)
-            )
-            rows = await s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
-            return [
-                Claimed.of(r)
-                for r in rows
-            ]
+            return await _take(s, list(await s.scalars(due)), self.owner, now + lease)
 
     async def renew(self, outbox_id: int, lease: timedelta = LEASE) -> bool:
         """Extend our lease right before sending; False when another loop has taken the row over
@@ -523,22 +505,26 @@ async def claim_fair(
                 .with_for_update(skip_locked=True)
             )
             got = set(await s.scalars(locking))
-        ids = _in_chat_order(candidates, first_held, got)
-        if not ids:
-            return []
-        await s.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids))
-            .values(
-                status=OutboxStatus.SENDING,
-                lease_until=now + lease,
-                claimed_by=outbox.owner,
-                attempts=OutboxMessage.attempts + 1,
-            )
-            .execution_options(synchronize_session=False)
+        return await _take(s, _in_chat_order(candidates, first_held, got), outbox.owner, now + lease)
+
+
+async def _take(s: AsyncSession, ids: list[int], owner: str, lease_until: datetime) -> list[Claimed]:
+    """Mark the picked rows as being sent by ``owner`` (one attempt used) and return them in id order."""
+    if not ids:
+        return []
+    await s.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids))
+        .values(
+            status=OutboxStatus.SENDING,
+            lease_until=lease_until,
+            claimed_by=owner,
+            attempts=OutboxMessage.attempts + 1,
         )
-        rows = await s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
-        return [Claimed.of(r) for r in rows]
+        .execution_options(synchronize_session=False)
+    )
+    rows = await s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
+    return [Claimed.of(r) for r in rows]
 
 
 def _in_chat_order(

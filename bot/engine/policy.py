@@ -400,7 +400,7 @@ class _Policy:
 
     async def _rating_button(self, t: Turn, payload: str) -> bool:
         """A star tapped under "how was your visit?" (core/ratings.py records it once)."""
-        service = getattr(self.engine, "ratings", None)
+        service = self.engine.ratings
         if service is None:
             return False
         reply = await service.answer_button(payload, t.customer.id, t.lang)
@@ -411,7 +411,7 @@ class _Policy:
 
     async def _rating_comment(self, t: Turn, frame: Frame, text: str) -> bool:
         """The words after the stars ("the groomer was lovely"): the rating's comment."""
-        service = getattr(self.engine, "ratings", None)
+        service = self.engine.ratings
         booking_id = ratings.take_pending(t.data, t.now)
         if service is None or booking_id is None or t.state != StateName.IDLE:
             return False
