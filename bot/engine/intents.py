@@ -12,6 +12,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from functools import lru_cache
 
 from core.config import ShopConfig
 from core.customers import PetView
@@ -20,8 +21,10 @@ from core.when import When, parse_when
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 
 
+@lru_cache(maxsize=8192)
 def normalise(text: str) -> str:
-    """Lower-case NFKC text with punctuation and spaces squeezed to single spaces."""
+    """Lower-case NFKC text with punctuation and spaces squeezed to single spaces (cached: the
+    word lists are normalised on every message, and a message is normalised by several readers)."""
     return _PUNCT.sub(" ", unicodedata.normalize("NFKC", text).lower()).strip()
 
 

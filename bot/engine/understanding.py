@@ -906,28 +906,69 @@ def understand(
 # ----------------------------------------------------------------------------- pieces
 
 
-def _phrase_in(padded: str, phrase: str) -> bool:
+def _phrase_branch(phrase: str) -> str:
     """A phrase as whole words ("needs a" is not in "needs all"; "get a" is in "get an"); a last
     word of four letters or more may be a stem ("bring him" in "bring himself" is rare enough)."""
     last = phrase.rsplit(" ", 1)[-1]
     tail = "n?" if last == "a" else ("[a-z]*" if len(last) > 3 else "")
-    return re.search(rf"(?<![a-z]){re.escape(phrase)}{tail}(?![a-z])", padded) is not None
+    return re.escape(phrase) + tail
 
 
-def _has(norm: str, words: tuple[str, ...]) -> bool:
-    padded = f" {norm} "
+@dataclass(frozen=True, slots=True)
+class _WordList:
+    """A word list normalised and compiled once: Chinese words and longer English stems match as
+    substrings, short English words only whole, English phrases as _phrase_branch says."""
+
+    substrings: re.Pattern[str] | None
+    whole: re.Pattern[str] | None
+    phrases: re.Pattern[str] | None
+
+
+_PREPARED: dict[tuple[str, ...], _WordList] = {}
+
+
+def _alternation(branches: list[str], template: str = "{}") -> re.Pattern[str] | None:
+    if not branches:
+        return None
+    return re.compile(template.format("|".join(sorted(set(branches), key=len, reverse=True))))
+
+
+def _prepared(words: tuple[str, ...]) -> _WordList:
+    found = _PREPARED.get(words)
+    if found is not None:
+        return found
+    substrings: list[str] = []
+    whole: list[str] = []
+    phrases: list[str] = []
     for word in words:
         w = normalise(word)
         if not w:
             continue
-        if w.isascii():
-            # a stem matches longer words ("groom" in "grooming"); a phrase only whole ("needs a" is
-            # not in "needs all")
-            if f" {w} " in padded or (len(w) > 4 and (_phrase_in(padded, w) if " " in w else w in padded)):
-                return True
-        elif w in norm:
-            return True
-    return False
+        if not w.isascii() or (len(w) > 4 and " " not in w):
+            substrings.append(re.escape(w))
+        elif len(w) <= 4:
+            whole.append(re.escape(w))
+        else:
+            phrases.append(_phrase_branch(w))
+    found = _WordList(
+        _alternation(substrings),
+        _alternation(whole, "(?<= )(?:{})(?= )"),
+        _alternation(phrases, "(?<![a-z])(?:{})(?![a-z])"),
+    )
+    if len(_PREPARED) < 4096:  # word lists are module constants; a message-built tuple is rare
+        _PREPARED[words] = found
+    return found
+
+
+def _has(norm: str, words: tuple[str, ...]) -> bool:
+    """Whether the normalised message holds one of the words: a stem matches longer words ("groom"
+    in "grooming"); a phrase only whole ("needs a" is not in "needs all")."""
+    prepared = _prepared(words)
+    padded = f" {norm} "
+    return any(
+        pattern is not None and pattern.search(padded) is not None
+        for pattern in (prepared.substrings, prepared.whole, prepared.phrases)
+    )
 
 
 _EN_WORDS = frozenset(
