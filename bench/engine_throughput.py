@@ -28,9 +28,9 @@ from _common import ROOT, machine, ms_summary, print_table
 from sqlalchemy import event
 
 from bot.bootstrap import Services, bootstrap
-from channels.collecting import CollectingChannel
 from core.clock import FixedClock
 from core.config import load_config
+from tests.support.collecting import CollectingChannel
 
 NOW = datetime(2026, 11, 21, 1, 0, tzinfo=UTC)  # Saturday 09:00 in Shanghai
 QUESTIONS = [

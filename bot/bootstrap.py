@@ -16,7 +16,8 @@ from bot.engine.store import ConversationStore
 from bot.events import EventBus
 from bot.inbox import Inbox, Workers
 from bot.metrics import Metrics
-from bot.reminders import ReminderDispatcher
+from bot.notifier import ReminderDispatcher
+from bot.usecases.staff_alerts import AlertingEvents
 from bot.wiring import build_senders
 from channels.base import ChannelContext, ChannelSender
 from core.bookings import BookingService
@@ -29,6 +30,7 @@ from core.migrate import upgrade
 from core.outbox import Outbox
 from core.ratings import RatingService
 from core.staff_accounts import StaffAccounts
+from core.staff_alerts import StaffAlerts
 from core.waitlist import Waitlist
 from faq import FaqRegistry
 
@@ -112,15 +114,17 @@ async def bootstrap(
     store = ConversationStore(db, clock, owner=workers.id)
     faq = faq_registry if faq_registry is not None else load_faq_registry(config)
     waitlist = Waitlist(db, config, clock, bookings)
-    events = EventBus(db)
+    alerts = StaffAlerts(db, config, clock)  # the shop's staff notification channel (core/staff_alerts.py)
+    events: EventBus = AlertingEvents(db, alerts)  # handoffs also alert that channel
     engine = Engine(config, db, clock, bookings, customers, store, faq, waitlist, events)
-    engine.ratings = RatingService(db, config, clock, publish=events.publish)  # stars after a visit
+    engine.ratings = RatingService(db, config, clock, publish=events.publish, notify_staff=alerts.notify)
     channels = ChannelContext(config=config, engine=engine, clock=clock, history=store.history)
     outbox = Outbox(db, clock, owner=workers.id)
     metrics = Metrics(db, outbox, clock)
     senders: dict[str, ChannelSender] = build_senders(channels) if senders_override is None else senders_override
     delivery = Delivery(db, outbox, senders, customers, clock, metrics=metrics)
     store.wake = delivery.wake
+    alerts.wake = delivery.wake
     inbox = Inbox(db, engine, outbox, workers, wake_delivery=delivery.wake, metrics=metrics)
     channels.inbox = inbox
     reminders = ReminderDispatcher(db, config, clock, bookings)

@@ -1,4 +1,9 @@
-"""The `chatbook` command line: serve, db upgrade, config check (and faq, from the faq package)."""
+"""The `chatbook` command line: serve, db upgrade, config check, staff tools (handoff, bookings,
+time off, notices, calls, reports...) and faq (from the faq package).
+
+Staff commands call the same use cases as the console (bot/usecases/) and print their outcome;
+no SQL here.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from typing import Any
 from aiohttp import web
 
 from bot.bootstrap import Services, bootstrap
+from bot.engine.store import ConversationState
 from bot.scheduler import start_scheduler
 from bot.web import build_app
 from core.config import AppConfig, ConfigError, load_config
@@ -169,8 +175,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def cmd_handoff_list(args: argparse.Namespace) -> int:
+    from bot.usecases import handoff
+
     async def work(services: Services) -> int:
-        items = await services.store.handoffs(args.shop)
+        items = await handoff.waiting(services, args.shop)
         if not items:
             print("no conversations are waiting for staff")
             return 0
@@ -178,7 +186,7 @@ def cmd_handoff_list(args: argparse.Namespace) -> int:
         for item in items:
             shop = services.config.shops[item.shop_id]
             since = item.since.astimezone(shop.tz).strftime("%m-%d %H:%M") if item.since else "-"
-            waited = int((now - item.since).total_seconds() // 60) if item.since else 0
+            waited = handoff.waited_min(item.since, now) or 0
             taken = f" taken by {item.assigned_to}" if item.assigned_to else ""
             print(
                 f"#{item.conversation_id}  {item.shop_id}  {item.channel}  route={item.route or '-'}  "
@@ -191,15 +199,17 @@ def cmd_handoff_list(args: argparse.Namespace) -> int:
 
 
 def cmd_handoff_reply(args: argparse.Namespace) -> int:
+    from bot.usecases import handoff
     from core.messages import OutgoingMessage
-    from core.models import ConversationMode
 
     async def work(services: Services) -> int:
         conv = await _conversation(services, args.conversation)
         if conv is None:
             return 1
-        await services.store.set_mode(conv.id, ConversationMode.STAFF, assigned_to=args.staff)
-        await services.store.enqueue(conv, OutgoingMessage(args.text), author=f"staff:{args.staff}")
+        sent = await handoff.reply(services, conv, handoff.Staff(args.staff), OutgoingMessage(args.text))
+        if isinstance(sent, handoff.Taken):  # the console's guard: one person answers a chat
+            print(f"chatbook: #{conv.id} is taken by {sent.by}; nothing was sent", file=sys.stderr)
+            return 1
         print(
             f"queued for #{conv.id} ({conv.channel}); the bot stays silent until `chatbook handoff release {conv.id}`"
         )
@@ -209,31 +219,26 @@ def cmd_handoff_reply(args: argparse.Namespace) -> int:
 
 
 def cmd_handoff_release(args: argparse.Namespace) -> int:
-    from core.i18n import texts
-    from core.messages import OutgoingMessage
-    from core.models import ConversationMode
+    from bot.usecases import handoff
 
     async def work(services: Services) -> int:
         conv = await _conversation(services, args.conversation)
         if conv is None:
             return 1
-        await services.store.set_mode(conv.id, ConversationMode.BOT)
-        await services.store.enqueue(conv, OutgoingMessage(texts(conv.language).t("handoff.released")), author="bot")
+        await handoff.release(services, conv)
         print(f"#{conv.id} is back with the bot")
         return 0
 
     return _with_services(args, work)
 
 
-async def _conversation(services: Services, conversation_id: int) -> Any:
-    from core.models import Conversation
+async def _conversation(services: Services, conversation_id: int) -> ConversationState | None:
+    from bot.usecases import handoff
 
-    async with services.db.reading() as s:
-        exists = await s.get(Conversation, conversation_id)
-    if exists is None:
+    conv = await handoff.find(services, conversation_id)
+    if conv is None:
         print(f"chatbook: no conversation #{conversation_id}", file=sys.stderr)
-        return None
-    return await services.store.load(conversation_id)
+    return conv
 
 
 def cmd_faq_unanswered(args: argparse.Namespace) -> int:
@@ -282,14 +287,16 @@ def cmd_channels_check(args: argparse.Namespace) -> int:
 
 
 def cmd_booking_mark(args: argparse.Namespace) -> int:
+    from bot.usecases import booking_actions
     from core.results import Actor, Booked
 
     async def work(services: Services) -> int:
-        booking = await services.bookings.find_by_code(args.shop, args.code)
+        booking = await booking_actions.find_by_code(services, args.shop, args.code)
         if booking is None:
             print(f"chatbook: no booking {args.code} at {args.shop}", file=sys.stderr)
             return 1
-        result = await services.bookings.mark_attendance(args.shop, booking.id, args.outcome, Actor.staff(args.staff))
+        actor = Actor.staff(args.staff)
+        result = await booking_actions.mark_attendance(services, args.shop, booking.id, args.outcome, actor)
         if not isinstance(result, Booked):
             print(f"chatbook: {args.code}: {getattr(result, 'detail', '') or result}", file=sys.stderr)
             return 1
@@ -300,7 +307,7 @@ def cmd_booking_mark(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from core.reports import monthly
+    from bot.usecases import reports
 
     async def work(services: Services) -> int:
         shop = _known_shop(services, args.shop)
@@ -308,7 +315,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             return 2
         if args.csv:
             return await _report_csv(services, args, shop)
-        rows = await monthly(services.db, args.shop, shop)
+        rows = await reports.monthly(services, args.shop)
         print("month    booked  done no-show cancel no-show rate confirmed")
         for r in rows:
             rate = f"{r.no_show_rate:.0%}" if r.no_show_rate is not None else "-"
@@ -323,7 +330,8 @@ async def _report_csv(services: Services, args: argparse.Namespace, shop: Any) -
     """`chatbook report --csv`: the console's Reports figures (core/reports.py) as CSV on stdout."""
     from datetime import date, timedelta
 
-    from core import reports
+    from bot.usecases import Refused, reports
+    from core.reports import MAX_PERIODS, to_csv
 
     try:
         last = date.fromisoformat(args.to) if args.to else services.clock.now().astimezone(shop.tz).date()
@@ -331,11 +339,12 @@ async def _report_csv(services: Services, args: argparse.Namespace, shop: Any) -
     except ValueError:
         print("chatbook: --from and --to are dates like 2026-11-01", file=sys.stderr)
         return 2
-    if first > last or len(reports.periods(args.by, first, last)) > reports.MAX_PERIODS:
-        print(f"chatbook: --from must not be after --to, and at most {reports.MAX_PERIODS} periods", file=sys.stderr)
+    try:
+        report = await reports.figures(services, args.shop, args.by, first, last)
+    except Refused:
+        print(f"chatbook: --from must not be after --to, and at most {MAX_PERIODS} periods", file=sys.stderr)
         return 2
-    report = await reports.figures(services.db, args.shop, shop, args.by, first, last)
-    sys.stdout.write(reports.to_csv([report]))
+    sys.stdout.write(to_csv([report]))
     return 0
 
 
@@ -357,6 +366,8 @@ def _local_moment(text: str, shop: Any, *, end_of_day: bool = False) -> Any:
 
 
 def cmd_staff_off(args: argparse.Namespace) -> int:
+    from bot.usecases import Refused
+    from bot.usecases.time_off import record_time_off
     from core.results import Actor
 
     async def work(services: Services) -> int:
@@ -366,9 +377,14 @@ def cmd_staff_off(args: argparse.Namespace) -> int:
             return 2
         start = _local_moment(args.start, shop)
         end = _local_moment(args.end or args.start, shop, end_of_day=True)
-        affected = await services.bookings.add_time_off(
-            args.shop, args.staff, start, end, Actor.staff(args.by), args.reason, notify_customers=not args.no_notify
-        )
+        actor, notify = Actor.staff(args.by), not args.no_notify
+        try:
+            affected = await record_time_off(
+                services, args.shop, args.staff, start, end, actor, args.reason, notify_customers=notify
+            )
+        except Refused as exc:
+            print(f"chatbook: --to: {exc.message}", file=sys.stderr)
+            return 2
         print(f"{args.staff} is off; {len(affected)} booking(s) affected")
         for booking in affected:
             when = booking.start.astimezone(shop.tz).strftime("%Y-%m-%d %H:%M")
@@ -380,24 +396,13 @@ def cmd_staff_off(args: argparse.Namespace) -> int:
 
 def cmd_notice_send(args: argparse.Namespace) -> int:
     """A shop notice to every customer who opted in, in their language, through the outbox."""
-    from core.customers import notice_audience
-    from core.i18n import texts
-    from core.messages import OutgoingMessage
+    from bot.usecases.notices import send_notice
 
     async def work(services: Services) -> int:
         if _known_shop(services, args.shop) is None:
             return 2
-        sent = skipped = 0
-        for customer_id, language in await notice_audience(services.db, args.shop):
-            conv = await services.store.latest_conversation(args.shop, customer_id)
-            if conv is None:
-                skipped += 1
-                continue
-            body = args.en if language == "en" and args.en else args.zh
-            footer = texts(language).t("notices.footer")
-            await services.store.enqueue(conv, OutgoingMessage(f"{body}\n\n{footer}"), author="notice")
-            sent += 1
-        print(f"{args.shop}: notice queued for {sent} customer(s); {skipped} without a chat channel")
+        done = await send_notice(services, args.shop, args.zh, args.en)
+        print(f"{args.shop}: notice queued for {done.sent} customer(s); {done.skipped} without a chat channel")
         return 0
 
     return _with_services(args, work)
@@ -428,17 +433,13 @@ def _with_accounts(args: argparse.Namespace, work: Any) -> int:
 
 def cmd_staff_logout(args: argparse.Namespace) -> int:
     """End every console session of an account (all browsers; open consoles close within seconds)."""
-    from sqlalchemy import select
-
-    from core.models import StaffAccount
+    from bot.usecases.staff_logins import logout_everywhere
 
     async def work(config: AppConfig, accounts: Any) -> int:
-        async with accounts.db.reading() as s:
-            account_id = await s.scalar(select(StaffAccount.id).where(StaffAccount.username == args.username))
-        if account_id is None:
+        ended = await logout_everywhere(accounts, args.username)
+        if ended is None:
             print(f"chatbook: no console account '{args.username}'", file=sys.stderr)
             return 1
-        ended = await accounts.logout_everywhere(account_id)
         print(f"{args.username}: {ended} session(s) ended")
         return 0
 
@@ -479,33 +480,31 @@ def cmd_staff_add(args: argparse.Namespace) -> int:
 
 
 def cmd_staff_calls(args: argparse.Namespace) -> int:
+    from bot.usecases import staff_calls
+
     async def work(services: Services) -> int:
         shop = _known_shop(services, args.shop)
         if shop is None:
             return 2
-        rows = await services.bookings.open_shop_changes(args.shop, overdue_only=not args.all)
-        undelivered = await services.outbox.needing_staff(args.shop)
-        if not rows and not undelivered:
+        found = await staff_calls.calls(services, args.shop, overdue_only=not args.all)
+        if not found.unanswered and not found.undelivered:
             print("nobody to call")
-        for message in undelivered:  # every channel failed for good: a person has to call
-            conv = await services.store.load(message.conversation_id) if message.conversation_id else None
-            customer = await services.customers.get(conv.customer_id) if conv else None
-            name = customer.display_name if customer else "?"
-            phone = customer.phone if customer and customer.phone else "no phone on file"
-            text = str(message.body.get("text", ""))[:60].replace("\n", " ")
-            print(f"undelivered  {name}  {phone}  ({message.error}): {text}")
-        for change, booking in rows:
-            customer = await services.customers.get(booking.customer_id) if booking.customer_id else None
-            name = customer.display_name if customer else "?"
-            phone = customer.phone if customer and customer.phone else "no phone on file"
-            when = booking.start.astimezone(shop.tz).strftime("%Y-%m-%d %H:%M")
+        for message in found.undelivered:  # every channel failed for good: a person has to call
+            text = message.text[:60].replace("\n", " ")
+            print(f"undelivered  {message.person.name}  {_phone(message.person)}  ({message.error}): {text}")
+        for change in found.unanswered:
+            when = change.booking.start.astimezone(shop.tz).strftime("%Y-%m-%d %H:%M")
             print(
-                f"{booking.code}  {when}  {name}  {phone}  (asked to answer by "
+                f"{change.booking.code}  {when}  {change.person.name}  {_phone(change.person)}  (asked to answer by "
                 f"{change.respond_by.astimezone(shop.tz):%m-%d %H:%M})"
             )
         return 0
 
     return _with_services(args, work)
+
+
+def _phone(person: Any) -> str:
+    return str(person.phone) if person.phone else "no phone on file"
 
 
 def cmd_calendar(args: argparse.Namespace) -> int:

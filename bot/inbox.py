@@ -43,11 +43,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Table, and_, delete, func, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from channels.base import Answer, InboxBusy
-from core.db import Database
+from core.db import Database, Prepared
 from core.messages import IncomingMessage, OutgoingMessage
 from core.models import Conversation, InboundMessage, Worker
 from core.outbox import Outbox
@@ -404,6 +404,14 @@ class Inbox:
             .returning(table.c.id, table.c.shop_id, table.c.channel, table.c.message_id, table.c.conv_key)
         )
         async with self.db.unit_of_work() as uow:
+            if uow.raw is not None:  # SQLite: one prepared statement per row is cheaper than a varying one
+                rows = [r for value in values for r in await uow.run(_STORE_ONE, value)]
+                if not rows:
+                    return {}
+                oldest = {}
+                for conv_key in {r.conv_key for r in rows}:
+                    oldest[conv_key] = (await uow.run(_OLDEST_OF_CHAT, {"b_conv": conv_key}))[0][0]
+                return _firsts(rows, oldest)
             rows = list(await uow.conn.execute(statement))
             if not rows:
                 return {}
@@ -420,10 +428,7 @@ class Inbox:
                     )
                 ).all()
             )
-        ours: dict[str, int] = {}
-        for r in rows:
-            ours[r.conv_key] = min(ours.get(r.conv_key, r.id), r.id)
-        return {(r.shop_id, r.channel, r.message_id): (r.id, oldest.get(r.conv_key) == ours[r.conv_key]) for r in rows}
+        return _firsts(rows, oldest)
 
     # ------------------------------------------------------------------ answers for inline channels
 
@@ -710,6 +715,42 @@ class Inbox:
     @property
     def in_hand(self) -> int:
         return len(self._holding)
+
+
+def _firsts(rows: list[Any], oldest: dict[str, int]) -> dict[tuple[str, str, str], tuple[int, bool]]:
+    """Each stored row's id, and whether it is the oldest unfinished one of its chat."""
+    ours: dict[str, int] = {}
+    for r in rows:
+        ours[r.conv_key] = min(ours.get(r.conv_key, r.id), r.id)
+    return {(r.shop_id, r.channel, r.message_id): (r.id, oldest.get(r.conv_key) == ours[r.conv_key]) for r in rows}
+
+
+_INBOUND = cast(Table, InboundMessage.__table__)
+_INBOUND_COLUMNS = (
+    "shop_id",
+    "channel",
+    "message_id",
+    "received_at",
+    "done",
+    "conv_key",
+    "message",
+    "claimed_by",
+    "attempts",
+)
+# SQLite's accept path, prepared once (core/db.py): one new row, and the oldest unfinished row of a chat.
+_STORE_ONE = Prepared(
+    sqlite.insert(_INBOUND)
+    .values({name: bindparam(name) for name in _INBOUND_COLUMNS})
+    .on_conflict_do_nothing(index_elements=["shop_id", "channel", "message_id"])
+    .returning(_INBOUND.c.id, _INBOUND.c.shop_id, _INBOUND.c.channel, _INBOUND.c.message_id, _INBOUND.c.conv_key)
+)
+_OLDEST_OF_CHAT = Prepared(
+    select(func.min(_INBOUND.c.id)).where(
+        _INBOUND.c.conv_key == bindparam("b_conv"),
+        _INBOUND.c.done.is_(False),
+        _INBOUND.c.message.is_not(None),
+    )
+)
 
 
 def _key(msg: IncomingMessage) -> tuple[str, str, str]:

@@ -7,17 +7,15 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy import select
 
 from bot import api, console
 from bot import calendar as calendar_routes
 from bot.api import SERVICES_KEY, json_error
 from bot.bootstrap import Services
+from bot.usecases.late_replies import push_late_replies
 from bot.wiring import channel_modules
 from core.calendar import CalendarService
 from core.messages import OutgoingMessage
-from core.models import Conversation
-from core.outbox import enqueue
 
 log = logging.getLogger(__name__)
 
@@ -92,23 +90,6 @@ def _outbox_push(services: Services, channel: str) -> Callable[[str, str, list[O
     """Late replies are stored in the outbox first, then delivered (retries, fallback, staff flag)."""
 
     async def push(shop_id: str, external_id: str, replies: list[OutgoingMessage]) -> None:
-        async with services.db.transaction() as s:
-            conversation_id = await s.scalar(
-                select(Conversation.id).where(
-                    Conversation.shop_id == shop_id,
-                    Conversation.channel == channel,
-                    Conversation.external_id == external_id,
-                )
-            )
-            for reply in replies:
-                enqueue(
-                    s,
-                    shop_id=shop_id,
-                    channel=channel,
-                    external_id=external_id,
-                    conversation_id=conversation_id,
-                    message=reply,
-                    now=services.clock.now(),
-                )
+        await push_late_replies(services, channel, shop_id, external_id, replies)
 
     return push

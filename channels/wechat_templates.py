@@ -21,7 +21,7 @@ templates must not carry marketing. So:
 Values come from the message text (``title`` = first line, ``body`` = the rest, ``text`` = all)
 or from the facts the producer of the notice put into the outbox row (``notice_values``, stored
 under ``details["notice"]``): service, time, date, code, shop, staff, address, pet, status, phone
-(bot/reminders.py ``notice_facts`` fills them for every reminder and service notice; a "phrase"
+(bot/notice_texts.py ``notice_facts`` fills them for every reminder and service notice; a "phrase"
 field, Chinese only, shows ``status_zh`` for a customer who reads English).
 A template whose field has no value is not sent (the notice falls back like any undeliverable one).
 """

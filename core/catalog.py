@@ -6,17 +6,12 @@ Items removed from the file are marked inactive, never deleted (old bookings poi
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import update
 
 from core.config import AppConfig
 from core.db import Database
 from core.models import Addon, Base, Resource, Service, Shop, StaffMember
-
-
-def _cents(value: Any) -> int:
-    return int(value * 100)
+from core.money import cents
 
 
 def catalog_rows(config: AppConfig) -> list[Base]:
@@ -33,7 +28,7 @@ def catalog_rows(config: AppConfig) -> list[Base]:
                     name_zh=svc.name.zh,
                     name_en=svc.name.en,
                     duration_min=svc.duration_min,
-                    price_cents=_cents(svc.price),
+                    price_cents=cents(svc.price),
                     active=True,
                 )
             )
@@ -45,7 +40,7 @@ def catalog_rows(config: AppConfig) -> list[Base]:
                     name_zh=addon.name.zh,
                     name_en=addon.name.en,
                     duration_min=addon.duration_min,
-                    price_cents=_cents(addon.price),
+                    price_cents=cents(addon.price),
                     active=True,
                 )
             )

@@ -418,6 +418,23 @@ class ChannelsConfig(_Model):
     wecom: WeComConfig | None = None
 
 
+class TelegramStaffAlerts(_Model):
+    """Staff alerts to a Telegram chat (a staff group, or one person's chat with the bot) through
+    the shop's own Telegram bot; the bot must be a member of that chat."""
+
+    chat_id: str = Field(pattern=r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$")  # numeric id or @channelname
+
+
+class StaffAlertsConfig(_Model):
+    """Where staff are told at once about a chat handed to them and a low rating (core/staff_alerts.py).
+    Alerts never contain phone numbers, comments or health data: they say what happened and where
+    to look in the console."""
+
+    telegram: TelegramStaffAlerts | None = None
+    language: Language | None = None  # the alerts' language (default: the shop's default language)
+    enabled: bool = True
+
+
 class ShopConfig(_Model):
     """One shop: who, where, when and what it sells."""
 
@@ -441,6 +458,7 @@ class ShopConfig(_Model):
     goodwill: LocalizedText | None = None  # offered when the shop has to move a booking
     vaccinations: VaccinationRules = Field(default_factory=VaccinationRules)  # pet records (issue 15)
     eye_recall: EyeRecallRules = Field(default_factory=EyeRecallRules)  # eye records (issue 15)
+    staff_alerts: StaffAlertsConfig | None = None  # the staff notification channel (issue 15)
 
     @field_validator("timezone")
     @classmethod
@@ -502,60 +520,95 @@ class AppConfig(_Model):
         return self.shops.get(shop_id)
 
 
-def _cross_check(cfg: AppConfig) -> list[tuple[tuple[str | int, ...], str]]:
+Problems = list[tuple[tuple[str | int, ...], str]]  # (path in the file, message)
+
+
+def _cross_check(cfg: AppConfig) -> Problems:
     """Checks that span several keys (references between sections)."""
-    problems: list[tuple[tuple[str | int, ...], str]] = []
+    problems: Problems = []
     if not cfg.shops:
         problems.append((("shops",), "at least one shop is needed"))
     for shop_id, shop in cfg.shops.items():
         base: tuple[str | int, ...] = ("shops", shop_id)
-        if not _ID.match(shop_id):
-            problems.append((base, f"shop id '{shop_id}' must be lower-case letters, digits, - or _"))
-        for section in ("services", "addons", "staff", "resources"):
-            for item_id in getattr(shop, section):
-                if not _ID.match(item_id):
-                    problems.append(
-                        (
-                            (*base, section, item_id),
-                            f"id '{item_id}' must be lower-case letters, digits, - or _",
-                        )
-                    )
+        problems += _check_ids(base, shop_id, shop)
         for service_id, service in shop.services.items():
-            spath = (*base, "services", service_id)
-            if service.category is not None and shop.categories and service.category not in shop.categories:
-                problems.append(((*spath, "category"), f"unknown category '{service.category}'"))
-            for index, res in enumerate(service.resources):
-                if res not in shop.resources:
-                    problems.append(((*spath, "resources", index), f"unknown resource '{res}'"))
-            for index, addon in enumerate(service.addons):
-                if addon not in shop.addons:
-                    problems.append(((*spath, "addons", index), f"unknown add-on '{addon}'"))
-            for index, kind in enumerate(service.vaccines or []):
-                if kind not in shop.vaccinations.known():
-                    problems.append(((*spath, "vaccines", index), f"unknown vaccination kind '{kind}'"))
-            if service.staff_required and not shop.qualified_staff(service_id):
-                problems.append(
-                    (
-                        spath,
-                        f"no staff member lists service '{service_id}' (set staff_required: false "
-                        "if nobody in particular performs it)",
-                    )
-                )
+            problems += _check_service(shop, (*base, "services", service_id), service_id, service)
         for index, kind in enumerate(shop.vaccinations.required):
             if kind not in shop.vaccinations.known():
                 problems.append(((*base, "vaccinations", "required", index), f"unknown vaccination kind '{kind}'"))
-        for staff_id, member in shop.staff.items():
-            mpath = (*base, "staff", staff_id)
-            for index, service_id in enumerate(member.services):
-                if service_id not in shop.services:
-                    problems.append(((*mpath, "services", index), f"unknown service '{service_id}'"))
-            for day, ranges in member.shifts.items():
-                if _overlapping(ranges):
-                    problems.append(((*mpath, "shifts", day), "shift ranges overlap"))
-        for day, ranges in shop.opening_hours.items():
-            if _overlapping(ranges):
-                problems.append(((*base, "opening_hours", day), "opening ranges overlap"))
+        problems += _check_staff_and_hours(base, shop)
+        problems += _check_staff_alerts(base, shop)
     return problems
+
+
+def _check_ids(base: tuple[str | int, ...], shop_id: str, shop: ShopConfig) -> Problems:
+    """The shop's id and every item's id are lower-case letters, digits, - or _."""
+    problems: Problems = []
+    if not _ID.match(shop_id):
+        problems.append((base, f"shop id '{shop_id}' must be lower-case letters, digits, - or _"))
+    for section in ("services", "addons", "staff", "resources"):
+        for item_id in getattr(shop, section):
+            if not _ID.match(item_id):
+                message = f"id '{item_id}' must be lower-case letters, digits, - or _"
+                problems.append(((*base, section, item_id), message))
+    return problems
+
+
+def _check_service(shop: ShopConfig, spath: tuple[str | int, ...], service_id: str, service: ServiceConfig) -> Problems:
+    """A service names only known categories, resources, add-ons and vaccinations, and someone
+    performs it when it needs staff."""
+    problems: Problems = []
+    if service.category is not None and shop.categories and service.category not in shop.categories:
+        problems.append(((*spath, "category"), f"unknown category '{service.category}'"))
+    for index, res in enumerate(service.resources):
+        if res not in shop.resources:
+            problems.append(((*spath, "resources", index), f"unknown resource '{res}'"))
+    for index, addon in enumerate(service.addons):
+        if addon not in shop.addons:
+            problems.append(((*spath, "addons", index), f"unknown add-on '{addon}'"))
+    for index, kind in enumerate(service.vaccines or []):
+        if kind not in shop.vaccinations.known():
+            problems.append(((*spath, "vaccines", index), f"unknown vaccination kind '{kind}'"))
+    if service.staff_required and not shop.qualified_staff(service_id):
+        problems.append(
+            (
+                spath,
+                f"no staff member lists service '{service_id}' (set staff_required: false "
+                "if nobody in particular performs it)",
+            )
+        )
+    return problems
+
+
+def _check_staff_and_hours(base: tuple[str | int, ...], shop: ShopConfig) -> Problems:
+    """Staff list known services; no shift or opening ranges overlap."""
+    problems: Problems = []
+    for staff_id, member in shop.staff.items():
+        mpath = (*base, "staff", staff_id)
+        for index, service_id in enumerate(member.services):
+            if service_id not in shop.services:
+                problems.append(((*mpath, "services", index), f"unknown service '{service_id}'"))
+        for day, ranges in member.shifts.items():
+            if _overlapping(ranges):
+                problems.append(((*mpath, "shifts", day), "shift ranges overlap"))
+    for day, ranges in shop.opening_hours.items():
+        if _overlapping(ranges):
+            problems.append(((*base, "opening_hours", day), "opening ranges overlap"))
+    return problems
+
+
+def _check_staff_alerts(base: tuple[str | int, ...], shop: ShopConfig) -> Problems:
+    """Staff alerts go through the shop's own channels: naming one the shop lacks is refused."""
+    alerts = shop.staff_alerts
+    if alerts is None or not alerts.enabled:
+        return []
+    path = (*base, "staff_alerts")
+    if alerts.telegram is None:
+        return [(path, "say where staff are alerted, e.g. telegram: {chat_id: ...}")]
+    bot = shop.channels.telegram
+    if bot is None or not bot.enabled:
+        return [((*path, "telegram"), "staff alerts go through the shop's Telegram bot: configure channels.telegram")]
+    return []
 
 
 def _overlapping(ranges: list[TimeRange]) -> bool:

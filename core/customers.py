@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
-from core.db import Database
+from core.db import Database, Prepared, prepared_insert
 from core.models import Booking, BookingStatus, ChannelIdentity, Customer, Pet
 
 
@@ -61,6 +61,63 @@ _IDENTITIES = cast(Table, ChannelIdentity.__table__)
 _PETS = cast(Table, Pet.__table__)
 
 
+def _known_query(shop_id: Any, channel: Any, external_id: Any) -> Any:
+    """The customer of a channel identity with their pets, in ONE statement."""
+    c, i, p = _CUSTOMERS, _IDENTITIES, _PETS
+    return (
+        select(
+            c.c.id,
+            c.c.shop_id,
+            c.c.display_name,
+            c.c.language,
+            c.c.phone,
+            c.c.notes,
+            c.c.notices,
+            p.c.id.label("pet_id"),
+            p.c.name,
+            p.c.species,
+            p.c.breed,
+            p.c.size,
+            p.c.birth_date,
+            p.c.notes.label("pet_notes"),
+            p.c.vaccinated_on,
+        )
+        .select_from(i.join(c, c.c.id == i.c.customer_id).outerjoin(p, p.c.customer_id == c.c.id))
+        .where(i.c.shop_id == shop_id, i.c.channel == channel, i.c.external_id == external_id)
+        .order_by(p.c.id)
+    )
+
+
+# Every message asks who its customer is: the statements of that, built once (core/db.py).
+_KNOWN = Prepared(_known_query(bindparam("b_shop"), bindparam("b_channel"), bindparam("b_external")))
+_NEW_CUSTOMER = prepared_insert(
+    _CUSTOMERS, ("shop_id", "display_name", "language", "notes", "notices", "created_at"), returning=[_CUSTOMERS.c.id]
+)
+_NEW_IDENTITY = prepared_insert(_IDENTITIES, ("shop_id", "customer_id", "channel", "external_id", "created_at"))
+
+
+def _view_of(rows: list[Any]) -> CustomerView | None:
+    """A customer view from the rows of ``_known_query`` (None: no such identity)."""
+    if not rows:
+        return None
+    first = rows[0]
+    pets = tuple(
+        PetView(r.pet_id, r.name, r.species, r.breed, r.size, r.birth_date, r.pet_notes, r.vaccinated_on)
+        for r in rows
+        if r.pet_id is not None
+    )
+    return CustomerView(
+        id=first.id,
+        shop_id=first.shop_id,
+        display_name=first.display_name,
+        language=first.language,
+        phone=first.phone,
+        notes=first.notes,
+        pets=pets,
+        notices=bool(first.notices),
+    )
+
+
 def _pet_view(p: Pet) -> PetView:
     return PetView(p.id, p.name, p.species, p.breed, p.size, p.birth_date, p.notes, p.vaccinated_on)
 
@@ -76,8 +133,22 @@ class CustomerDirectory:
         self, shop_id: str, channel: str, external_id: str, *, display_name: str = "", language: str = "zh"
     ) -> CustomerView:
         """The customer behind a channel identity, created on first contact."""
-        async with self.db.reading() as s:
-            found = await self._known(s, shop_id, channel, external_id)
+        uow = self.db.current()
+        if uow is not None:  # a chat turn: its own connection, statements prepared once
+            key = {"b_shop": shop_id, "b_channel": channel, "b_external": external_id}
+            found = _view_of(await uow.run(_KNOWN, key))
+            if found is None and uow.raw is not None:
+                # SQLite: the unit of work holds the write lock since it began, so nobody can
+                # create this identity meanwhile (no savepoint needed for a race)
+                now = self.clock.now()
+                values = {"shop_id": shop_id, "channel": channel, "external_id": external_id, "created_at": now}
+                customer = {"display_name": display_name, "language": language, "notes": "", "notices": False}
+                customer_id = (await uow.run(_NEW_CUSTOMER, {**values, **customer}))[0][0]
+                await uow.run(_NEW_IDENTITY, {**values, "customer_id": customer_id})
+                return CustomerView(customer_id, shop_id, display_name, language, None, "", (), notices=False)
+        else:
+            async with self.db.reading() as s:
+                found = await self._known(s, shop_id, channel, external_id)
         if found is not None and (found.display_name or not display_name):
             return found
         if found is not None:  # we learnt their name
@@ -222,49 +293,7 @@ class CustomerDirectory:
     async def _known(self, s: AsyncSession, shop_id: str, channel: str, external_id: str) -> CustomerView | None:
         """The customer of a channel identity with their pets in ONE statement (every message
         asks this first: the customer, then the pets, was two round trips)."""
-        c, i, p = _CUSTOMERS, _IDENTITIES, _PETS
-        rows = list(
-            await s.execute(
-                select(
-                    c.c.id,
-                    c.c.shop_id,
-                    c.c.display_name,
-                    c.c.language,
-                    c.c.phone,
-                    c.c.notes,
-                    c.c.notices,
-                    p.c.id.label("pet_id"),
-                    p.c.name,
-                    p.c.species,
-                    p.c.breed,
-                    p.c.size,
-                    p.c.birth_date,
-                    p.c.notes.label("pet_notes"),
-                    p.c.vaccinated_on,
-                )
-                .select_from(i.join(c, c.c.id == i.c.customer_id).outerjoin(p, p.c.customer_id == c.c.id))
-                .where(i.c.shop_id == shop_id, i.c.channel == channel, i.c.external_id == external_id)
-                .order_by(p.c.id)
-            )
-        )
-        if not rows:
-            return None
-        first = rows[0]
-        pets = tuple(
-            PetView(r.pet_id, r.name, r.species, r.breed, r.size, r.birth_date, r.pet_notes, r.vaccinated_on)
-            for r in rows
-            if r.pet_id is not None
-        )
-        return CustomerView(
-            id=first.id,
-            shop_id=first.shop_id,
-            display_name=first.display_name,
-            language=first.language,
-            phone=first.phone,
-            notes=first.notes,
-            pets=pets,
-            notices=bool(first.notices),
-        )
+        return _view_of(list(await s.execute(_known_query(shop_id, channel, external_id))))
 
     async def _by_identity(self, s: AsyncSession, shop_id: str, channel: str, external_id: str) -> Customer | None:
         return await s.scalar(

@@ -22,14 +22,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from core import audit
 from core.audit import RecordError
 from core.clock import Clock
 from core.config import EyeRecallRules, ShopConfig
 from core.db import Database
 from core.i18n import texts
 from core.models import Booking, Customer, EyeRecord
-from core.records import MAX_NOTES, parse_day
+from core.records import MAX_NOTES, RecordChange, parse_day, recorded_by, text_value
 from core.results import Actor
 
 EYES = ("od", "os")  # right, left
@@ -222,17 +221,7 @@ def _eye(data: Mapping[str, Any], prefix: str) -> Eye:
 
 
 def _text(data: Mapping[str, Any], field: str, max_len: int) -> str:
-    value = data.get(field)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise RecordError(field, "must be text")
-    if any(ord(c) < 32 and c not in "\t\n\r" for c in value) or "\x7f" in value:
-        raise RecordError(field, "control characters are not allowed")
-    value = value.strip()
-    if len(value) > max_len:
-        raise RecordError(field, f"at most {max_len} characters")
-    return value
+    return text_value(data, field, max_len) or ""
 
 
 def parse_exam(data: Mapping[str, Any], *, today: date) -> EyeExam:
@@ -341,20 +330,10 @@ async def save_eye_record(
             action = "eye_record.updated"
             for key, value in values.items():
                 setattr(row, key, value)
-        row.recorded_by = f"{actor.kind.value}:{actor.id}"[:128]
+        row.recorded_by = recorded_by(actor)
         row.updated_at = now
         await s.flush()
-        audit.record(
-            s,
-            shop_id=shop_id,
-            customer_id=customer_id,
-            actor=actor,
-            now=now,
-            action=action,
-            subject="eye_record",
-            subject_id=row.id,
-            fields=changed,
-        )
+        RecordChange(shop_id, customer_id, actor, now).note(s, action, row.id, changed)
         return _view(row)
 
 
@@ -387,16 +366,7 @@ async def delete_eye_record(db: Database, clock: Clock, shop_id: str, record_id:
             raise LookupError(f"no eye record {record_id}")
         customer_id = row.customer_id
         await s.delete(row)
-        audit.record(
-            s,
-            shop_id=shop_id,
-            customer_id=customer_id,
-            actor=actor,
-            now=now,
-            action="eye_record.deleted",
-            subject="eye_record",
-            subject_id=record_id,
-        )
+        RecordChange(shop_id, customer_id, actor, now).note(s, "eye_record.deleted", record_id)
 
 
 # ------------------------------------------------------------------------------------------ words

@@ -3,6 +3,7 @@
 ``texts(lang).t("booked.confirmed", code=..., ...)`` looks a key up and fills its
 placeholders; ``format_when`` / ``format_date`` / ``format_price`` write times in the shop's
 zone the way each language writes them. A missing key is a bug, so it raises.
+``language_tag`` is the one mapping from a network's or browser's language tag to ours.
 """
 
 from __future__ import annotations
@@ -114,6 +115,19 @@ def format_money(amount: Decimal | int | float, currency: str, lang: str) -> str
         number = f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP):,}"
     symbol = _SYMBOLS.get(code, {}).get("en" if lang == "en" else "zh")
     return f"{symbol}{number}" if symbol else f"{number} {code}"
+
+
+def language_tag(tag: str | None) -> Lang | None:
+    """Our language for a tag from a network or a browser ("zh-Hans-CN", "en-US", an
+    Accept-Language header "en-GB,en;q=0.9"): "zh", "en", or None for any other or none."""
+    if not tag:
+        return None
+    tag = tag.strip().lower()
+    if tag.startswith("zh"):
+        return "zh"
+    if tag.startswith("en"):
+        return "en"
+    return None
 
 
 @cache

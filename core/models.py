@@ -744,3 +744,48 @@ class EyeRecord(Base):
     recorded_by: Mapped[str] = mapped_column(String(128), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# ---------------------------------------------------------------------------------------------- recurring visits (15)
+
+
+class BookingSeries(Base):
+    """A recurring visit ("每6周一次", "every month"): the first booking's service, pet, staff and
+    local time of day, repeated every ``every`` ``unit`` (week | month | day); ``count`` visits in
+    all, or open-ended. Each visit is an ordinary booking (core/series.py books it through the
+    booking service) listed in ``series_visits``."""
+
+    __tablename__ = "booking_series"
+    __table_args__ = (Index("ix_booking_series_customer", "shop_id", "customer_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shop_id: Mapped[str] = mapped_column(String(40))
+    # Deleting the customer (core/privacy.py) deletes their series; the bookings stay, anonymised.
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    pet_id: Mapped[int | None] = mapped_column(ForeignKey("pets.id", ondelete="SET NULL"), nullable=True)
+    service_id: Mapped[str] = mapped_column(String(40))
+    staff_id: Mapped[str | None] = mapped_column(String(40), nullable=True)  # preferred, not required
+    addons: Mapped[list[str]] = mapped_column(JSON, default=list)
+    every: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str] = mapped_column(String(8))  # week | month | day
+    count: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: until cancelled
+    first_day: Mapped[date] = mapped_column(Date)  # the shop's local date of visit 1
+    local_time: Mapped[str] = mapped_column(String(5))  # "HH:MM" in the shop's zone
+    status: Mapped[str] = mapped_column(String(12), default="active")  # active | ended | cancelled
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SeriesVisit(Base):
+    """One visit of a series: when it was planned and the booking that serves it (None while it
+    waits for the customer's choice: its day was full)."""
+
+    __tablename__ = "series_visits"
+    __table_args__ = (UniqueConstraint("booking_id", name="uq_series_visits_booking"),)
+
+    series_id: Mapped[int] = mapped_column(ForeignKey("booking_series.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1 = the first booking
+    planned_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id"), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # booked | moved | needs_choice | chosen
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

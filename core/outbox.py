@@ -18,13 +18,13 @@ import uuid
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
-from core.db import Database, rowcount
+from core.db import Database, Prepared, rowcount
 from core.messages import OutgoingMessage
 from core.models import OutboxMessage, OutboxStatus
 
@@ -57,6 +57,15 @@ class Claimed:
             attempts=row.attempts,
             body=dict(row.body),
         )
+
+
+_TABLE = cast(Table, OutboxMessage.__table__)
+# An inline answer marked sent (WeChat's passive reply, the widget's frame): once per reply.
+_SENT_INLINE = Prepared(
+    update(_TABLE)
+    .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.status == OutboxStatus.PENDING)
+    .values(status=OutboxStatus.SENT, sent_at=bindparam("b_now"), provider_id=bindparam("b_provider"), attempts=1)
+)
 
 
 def outbox_row(
@@ -275,6 +284,12 @@ class Outbox:
         so the delivery loop never sends them (only rows nobody has claimed yet are changed)."""
         wanted = list(ids)
         if not wanted:
+            return
+        uow = self.db.current()
+        if uow is not None and uow.raw is not None:  # SQLite, in the inbox's group commit: prepared, one per row
+            now = self.clock.now()
+            for row_id in wanted:
+                await uow.run(_SENT_INLINE, {"b_id": row_id, "b_now": now, "b_provider": provider_id})
             return
         async with self.db.transaction() as s:
             await s.execute(

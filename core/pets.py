@@ -79,6 +79,25 @@ BREEDS: dict[str, tuple[Species, Size | None]] = {
     "狸花": ("cat", None),
     "加菲": ("cat", None),
     "persian": ("cat", None),
+    # more of the breeds customers name (sizes by the usual adult weight: under 10 kg small,
+    # 10-25 kg medium, over 25 kg large; a breed that straddles a line has no size)
+    **dict.fromkeys(("巴哥", "pug", "腊肠", "dachshund", "sausage dog", "蝴蝶犬", "papillon"), ("dog", "small")),
+    **dict.fromkeys(("京巴", "北京犬", "pekingese", "西高地", "westie", "west highland"), ("dog", "small")),
+    **dict.fromkeys(("杰克罗素", "jack russell", "骑士查理", "cavalier", "小鹿犬", "min pin"), ("dog", "small")),
+    **dict.fromkeys(("玛尔济斯", "yorkshire terrier", "toy poodle", "迷你贵宾", "茶杯"), ("dog", "small")),
+    **dict.fromkeys(("可卡", "cocker spaniel", "cocker", "喜乐蒂", "sheltie", "英斗", "英国斗牛"), ("dog", "medium")),
+    **dict.fromkeys(("bulldog", "沙皮", "shar pei", "牛头梗", "bull terrier", "惠比特", "whippet"), ("dog", "medium")),
+    **dict.fromkeys(("史宾格", "springer", "澳牧", "australian shepherd", "aussie"), ("dog", "medium")),
+    **dict.fromkeys(("杜宾", "doberman", "罗威纳", "rottweiler", "大白熊", "great pyrenees"), ("dog", "large")),
+    **dict.fromkeys(("伯恩山", "bernese", "圣伯纳", "saint bernard", "st bernard", "纽芬兰"), ("dog", "large")),
+    **dict.fromkeys(("newfoundland", "大丹", "great dane", "秋田", "akita", "马犬", "malinois"), ("dog", "large")),
+    **dict.fromkeys(("古牧", "old english sheepdog", "萨摩", "standard poodle", "标准贵宾"), ("dog", "large")),
+    **dict.fromkeys(("松狮", "chow chow", "阿富汗", "afghan hound", "雪橇犬"), ("dog", None)),
+    **dict.fromkeys(("缅因", "maine coon", "折耳", "scottish fold", "无毛猫", "sphynx", "金渐层"), ("cat", None)),
+    **dict.fromkeys(("银渐层", "异短", "exotic shorthair", "孟加拉豹猫", "bengal", "蓝猫"), ("cat", None)),
+    **dict.fromkeys(("russian blue", "俄罗斯蓝猫"), ("cat", None)),
+    **dict.fromkeys(("挪威森林", "norwegian forest", "德文", "devon rex", "三花", "奶牛猫", "tabby"), ("cat", None)),
+    **dict.fromkeys(("american shorthair", "美国短毛"), ("cat", None)),
 }
 
 

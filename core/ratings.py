@@ -116,17 +116,58 @@ def clean_comment(comment: str | None) -> str | None:
     return text or None
 
 
-async def _chat(s: AsyncSession, booking: Booking) -> Conversation | None:
-    """The customer's most recently active chat with this shop."""
-    if booking.customer_id is None:
-        return None
+async def latest_chat(s: AsyncSession, shop_id: str, customer_id: int) -> Conversation | None:
+    """The customer's most recently active chat with this shop (where follow-ups are sent)."""
     found: Conversation | None = await s.scalar(
         select(Conversation)
-        .where(Conversation.shop_id == booking.shop_id, Conversation.customer_id == booking.customer_id)
+        .where(Conversation.shop_id == shop_id, Conversation.customer_id == customer_id)
         .order_by(Conversation.last_inbound_at.desc().nulls_last(), Conversation.id.desc())
         .limit(1)
     )
     return found
+
+
+def queue_in_chat(
+    s: AsyncSession,
+    conversation: Conversation,
+    message: OutgoingMessage,
+    now: datetime,
+    *,
+    author: str,
+    extra: dict[str, Any],
+    due: datetime | None = None,
+) -> OutboxMessage:
+    """A follow-up in the customer's chat outside a turn (the rating ask, a series notice): the
+    outbox row (sent from ``due``, default now) and its transcript line, in the caller's transaction."""
+    row = enqueue(
+        s,
+        shop_id=conversation.shop_id,
+        channel=conversation.channel,
+        external_id=conversation.external_id,
+        conversation_id=conversation.id,
+        message=message,
+        now=now,
+        kind="notice",
+        extra=extra,
+    )
+    row.next_attempt_at = due or now
+    s.add(
+        TranscriptEntry(
+            conversation_id=conversation.id,
+            direction="out",
+            author=author,
+            text=message.text,
+            payload=message.to_json(),
+            at=due or now,
+        )
+    )
+    return row
+
+
+async def _chat(s: AsyncSession, booking: Booking) -> Conversation | None:
+    if booking.customer_id is None:
+        return None
+    return await latest_chat(s, booking.shop_id, booking.customer_id)
 
 
 async def queue_rating_request(
@@ -153,28 +194,8 @@ async def queue_rating_request(
     message = compose_ask(booking, shop, pet_name, conversation.language)
     quiet = rules_for(shop, booking.service_id).quiet_hours
     due = avoid_quiet(now + ASK_AFTER, now + timedelta(days=2), shop.tz, quiet)
-    row = enqueue(
-        s,
-        shop_id=booking.shop_id,
-        channel=conversation.channel,
-        external_id=conversation.external_id,
-        conversation_id=conversation.id,
-        message=message,
-        now=now,
-        kind="notice",
-        extra={"rating_for": booking.id},
-    )
-    row.next_attempt_at = due
-    s.add(
-        TranscriptEntry(
-            conversation_id=conversation.id,
-            direction="out",
-            author="bot:rating",
-            text=message.text,
-            payload=message.to_json(),
-            at=due,
-        )
-    )
+    extra = {"rating_for": booking.id}
+    row = queue_in_chat(s, conversation, message, now, author="bot:rating", extra=extra, due=due)
     s.add(
         BookingEvent(
             booking_id=booking.id,
@@ -385,7 +406,7 @@ class RatingService:
     async def _alert(self, result: RatingResult) -> None:
         if result.rating is None or result.outcome not in (Outcome.RECORDED, Outcome.COMMENTED):
             return
-        event = low_rating_alert(result.rating, comment_added=result.outcome == Outcome.COMMENTED)
+        event = low_rating_alert(result.rating, comment_added=result.rating.comment is not None)
         if event is None:
             return
         if self.publish is not None:

@@ -10,7 +10,7 @@ field. Vaccinations live in core/vaccinations.py, eye exams in core/eye_records.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -88,6 +88,39 @@ class VisitNotes:
         }
 
 
+def recorded_by(actor: Actor) -> str:
+    """Who entered a record, as kept on its row ("staff:mei")."""
+    return f"{actor.kind.value}:{actor.id}"[:128]
+
+
+@dataclass(frozen=True)
+class RecordChange:
+    """One change to a customer's records as the audit trail (core/audit.py) keeps it: the shop,
+    whose records, who and when; ``note`` adds one row in the change's transaction, its subject
+    being the action's first word ("pet.added" -> pet, "eye_record.updated" -> eye_record)."""
+
+    shop_id: str
+    customer_id: int | None
+    actor: Actor
+    now: datetime
+
+    def note(
+        self, s: AsyncSession, action: str, subject_id: int | None, fields: Iterable[str] = (), **details: Any
+    ) -> None:
+        audit.record(
+            s,
+            shop_id=self.shop_id,
+            customer_id=self.customer_id,
+            actor=self.actor,
+            now=self.now,
+            action=action,
+            subject=action.split(".", 1)[0],
+            subject_id=subject_id,
+            fields=fields,
+            **details,
+        )
+
+
 def pet_record(p: Pet) -> PetRecord:
     weight = round(p.weight_g / 1000, 3) if p.weight_g is not None else None
     return PetRecord(p.id, p.customer_id, p.name, p.species, p.breed, p.size, p.birth_date, weight, p.notes)
@@ -112,7 +145,10 @@ def _notes_view(n: VisitNote) -> VisitNotes:
 # ------------------------------------------------------------------------------------------ input
 
 
-def _text(data: Mapping[str, Any], field: str, max_len: int, *, required: bool = False) -> str | None:
+def text_value(data: Mapping[str, Any], field: str, max_len: int, *, required: bool = False) -> str | None:
+    """The text ``data`` has for ``field``, stripped (None when the field is absent); RecordError
+    for anything but text, control characters, more than ``max_len`` characters or a missing
+    required value."""
     if field not in data:
         if required:
             raise RecordError(field, "is required")
@@ -166,21 +202,21 @@ def _weight_g(value: Any) -> int | None:
 def parse_pet_fields(data: Mapping[str, Any], *, today: date, creating: bool) -> dict[str, Any]:
     """The pet fields present in ``data``, checked (RecordError names the field at fault)."""
     out: dict[str, Any] = {}
-    name = _text(data, "name", 100, required=creating)
+    name = text_value(data, "name", 100, required=creating)
     if name is not None:
         if not name:
             raise RecordError("name", "is required")
         out["name"] = name
-    species = _text(data, "species", 20, required=creating)
+    species = text_value(data, "species", 20, required=creating)
     if species is not None:
         if species not in SPECIES:
             raise RecordError("species", f"must be one of {', '.join(SPECIES)}")
         out["species"] = species
-    breed = _text(data, "breed", 100)
+    breed = text_value(data, "breed", 100)
     if breed is not None:
         out["breed"] = breed
     if "size" in data:
-        size = _text(data, "size", 10) or None
+        size = text_value(data, "size", 10) or None
         if size is not None and size not in SIZES:
             raise RecordError("size", f"must be one of {', '.join(SIZES)} (or empty)")
         out["size"] = size
@@ -188,7 +224,7 @@ def parse_pet_fields(data: Mapping[str, Any], *, today: date, creating: bool) ->
         out["birth_date"] = parse_day(data["birth_date"], "birth_date", today=today, oldest=OLDEST_PET)
     if "weight_kg" in data:
         out["weight_g"] = _weight_g(data["weight_kg"])
-    notes = _text(data, "notes", MAX_NOTES)
+    notes = text_value(data, "notes", MAX_NOTES)
     if notes is not None:
         out["notes"] = notes
     return out
@@ -225,17 +261,7 @@ async def add_pet(
         pet = Pet(customer_id=customer_id, breed="", notes="", **fields)
         s.add(pet)
         await s.flush()
-        audit.record(
-            s,
-            shop_id=shop_id,
-            customer_id=customer_id,
-            actor=actor,
-            now=now,
-            action="pet.added",
-            subject="pet",
-            subject_id=pet.id,
-            fields=_audit_fields(fields),
-        )
+        RecordChange(shop_id, customer_id, actor, now).note(s, "pet.added", pet.id, _audit_fields(fields))
         return pet_record(pet)
 
 
@@ -254,16 +280,8 @@ async def update_pet(
         for key in changed:
             setattr(pet, key, fields[key])
         if changed:
-            audit.record(
-                s,
-                shop_id=shop_id,
-                customer_id=pet.customer_id,
-                actor=actor,
-                now=now,
-                action="pet.updated",
-                subject="pet",
-                subject_id=pet.id,
-                fields=_audit_fields({k: None for k in changed}),
+            RecordChange(shop_id, pet.customer_id, actor, now).note(
+                s, "pet.updated", pet.id, _audit_fields(dict.fromkeys(changed))
             )
         await s.flush()
         return pet_record(pet)
@@ -280,9 +298,9 @@ def service_kind(shop: ShopConfig, service_id: str) -> str:
 
 def parse_visit_fields(data: Mapping[str, Any]) -> dict[str, str]:
     out = {
-        "products": _text(data, "products", MAX_NOTES) or "",
-        "blade": _text(data, "blade", 60) or "",
-        "notes": _text(data, "notes", MAX_NOTES) or "",
+        "products": text_value(data, "products", MAX_NOTES) or "",
+        "blade": text_value(data, "blade", 60) or "",
+        "notes": text_value(data, "notes", MAX_NOTES) or "",
     }
     return out
 
@@ -324,21 +342,10 @@ async def record_visit_notes(
             changed = [k for k, v in fields.items() if getattr(row, k) != v]
         for key, value in fields.items():
             setattr(row, key, value)
-        row.recorded_by = f"{actor.kind.value}:{actor.id}"[:128]
+        row.recorded_by = recorded_by(actor)
         row.updated_at = now
         await s.flush()
-        audit.record(
-            s,
-            shop_id=shop_id,
-            customer_id=booking.customer_id,
-            actor=actor,
-            now=now,
-            action=action,
-            subject="visit_note",
-            subject_id=row.id,
-            fields=changed,
-            booking_id=booking_id,
-        )
+        RecordChange(shop_id, booking.customer_id, actor, now).note(s, action, row.id, changed, booking_id=booking_id)
         return _notes_view(row)
 
 

@@ -8,7 +8,7 @@ and confusing). Quiet hours move a reminder to the end of the quiet time, or, wh
 be too close to the visit, to just before the quiet time began.
 
 Storage: reminder rows are written in the booking's own transaction: planned on booking and
-confirmation, replaced on reschedule, cancelled on cancel. Dispatch (bot/reminders.py) turns a
+confirmation, replaced on reschedule, cancelled on cancel. The notifier (bot/notifier.py) turns a
 due row into an outbox message in one transaction, guarded so that only one process can.
 """
 

@@ -18,13 +18,13 @@ from typing import Literal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import audit
 from core.audit import RecordError
 from core.clock import Clock
 from core.config import GENERAL_VACCINE, ShopConfig
 from core.db import Database
 from core.i18n import texts
 from core.models import Customer, Pet, Vaccination
+from core.records import RecordChange, recorded_by
 from core.results import Actor
 
 State = Literal["valid", "expired", "missing"]
@@ -185,17 +185,7 @@ async def record_vaccination(
         if same is not None:
             if expires_on is not None and same.expires_on != expires_on:
                 same.expires_on = expires_on
-                audit.record(
-                    s,
-                    shop_id=shop_id,
-                    customer_id=customer.id,
-                    actor=actor,
-                    now=now,
-                    action="vaccination.updated",
-                    subject="vaccination",
-                    subject_id=same.id,
-                    fields=["expires_on"],
-                )
+                RecordChange(shop_id, customer.id, actor, now).note(s, "vaccination.updated", same.id, ["expires_on"])
             return _view(same)
         row = Vaccination(
             pet_id=pet_id,
@@ -203,24 +193,15 @@ async def record_vaccination(
             given_on=given_on,
             expires_on=until,
             source=source,
-            recorded_by=f"{actor.kind.value}:{actor.id}"[:128],
+            recorded_by=recorded_by(actor),
             created_at=now,
         )
         s.add(row)
         if pet.vaccinated_on is None or pet.vaccinated_on < given_on:
             pet.vaccinated_on = given_on  # what the engine reads until it asks vaccination_status
         await s.flush()
-        audit.record(
-            s,
-            shop_id=shop_id,
-            customer_id=customer.id,
-            actor=actor,
-            now=now,
-            action="vaccination.added",
-            subject="vaccination",
-            subject_id=row.id,
-            fields=["kind", "given_on", "expires_on"],
-            pet_id=pet_id,
+        RecordChange(shop_id, customer.id, actor, now).note(
+            s, "vaccination.added", row.id, ["kind", "given_on", "expires_on"], pet_id=pet_id
         )
         return _view(row)
 
@@ -242,17 +223,7 @@ async def delete_vaccination(db: Database, clock: Clock, shop_id: str, vaccinati
             .limit(1)
         )
         pet.vaccinated_on = latest
-        audit.record(
-            s,
-            shop_id=shop_id,
-            customer_id=customer.id,
-            actor=actor,
-            now=now,
-            action="vaccination.deleted",
-            subject="vaccination",
-            subject_id=vaccination_id,
-            pet_id=pet.id,
-        )
+        RecordChange(shop_id, customer.id, actor, now).note(s, "vaccination.deleted", vaccination_id, pet_id=pet.id)
 
 
 # What customers call each kind in chat ("狂犬疫苗是今年3月打的"), longest match first.

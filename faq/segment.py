@@ -89,6 +89,7 @@ def add_words(words: Iterable[str]) -> None:
         global version
         version += 1
         _cut.cache_clear()  # a new word can change how known text is cut
+        _word_caches_clear()
 
 
 def cut(run: str) -> list[str]:
@@ -173,17 +174,30 @@ def forget_cuts() -> None:
     """Drop the cached cuts (benchmarks measure a cold load with it)."""
     _cut.cache_clear()
     _hmm.cache_clear()
+    _word_caches_clear()
+
+
+def _word_caches_clear() -> None:
+    # the per-word caches (sub-words, topic weight) depend on the dictionary
+    _sub_words.cache_clear()
+    topic_weight.cache_clear()
 
 
 def sub_words(word: str) -> list[str]:
     """Dictionary words inside a longer word ("营业时间" -> 营业, 时间), as jieba's search mode."""
     if len(word) <= 2:
         return []
+    return list(_sub_words(word))
+
+
+@lru_cache(maxsize=100_000)
+def _sub_words(word: str) -> tuple[str, ...]:
+    # Cached per word (an FAQ repeats its words thousands of times); cleared by `add_words`.
     freq = tokenizer().FREQ
     out = [word[i : i + 2] for i in range(len(word) - 1) if freq.get(word[i : i + 2])]
     if len(word) > 3:
         out += [word[i : i + 3] for i in range(len(word) - 2) if freq.get(word[i : i + 3])]
-    return out
+    return tuple(out)
 
 
 def general_weight(word: str) -> float:
@@ -195,6 +209,7 @@ def general_weight(word: str) -> float:
     return max(0.05, min(1.0, (_log_total - math.log(count)) / _log_total * 1.6 - 0.35))
 
 
+@lru_cache(maxsize=100_000)
 def topic_weight(word: str) -> float:
     """0-1: how much a Chinese word the FAQ never uses says about the topic (its part of
     speech and how rare it is): "手表" (watch) high, "附近" (nearby) and "一下" low."""

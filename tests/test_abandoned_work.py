@@ -15,11 +15,11 @@ from sqlalchemy import func, select
 
 from bot.bootstrap import Services
 from bot.engine.store import ABANDONED, LEASE
-from channels.collecting import CollectingChannel
 from core.clock import FixedClock
 from core.i18n import texts
 from core.messages import IncomingMessage, OutgoingMessage
 from core.models import Conversation, InboundMessage, TranscriptEntry
+from tests.support.collecting import CollectingChannel
 
 USER = "lease-user"
 

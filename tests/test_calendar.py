@@ -343,9 +343,9 @@ async def test_a_confirmation_from_the_shop_carries_add_to_calendar(berlin: Serv
     same private .ics as a confirmation in chat."""
     from sqlalchemy import select
 
-    from channels.collecting import CollectingChannel
     from core.messages import OutgoingMessage
     from core.models import OutboxMessage
+    from tests.support.collecting import CollectingChannel
 
     chat = CollectingChannel(berlin.engine, "spree", user="u1")
     await chat.push("hello")

@@ -79,12 +79,12 @@ async def test_terminal_chat_booking_and_staff_handoff(tmp_path: Path) -> None:
     chat = Chat(proc)
     try:
         await chat.send("你好")
-        menu = await chat.expect("3. 转人工")
-        assert "1. 我要预约" in menu
+        menu = await chat.expect(f"3. {ZH.t('btn.human')}")
+        assert f"1. {ZH.t('btn.book')}" in menu
         await chat.send("1")  # numbers press buttons
         await chat.expect(ZH.t("ask.service"))
         await chat.send("人工")
-        await chat.expect("已为您转接人工客服")
+        await chat.expect(str(ZH.entries["handoff.to_staff"]).split("{")[0].strip())  # up to the ETA
 
         listed = await asyncio.to_thread(_cli, tmp_path, "handoff", "list")
         assert listed.returncode == 0, listed.stderr

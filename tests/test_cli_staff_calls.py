@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.bootstrap import bootstrap
-from channels.collecting import CollectingChannel
 from core.availability import to_utc
 from core.bookings import BookingRequest
 from core.clock import FixedClock
@@ -18,6 +17,7 @@ from core.config import load_config
 from core.messages import OutgoingMessage
 from core.results import Actor, Booked
 from tests.conftest import CONFIG_PATH
+from tests.support.collecting import CollectingChannel
 
 
 def test_lists_unanswered_shop_changes_and_undelivered_messages(tmp_path: Path) -> None:

@@ -13,12 +13,13 @@ from aiohttp.test_utils import TestServer
 
 from bot.bootstrap import Services, bootstrap
 from bot.web import build_app
-from channels.collecting import CollectingChannel
 from core.clock import FixedClock
 from core.config import AppConfig
+from core.i18n import texts
 from core.messages import OutgoingMessage
 from core.models import ConversationMode
 from tests.helpers import MON
+from tests.support.collecting import CollectingChannel
 
 PASSWORD = "correct horse battery"
 
@@ -108,13 +109,15 @@ async def test_reply_reaches_the_customer_and_hand_back_wakes_the_bot(services: 
 
     services.delivery.senders["web"] = Widget()
     await services.delivery.tick()
-    assert "您好，我是Lily" in sent and any("Lily" in text and "加入" in text for text in sent)
+    assert "您好，我是Lily" in sent and texts("zh").t("handoff.joined", name="Lily") in sent  # told who joined
     assert await chat.push("营业时间是几点？") == []  # staff have it: the bot is silent
     assert (await lily.post(f"/api/console/conversations/{conv}/note", {"text": "VIP"}))[0] == 200
     status, detail = await lily.get(f"/api/console/conversations/{conv}")
     assert [e["direction"] for e in detail["transcript"]].count("note") == 1
     assert detail["conversation"]["mode"] == "staff" and detail["conversation"]["assigned_to"] == "lily"
     assert (await lily.post(f"/api/console/conversations/{conv}/release"))[0] == 200
+    await services.delivery.tick()
+    assert sent[-1] == texts("zh").t("handoff.released")  # the customer is told the bot is back
     assert "10:00" in (await chat.push("营业时间是几点？"))[0].text  # the bot answers again
 
 

@@ -13,8 +13,9 @@ from aiohttp.test_utils import TestServer
 
 from bot.bootstrap import Services
 from bot.console.auth import COOKIE, LOGIN_CSRF_COOKIE
+from bot.console.views import STATIC, strings
 from bot.web import build_app
-from channels.collecting import CollectingChannel
+from tests.support.collecting import CollectingChannel
 
 PASSWORD = "correct horse battery"
 XSS = "<img src=x onerror=alert(1)><script>alert(2)</script>"
@@ -264,14 +265,35 @@ async def test_language_from_account_or_query(base: str) -> None:
     async with client() as http:
         await login(http, base)  # mei: English
         async with http.get(f"{base}/console") as resp:
-            assert "Take over" in await resp.text()
+            assert strings("en")["conv.take"] in await resp.text()
         async with http.get(f"{base}/console?lang=zh") as resp:
             html = await resp.text()
-        assert "接管会话" in html and '<html lang="zh">' in html
+        assert strings("zh")["conv.take"] in html and '<html lang="zh">' in html
     async with client() as http:
         await login(http, base, username="boss")  # Chinese
         async with http.get(f"{base}/console/day") as resp:
-            assert "新建预约" in await resp.text()
+            assert strings("zh")["day.new_booking"] in await resp.text()
+
+
+# Pictographs (U+1F000...) and dingbats (U+2700-27BF) show as empty boxes on a machine without an
+# emoji font; console icons are inline SVG instead.
+EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2700-\u27BF\uFE0F]")
+
+
+def _scripts_with_emoji() -> list[str]:
+    return [p.name for p in STATIC.glob("*.js") if EMOJI.search(p.read_text(encoding="utf-8"))]
+
+
+async def test_console_pages_and_strings_draw_icons_without_an_emoji_font(base: str) -> None:
+    for lang in ("zh", "en"):
+        assert not [v for v in strings(lang).values() if EMOJI.search(v)]
+    assert _scripts_with_emoji() == []
+    async with client() as http:
+        await login(http, base, username="boss")
+        for page in ("/console", "/console/day", "/console/faq", "/console/calendar"):
+            async with http.get(f"{base}{page}") as resp:
+                html = await resp.text()
+            assert resp.status == 200 and not EMOJI.search(html), page
 
 
 async def test_static_files(base: str) -> None:

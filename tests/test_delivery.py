@@ -12,11 +12,11 @@ from sqlalchemy import select
 
 from bot.bootstrap import Services, bootstrap
 from channels.base import ChannelSender, DeliveryError
-from channels.collecting import CollectingChannel
 from core.clock import FixedClock
 from core.config import AppConfig
 from core.messages import OutgoingMessage
 from core.models import OutboxMessage, OutboxStatus
+from tests.support.collecting import CollectingChannel
 
 
 @dataclass

@@ -13,12 +13,12 @@ from sqlalchemy import ColumnElement, func, select
 from bot.bootstrap import Services, bootstrap
 from bot.engine import policy
 from bot.engine.turn import Turn
-from channels.collecting import CollectingChannel
 from core.clock import FixedClock
 from core.config import AppConfig
 from core.i18n import texts
 from core.messages import IncomingMessage
 from core.models import Base, Booking, TranscriptEntry
+from tests.support.collecting import CollectingChannel
 
 ERROR_TEXTS = {texts("zh").t("misc.error"), texts("en").t("misc.error")}
 

@@ -10,13 +10,9 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
 from bot.bootstrap import Services
-from bot.web import build_app
-from channels.collecting import CollectingChannel
 from core.audit import RecordError, trail
 from core.eye_records import (
     eye_records_of,
@@ -29,7 +25,9 @@ from core.eye_records import (
 from core.i18n import texts
 from core.models import OutboxMessage
 from core.results import Actor
-from tests.test_console_api import PASSWORD, Staff
+from tests.support.collecting import CollectingChannel
+from tests.test_console_api import Staff
+from tests.test_records import console_staff
 
 TODAY = date(2026, 11, 21)
 DR = Actor.staff("dr_wang")
@@ -164,21 +162,8 @@ async def test_records_are_kept_per_shop_audited_and_never_logged(
 @pytest.fixture
 async def desk(services: Services) -> AsyncIterator[tuple[Staff, Staff]]:
     """Wang (clearsight staff) and Mei (pawspa staff) logged in to the console's API."""
-    await services.accounts.add("wang", PASSWORD, shops=["clearsight"])
-    await services.accounts.add("mei", PASSWORD, shops=["pawspa"])
-    server = TestServer(build_app(services), host="127.0.0.1")
-    await server.start_server()
-    base = str(server.make_url("")).rstrip("/")
-    sessions = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(2)]
-    try:
-        yield (
-            await Staff(base, sessions[0]).login(services, "wang"),
-            await Staff(base, sessions[1]).login(services, "mei"),
-        )
-    finally:
-        for s in sessions:
-            await s.close()
-        await server.close()
+    async with console_staff(services, ("wang", "clearsight"), ("mei", "pawspa")) as (wang, mei):
+        yield wang, mei
 
 
 async def test_console_exam_form_validates_and_only_the_shop_sees_it(

@@ -18,10 +18,10 @@ from aiohttp.test_utils import TestServer
 
 from bot.bootstrap import Services, bootstrap
 from bot.web import build_app
-from channels.collecting import CollectingChannel
 from core.clock import FixedClock
 from core.config import AppConfig
 from tests.conftest import CONFIG_PATH, ROOT
+from tests.support.collecting import CollectingChannel
 from tests.test_hardening_yaml import BOMB
 
 PASSWORD = "correct horse battery"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from core.i18n import placeholders, texts
+from core.i18n import language_tag, placeholders, texts
 
 
 def test_catalogs_have_the_same_keys_and_placeholders() -> None:
@@ -32,3 +32,15 @@ def test_no_key_was_read_as_a_yaml_boolean() -> None:
     for lang in ("zh", "en"):
         parts = {part for key in texts(lang).entries for part in key.split(".")}
         assert not parts & {"True", "False"}, lang
+
+
+def test_one_mapping_from_language_tags_to_ours() -> None:
+    # Telegram's language_code, the widget's navigator.language, a browser's Accept-Language
+    assert [language_tag(t) for t in ("zh-hans", "zh-TW", "en", "en-GB,en;q=0.9", " EN-us")] == [
+        "zh",
+        "zh",
+        "en",
+        "en",
+        "en",
+    ]
+    assert [language_tag(t) for t in ("fr", "", None, "de-CH,zh;q=0.5")] == [None, None, None, None]

@@ -28,6 +28,6 @@ async def test_upgrade_matches_models_and_is_idempotent(db_url: str) -> None:
         async with db.engine.connect() as conn:
             differences = await conn.run_sync(diff)
         assert differences == []
-        assert await current_revision(db) == "0008"
+        assert await current_revision(db) == "0009"
     finally:
         await db.dispose()

@@ -11,13 +11,13 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.bootstrap import bootstrap
-from channels.collecting import CollectingChannel
 from core.clock import FixedClock
 from core.config import load_config
 from core.messages import OutgoingMessage
 from core.models import OutboxMessage
 from tests.conftest import CONFIG_PATH, NOW
 from tests.helpers import shows
+from tests.support.collecting import CollectingChannel
 
 
 def test_opt_in_opt_out_and_send(tmp_path: Path) -> None:

@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import func, select
 
 from bot.bootstrap import Services, bootstrap
-from channels.collecting import CollectingChannel
 from core.audit import trail
 from core.bookings import BookingRequest
 from core.clock import FixedClock
@@ -31,6 +30,7 @@ from core.results import Actor, Booked
 from core.vaccinations import record_vaccination
 from tests.conftest import CONFIG_PATH, NOW
 from tests.helpers import MON, at
+from tests.support.collecting import CollectingChannel
 
 STAFF = Actor.staff("mei")
 NAME, PHONE, PET, WORDS = "Ann Secretname", "+86 139 0000 4321", "Biscuitdog", "我家狗狗怕吹风机"

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.bootstrap import Services
-from channels.collecting import CollectingChannel
 from core.bookings import BookingRequest
 from core.clock import FixedClock
 from core.i18n import texts
@@ -31,6 +30,7 @@ from core.ratings import (
 )
 from core.results import Actor, Booked
 from tests.helpers import MON, SHANGHAI, at, shows
+from tests.support.collecting import CollectingChannel
 
 
 class Published:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -296,24 +297,30 @@ async def test_visit_notes_only_for_completed_visits_of_the_shop(services: Servi
 # ------------------------------------------------------------------------------ the console
 
 
-@pytest.fixture
-async def desk(services: Services) -> AsyncIterator[tuple[Staff, Staff]]:
-    """Mei (pawspa staff) and Wang (clearsight staff) logged in to the console's API."""
-    await services.accounts.add("mei", PASSWORD, shops=["pawspa"])
-    await services.accounts.add("wang", PASSWORD, shops=["clearsight"])
+@asynccontextmanager
+async def console_staff(services: Services, *accounts: tuple[str, str]) -> AsyncIterator[list[Staff]]:
+    """The console's API served, and each (username, shop) staff account logged in to it."""
+    for username, shop_id in accounts:
+        await services.accounts.add(username, PASSWORD, shops=[shop_id])
     server = TestServer(build_app(services), host="127.0.0.1")
     await server.start_server()
     base = str(server.make_url("")).rstrip("/")
-    sessions = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(2)]
+    sessions = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in accounts]
     try:
-        yield (
-            await Staff(base, sessions[0]).login(services, "mei"),
-            await Staff(base, sessions[1]).login(services, "wang"),
-        )
+        yield [
+            await Staff(base, http).login(services, name) for http, (name, _) in zip(sessions, accounts, strict=True)
+        ]
     finally:
-        for s in sessions:
-            await s.close()
+        for http in sessions:
+            await http.close()
         await server.close()
+
+
+@pytest.fixture
+async def desk(services: Services) -> AsyncIterator[tuple[Staff, Staff]]:
+    """Mei (pawspa staff) and Wang (clearsight staff) logged in to the console's API."""
+    async with console_staff(services, ("mei", "pawspa"), ("wang", "clearsight")) as (mei, wang):
+        yield mei, wang
 
 
 async def test_console_pets_and_vaccinations(services: Services, desk: tuple[Staff, Staff]) -> None:

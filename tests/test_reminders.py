@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 
 from bot.bootstrap import Services, bootstrap
-from channels.collecting import CollectingChannel
 from core.bookings import BookingRequest
 from core.clock import FixedClock
 from core.config import AppConfig, ReminderRules
@@ -21,6 +20,7 @@ from core.models import OutboxMessage, Reminder, ReminderStatus
 from core.reminders import plan_reminders
 from core.results import Actor, Booked
 from tests.helpers import MON, WED, at, shows
+from tests.support.collecting import CollectingChannel
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -6,13 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.bootstrap import Services
-from channels.collecting import CollectingChannel
 from core.bookings import BookingRequest
 from core.clock import FixedClock
 from core.messages import OutgoingMessage
 from core.models import OutboxMessage
 from core.results import Actor, Booked
 from tests.helpers import MON, SHANGHAI, at, hhmm, shows
+from tests.support.collecting import CollectingChannel
 
 DESK = Actor.staff("desk")
 

@@ -7,13 +7,13 @@ import asyncio
 from datetime import timedelta
 
 from bot.bootstrap import Services
-from channels.collecting import CollectingChannel
 from core.bookings import BookingRequest
 from core.clock import FixedClock
 from core.messages import OutgoingMessage
 from core.models import OutboxMessage
 from core.results import Actor, Booked
 from tests.helpers import MON, shows
+from tests.support.collecting import CollectingChannel
 
 WANG = "dr_wang"
 

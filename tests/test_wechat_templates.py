@@ -251,7 +251,6 @@ async def test_reminders_outside_the_window_reach_wechat_as_template_notices(
 
     from bot.bootstrap import bootstrap
     from channels.base import ChannelContext
-    from channels.collecting import CollectingChannel
     from channels.wechat import WeChatSender
     from core.bookings import BookingRequest
     from core.clock import FixedClock
@@ -260,6 +259,7 @@ async def test_reminders_outside_the_window_reach_wechat_as_template_notices(
     from tests.channels.fake_wechat import FakeWeChatApi
     from tests.conftest import NOW
     from tests.helpers import MON, at
+    from tests.support.collecting import CollectingChannel
 
     api = await FakeWeChatApi().start()
     clock = FixedClock(NOW)
@@ -309,7 +309,7 @@ async def test_reminders_outside_the_window_reach_wechat_as_template_notices(
 
 
 def test_notice_facts_for_an_english_reader_keep_phrases_chinese(demo_config: AppConfig) -> None:
-    from bot.reminders import notice_facts
+    from bot.notice_texts import notice_facts
     from core.i18n import texts
     from core.models import Booking
 

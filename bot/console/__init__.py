@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from bot.api import SERVICES_KEY
-from bot.console import api, records_api
+from bot.console import api, faq_api, records_api
 from bot.console.proxy import behind_proxy
 from bot.console.ws import console_ws
 
@@ -54,6 +54,7 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 def register(app: web.Application) -> None:
     api.register(app)
     records_api.register(app)
+    faq_api.register(app)  # "add this phrasing to entry X" (issue 11)
     app.router.add_get("/console/ws", console_ws)
     if importlib.util.find_spec("bot.console.views") is not None:
         from bot.console import views

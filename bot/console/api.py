@@ -15,6 +15,9 @@ within two years of today, times HH:MM, texts typed and bounded -> 400 naming th
 upload is read by core/yamlsource (no anchors, no control characters) before the FAQ rules:
 a broken file is a 400 listing FILE:LINE: reason, and nothing is replaced. A manual booking that
 is not made leaves no new customer behind.
+
+Each route checks its input, calls one use case of bot/usecases/ (the CLI calls the same ones)
+and renders the outcome as JSON; no SQL here.
 """
 
 from __future__ import annotations
@@ -28,18 +31,20 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import func, select
 
 from bot.api import SERVICES_KEY, bad, int_id, json_error, parse_date, parse_moment, parse_time, text_field
 from bot.bootstrap import Services
 from bot.console.auth import check_csrf, check_shop, require_session
+from bot.engine.store import ConversationState, HandoffItem
+from bot.usecases import Refused, booking_actions, handoff
+from bot.usecases.day_view import day_view as bookings_between
+from bot.usecases.manual_booking import book_for_customer
+from bot.usecases.time_off import record_time_off
 from core.availability import to_utc
-from core.bookings import BookingRequest
 from core.config import WEEKDAYS, ShopConfig
 from core.customers import mask_phone
-from core.i18n import texts
 from core.messages import OutgoingMessage
-from core.models import Booking, BookingStatus, ChannelIdentity, ConversationMode, Customer, TranscriptEntry
+from core.models import TranscriptEntry
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Taken
 from core.staff_accounts import Session
 from core.yamlsource import UPLOAD_MAX_ALIASES, YamlSourceError, load_yaml
@@ -48,7 +53,6 @@ from faq import group_unanswered, parse_faq
 MAX_TEXT = 4000
 MAX_FAQ_BYTES = 512 * 1024
 MAX_URL = 2000
-MAX_TIME_OFF = timedelta(days=366)
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -95,6 +99,14 @@ def _staff_actor(session: Session) -> Actor:
     return Actor.staff(session.account.username)
 
 
+def _staff(session: Session) -> handoff.Staff:
+    return handoff.Staff(session.account.username, session.account.display_name)
+
+
+def _taken(taken: handoff.Taken) -> web.Response:
+    return _json({"ok": False, "error": "taken", "by": taken.by}, status=409)
+
+
 def _local(services: Services, shop_id: str, moment: datetime | None) -> str | None:
     if moment is None:
         return None
@@ -138,17 +150,12 @@ def _result_json(services: Services, result: BookingResult, shop_id: str) -> web
     return _json({"ok": False, "error": result.reason.value, "message": result.detail}, status=422)
 
 
-async def _conversation(request: web.Request, session: Session) -> Any:
-    services = request.app[SERVICES_KEY]
-    conversation_id = int_id(request.match_info["id"])
-    from core.models import Conversation
-
-    async with services.db.reading() as s:
-        exists = await s.get(Conversation, conversation_id)
-    if exists is None:
+async def _conversation(request: web.Request, session: Session) -> ConversationState:
+    conv = await handoff.find(request.app[SERVICES_KEY], int_id(request.match_info["id"]))
+    if conv is None:
         raise json_error(404, "not_found", "no such conversation")
-    check_shop(session, exists.shop_id)
-    return await services.store.load(conversation_id)
+    check_shop(session, conv.shop_id)
+    return conv
 
 
 # ----------------------------------------------------------------------------- inbox
@@ -175,8 +182,7 @@ async def me(request: web.Request) -> web.Response:
     )
 
 
-def _item_json(services: Services, item: Any, names: dict[int, str]) -> dict[str, Any]:
-    now = services.clock.now()
+def _item_json(services: Services, item: HandoffItem, names: dict[int, str]) -> dict[str, Any]:
     return {
         "id": item.conversation_id,
         "shop": item.shop_id,
@@ -187,20 +193,10 @@ def _item_json(services: Services, item: Any, names: dict[int, str]) -> dict[str
         "route": item.route,
         "reason": item.reason,
         "since": _local(services, item.shop_id, item.since),
-        "waiting_min": int((now - item.since).total_seconds() // 60) if item.since else None,
+        "waiting_min": handoff.waited_min(item.since, services.clock.now()),
         "assigned_to": item.assigned_to,
         "last_text": item.last_text[:300],
     }
-
-
-async def _names(services: Services, ids: set[int]) -> dict[int, str]:
-    from core.models import Customer
-
-    if not ids:
-        return {}
-    async with services.db.reading() as s:
-        rows = await s.execute(select(Customer.id, Customer.display_name).where(Customer.id.in_(ids)))
-        return {cid: name for cid, name in rows}
 
 
 async def inbox(request: web.Request) -> web.Response:
@@ -209,22 +205,12 @@ async def inbox(request: web.Request) -> web.Response:
     shop_id = request.query.get("shop") or (session.account.shops[0] if session.account.shops else "")
     check_shop(session, shop_id)
     _shop(services, shop_id)
-    waiting = await services.store.handoffs(shop_id)
-    recent = await services.store.recent(shop_id)
-    names = await _names(services, {i.customer_id for i in (*waiting, *recent)})
-    route_order = {"front_desk": 0}
-    waiting.sort(
-        key=lambda i: (
-            i.mode != ConversationMode.HANDOFF,
-            route_order.get(i.route or "", 1),
-            i.since or services.clock.now(),
-        )
-    )
+    found = await handoff.inbox(services, shop_id)
     return _json(
         {
             "shop": shop_id,
-            "waiting": [_item_json(services, i, names) for i in waiting],
-            "recent": [_item_json(services, i, names) for i in recent],
+            "waiting": [_item_json(services, i, found.names) for i in found.waiting],
+            "recent": [_item_json(services, i, found.names) for i in found.recent],
         }
     )
 
@@ -233,21 +219,8 @@ async def conversation(request: web.Request) -> web.Response:
     session = await require_session(request)
     services = request.app[SERVICES_KEY]
     conv = await _conversation(request, session)
-    entries = await services.store.transcript(conv.id, limit=200)
-    customer = await services.customers.get(conv.customer_id)
-    async with services.db.reading() as s:
-        rows = list(
-            await s.scalars(
-                select(Booking)
-                .where(Booking.customer_id == conv.customer_id, Booking.status != BookingStatus.EXPIRED)
-                .order_by(Booking.start_at.desc())
-                .limit(20)
-            )
-        )
-        no_shows = await s.scalar(
-            select(func.count()).where(Booking.customer_id == conv.customer_id, Booking.status == BookingStatus.NO_SHOW)
-        )
-    channels = await services.customers.identities(conv.customer_id)
+    found = await handoff.detail(services, conv)
+    customer = found.customer
     return _json(
         {
             "conversation": {
@@ -260,20 +233,20 @@ async def conversation(request: web.Request) -> web.Response:
                 "assigned_to": conv.assigned_to,
                 "language": conv.language,
             },
-            "transcript": [_entry_json(services, conv.shop_id, e) for e in entries],
+            "transcript": [_entry_json(services, conv.shop_id, e) for e in found.transcript],
             "customer": {
                 "id": conv.customer_id,
                 "name": customer.display_name if customer else "",
                 "phone": mask_phone(customer.phone) if customer else "",
                 "language": customer.language if customer else "",
                 "notes": customer.notes if customer else "",
-                "channels": [channel for channel, _ in channels],
+                "channels": found.channels,
                 "pets": [
                     {"name": p.name, "species": p.species, "breed": p.breed, "size": p.size, "notes": p.notes}
                     for p in (customer.pets if customer else ())
                 ],
-                "bookings": [_booking_json(services, BookingView.of(b)) for b in rows],
-                "no_shows": int(no_shows or 0),
+                "bookings": [_booking_json(services, b) for b in found.bookings],
+                "no_shows": found.no_shows,
             },
         }
     )
@@ -295,14 +268,8 @@ def _entry_json(services: Services, shop_id: str, e: TranscriptEntry) -> dict[st
 async def take(request: web.Request) -> web.Response:
     services, session = await _changing(request)
     conv = await _conversation(request, session)
-    holder = await services.store.take(conv.id, session.account.username)
-    if holder is not None:
-        return _json({"ok": False, "error": "taken", "by": holder}, status=409)
-    if conv.assigned_to != session.account.username:  # tell the customer once, not on every click
-        joined = texts(conv.language).t("handoff.joined", name=session.account.display_name)
-        await services.store.enqueue(conv, OutgoingMessage(joined), author=f"staff:{session.account.username}")
-    await services.events.publish({"type": "taken", "shop": conv.shop_id, "conversation": conv.id})
-    return _json({"ok": True})
+    taken = await handoff.take(services, conv, _staff(session))
+    return _taken(taken) if taken is not None else _json({"ok": True})
 
 
 async def reply(request: web.Request) -> web.Response:
@@ -313,14 +280,8 @@ async def reply(request: web.Request) -> web.Response:
     image = _image(data)
     if not text and not image:
         raise json_error(400, "empty", "write a message first", field="text")
-    holder = await services.store.take(conv.id, session.account.username)  # replying takes the chat
-    if holder is not None:
-        return _json({"ok": False, "error": "taken", "by": holder}, status=409)
-    outbox_id = await services.store.enqueue(
-        conv, OutgoingMessage(text, image_url=image), author=f"staff:{session.account.username}"
-    )
-    await services.events.publish({"type": "reply", "shop": conv.shop_id, "conversation": conv.id})
-    return _json({"ok": True, "outbox_id": outbox_id})
+    sent = await handoff.reply(services, conv, _staff(session), OutgoingMessage(text, image_url=image))
+    return _taken(sent) if isinstance(sent, handoff.Taken) else _json({"ok": True, "outbox_id": sent})
 
 
 async def note(request: web.Request) -> web.Response:
@@ -329,18 +290,14 @@ async def note(request: web.Request) -> web.Response:
     text = text_field(await _body(request), "text", max_len=MAX_TEXT)
     if not text:
         raise json_error(400, "empty", "write a note first", field="text")
-    await services.store.note(conv.id, session.account.username, text)
-    await services.events.publish({"type": "note", "shop": conv.shop_id, "conversation": conv.id})
+    await handoff.note(services, conv, _staff(session), text)
     return _json({"ok": True})
 
 
 async def release(request: web.Request) -> web.Response:
     services, session = await _changing(request)
     conv = await _conversation(request, session)
-    await services.store.set_mode(conv.id, ConversationMode.BOT)
-    back = texts(conv.language).t("handoff.released")
-    await services.store.enqueue(conv, OutgoingMessage(back), author="bot")
-    await services.events.publish({"type": "released", "shop": conv.shop_id, "conversation": conv.id})
+    await handoff.release(services, conv)
     return _json({"ok": True})
 
 
@@ -369,31 +326,7 @@ async def day_view(request: web.Request) -> web.Response:
     first = parse_date(request.query.get("date") or today.isoformat(), "date", today=today)
     days = 7 if request.query.get("week") else 1
     start, end = to_utc(first, 0, shop.tz), to_utc(first + timedelta(days=days), 0, shop.tz)
-    async with services.db.reading() as s:
-        rows = list(
-            await s.scalars(
-                select(Booking)
-                .where(
-                    Booking.shop_id == shop_id,
-                    Booking.start_at < end,
-                    Booking.end_at > start,
-                    Booking.status.not_in((BookingStatus.EXPIRED,)),
-                )
-                .order_by(Booking.start_at)
-            )
-        )
-        pending = list(
-            await s.scalars(
-                select(Booking)
-                .where(
-                    Booking.shop_id == shop_id,
-                    Booking.status == BookingStatus.PENDING,
-                    Booking.start_at > services.clock.now(),
-                )
-                .order_by(Booking.start_at)
-            )
-        )
-    names = await _names(services, {b.customer_id for b in (*rows, *pending) if b.customer_id})
+    found = await bookings_between(services, shop_id, start, end)
     return _json(
         {
             "shop": shop_id,
@@ -422,8 +355,8 @@ async def day_view(request: web.Request) -> web.Response:
                 {"id": sid, "name": svc.name.model_dump(), "duration_min": svc.duration_min}
                 for sid, svc in shop.services.items()
             ],
-            "bookings": [_booking_json(services, BookingView.of(b), names) for b in rows],
-            "pending": [_booking_json(services, BookingView.of(b), names) for b in pending],
+            "bookings": [_booking_json(services, b, found.names) for b in found.bookings],
+            "pending": [_booking_json(services, b, found.names) for b in found.pending],
         }
     )
 
@@ -444,103 +377,63 @@ async def manual_booking(request: web.Request) -> web.Response:
     start = _start(services, shop_id, data.get("date"), data.get("time"))
     staff_id = _staff_field(data, shop)
     notes = text_field(data, "notes", max_len=500)
-    # Everything is checked before a customer exists; one made here is removed again when the
-    # booking is not made (a taken slot, a closed hour...), so a failure leaves nobody behind.
-    external = phone or f"walk-in:{name}"
-    known = await _identity_exists(services, shop_id, external)
-    customer = await services.customers.identify(shop_id, "phone", external, display_name=name)
-    result = await services.bookings.book(
-        BookingRequest(shop_id, service_id, start, staff_id=staff_id, customer_id=customer.id, notes=notes),
-        _staff_actor(session),
+    # Everything is checked before a customer exists (the use case removes one it made when the
+    # booking is not made, so a failure leaves nobody behind).
+    actor = _staff_actor(session)
+    result = await book_for_customer(
+        services, shop_id, service_id, start, actor, name=name, phone=phone, staff_id=staff_id, notes=notes
     )
-    if not isinstance(result, Booked):
-        if not known:
-            await _discard_customer(services, customer.id)
-        return _result_json(services, result, shop_id)
-    if phone and customer.phone != phone:
-        await services.customers.update(customer.id, phone=phone)
-    await services.events.publish({"type": "booking", "shop": shop_id})
     return _result_json(services, result, shop_id)
-
-
-async def _identity_exists(services: Services, shop_id: str, external: str) -> bool:
-    async with services.db.reading() as s:
-        found = await s.scalar(
-            select(ChannelIdentity.id).where(
-                ChannelIdentity.shop_id == shop_id,
-                ChannelIdentity.channel == "phone",
-                ChannelIdentity.external_id == external,
-            )
-        )
-    return found is not None
-
-
-async def _discard_customer(services: Services, customer_id: int) -> None:
-    """Remove a customer made for a booking that was not made (unless something uses it by now)."""
-    from sqlalchemy import delete
-    from sqlalchemy.exc import IntegrityError
-
-    try:
-        async with services.db.transaction() as s:
-            if await s.scalar(select(Booking.id).where(Booking.customer_id == customer_id).limit(1)) is not None:
-                return  # a concurrent manual booking for the same person succeeded: keep them
-            await s.execute(delete(ChannelIdentity).where(ChannelIdentity.customer_id == customer_id))
-            await s.execute(delete(Customer).where(Customer.id == customer_id))
-    except IntegrityError:  # something else refers to them now: keep them
-        pass
 
 
 async def booking_action(request: web.Request) -> web.Response:
     services, session = await _changing(request)
     booking_id = int_id(request.match_info["id"])
     action = request.match_info["action"]
-    if action not in ("approve", "decline", "cancel", "reschedule", "attendance", "follow_up"):
+    if action not in booking_actions.ACTIONS:
         raise json_error(404, "not_found", f"unknown action '{action[:40]}'")
-    async with services.db.reading() as s:
-        row = await s.get(Booking, booking_id)
-    if row is None:
+    shop_id = await booking_actions.shop_of(services, booking_id)
+    if shop_id is None:
         raise json_error(404, "not_found", "no such booking")
-    check_shop(session, row.shop_id)
+    check_shop(session, shop_id)
     data = await _body(request) if request.can_read_body else {}
     actor = _staff_actor(session)
-    bookings = services.bookings
+    result: BookingResult
     if action == "approve":
-        result = await bookings.approve(row.shop_id, booking_id, actor)
+        result = await booking_actions.approve(services, shop_id, booking_id, actor)
     elif action == "decline":
-        result = await bookings.decline(row.shop_id, booking_id, actor, text_field(data, "reason", max_len=200))
+        reason = text_field(data, "reason", max_len=200)
+        result = await booking_actions.decline(services, shop_id, booking_id, actor, reason)
     elif action == "cancel":
-        result = await bookings.cancel(row.shop_id, booking_id, actor, text_field(data, "reason", max_len=200))
+        reason = text_field(data, "reason", max_len=200)
+        result = await booking_actions.cancel(services, shop_id, booking_id, actor, reason)
     elif action == "reschedule":
-        start = _start(services, row.shop_id, data.get("date"), data.get("time"))
-        staff_id = _staff_field(data, _shop(services, row.shop_id))
-        result = await bookings.reschedule(row.shop_id, booking_id, start, actor, staff_id=staff_id)
+        start = _start(services, shop_id, data.get("date"), data.get("time"))
+        staff_id = _staff_field(data, _shop(services, shop_id))
+        result = await booking_actions.reschedule(services, shop_id, booking_id, start, actor, staff_id=staff_id)
     elif action == "attendance":
         outcome = text_field(data, "outcome", max_len=20, required=True)
-        result = await bookings.mark_attendance(row.shop_id, booking_id, outcome, actor)
-    elif action == "follow_up":
-        return await _follow_up(services, session, row, data)
-    else:
-        raise json_error(404, "not_found", f"unknown action '{action}'")
-    await services.events.publish({"type": "booking", "shop": row.shop_id})
-    return _result_json(services, result, row.shop_id)
+        result = await booking_actions.mark_attendance(services, shop_id, booking_id, outcome, actor)
+    else:  # follow_up
+        return await _follow_up(services, session, shop_id, booking_id, data)
+    return _result_json(services, result, shop_id)
 
 
-async def _follow_up(services: Services, session: Session, row: Booking, data: dict[str, Any]) -> web.Response:
+async def _follow_up(
+    services: Services, session: Session, shop_id: str, booking_id: int, data: dict[str, Any]
+) -> web.Response:
     text = text_field(data, "text", max_len=MAX_TEXT)
     image = _image(data)
     if not text:
         raise json_error(400, "empty", "write the follow-up first", field="text")
-    if row.customer_id is None:
-        raise json_error(422, "no_customer", "this booking has no customer to write to")
-    conv = await services.store.latest_conversation(row.shop_id, row.customer_id)
-    if conv is None:
-        raise json_error(422, "no_channel", "the customer has no chat with us: call them instead")
-    outbox_id = await services.store.enqueue(
-        conv,
-        OutgoingMessage(text, image_url=image),
-        author=f"staff:{session.account.username}",
+    sent = await booking_actions.follow_up(
+        services, shop_id, booking_id, session.account.username, OutgoingMessage(text, image_url=image)
     )
-    return _json({"ok": True, "outbox_id": outbox_id})
+    if isinstance(sent, booking_actions.NoChat):
+        if sent.reason == "no_customer":
+            raise json_error(422, "no_customer", "this booking has no customer to write to")
+        raise json_error(422, "no_channel", "the customer has no chat with us: call them instead")
+    return _json({"ok": True, "outbox_id": sent})
 
 
 async def time_off(request: web.Request) -> web.Response:
@@ -559,15 +452,11 @@ async def time_off(request: web.Request) -> web.Response:
         return to_utc(day, minute, shop.tz)
 
     start, end = moment("start"), moment("end")
-    if end <= start:
-        raise bad("end", "time off must end after it starts", "bad_range")
-    if end - start > MAX_TIME_OFF:
-        raise bad("end", "at most a year of time off at once", "bad_range")
     reason = text_field(data, "reason", max_len=200)
-    affected = await services.bookings.add_time_off(
-        shop_id, staff_id, start, end, _staff_actor(session), reason, notify_customers=True
-    )
-    await services.events.publish({"type": "booking", "shop": shop_id})
+    try:
+        affected = await record_time_off(services, shop_id, staff_id, start, end, _staff_actor(session), reason)
+    except Refused as exc:
+        raise bad(exc.field, exc.message, exc.code) from None
     return _json({"ok": True, "affected": [_booking_json(services, b) for b in affected]})
 
 

@@ -14,6 +14,8 @@ everywhere in the console (bot/console/auth.py): a record of another shop is a 4
                                         examined_on?, patient_name?, patient_birth_date?, booking_id?}
     POST /eye_records/{id}             the whole exam again (a correction)
     POST /eye_records/{id}/send        the plain-language summary to the customer's latest chat
+    POST /series/{id}/cancel_rest      {from_seq?}: cancel a recurring series' visits from that one on
+                                       (the customer page lists each series with its visits)
 
 Bad input is a 400 naming the field (core's RecordError); eye answers are never cached
 (Cache-Control: no-store) and nothing here logs a record's values.
@@ -21,6 +23,8 @@ Bad input is a 400 naming the field (core's RecordError); eye answers are never 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -30,12 +34,15 @@ from bot.api import SERVICES_KEY, bad, int_id, json_error, parse_date, text_fiel
 from bot.bootstrap import Services
 from bot.console.api import _body, _json, _shop, _today
 from bot.console.auth import check_csrf, check_shop, require_session
-from core import audit, eye_records, records, vaccinations
+from bot.usecases import series as series_usecases
+from core import eye_records, records, vaccinations
 from core.audit import RecordError, trail
 from core.customers import mask_phone
 from core.messages import OutgoingMessage
-from core.models import Booking, BookingStatus, Customer, EyeRecord, Pet, Vaccination
+from core.models import Booking, BookingSeries, BookingStatus, Customer, EyeRecord, Pet, Vaccination
+from core.records import RecordChange
 from core.results import Actor, Booked, NotAllowed
+from core.series import SeriesError
 from core.staff_accounts import Session
 
 MAX_RESULTS = 50
@@ -169,6 +176,25 @@ async def _booking_rows(services: Services, customer_id: int) -> list[dict[str, 
     return out
 
 
+async def _series_rows(services: Services, shop_id: str, customer_id: int) -> list[dict[str, Any]]:
+    """The customer's recurring series, each with its visits (times in the shop's zone)."""
+    shop = services.config.shops[shop_id]
+    now = services.clock.now()
+    out = []
+    for view in await series_usecases.series_of_customer(services.bookings, shop_id, customer_id):
+        row = view.as_json(now)
+        for visit in row["visits"]:
+            visit["planned_start"] = datetime.fromisoformat(visit["planned_start"]).astimezone(shop.tz).isoformat()
+            if visit["booking"] is not None:
+                start = datetime.fromisoformat(visit["booking"]["start"])
+                visit["booking"]["start"] = start.astimezone(shop.tz).isoformat()
+        row["service_name"] = (
+            shop.services[view.service_id].name.model_dump() if view.service_id in shop.services else None
+        )
+        out.append(row)
+    return out
+
+
 def _eye_json(services: Services, shop_id: str, lang: str, record: eye_records.EyeRecordView) -> dict[str, Any]:
     shop = services.config.shops[shop_id]
     recall = eye_records.recall_for(shop, record)
@@ -215,6 +241,7 @@ async def customer_records(request: web.Request) -> web.Response:
                 "visit_notes": [n.as_json() for n in await records.visit_notes_of(services.db, shop_id, customer_id)],
                 "eye_records": [_eye_json(services, shop_id, customer.language, r) for r in eyes],
                 "bookings": await _booking_rows(services, customer_id),
+                "series": await _series_rows(services, shop_id, customer_id),
                 "trail": [
                     {**e.as_json(), "at": e.at.astimezone(shop.tz).isoformat()}  # shown in the shop's zone
                     for e in (await trail(services.db, shop_id, customer_id))[-50:][::-1]
@@ -227,30 +254,28 @@ async def customer_records(request: web.Request) -> web.Response:
 # ----------------------------------------------------------------------------- pets and vaccinations
 
 
-async def add_pet(request: web.Request) -> web.Response:
+async def _save_pet(
+    request: web.Request, model: Any, what: str, save: Callable[..., Awaitable[records.PetRecord]]
+) -> web.Response:
+    """A pet added to a customer (``model`` Customer) or changed (``model`` Pet): the same checks."""
     services, session = await _changing(request)
-    customer_id, shop_id = await _scoped(request, session, Customer, "customer")
+    object_id, shop_id = await _scoped(request, session, model, what)
     data = await _body(request)
     try:
-        pet = await records.add_pet(
-            services.db, services.clock, _shop(services, shop_id), shop_id, customer_id, data, _actor(session)
+        pet = await save(
+            services.db, services.clock, _shop(services, shop_id), shop_id, object_id, data, _actor(session)
         )
     except RecordError as exc:
         raise _record_error(exc) from None
     return _private(_json({"ok": True, "pet": pet.as_json()}))
+
+
+async def add_pet(request: web.Request) -> web.Response:
+    return await _save_pet(request, Customer, "customer", records.add_pet)
 
 
 async def update_pet(request: web.Request) -> web.Response:
-    services, session = await _changing(request)
-    pet_id, shop_id = await _scoped(request, session, Pet, "pet")
-    data = await _body(request)
-    try:
-        pet = await records.update_pet(
-            services.db, services.clock, _shop(services, shop_id), shop_id, pet_id, data, _actor(session)
-        )
-    except RecordError as exc:
-        raise _record_error(exc) from None
-    return _private(_json({"ok": True, "pet": pet.as_json()}))
+    return await _save_pet(request, Pet, "pet", records.update_pet)
 
 
 async def add_vaccination(request: web.Request) -> web.Response:
@@ -391,17 +416,30 @@ async def send_eye_record(request: web.Request) -> web.Response:
     text = eye_records.eye_summary(record, conv.language, recall_on=eye_records.recall_for(shop, record))
     outbox_id = await services.store.enqueue(conv, OutgoingMessage(text), author=f"staff:{session.account.username}")
     async with services.db.transaction() as s:
-        audit.record(
-            s,
-            shop_id=shop_id,
-            customer_id=int(customer_id),
-            actor=_actor(session),
-            now=services.clock.now(),
-            action="eye_record.sent",
-            subject="eye_record",
-            subject_id=record_id,
+        RecordChange(shop_id, int(customer_id), _actor(session), services.clock.now()).note(
+            s, "eye_record.sent", record_id
         )
     return _json({"ok": True, "outbox_id": outbox_id})
+
+
+# ----------------------------------------------------------------------------- recurring series
+
+
+async def cancel_series_rest(request: web.Request) -> web.Response:
+    """Cancel the rest of a series: its visits from ``from_seq`` (default: every one still ahead)."""
+    services, session = await _changing(request)
+    series_id, shop_id = await _scoped(request, session, BookingSeries, "series")
+    data = await _body(request)
+    raw = data.get("from_seq", 1)
+    if isinstance(raw, bool) or not isinstance(raw, int | str) or not str(raw).isdigit() or not 1 <= int(raw) <= 1000:
+        raise bad("from_seq", "must be a visit number from 1", "bad_record")
+    try:
+        cancelled = await series_usecases.cancel_rest(
+            services.bookings, shop_id, series_id, _actor(session), from_seq=int(raw)
+        )
+    except SeriesError:
+        raise json_error(404, "not_found", "no such series") from None
+    return _json({"series": series_id, "cancelled": [b.id for b in cancelled]})
 
 
 def register(app: web.Application) -> None:
@@ -418,3 +456,4 @@ def register(app: web.Application) -> None:
     r.add_post(f"{base}/customers/{{id}}/eye_records", add_eye_record)
     r.add_post(f"{base}/eye_records/{{id}}", update_eye_record)
     r.add_post(f"{base}/eye_records/{{id}}/send", send_eye_record)
+    r.add_post(f"{base}/series/{{id}}/cancel_rest", cancel_series_rest)

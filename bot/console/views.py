@@ -30,6 +30,7 @@ from bot.api import SERVICES_KEY, bad
 from bot.calendar import CALENDAR_KEY
 from bot.console import auth
 from core.calendar import CalendarService
+from core.i18n import language_tag
 from core.staff_accounts import Session
 from faq import group_unanswered
 
@@ -74,8 +75,7 @@ def _lang(request: web.Request, session: Session | None) -> str:
         return asked
     if session is not None and session.account.language in LANGS:
         return session.account.language
-    header = request.headers.get("Accept-Language", "")
-    return "en" if header.lower().startswith("en") else "zh"
+    return language_tag(request.headers.get("Accept-Language")) or "zh"
 
 
 def _render(request: web.Request, template: str, lang: str, *, status: int = 200, **context: Any) -> web.Response:

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from bot.engine.context import question_contexts
 from bot.engine.draft import Action, Draft, Mode, StateName
 from bot.engine.intents import language_of, looks_like_question, normalise
 from bot.engine.turn import Turn
@@ -27,7 +28,7 @@ from core.messages import Button, OutgoingMessage
 from core.models import ACTIVE_STATUSES, BookingStatus, ConversationMode
 from core.reports import record_faq_answer
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Reason, Taken
-from core.shop_facts import render_facts
+from core.shop_facts import opening_hours_text, render_facts
 from core.when import Lang, format_day_label, period_of
 from faq import FaqEntry, FaqMatcher, MatchResult
 
@@ -336,6 +337,8 @@ def _whose_exam(t: Turn) -> None:
         for sid, s in t.shop.services.items()
         if s.resources == current.resources and s.staff_required and "exam" in sid
     ]
+    if d.service not in siblings:
+        return  # "contacts fitting for my daughter (15)": the service named is not an exam
     if d.child and not _for_child(t, d.service):
         match = next((sid for sid in siblings if _for_child(t, sid)), None)
         if match:
@@ -587,6 +590,17 @@ def price_of_named(t: Turn, frame: Frame) -> bool:
         )
     )
     return True
+
+
+def day_hours(t: Turn, day: date) -> None:
+    """ "Are you open on Sunday?" / "周三下午有空吗": that day's opening hours from config, and an
+    offer to book that day (the day is kept for the request that follows)."""
+    ranges = t.shop.hours_on(day)
+    label = t.day_text(day)
+    if ranges:
+        t.say(t.t("info.day_open", day=label, hours=", ".join(str(r) for r in ranges)))
+    else:
+        t.say(t.t("info.day_closed", day=label, hours=opening_hours_text(t.shop, t.lang)))
 
 
 def _service_for_pet(t: Turn, category: str, size: str | None, species: str | None) -> str | None:
@@ -1219,6 +1233,30 @@ def _answers(matcher: FaqMatcher, result: MatchResult, text: str, *, in_flow: bo
     return [e for e in entries if e is not None]
 
 
+def _answer_in_context(matcher: FaqMatcher, result: MatchResult, text: str, context: str) -> list[FaqEntry]:
+    """The entry a question asked mid-flow means when read with the flow's topic ("what counts as
+    medium?" at the size question): only one the question alone already ranks near the top, and
+    only when the reading is likely and clearly ahead (the topic chooses; it does not answer)."""
+    if not context or not result.candidates:
+        return []
+    own = {c.id: c.score for c in result.candidates}
+    top = result.candidates[0].score
+    read = matcher.match(f"{text} {context}")
+    if not read.candidates:
+        return []
+    best, *rest = read.candidates
+    if own.get(best.id, -1.0) < max(CONTEXT_OWN_FLOOR, top - CONTEXT_SLACK) or best.score < LIKELY:
+        return []
+    if rest and rest[0].score >= best.score - LIKELY_MARGIN:
+        return []
+    entry = matcher.faq.entry(best.id)
+    return [entry] if entry is not None else []
+
+
+CONTEXT_OWN_FLOOR = 30.0  # the question alone must point at the entry this much
+CONTEXT_SLACK = 15.0  # and rank it about as high as its own best reading
+
+
 def _vague(text: str) -> bool:
     norm = normalise(text)
     return len(norm.split()) < 3 if norm.isascii() else len(norm.replace(" ", "")) < 5
@@ -1250,6 +1288,10 @@ async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False, heal
         return False
     result = matcher.match(text)
     entries = _answers(matcher, result, text, in_flow=t.state != StateName.IDLE)
+    for context in [] if entries else question_contexts(t):
+        entries = _answer_in_context(matcher, result, text, context)
+        if entries:
+            break
     # an open question ("how much?" answered with a choice) is read with the next fragment ("for a cat bath")
     t.data.pop("faq_open", None)
     if (len(entries) > 1 or (not entries and result.decision == "suggest")) and not only_answer:

@@ -107,6 +107,25 @@ _EXACT: dict[Command, tuple[str, ...]] = {
 }
 # ...or contain one of these.
 _CONTAINS: dict[Command, tuple[str, ...]] = {
+    # "算了，先不改了": the change being made is dropped (the booking stays as it is)
+    Command.CANCEL_FLOW: (
+        "先不改",
+        "不改了",
+        "不用改了",
+        "还是不改",
+        "先不换",
+        "不换了",
+        "先不约了",
+        "暂时不约",
+        "keep it as it is",
+        "leave it as it is",
+        "leave it as is",
+        "keep it as is",
+        "don t change it",
+        "don t move it",
+        "not moving it",
+        "never mind the change",
+    ),
     Command.TO_ENGLISH: (
         "continue in english",
         "speak english",
@@ -298,6 +317,11 @@ YES = (
     "yeah",
     "yep",
     "yup",
+    "uh huh",
+    "uh-huh",
+    "mhm",
+    "mm hmm",
+    "mmhmm",
     "ok",
     "okay",
     "sure",

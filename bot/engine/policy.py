@@ -147,6 +147,12 @@ class _Policy:
             return True
         state = STATES[t.state]
         d = t.draft
+        if t.state == StateName.MY_BOOKINGS and frame.has(Intent.THANKS) and not frame.fills_booking:
+            await self._leave(t)  # "thanks" under the list of bookings: nothing more to do
+            t.clear_draft()
+            t.settle()
+            t.say(t.t("misc.you_are_welcome"))
+            return True
         if t.state in ASKS_YES_NO and frame.hesitant and not frame.fills_booking:
             minutes = t.shop.booking.hold_ttl_min
             key = "info.take_your_time_held" if t.state == StateName.CONFIRM else "info.take_your_time"
@@ -186,6 +192,10 @@ class _Policy:
         if price_of and await flows.answer_from_faq(t, frame.focus, only_answer=True):
             return True
         if price_of and flows.price_of_named(t, frame):
+            return True
+        if t.state == StateName.IDLE and _asks_about_day(frame):
+            flows.day_hours(t, frame.when.date)  # type: ignore[arg-type]  # _asks_about_day: a date
+            t.data["topic"] = {**t.data.get("topic", {}), "offered_day": True}
             return True
         asks_faq = (frame.question or frame.symptom) and not _wants_booking(frame, False)
         if asks_faq and await flows.answer_from_faq(t, frame.focus, health=frame.symptom):
@@ -354,7 +364,8 @@ class _Policy:
             pet = t.pet(topic["pet_id"])
             if pet is not None and _refers_back(frame):
                 prefill.update(pet_id=pet.id, pet_name=pet.name, species=pet.species, size=pet.size)
-        asked_about_day = topic.get("asked_day") and frame.norm.startswith(THEN_WORDS)  # "下周四开门吗" "那约个验光"
+        # "下周四开门吗" -> "那约个验光"; "is Wed afternoon open?" -> (the day's hours) -> "eye exam for me"
+        asked_about_day = topic.get("asked_day") and (frame.norm.startswith(THEN_WORDS) or topic.get("offered_day"))
         if frame.when.date is None and topic.get("day") and (_has_any(frame.norm, SAME_DAY_WORDS) or asked_about_day):
             prefill["want_day"] = topic["day"]
             if frame.when.time is not None:
@@ -686,6 +697,24 @@ def _wants_booking(frame: Frame, has_topic: bool) -> bool:
     if frame.service_named or (frame.pet is not None and (frame.when.found or _for_pet(frame))):
         return True
     return frame.when.date is not None and (has_topic or _only_when(frame))
+
+
+def _asks_about_day(frame: Frame) -> bool:
+    """ "Are you open on Sunday?", "is Wed afternoon open?", "周三有空吗", "do you have anything on
+    Sunday?": a question about one coming day and nothing else (no service, pet or booking)."""
+    if not frame.question or frame.when.date is None or frame.when.past or frame.long:
+        return False
+    if frame.service_named or frame.pet is not None or frame.new_pet_name or frame.booking_code:
+        return False
+    if frame.price_question or frame.intents & {Intent.BOOK, Intent.RESCHEDULE, Intent.CANCEL_BOOKING}:
+        return False
+    return frame.has(Intent.AVAILABILITY) or _has_any(f" {frame.norm} ", DAY_QUESTION_WORDS)
+
+
+DAY_QUESTION_WORDS = (
+    *("开门", "营业", "开吗", "上班", "休息吗", "几点关", "几点开"),
+    *(" open", " hours", " anything on", " anything free", " anything left", " closed"),
+)
 
 
 def _for_pet(frame: Frame) -> bool:

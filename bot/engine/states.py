@@ -156,7 +156,15 @@ class ChoosePet(State):
         return False
 
     async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        if frame.pet is None and frame.new_pet_name is None and frame.species and not frame.new_pet:
+            of_kind = [p for p in flows.compatible_pets(t) if p.species == frame.species]
+            if len(of_kind) == 1:  # "狗狗那个" / "the dog": the one pet of that kind on file
+                flows.use_pet(t, of_kind[0])
+                await flows.advance(t)
+                return True
         if frame.pet is None and frame.new_pet_name is None:
+            if frame.answer is not None or frame.hesitant:
+                return False  # "好" / "嗯" is not a pet's name
             if frame.question or frame.fills_booking or not looks_like_pet_name(frame.text, t.shop):
                 return False
             t.draft.pet_name = frame.text.strip()  # a new pet, named in reply to "which pet?"

@@ -30,14 +30,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, insert, or_, select, text, update
+from sqlalchemy import Select, Table, bindparam, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import TranscriptLine
 from core.clock import Clock
-from core.db import Database, rowcount
+from core.db import Database, Prepared, UnitOfWork, prepared_insert, rowcount
 from core.messages import OutgoingMessage
 from core.models import (
     Conversation,
@@ -57,6 +57,62 @@ OUTBOX = cast(Table, OutboxMessage.__table__)
 LEASE = timedelta(seconds=30)
 WAKE_CHANNEL = "chatbook_wake"  # NOTIFY channel: new outbox rows to send
 ABANDONED = timedelta(seconds=60)  # a claimed message with no reply after this is processed again
+
+# The hot turn's statements, built once (core/db.py ``Prepared``: compiled once on SQLite).
+_OUTBOX_COLUMNS = (
+    "shop_id",
+    "channel",
+    "external_id",
+    "conversation_id",
+    "kind",
+    "body",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "needs_staff",
+)
+_TRANSCRIPT_IN = prepared_insert(TRANSCRIPT, ("conversation_id", "direction", "author", "text", "payload", "at"))
+_OUTBOX_IN = prepared_insert(OUTBOX, _OUTBOX_COLUMNS, returning=[OUTBOX.c.id])
+_STATE_SAVED = Prepared(
+    update(CONVERSATIONS)
+    .where(CONVERSATIONS.c.id == bindparam("b_id"))
+    .values(
+        language=bindparam("b_language"),
+        state=bindparam("b_state"),
+        data=bindparam("b_data"),
+        updated_at=bindparam("b_now"),
+        last_inbound_at=bindparam("b_now"),
+        lock_owner=None,
+        locked_until=None,
+    )
+)
+_INBOUND_DONE = Prepared(
+    update(INBOUND)
+    .where(
+        INBOUND.c.shop_id == bindparam("b_shop"),
+        INBOUND.c.channel == bindparam("b_channel"),
+        INBOUND.c.message_id == bindparam("b_message"),
+    )
+    .values(done=True, reply=bindparam("b_reply"), done_at=bindparam("b_now"))
+)
+_CONVERSATION_BY_KEY = (
+    CONVERSATIONS.c.shop_id == bindparam("b_shop"),
+    CONVERSATIONS.c.channel == bindparam("b_channel"),
+    CONVERSATIONS.c.external_id == bindparam("b_external"),
+)
+_NEW_CONVERSATION = {
+    "shop_id": bindparam("b_shop"),
+    "channel": bindparam("b_channel"),
+    "external_id": bindparam("b_external"),
+    "customer_id": bindparam("b_customer"),
+    "language": bindparam("b_language"),
+    "state": "idle",
+    "data": bindparam("b_data"),
+    "mode": ConversationMode.BOT,
+    "created_at": bindparam("b_now"),
+    "updated_at": bindparam("b_now"),
+}
 
 
 @dataclass
@@ -109,6 +165,7 @@ class ConversationStore:
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
         self.wake: Callable[[], None] | None = None  # the delivery loop's wake-up (bootstrap sets it)
         self._waiters: dict[tuple[str, str, str], int] = {}
+        self._held: tuple[Prepared, Prepared] | None = None
 
     # ---------------------------------------------------------------- dedupe
 
@@ -196,40 +253,19 @@ class ConversationStore:
         single writer on SQLite. None when another process holds the older lease (``lock_owner``,
         still valid): the caller leaves the unit of work and tries again shortly."""
         now = self.clock.now()
-        conversations = CONVERSATIONS
-        query = select(conversations).where(
-            conversations.c.shop_id == shop_id,
-            conversations.c.channel == channel,
-            conversations.c.external_id == external_id,
-        )
-        if self.db.dialect == "postgresql":
-            query = query.with_for_update()
+        key = {"b_shop": shop_id, "b_channel": channel, "b_external": external_id}
+        find, create = self._hold_statements()
         async with self.db.unit_of_work() as uow:
-            row = (await uow.conn.execute(query)).first()
+            rows = await uow.run(find, key)
             created = False
-            if row is None:
-                statement = (
-                    self._insert(conversations)
-                    .values(
-                        shop_id=shop_id,
-                        channel=channel,
-                        external_id=external_id,
-                        customer_id=customer_id,
-                        language=language,
-                        state="idle",
-                        data={},
-                        mode=ConversationMode.BOT,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .on_conflict_do_nothing(index_elements=["shop_id", "channel", "external_id"])
-                    .returning(*conversations.c)
-                )
-                row = (await uow.conn.execute(statement)).first()
-                created = row is not None
-                if row is None:  # another process made it meanwhile
-                    row = (await uow.conn.execute(query)).first()
-                    assert row is not None
+            if not rows:
+                values = {**key, "b_customer": customer_id, "b_language": language, "b_data": {}, "b_now": now}
+                rows = await uow.run(create, values)
+                created = bool(rows)
+                if not rows:  # another process made it meanwhile
+                    rows = await uow.run(find, key)
+                    assert rows
+        row = rows[0]
         if row.lock_owner not in (None, self.owner) and row.locked_until is not None and row.locked_until >= now:
             return None
         state = _state_of(row)
@@ -238,6 +274,21 @@ class ConversationStore:
 
     def _insert(self, table: Any) -> Any:
         return postgresql.insert(table) if self.db.dialect == "postgresql" else sqlite.insert(table)
+
+    def _hold_statements(self) -> tuple[Prepared, Prepared]:
+        """``hold``'s find (FOR UPDATE on PostgreSQL) and create statements, for this dialect."""
+        if self._held is None:
+            find = select(CONVERSATIONS).where(*_CONVERSATION_BY_KEY)
+            if self.db.dialect == "postgresql":
+                find = find.with_for_update()
+            create = (
+                self._insert(CONVERSATIONS)
+                .values(_NEW_CONVERSATION)
+                .on_conflict_do_nothing(index_elements=["shop_id", "channel", "external_id"])
+                .returning(*CONVERSATIONS.c)
+            )
+            self._held = (Prepared(find), Prepared(create))
+        return self._held
 
     async def finish_turn(
         self,
@@ -277,7 +328,6 @@ class ConversationStore:
         ]
         outbox_ids: list[int] = []
         async with self.db.unit_of_work() as uow:
-            conn = uow.conn
             if deliver_at is not None and replies:
                 rows = [
                     {
@@ -293,32 +343,30 @@ class ConversationStore:
                     }
                     for reply in replies
                 ]
-                result = await conn.execute(insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True), rows)
-                outbox_ids = [row_id for (row_id,) in result]
-            await conn.execute(insert(TRANSCRIPT), transcript)
-            await conn.execute(
-                update(CONVERSATIONS)
-                .where(CONVERSATIONS.c.id == conv.id)
-                .values(
-                    language=conv.language,
-                    state=conv.state,
-                    data=conv.data,
-                    updated_at=now,
-                    last_inbound_at=now,
-                    lock_owner=None,
-                    locked_until=None,
-                )
-            )
-            await conn.execute(
-                update(INBOUND)
-                .where(INBOUND.c.shop_id == shop_id, INBOUND.c.channel == channel, INBOUND.c.message_id == message_id)
-                .values(done=True, reply=[m.to_json() for m in replies], done_at=now)
-            )
-            if outbox_ids:
+                outbox_ids = await self._outbox_rows(uow, rows)
+            await uow.run_many(_TRANSCRIPT_IN, transcript)
+            state = {"b_id": conv.id, "b_language": conv.language, "b_state": conv.state, "b_data": conv.data}
+            await uow.run(_STATE_SAVED, {**state, "b_now": now})
+            done = {"b_shop": shop_id, "b_channel": channel, "b_message": message_id}
+            await uow.run(_INBOUND_DONE, {**done, "b_reply": [m.to_json() for m in replies], "b_now": now})
+            # Replies held for an inline answer (``deliver_at`` later: WeChat's passive reply,
+            # the widget's frame) are not due yet: nobody is woken for them (a claim that finds
+            # nothing would cost a write transaction per message). If the inline answer does not
+            # happen, the channel makes them due and wakes the loop (``Inbox.undelivered``), or
+            # the loop's idle pass finds them once their hold is over.
+            if outbox_ids and deliver_at is not None and deliver_at <= now:
                 if self.db.dialect == "postgresql":
-                    await conn.execute(text("SELECT pg_notify(:c, '')"), {"c": WAKE_CHANNEL})
+                    await uow.conn.execute(text("SELECT pg_notify(:c, '')"), {"c": WAKE_CHANNEL})
                 uow.after_commit(self._wake)
         return outbox_ids
+
+    async def _outbox_rows(self, uow: UnitOfWork, rows: list[dict[str, Any]]) -> list[int]:
+        """The replies' outbox rows, their ids in order (SQLite: one cheap INSERT each;
+        elsewhere one executemany with RETURNING: one round trip)."""
+        if uow.raw is not None:
+            return [(await uow.run(_OUTBOX_IN, row))[0][0] for row in rows]
+        result = await uow.conn.execute(insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True), rows)
+        return [row_id for (row_id,) in result]
 
     # ---------------------------------------------------------------- waking the delivery loop
 

@@ -274,6 +274,21 @@ STATUS_WORDS = (
     "is it booked",
     "when is my",
     "what time is my",
+    "confirmed yet",
+    "approved yet",
+    "been approved",
+    "still pending",
+    "what bookings",
+    "which bookings",
+    "any bookings",
+    "what appointments",
+    "any appointments",
+    "批了吗",
+    "审核了吗",
+    "通过了吗",
+    "我约了哪些",
+    "我有哪些预约",
+    "我有什么预约",
 )
 _MY_BOOKING = re.compile(
     r"\b(?:my|our)\s(?:\w+\s){0,2}(?:appointment|booking|visit)s?\b|我的(?:那个|这个|美容|洗澡)?预约|我(?:约|订)的"
@@ -345,6 +360,9 @@ VACCINE_YES = (
     "打了",
     "已打",
     "已经打",
+    "刚打",
+    "刚打完",
+    "打好了",
     "打完",
     "都打",
     "接种过",
@@ -475,6 +493,7 @@ _YES_START = (
     "do it",
     "absolutely",
     "y",
+    *("uh huh", "uh-huh", "mhm", "mm hmm", "mmhmm"),
 )
 _NO_START = (
     "不加",
@@ -560,7 +579,10 @@ _MANUAL_METHOD = re.compile(
 _NOT_COMMAND = re.compile(
     r"(?:不是|不要|不想|not|don t want to|i don t want to)\s*(?:改期|改时间|取消|reschedule|cancel)"
 )
-_FILLER = re.compile(r"^(?:(?:hmm+|um+|uh+|erm|well|oh|ah|actually|sorry|呃|额|唔|哦|emm+|其实)\s*)+")
+_FILLER = re.compile(
+    r"^(?:(?:hmm+|um+|uh+(?! huh)|erm|well|oh|ah|actually|sorry|got it|understood|i see|呃|额|唔|哦|emm+|其实"
+    r"|明白了|明白|懂了|知道了|了解了|了解|收到)\s*)+"
+)
 _SENTENCE = re.compile(r"[^。！？!?\n；;]+[。！？!?\n；;]?")
 _PERSON_AFTER = ("师", "店", "员", "院", "老师", "er ", "ist")
 _NAME_STOP = {
@@ -827,9 +849,11 @@ def understand(
         when = _bare_hour(focus) or when
     if not when.found and now is not None and _has(focus_norm, NOW_WORDS):
         when = When(date=today, time=now.replace(second=0, microsecond=0), spans=((0, 1),))  # "现在马上能洗吗"
-    pet = _pet(focus, pets) or _pet(fixed, pets)
-    species = species_in(focus) or None
-    service = _service(focus, shop, species or (pet.species if pet else None))
+    corrected = _corrected_part(focus)  # "给旺财……不对，给咪咪约个洗澡": what comes after the cue wins
+    pet = (_pet(corrected, pets) if corrected else None) or _pet(focus, pets) or _pet(fixed, pets)
+    species = species_in(corrected or "") or species_in(focus) or None
+    service = _service(corrected, shop, species or (pet.species if pet else None)) if corrected else None
+    service = service or _service(focus, shop, species or (pet.species if pet else None))
     if service is None and not long:
         service = _service(fixed, shop, species or (pet.species if pet else None))
     bath = service is None and shop.kind == "pet" and _has(normalise(focus), BATH_WORDS)
@@ -1242,8 +1266,14 @@ def _service(text: str, shop: ShopConfig, species: str | None) -> ServiceMention
     return _one_service(text, shop, species)
 
 
+_FAMILY = re.compile(
+    r"\b(?:my|our|for (?:my|our))\s+(?:son|daughter|kid|kids|child|children|boy|girl)\b|我(?:儿子|女儿|孩子)"
+)
+
+
 def _one_service(text: str, shop: ShopConfig, species: str | None) -> ServiceMention | None:
-    mention = service_in(_mask_people(text), shop)
+    # "contacts fitting for my daughter": the service named wins over a person that is also an alias
+    mention = service_in(_FAMILY.sub(" ", _mask_people(text)), shop) or service_in(_mask_people(text), shop)
     if mention is None and species is not None:
         mention = bath_for_species(text, shop, species)
     if mention is None and not _has(normalise(text), BATH_WORDS):
@@ -1488,6 +1518,29 @@ EVENT_WORDS = (
 )
 
 
+def _corrected_part(text: str) -> str | None:
+    """The words after a correction cue inside a message ("约个洗澡……哦不是，是剪指甲" -> "，是剪指甲"),
+    or None when the message corrects nothing (a cue at the start corrects the previous message)."""
+    norm = text.lower()
+    best = -1
+    end = 0
+    for cue in CORRECTION_CUES:
+        at = norm.rfind(cue)
+        if at > 0 and at > best and _cue_is_correction(norm, at, cue):
+            best, end = at, at + len(cue)
+    return text[end:] if best > 0 and text[end:].strip(" ，,.。…!！") else None
+
+
+def _cue_is_correction(norm: str, at: int, cue: str) -> bool:
+    if cue == "不是" and (norm[at - 1 : at] == "是" or norm[at + 2 : at + 3] in ("很", "太", "特")):
+        return False  # "是不是", "不是很怕水": a question or a description, not a correction
+    if cue == "不是" and re.search(r"是[^，,。；;!！?？]{1,12}$", norm[:at]):
+        return False  # "是咪咪不是豆豆": what comes first is meant
+    if cue in ("actually", "sorry"):
+        return norm[:at].rstrip()[-1:] in (",", "，", ".", "。", "…", "-", "—", "!", "！")  # ", actually a groom"
+    return True
+
+
 def _when(text: str, today: date, lang: str) -> When:
     """The day and time the message asks for: a correction within the message wins ("10点，哦不，
     10点半"), a day said not to work is skipped ("周五不行，周四可以"), a bare hour after a
@@ -1508,7 +1561,8 @@ def _when(text: str, today: date, lang: str) -> When:
             if after.found and before.found:
                 return When(
                     date=after.date or before.date,
-                    time=after.time or (before.time if after.date is None else None),
+                    # "28号下午3点，哦不对，是29号": the day is corrected, the time stays (not "下午吧")
+                    time=after.time or (before.time if after.period is None else None),
                     period=after.period or (before.period if after.time is None else None),
                     span=after.span,
                     spans=after.spans or before.spans,
@@ -1685,6 +1739,8 @@ SYMPTOM_WORDS = (
     "red and",
     "bloodshot",
     "infection",
+    *("burns", "burning", "stings", "stinging", "splashed", "got something in", "can t see", "blurry all of a sudden"),
+    *("灼", "辣眼", "刺痛", "溅到", "进了东西", "看不清了", "突然看不清"),
 )
 PRICE_WORDS = (
     "多少钱",

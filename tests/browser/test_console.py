@@ -181,7 +181,7 @@ async def test_a_hostile_customer_message_shows_as_text(server: str, browser: La
 
 async def test_two_staff_cannot_both_take_a_chat(server: str, browser: Launch, sqlite_services: Services) -> None:
     await sqlite_services.accounts.add("jun", PASSWORD, shops=["pawspa"], display_name="Jun", language="en")
-    from channels.collecting import CollectingChannel
+    from tests.support.collecting import CollectingChannel
 
     await CollectingChannel(sqlite_services.engine, "pawspa", user="carol").push("人工")
     [waiting] = await sqlite_services.store.handoffs("pawspa")
@@ -258,7 +258,7 @@ async def test_day_view(server: str, browser: Launch, sqlite_services: Services,
 
 
 async def test_tablet_portrait(server: str, browser: Launch, sqlite_services: Services, artifacts: Path) -> None:
-    from channels.collecting import CollectingChannel
+    from tests.support.collecting import CollectingChannel
 
     chat = CollectingChannel(sqlite_services.engine, "pawspa", user="dora", display_name="Dora")
     await chat.push("人工")

@@ -19,7 +19,6 @@ from playwright.async_api import expect
 from bot.bootstrap import Services
 from bot.console.views import strings
 from bot.web import build_app
-from channels.collecting import CollectingChannel
 from core.bookings import BookingRequest
 from core.clock import FixedClock
 from core.records import record_visit_notes
@@ -27,6 +26,7 @@ from core.results import Actor, Booked
 from tests.browser.conftest import Launch
 from tests.conftest import NOW
 from tests.helpers import at
+from tests.support.collecting import CollectingChannel
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.browser]
 PASSWORD = "front desk 2026"

@@ -42,7 +42,6 @@ import yaml
 from sqlalchemy import select
 
 from bot.bootstrap import Services, bootstrap, load_faq_registry
-from channels.collecting import CollectingChannel
 from core.bookings import BookingRequest
 from core.clock import FixedClock
 from core.config import AppConfig, ShopConfig, load_config
@@ -51,6 +50,7 @@ from core.models import Booking, ChannelIdentity, Conversation, ConversationMode
 from core.results import Actor, Booked
 from faq import FaqRegistry
 from tests.helpers import copy_sqlite, sqlite_template
+from tests.support.collecting import CollectingChannel
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG_PATH = ROOT / "config.yaml"

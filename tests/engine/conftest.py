@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 
 from bot.bootstrap import Services
-from channels.collecting import CollectingChannel
 from core.bookings import BookingRequest
 from core.customers import CustomerView, PetView
 from core.i18n import texts
 from core.results import Actor, Booked, BookingView
 from tests.helpers import SHANGHAI
+from tests.support.collecting import CollectingChannel
 
 LANGS = ["zh", "en"]
 NAMES = {"zh": "王女士", "en": "Alice"}

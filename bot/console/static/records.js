@@ -329,6 +329,51 @@
     if (!trail.firstChild) trail.appendChild(el("li", "empty-li", t("records.no_trail")));
   }
 
+  function renderSeries(data, reload) {
+    var box = $("r-series");
+    clear(box);
+    var list = data.series || [];
+    $("r-series-card").hidden = !list.length;
+    list.forEach(function (sr) {
+      var card = el("div", "series");
+      card.dataset.series = sr.id;
+      var head = el("div", "series-head");
+      head.appendChild(el("span", "grow", t("records.series_" + sr.unit, { service: named(sr.service_name) || sr.service, n: sr.every, time: sr.time })));
+      head.appendChild(el("span", "pill pill-" + sr.status, t("records.series_status_" + sr.status)));
+      card.appendChild(head);
+      var visits = el("ul", "mini-list");
+      (sr.visits || []).forEach(function (v) {
+        var li = el("li");
+        var b = v.booking;
+        var when = String(b ? b.start : v.planned_start).slice(0, 16).replace("T", " ");
+        li.appendChild(el("span", "muted", "#" + v.seq));
+        li.appendChild(el("span", "grow", when + (v.outcome !== "booked" ? " · " + t("records.visit_" + v.outcome) : "")));
+        if (b) li.appendChild(el("span", "pill pill-" + b.status, t("status." + b.status)));
+        visits.appendChild(li);
+      });
+      card.appendChild(visits);
+      if (sr.status === "active" || sr.upcoming > 0) {
+        var cancel = el("button", "btn btn-small btn-danger", t("records.series_cancel_rest"));
+        cancel.type = "button";
+        cancel.addEventListener("click", function () {
+          if (!cancel.dataset.armed) {  // a second tap confirms (no native dialog: tablets)
+            cancel.dataset.armed = "1";
+            cancel.textContent = t("records.series_confirm", { count: sr.upcoming });
+            return;
+          }
+          cancel.disabled = true;
+          api("POST", API + "/series/" + sr.id + "/cancel_rest", {}).then(function (r) {
+            cancel.disabled = false;
+            show($("r-series-result"), r.ok ? t("records.series_cancelled", { count: r.data.cancelled.length }) : errorText(r), r.ok);
+            if (r.ok) reload();
+          });
+        });
+        card.appendChild(cancel);
+      }
+      box.appendChild(card);
+    });
+  }
+
   function initCustomer() {
     var id = body.dataset.customer;
     function load() {
@@ -344,6 +389,7 @@
         renderVisits(d);
         renderEyes(d);
         if (!$("e-id").value && !$("e-examined_on").value) $("e-examined_on").value = d.today;
+        renderSeries(d, load);
         renderRest(d);
         body.dataset.loaded = String(parseInt(body.dataset.loaded || "0", 10) + 1);
       });

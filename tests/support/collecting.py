@@ -1,4 +1,5 @@
-"""A real channel for tests and scripts: feeds the engine and collects every reply.
+"""A real channel for tests and benchmarks (test support, not shipped): feeds the engine and
+collects every reply.
 
     chat = CollectingChannel(engine, "pawspa", user="alice")
     await chat.push("洗澡")

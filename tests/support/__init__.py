@@ -1,0 +1,1 @@
+"""Test support shared by the suites and the benchmarks: the collecting channel (tests/support/collecting.py)."""
