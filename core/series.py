@@ -338,6 +338,12 @@ class SeriesService:
             )
         return await self._view(row) if row is not None else None
 
+    async def find(self, series_id: int) -> SeriesView | None:
+        """A series by id, whatever its shop (a button tap carries only the id: check the customer)."""
+        async with self.db.reading() as s:
+            row = await s.get(BookingSeries, series_id)
+        return await self._view(row) if row is not None else None
+
     async def of_booking(self, shop_id: str, booking_id: int) -> SeriesView | None:
         """The series a booking is a visit of, if any."""
         async with self.db.reading() as s:

@@ -10,6 +10,10 @@ configured language) and never holds a phone number, a comment, a name or health
 what happened (a handoff and its route, or N stars for booking CODE of a service) and where to
 look in the console, where staff see the details they are allowed to see.
 
+A low rating is alerted when the stars come; a comment added afterwards sends one more alert
+saying only that there is one. WeCom (an app message to a staff member) is not offered yet: it
+needs an app-message sender in channels/wecom (``message/send`` with the app's agent id).
+
 Hooks:
 - ``queue_handoff(s, shop_id, conversation_id, route, now)`` inside the transaction that hands
   the chat over (the engine's turn), or ``StaffAlerts.handoff`` on its own;

@@ -41,6 +41,7 @@ from core.records import (
     visit_notes_for,
 )
 from core.results import Actor, Booked
+from core.series import Recurrence, SeriesService
 from core.vaccinations import (
     VaccinationStatus,
     VaccinationView,
@@ -459,7 +460,7 @@ _PLAUSIBLE = st.sampled_from(["-3.00", "+1.25", "180", "1.0", "20/20", "62", "20
 _RECORD_FIELDS = (
     "name", "species", "breed", "size", "birth_date", "weight_kg", "notes", "kind", "given_on", "expires_on",
     "products", "blade", "od_sphere", "od_cylinder", "od_axis", "od_add", "od_va", "os_sphere", "os_va", "pd",
-    "examined_on", "patient_name", "patient_birth_date", "booking_id",
+    "examined_on", "patient_name", "patient_birth_date", "booking_id", "from_seq",
 )  # fmt: skip
 _RECORD_ROUTES = [
     ("GET", "/api/console/records/customers?shop={shop}&q={q}"),
@@ -472,18 +473,25 @@ _RECORD_ROUTES = [
     ("POST", "/api/console/records/bookings/{id}/complete"),
     ("POST", "/api/console/records/customers/{id}/eye_records"),
     ("POST", "/api/console/records/eye_records/{id}"),
+    ("POST", "/api/console/records/series/{id}/cancel_rest"),
 ]
 
 
 @pytest.fixture
 async def boss(sqlite_services: Services) -> AsyncIterator[Staff]:
-    """An admin of both shops, with a customer, pet, vaccination, completed visit and eye record (ids 1)."""
+    """An admin of both shops, with a customer, pet, vaccination, completed visit, eye record and a
+    weekly series (ids 1)."""
     services = sqlite_services
     await services.accounts.add("boss", PASSWORD, shops=["pawspa", "clearsight"], role="admin")
     customer_id, pet_id = await _customer_with_pet(services)
     shop = services.config.shops["pawspa"]
     await record_vaccination(services.db, services.clock, "pawspa", shop, pet_id, "rabies", TODAY, STAFF)
     await _completed(services, customer_id, pet_id, "dog_bath_small", MON)
+    regular = await services.bookings.book(
+        BookingRequest("pawspa", "dog_bath_small", at(WED, "15:00"), customer_id=customer_id, pet_id=pet_id), STAFF
+    )
+    assert isinstance(regular, Booked)
+    await SeriesService(services.bookings).start("pawspa", regular.booking.id, Recurrence(1, "week"), STAFF)
     server = TestServer(build_app(services), host="127.0.0.1")
     await server.start_server()
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:

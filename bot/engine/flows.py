@@ -26,6 +26,7 @@ from core.config import WEEKDAYS
 from core.customers import PetView
 from core.messages import Button, OutgoingMessage
 from core.models import ACTIVE_STATUSES, BookingStatus, ConversationMode
+from core.money import Money
 from core.reports import record_faq_answer
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Reason, Taken
 from core.shop_facts import opening_hours_text, render_facts
@@ -868,7 +869,7 @@ def booked_text(t: Turn, b: BookingView) -> str:
         service=t.service_name(b.service_id),
         when=t.when(b.start),
         address=t.shop.address.get(t.lang),
-        price=price_text(t, b.price_cents / 100),
+        price=price_text(t, Money(b.price_cents).amount),
         closing=t.t(f"closing.{t.shop.kind}"),
     )
 
@@ -911,7 +912,7 @@ def summary(t: Turn, booking: BookingView) -> str:
     lines.append(t.t("summary.when", when=t.when(booking.start)))
     if booking.staff_id:
         lines.append(t.t("summary.staff", staff=t.shop.staff[booking.staff_id].name.get(t.lang)))
-    lines.append(t.t("summary.price", price=price_text(t, booking.price_cents / 100)))
+    lines.append(t.t("summary.price", price=price_text(t, Money(booking.price_cents).amount)))
     lines.append(t.t("summary.address", address=t.shop.address.get(t.lang)))
     lines.append(t.t("summary.held", minutes=t.shop.booking.hold_ttl_min))
     if t.shop.services[booking.service_id].confirmation == "staff":
@@ -1124,7 +1125,7 @@ def _addon_added(t: Turn, b: BookingView, addon_id: str) -> str:
         "manage.addon_added",
         addon=t.shop.addons[addon_id].name.get(t.lang) if addon_id in t.shop.addons else addon_id,
         price=addon_price(t, addon_id) if addon_id in t.shop.addons else "",
-        total=price_text(t, b.price_cents / 100),
+        total=price_text(t, Money(b.price_cents).amount),
         service=t.service_name(b.service_id),
         when=t.when(b.start),
         end=b.end.astimezone(t.shop.tz).strftime("%H:%M"),

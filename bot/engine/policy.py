@@ -30,7 +30,7 @@ from bot.engine.intents import Command, normalise
 from bot.engine.states import STATES, confirm_buttons
 from bot.engine.turn import Turn
 from bot.engine.understanding import HELP_WORDS, Frame, Intent, ordinal_choice, understand
-from bot.reminders import compose_shop_change
+from bot.notice_texts import compose_shop_change
 from core import ratings
 from core.models import BookingStatus
 from core.reports import record_faq_answer
@@ -73,6 +73,9 @@ class _Policy:
             at_hour = _time_button_at(t, buttons, number) if t.state == StateName.CHOOSE_TIME else None
             if at_hour is not None:
                 payload = at_hour  # "10" among 10:00, 10:30, 11:00 is ten o'clock, not the tenth button
+            elif t.state == StateName.CHOOSE_TIME and 1 <= number <= 23:
+                # "11" under "morning / afternoon" is eleven o'clock (1-7 read as the afternoon)
+                stripped = text = f"{number + 12 if number <= 7 else number}:00"
             elif 1 <= number <= len(buttons):
                 payload = buttons[number - 1]
         chosen = ordinal_choice(stripped) if payload is None else None
@@ -136,6 +139,10 @@ class _Policy:
             return True
         if command is not None and await self._command(t, command, frame):
             return True
+        offered_same = t.state == StateName.IDLE and "m:same" in t.data.get("buttons", [])
+        if offered_same and (frame.answer is True or _has_any(frame.norm, SAME_AGAIN_REPLIES)) and not frame.question:
+            if await self._same_again(t, frame):  # "对，一样的，明天下午2点" to "same as last time?"
+                return True
         if await self._follow_up_question(t, frame):
             return True
         if await self._new_request_over_old(t, frame):
@@ -262,6 +269,8 @@ class _Policy:
         if frame.command in (Command.TO_ENGLISH, Command.TO_CHINESE):
             return
         lang = frame.lang
+        if t.state in (StateName.PET_NAME, StateName.CHOOSE_PET) and frame.new_pet_name is None and len(frame.norm) <= 6:
+            return  # "豆豆" answering "what's your pet's name?" is a name, not a language
         hint = (t.msg.language_hint or "")[:2].lower()
         if lang is None and hint == "en" and t.lang != "en" and normalise(frame.text) in EN_GREETINGS:
             lang = "en"  # "hi" on an English page: English, though the customer wrote Chinese before
@@ -289,6 +298,12 @@ class _Policy:
         refers = _has_any(frame.norm, EXISTING_REFERENCES)
         adding_new = not refers and (frame.when.date is not None or (frame.has(Intent.BOOK) and frame.service_named))
         price_question = frame.wh_question and not frame.request_form  # "加护毛素要多少钱？" asks a price
+        if frame.has(Intent.ADD_ADDON) and frame.addons and adding_new and not price_question:
+            bookings = await flows.upcoming(t)
+            # "can you add teeth brushing to Biscuit's bath on the 28th?": the bath on file that day
+            if bookings and flows.pick_booking(t, bookings, frame) is not None:
+                await flows.start_manage(t, Action.ADDON, frame, addon=frame.addons[0])
+                return True
         if frame.has(Intent.ADD_ADDON) and not adding_new and not price_question:
             bookings = await flows.upcoming(t)
             if bookings or frame.service is None:
@@ -338,6 +353,8 @@ class _Policy:
             topic["pet_id"] = frame.pet.id
         if frame.child is not None:
             topic["child"] = frame.child
+        if frame.pet is None and (frame.size or frame.species):  # "我家泰迪洗澡多少钱": a small dog
+            topic.update(size=frame.size, species=frame.species)
         if frame.question and frame.when.date is not None and not frame.when.past:
             topic.update(day=frame.when.date.isoformat(), asked_day=True)  # "下周四你们开门不"
         if topic:
@@ -360,6 +377,8 @@ class _Policy:
         prefill: dict[str, Any] = {}
         if not frame.service_named and (topic.get("service") or topic.get("category")):
             prefill = {"service": topic.get("service"), "category": topic.get("category"), "child": topic.get("child")}
+            if frame.pet is None and not (frame.size or frame.species):
+                prefill.update(size=topic.get("size"), species=topic.get("species"))
         if frame.pet is None and frame.new_pet_name is None and topic.get("pet_id"):
             pet = t.pet(topic["pet_id"])
             if pet is not None and _refers_back(frame):
@@ -640,6 +659,7 @@ EXISTING_REFERENCES = (
 )
 TALK_WORDS = ("speak to", "talk to", "speak with", "talk with", "聊", "问问", "咨询", "联系")
 BOOKING_NOUNS = ("预约", "booking", "appointment", "那个", "那次")
+SAME_AGAIN_REPLIES = ("一样", "照旧", "same", "the usual", "like last time")
 THEN_WORDS = (
     *("那", "那就", "那么", "好的那", "好那", "行那"),
     *("then", "ok then", "okay then", "great then", "in that case"),

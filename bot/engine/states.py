@@ -15,7 +15,7 @@ human, menu, language) are handled by the policy before any state sees the messa
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from typing import ClassVar
 
 from bot.engine import flows
@@ -93,7 +93,7 @@ class Idle(State):
             else:
                 text = t.t("greeting.last_visit", name=name, service=service, addons=addons_text)
             t.say(text, [t.button("btn.same_again", "m:same"), *buttons])
-        elif name and not t.conv.created:
+        elif name and (not t.conv.created or t.customer.pets):  # a pet on file: they have been here before
             t.say(t.t("greeting.returning", name=name), buttons)
         else:
             t.say(t.t("greeting.new", shop=t.shop.name.get(t.lang)), buttons)
@@ -306,7 +306,12 @@ class ChooseDay(State):
             if when.period:
                 t.draft.period = when.period
             return False
-        await flows.pick_day(t, when.date, at=when.time, period=when.period)
+        at = when.time
+        keeps_time = frame.same_time or t.draft.asked_time == "same"
+        if at is None and when.period is None and keeps_time:
+            booking = await flows.booking_of(t)  # "Wednesday then, same time": the booking's own time
+            at = booking.start.astimezone(t.shop.tz).time() if booking is not None else None
+        await flows.pick_day(t, when.date, at=at, period=when.period)
         return True
 
 
@@ -370,6 +375,9 @@ class ChooseTime(State):
     async def on_frame(self, t: Turn, frame: Frame) -> bool:
         d = t.draft
         when = frame.when
+        if frame.after is not None and d.day and when.date in (None, date.fromisoformat(d.day)):
+            await self._times_after(t, date.fromisoformat(d.day), frame.after)  # "anytime after 4"
+            return True
         if d.mode != Mode.RESCHEDULE:
             return False  # a booking: the form takes days, times and parts of the day
         if when.date is not None:
@@ -385,6 +393,19 @@ class ChooseTime(State):
             await t.reprompt()
             return True
         return False
+
+
+    async def _times_after(self, t: Turn, day: date, after: time) -> None:
+        d = t.draft
+        tz = t.shop.tz
+        later = [s for s in await flows.free_slots(t, day) if s.start.astimezone(tz).time() >= after]
+        if not later:
+            t.say(t.t("info.no_times_after", day=t.day_text(day), time=after.strftime("%H:%M")))
+            d.alternatives = []
+        else:
+            d.period = None
+            d.alternatives = [flows.slot_payload(s.start) for s in later[: flows.MAX_TIME_BUTTONS]]
+        await t.reprompt()
 
 
 def confirm_buttons(t: Turn) -> list[Button]:

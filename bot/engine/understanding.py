@@ -735,6 +735,7 @@ class Frame:
     price_question: bool = False  # "多少钱" / "how much will it be": asks what something costs
     hesitant: bool = False  # "我再想想" / "let me think": not a yes, not a no
     symptom: bool = False  # "眼睛疼，还有点红" / "his skin is itchy": a health worry, not a booking
+    after: time | None = None  # "anytime after 4" / "4点以后都行": any free time from then on
 
     @property
     def has_day_or_reference(self) -> bool:
@@ -883,12 +884,17 @@ def understand(
     child, age = _whose_exam(focus if long else fixed)  # a story's grandmother is not the patient
     new_name = None if pet else (_new_pet_name(focus, shop) if long else None) or _new_pet_name(raw, shop)
     if long and new_name and pet is None:  # "我家豆豆是一只四岁的泰迪": the story's facts about that pet
-        about = next((c for c in _clauses(fixed) if new_name in c and (breed_in(c) or species_in(c))), "")
+        about = next((c for c in _clauses(fixed) if new_name in c and (breed_in(c) or species_in(c))), "") or next(
+            (c for c in _sentences(fixed) if new_name in c and breed_in(c)), ""
+        )  # "We adopted Pickles, a little Maltese, about a year ago."
         breed = breed or breed_in(about)  # the first clause that says what the pet is
         species = species or species_in(about) or None
         size = size or (size_in(about) if breed else None)
     same_time = _has(norm, SAME_TIME_WORDS)
     earliest = _has(norm, EARLIEST_WORDS)
+    after = _after_time(focus)
+    if after is not None and when.time is not None:
+        when = When(date=when.date, period=when.period, span=when.span, spans=when.spans, past=when.past)
     code = _booking_code(raw)
     return Frame(
         text=raw,
@@ -924,6 +930,7 @@ def understand(
         price_question=_has(focus_norm, PRICE_WORDS),
         hesitant=hesitates(raw),
         symptom=_has(normalise(focus), SYMPTOM_WORDS),
+        after=after,
     )
 
 
@@ -1399,7 +1406,15 @@ def _size_from_weight(text: str) -> Size | None:
     if value <= 0:
         return None
     unit = m.group(2)
-    kg = value / 2 if unit == "斤" else value * 0.4536 if unit.startswith(("lb", "pound")) else value
+    per_kg = 0.5 if unit == "斤" else 0.4536 if unit.startswith(("lb", "pound")) else 1.0
+    low = value * per_kg
+    # "二十多公斤" is 20 to 29 kg: a size only when the whole range falls in one
+    high = (value + (10 if value >= 10 else 1) - 0.01) * per_kg if re.search(r"多|来|几", m.group(0)) else low
+    sizes = {_size_of_kg(low), _size_of_kg(high)}
+    return sizes.pop() if len(sizes) == 1 else None
+
+
+def _size_of_kg(kg: float) -> Size:
     return "small" if kg < 10 else "medium" if kg <= 25 else "large"
 
 
@@ -1589,6 +1604,34 @@ _BARE_HOUR = re.compile(
     r"(?:(?:at|around|about|say|maybe|大概|差不多)\s*)?([0-9]{1,2})(?:[:.]([0-9]{2}))?"
     r"\s*(?:then|please|pls|ok|instead|ish|or so|吧|点吧|左右|可以吗|行吗|好了)?[?？!！.。]*"
 )
+
+
+_AFTER = re.compile(
+    r"(?:any\s*time\s+|anything\s+|from\s+|at\s+)?after\s+(?:about\s+|around\s+)?([0-9]{1,2})(?:[:.]([0-9]{2}))?\s*(am|pm|o'?clock)?\b"
+    r"|([0-9]{1,2}|[一二两三四五六七八九十]{1,3})点(?:半)?(?:以后|之后|后)"
+)
+
+
+def _after_time(text: str) -> time | None:
+    """ "anytime after 4 is good", "after 4:30pm", "4点以后都行": the time from which any time suits."""
+    m = _AFTER.search(text.lower())
+    if m is None:
+        return None
+    if m.group(4):
+        from core.when import _cn_int
+
+        hour = int(m.group(4)) if m.group(4).isdigit() else _cn_int(m.group(4))
+        minute = 30 if "半" in m.group(0) else 0
+        pm = None
+    else:
+        hour, minute, pm = int(m.group(1)), int(m.group(2) or 0), m.group(3)
+    if hour is None or not (0 <= hour <= 23 and minute < 60):
+        return None
+    if pm == "pm" and hour < 12:
+        hour += 12
+    elif pm != "am" and 1 <= hour <= 7:
+        hour += 12  # "after 4": in the afternoon
+    return time(hour, minute)
 
 
 def _bare_hour(text: str) -> When | None:
@@ -1843,10 +1886,37 @@ def _clean_cn_name(name: str) -> str:
     return name
 
 
+# a story's introduction of the pet: "我家肉松是一只三岁的柯基", "We adopted Pickles, a little Maltese"
+_CN_MY_PET_IS = re.compile(
+    r"我家(?:的)?(?P<name>[\u4e00-\u9fff]{2,4}?)(?:是一只|是只|是个|是一条|今年|已经|[0-9一二两三四五六七八九十]+岁)"
+)
+_EN_PET_IS = re.compile(
+    r"\b(?P<name>[A-Z][a-z\-]{1,15})(?:,\s*|\s+is\s+)(?:a|an|our|my)\s+(?P<what>(?:[a-z]+\s+){0,2}[a-z]+)"
+    r"|\badopted\s+(?P<adopted>[A-Z][a-z\-]{1,15})\b"
+)
+
+
+def _story_pet_name(text: str, shop: ShopConfig) -> str | None:
+    for m in _CN_MY_PET_IS.finditer(text):
+        name = _clean_cn_name(m.group("name"))
+        if _good_cn_name(name, shop):
+            return name
+    for m in _EN_PET_IS.finditer(text):
+        name = m.group("name") or m.group("adopted")
+        what = m.group("what") or ""
+        if name in _EN_NOT_NAMES or (m.group("name") and not (species_in(what) or breed_in(what))):
+            continue
+        return name
+    return None
+
+
 def _new_pet_name(text: str, shop: ShopConfig) -> str | None:
     """A pet's name in "给我家球球洗个澡" / "bath for Max" / "他叫球球" / "her name is Luna"."""
     if shop.kind != "pet":
         return None
+    story = _story_pet_name(text, shop) if len(text) > LONG_MESSAGE else None
+    if story:
+        return story
     for rx in (_CN_RENAMED, _CN_NAMED, _CN_MY_PET, _CN_FOR_PET, _CN_MY_PET_END):
         for m in rx.finditer(text):
             name = _clean_cn_name(m.group("name"))

@@ -79,7 +79,7 @@ async def answer_button(bookings: BookingService, payload: str, customer_id: int
     series_id, seq, start = parsed
     service = SeriesService(bookings)
     result = await service.choose(series_id, seq, start, customer_id)
-    view = await _series(service, series_id)
+    view = await service.find(series_id)
     if isinstance(result, Booked) and view is not None:
         shop = bookings.shop(view.shop_id)
         return SeriesReply(
@@ -96,14 +96,6 @@ async def answer_button(bookings: BookingService, payload: str, customer_id: int
     return SeriesReply(
         (OutgoingMessage(t.t("series.unavailable")), choice_message(series_id, again, shop, t)), series_id
     )
-
-
-async def _series(service: SeriesService, series_id: int) -> SeriesView | None:
-    for shop_id in service.config.shops:
-        view = await service.get(shop_id, series_id)
-        if view is not None:
-            return view
-    return None
 
 
 async def series_of_customer(bookings: BookingService, shop_id: str, customer_id: int) -> list[SeriesView]:
