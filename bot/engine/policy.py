@@ -21,6 +21,8 @@ state), then:
 
 from __future__ import annotations
 
+import re
+
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -108,6 +110,15 @@ class _Policy:
         await self._not_understood(t, frame)
 
     async def _understood(self, t: Turn, frame: Frame) -> bool:
+        resume = t.data.get("resume") if t.state == StateName.IDLE else None
+        if resume and resume.get("state") == StateName.CONFIRM and _picks_up_summary(frame):
+            # "还在吗？刚才那个帮我确认一下吧" after a break at the summary: the summary again (its time
+            # checked and held again); booked only on the yes that follows
+            t.data.pop("resume", None)
+            t.clear_draft()
+            t._draft = Draft.from_json(resume.get("draft"))
+            await flows.advance(t)
+            return True
         if t.state == StateName.IDLE and t.data.get("resume") and _only_small_talk(frame):
             saved = t.data["resume"]
             try:
@@ -140,7 +151,8 @@ class _Policy:
         if command is not None and await self._command(t, command, frame):
             return True
         offered_same = t.state == StateName.IDLE and "m:same" in t.data.get("buttons", [])
-        if offered_same and (frame.answer is True or _has_any(frame.norm, SAME_AGAIN_REPLIES)) and not frame.question:
+        agrees = frame.answer is True or (frame.answer is None and _has_any(frame.norm, SAME_AGAIN_REPLIES))
+        if offered_same and agrees and not frame.question and not _has_any(frame.norm, NOT_SAME):
             if await self._same_again(t, frame):  # "对，一样的，明天下午2点" to "same as last time?"
                 return True
         if await self._follow_up_question(t, frame):
@@ -660,6 +672,7 @@ EXISTING_REFERENCES = (
 TALK_WORDS = ("speak to", "talk to", "speak with", "talk with", "聊", "问问", "咨询", "联系")
 BOOKING_NOUNS = ("预约", "booking", "appointment", "那个", "那次")
 SAME_AGAIN_REPLIES = ("一样", "照旧", "same", "the usual", "like last time")
+NOT_SAME = ("not the same", "不一样", "不要一样", "换个", "换一个", "different", "something else", "这次不")
 THEN_WORDS = (
     *("那", "那就", "那么", "好的那", "好那", "行那"),
     *("then", "ok then", "okay then", "great then", "in that case"),
@@ -728,13 +741,12 @@ def _asks_about_day(frame: Frame) -> bool:
         return False
     if frame.price_question or frame.intents & {Intent.BOOK, Intent.RESCHEDULE, Intent.CANCEL_BOOKING}:
         return False
-    return frame.has(Intent.AVAILABILITY) or _has_any(f" {frame.norm} ", DAY_QUESTION_WORDS)
+    if frame.has(Intent.AVAILABILITY):
+        return False  # "周一有空位吗": the booking starts with that day (which service is asked)
+    return _has_any(f" {frame.norm} ", DAY_QUESTION_WORDS)
 
 
-DAY_QUESTION_WORDS = (
-    *("开门", "营业", "开吗", "上班", "休息吗", "几点关", "几点开"),
-    *(" open", " hours", " anything on", " anything free", " anything left", " closed"),
-)
+DAY_QUESTION_WORDS = (*("开门", "营业", "开吗", "上班", "休息吗"), *(" open", " hours", " closed"))
 
 
 def _for_pet(frame: Frame) -> bool:
@@ -755,8 +767,15 @@ def _time_button_at(t: Turn, buttons: list[str], hour: int) -> str | None:
 
 
 def _only_when(frame: Frame) -> bool:
-    """A message that is just a day and/or time ("Saturday?", "周六下午3点")."""
-    return len(frame.when.remainder(frame.text).strip(" ?？!！.。,，")) <= 3
+    """A message that is just a day and/or time ("Saturday?", "周六下午3点", "Saturday the 28th")."""
+    rest = _DAY_WORDS.sub(" ", frame.when.remainder(frame.text).lower())
+    return len(rest.strip(" ?？!！.。,，")) <= 3
+
+
+_DAY_WORDS = re.compile(
+    r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?\b|\b(?:on|the|this|next|coming)\b"
+    r"|(?:周|星期|礼拜)[一二三四五六日天]"
+)
 
 
 def _stale(t: Turn) -> bool:
@@ -799,6 +818,19 @@ def _answers_open_question(t: Turn, frame: Frame) -> bool:
     if state == StateName.PET_SIZE:
         return frame.size is not None and len(frame.norm) <= 16
     return False
+
+
+def _picks_up_summary(frame: Frame) -> bool:
+    """ "刚才那个帮我确认一下", "yes please go ahead with that", "确认": the summary left open is meant."""
+    if frame.fills_booking or frame.command not in (None, Command.GREET) or frame.hesitant:
+        return False
+    return _has_any(f" {frame.norm} ", PICK_UP_WORDS)  # a bare "好" is offered the flow back instead
+
+
+PICK_UP_WORDS = (  # naming what was left open (a bare "确认" or "继续" is offered the flow back first)
+    *("刚才那个", "刚刚那个", "刚才的预约", "刚才约的", "之前那个"),
+    *("the one from before", "the one we were doing", "that booking", "go ahead with that", "go ahead with it"),
+)
 
 
 def _only_small_talk(frame: Frame) -> bool:

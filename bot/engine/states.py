@@ -93,10 +93,15 @@ class Idle(State):
             else:
                 text = t.t("greeting.last_visit", name=name, service=service, addons=addons_text)
             t.say(text, [t.button("btn.same_again", "m:same"), *buttons])
-        elif name and (not t.conv.created or t.customer.pets):  # a pet on file: they have been here before
+        elif name and (not t.conv.created or (t.customer.pets and _same_script(name, t.lang))):
+            # a pet on file: they have been here before (greeted by a name written in the reply's language)
             t.say(t.t("greeting.returning", name=name), buttons)
         else:
             t.say(t.t("greeting.new", shop=t.shop.name.get(t.lang)), buttons)
+
+
+def _same_script(name: str, lang: str) -> bool:
+    return name.isascii() == (lang == "en")
 
 
 class ChooseService(State):

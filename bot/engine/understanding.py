@@ -200,6 +200,10 @@ AVAILABILITY_WORDS = (
     "free on",
     "have space",
     "room on",
+    "anything on",
+    "anything free",
+    "anything left",
+    "anything available",
 )
 SAME_WORDS = (
     "老规矩",
@@ -885,15 +889,15 @@ def understand(
     new_name = None if pet else (_new_pet_name(focus, shop) if long else None) or _new_pet_name(raw, shop)
     if long and new_name and pet is None:  # "我家豆豆是一只四岁的泰迪": the story's facts about that pet
         about = next((c for c in _clauses(fixed) if new_name in c and (breed_in(c) or species_in(c))), "") or next(
-            (c for c in _sentences(fixed) if new_name in c and breed_in(c)), ""
+            (c for c in _sentences(fixed) if new_name.lower() in c.lower() and breed_in(c)), ""
         )  # "We adopted Pickles, a little Maltese, about a year ago."
         breed = breed or breed_in(about)  # the first clause that says what the pet is
         species = species or species_in(about) or None
         size = size or (size_in(about) if breed else None)
     same_time = _has(norm, SAME_TIME_WORDS)
     earliest = _has(norm, EARLIEST_WORDS)
-    after = _after_time(focus)
-    if after is not None and when.time is not None:
+    after = None if long else _after_time(focus)
+    if after is not None and when.time == after:  # "after 4pm" is not four o'clock
         when = When(date=when.date, period=when.period, span=when.span, spans=when.spans, past=when.past)
     code = _booking_code(raw)
     return Frame(
