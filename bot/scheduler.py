@@ -16,11 +16,13 @@ from collections.abc import Awaitable, Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.bootstrap import Services
+from bot.usecases import series as series_usecases
 
 log = logging.getLogger(__name__)
 REMINDERS_EVERY_SECONDS = 1
 WAITLIST_EVERY_SECONDS = 30
 HOLD_SWEEP_EVERY_SECONDS = 60
+SERIES_EVERY_SECONDS = 3600
 
 
 REMINDER_BATCH = 500
@@ -56,6 +58,7 @@ def start_scheduler(services: Services) -> AsyncIOScheduler:
         ("reminders", queue_reminders, [services], REMINDERS_EVERY_SECONDS),
         ("waitlist", services.waitlist.tick, [], WAITLIST_EVERY_SECONDS),
         ("hold-expiry", services.bookings.release_expired_holds, [], HOLD_SWEEP_EVERY_SECONDS),
+        ("series", series_usecases.extend, [services.bookings], SERIES_EVERY_SECONDS),  # visits now in the horizon
     ]
     for job_id, func, args, seconds in jobs:  # never two runs of one job at once in a process
         scheduler.add_job(func, "interval", args=args, seconds=seconds, id=job_id, max_instances=1, coalesce=True)

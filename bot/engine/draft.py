@@ -72,6 +72,7 @@ class Draft:
     want_time: str | None = None  # HH:MM named with it
     asked_time: str | None = None  # the last time of day the customer asked for (kept across days)
     period: str | None = None  # morning | afternoon | evening
+    recurrence: dict[str, Any] | None = None  # "每6周一次": the repeat asked for (Recurrence.as_json())
     day: str | None = None  # the chosen day (ISO, shop-local)
     start: str | None = None  # the chosen start (ISO, UTC)
     day_from: str | None = None  # "more days" paging

@@ -18,8 +18,10 @@ from typing import Any
 from bot.engine.context import question_contexts
 from bot.engine.draft import Action, Draft, Mode, StateName
 from bot.engine.intents import language_of, looks_like_question, normalise
+from bot.engine.recurrence import Recurrence, recurrence_in
 from bot.engine.turn import Turn
 from bot.engine.understanding import Frame
+from bot.usecases.series import continue_series
 from core.availability import Slot, to_utc
 from core.bookings import BookingRequest
 from core.config import WEEKDAYS
@@ -101,6 +103,9 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
         d.child = frame.child
     if frame.staff_id and frame.staff_id != d.staff and d.mode == Mode.BOOK:
         d.staff = frame.staff_id
+    repeat = recurrence_in(frame.text) if d.mode == Mode.BOOK else None
+    if repeat is not None:
+        d.recurrence = repeat.as_json()  # "每6周一次": the rest of the series is booked after the first
     if frame.addons and d.mode == Mode.BOOK:  # "驱虫不要了，换成护毛素": one out, the other in
         d.addons = [a for a in d.addons if a not in frame.removed_addons]
         for addon in frame.addons:
@@ -836,6 +841,11 @@ async def confirm(t: Turn) -> None:
                 await _record_vaccination(t, pet_id)
         link = await calendar_link(t, b)
         t.say(booked_text(t, b), [t.button("btn.my_bookings", "m:my"), *_notice_offer(t)], link=link)
+        repeat = Recurrence.from_json(d.recurrence) if d.recurrence else None
+        if repeat is not None:  # the other visits, each under the same guarantee, told one by one
+            reply = await continue_series(t.engine.bookings, b, repeat, t.lang)
+            for message in reply.messages:
+                t.say(message.text, list(message.buttons))
         t.settle()
         t.data["topic"] = {
             "service": b.service_id,

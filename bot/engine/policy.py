@@ -22,7 +22,6 @@ state), then:
 from __future__ import annotations
 
 import re
-
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -33,6 +32,7 @@ from bot.engine.states import STATES, confirm_buttons
 from bot.engine.turn import Turn
 from bot.engine.understanding import HELP_WORDS, Frame, Intent, ordinal_choice, understand
 from bot.notice_texts import compose_shop_change
+from bot.usecases import series
 from core import ratings
 from core.models import BookingStatus
 from core.reports import record_faq_answer
@@ -152,9 +152,9 @@ class _Policy:
             return True
         offered_same = t.state == StateName.IDLE and "m:same" in t.data.get("buttons", [])
         agrees = frame.answer is True or (frame.answer is None and _has_any(frame.norm, SAME_AGAIN_REPLIES))
-        if offered_same and agrees and not frame.question and not _has_any(frame.norm, NOT_SAME):
-            if await self._same_again(t, frame):  # "对，一样的，明天下午2点" to "same as last time?"
-                return True
+        same = offered_same and agrees and not frame.question and not _has_any(frame.norm, NOT_SAME)
+        if same and await self._same_again(t, frame):  # "对，一样的，明天下午2点" to "same as last time?"
+            return True
         if await self._follow_up_question(t, frame):
             return True
         if await self._new_request_over_old(t, frame):
@@ -281,7 +281,8 @@ class _Policy:
         if frame.command in (Command.TO_ENGLISH, Command.TO_CHINESE):
             return
         lang = frame.lang
-        if t.state in (StateName.PET_NAME, StateName.CHOOSE_PET) and frame.new_pet_name is None and len(frame.norm) <= 6:
+        naming = t.state in (StateName.PET_NAME, StateName.CHOOSE_PET) and frame.new_pet_name is None
+        if naming and len(frame.norm) <= 6:
             return  # "豆豆" answering "what's your pet's name?" is a name, not a language
         hint = (t.msg.language_hint or "")[:2].lower()
         if lang is None and hint == "en" and t.lang != "en" and normalise(frame.text) in EN_GREETINGS:
@@ -466,6 +467,11 @@ class _Policy:
         return True
 
     async def _global_button(self, t: Turn, payload: str) -> bool:
+        if payload.startswith(f"{series.PREFIX}:"):  # a time chosen for a visit of a series whose day was full
+            reply = await series.answer_button(self.engine.bookings, payload, t.customer.id, t.lang)
+            for message in reply.messages:
+                t.say(message.text, list(message.buttons))
+            return True
         if payload.startswith("faq:"):
             matcher = self.engine.faq_matcher(t.shop_id)
             entry = matcher.faq.entry(payload[4:]) if matcher else None
