@@ -5,6 +5,7 @@ then the other visits inside the booking horizon, each under the same guarantee,
 from __future__ import annotations
 
 from datetime import timedelta
+from itertools import pairwise
 
 from sqlalchemy import select
 
@@ -19,7 +20,8 @@ GROOMERS = ("xiaomei", "ajie")
 
 async def _active(services: Services) -> list[Booking]:
     async with services.db.reading() as s:
-        rows = await s.scalars(select(Booking).where(Booking.status == BookingStatus.CONFIRMED).order_by(Booking.start_at))
+        confirmed = select(Booking).where(Booking.status == BookingStatus.CONFIRMED)
+        rows = await s.scalars(confirmed.order_by(Booking.start_at))
         return list(rows)
 
 
@@ -32,7 +34,7 @@ async def test_every_two_weeks_books_the_visits_in_the_horizon(
     await chat.push("确认", payload="c:ok")
     visits = await _active(services)
     assert len(visits) >= 2  # the first and the ones already inside the 30-day horizon
-    gaps = {b.start_at - a.start_at for a, b in zip(visits, visits[1:], strict=False)}
+    gaps = {b.start_at - a.start_at for a, b in pairwise(visits)}
     assert gaps == {timedelta(weeks=2)}  # the same time, two weeks apart
     assert say("zh", "series.created", interval=say("zh", "series.every_weeks", n=2)) in chat.text
 
