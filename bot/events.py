@@ -97,6 +97,16 @@ class EventBus:
             return  # our own LISTEN delivers it locally too
         self._deliver(event)
 
+    async def publish_in(self, conn: Any, event: dict[str, Any]) -> bool:
+        """Publish ``event`` as part of the caller's transaction on ``conn`` (an AsyncConnection):
+        with PostgreSQL a NOTIFY in that transaction, delivered when it commits (never when it
+        rolls back), instead of a transaction of its own after it. False when there is nothing
+        shared to notify (SQLite, no LISTEN yet): call ``publish`` after the commit instead."""
+        if not (self.shared and self._listener is not None):
+            return False
+        await conn.execute(text("SELECT pg_notify(:c, :p)"), {"c": CHANNEL, "p": json.dumps(event)})
+        return True
+
     def _on_wake(self, _conn: Any, _pid: int, _channel: str, _payload: str) -> None:
         for callback in self._wakers:
             callback()

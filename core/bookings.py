@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import reminders
-from core.availability import Interval, Slot, SlotQuery, candidate_starts, free_slots
+from core import reminders, shop_changes, slot_placement
+from core.availability import Interval, Slot, free_slots
 from core.clock import Clock
 from core.config import AppConfig, ShopConfig
 from core.db import Database
@@ -30,28 +30,17 @@ from core.models import (
     Booking,
     BookingAddon,
     BookingEvent,
-    BookingResource,
     BookingStatus,
     ShopChange,
-    TimeOff,
 )
-from core.occupancy import RESOURCE, STAFF, claim, release
+from core.occupancy import release
 from core.ratings import queue_rating_request
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Reason, Taken
-from core.schedule import day_span, load_calendar, nearest, slot_query
+from core.schedule import day_span, load_calendar, slot_query
+from core.slot_placement import ALTERNATIVES, Wanted
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud without doubt
-ALTERNATIVES = 3
-_ALTERNATIVE_DAYS = (-1, 0, 1, 2, 3, 4, 5, 6, 7)
-
-
-async def _resolve_shop_changes(s: AsyncSession, booking_id: int, now: datetime, resolution: str) -> None:
-    await s.execute(
-        update(ShopChange)
-        .where(ShopChange.booking_id == booking_id, ShopChange.resolved_at.is_(None))
-        .values(resolved_at=now, resolution=resolution)
-        .execution_options(synchronize_session=False)
-    )
+__all__ = ["ALTERNATIVES", "BookingRequest", "BookingService", "UnknownItem", "Wanted", "new_code"]
 
 
 def new_code(length: int = 6) -> str:
@@ -82,30 +71,8 @@ class BookingRequest:
 class _Abort(Exception):
     """Carries a failed result out of a transaction so that it rolls back."""
 
-    def __init__(self, result: BookingResult | _Wanted) -> None:
+    def __init__(self, result: BookingResult | Wanted) -> None:
         self.result = result
-
-
-@dataclass(frozen=True)
-class _Wanted:
-    """A refused time: the alternatives are looked up after the write transaction ends,
-    so that losers of a race do not compute them while holding the write lock."""
-
-    shop_id: str
-    service_id: str
-    around: datetime
-    duration_min: int
-    staff: tuple[str, ...]
-    exclude_booking: int | None
-    reason: str = "slot_taken"
-
-
-class _NextCandidate(Exception):
-    pass
-
-
-class _ResourceFull(Exception):
-    pass
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -329,7 +296,7 @@ class BookingService:
                 await s.flush()
                 return Booked(BookingView.of(booking))
         except _Abort as aborted:
-            if isinstance(aborted.result, _Wanted):
+            if isinstance(aborted.result, Wanted):
                 return await self._alternatives(aborted.result)
             return aborted.result
 
@@ -432,7 +399,7 @@ class BookingService:
             b.status = BookingStatus.CANCELLED
             b.hold_expires_at = None
             await reminders.cancel(s, b.id, "booking cancelled")
-            await _resolve_shop_changes(s, b.id, now, "cancelled")
+            await shop_changes.resolve(s, b.id, now, "cancelled")
             if actor.kind != ActorKind.CUSTOMER and previous != BookingStatus.HELD.value:
                 await reminders.notify(s, b, "cancelled", now)
             self._audit(s, b, actor, now, "cancelled", reason=reason, previous=previous)
@@ -500,7 +467,7 @@ class BookingService:
             )
             if b.status == BookingStatus.CONFIRMED:
                 await reminders.replan(s, b, shop, now, confirmation=actor.kind != ActorKind.CUSTOMER)
-            await _resolve_shop_changes(s, b.id, now, "rebooked")
+            await shop_changes.resolve(s, b.id, now, "rebooked")
             return Booked(BookingView.of(b))
 
         return await self._change(shop_id, booking_id, change)
@@ -524,7 +491,7 @@ class BookingService:
             )
             if problem is not None:
                 staff = tuple(self._service_staff(shop, b.service_id, None))
-                raise _Abort(_Wanted(shop_id, b.service_id, b.start_at, duration, staff, b.id, "addon_does_not_fit"))
+                raise _Abort(Wanted(shop_id, b.service_id, b.start_at, duration, staff, b.id, "addon_does_not_fit"))
             addon = shop.addons[addon_id]
             b.addons.append(
                 BookingAddon(addon_id=addon_id, duration_min=addon.duration_min, price_cents=int(addon.price * 100))
@@ -561,92 +528,29 @@ class BookingService:
             raise ValueError("time off must end after it starts")
         now = self.clock.now()
         async with self.db.transaction() as s:
-            s.add(
-                TimeOff(
-                    shop_id=shop_id,
-                    staff_id=staff_id,
-                    start_at=start,
-                    end_at=end,
-                    reason=reason,
-                    created_at=now,
-                )
+            return await shop_changes.record_time_off(
+                s,
+                shop_id=shop_id,
+                staff_id=staff_id,
+                start=start,
+                end=end,
+                actor=actor,
+                reason=reason,
+                now=now,
+                notify_customers=notify_customers,
+                respond_within=respond_within,
+                audit=self._audit,
             )
-            rows = list(
-                await s.scalars(
-                    select(Booking)
-                    .where(
-                        Booking.shop_id == shop_id,
-                        Booking.staff_id == staff_id,
-                        Booking.status.in_(ACTIVE_STATUSES),
-                        or_(Booking.status != BookingStatus.HELD, Booking.hold_expires_at > now),
-                        Booking.start_at < end,
-                        Booking.end_at > start,
-                    )
-                    .order_by(Booking.start_at)
-                )
-            )
-            if notify_customers:
-                for booking in rows:
-                    if booking.status == BookingStatus.HELD:
-                        continue
-                    deadline = min(now + respond_within, booking.start_at - timedelta(hours=2))
-                    s.add(
-                        ShopChange(
-                            booking_id=booking.id,
-                            staff_id=staff_id,
-                            reason=reason[:200],
-                            respond_by=max(deadline, now),
-                            created_at=now,
-                            resolution="",
-                        )
-                    )
-                    await reminders.notify(s, booking, "shop_change", now)
-                    self._audit(s, booking, actor, now, "shop_change", staff=staff_id, reason=reason)
-            return [BookingView.of(b) for b in rows]
 
     async def change_options(self, shop_id: str, booking_id: int, count: int = 3) -> list[tuple[datetime, str | None]]:
-        """Alternatives for a booking the shop cannot keep: the same time with another qualified
-        staff member first, then the nearest free times with the same one (who is away now)."""
-        shop = self.shop(shop_id)
-        booking = await self.get(shop_id, booking_id)
-        if booking is None:
-            return []
-        duration = booking.duration_min
-        everyone = tuple(self._service_staff(shop, booking.service_id, None))
-        options: list[tuple[datetime, str | None]] = []
-        day = booking.start.astimezone(shop.tz).date()
-        same_day = await self.free_slots(
-            shop_id, booking.service_id, day, addons=booking.addons, exclude_booking=booking.id
-        )
-        for slot in same_day:
-            if slot.start == booking.start:
-                options.extend((slot.start, sid) for sid in slot.staff_ids if sid != booking.staff_id)
-        options = options[: max(count - 1, 1)]
-        mine = (booking.staff_id,) if booking.staff_id else everyone
-        nearby = await self._alternatives(
-            _Wanted(shop_id, booking.service_id, booking.start, duration, mine, booking.id)
-        )
-        for slot in nearby.alternatives:
-            staff = booking.staff_id if booking.staff_id in slot.staff_ids else (slot.staff_ids or (None,))[0]
-            if len(options) < count and (slot.start, staff) not in options:
-                options.append((slot.start, staff))
-        return options
+        """Alternatives for a booking the shop cannot keep (core/shop_changes.py)."""
+        return await shop_changes.change_options(self, shop_id, booking_id, count)
 
     async def open_shop_changes(
         self, shop_id: str, *, overdue_only: bool = False
     ) -> list[tuple[ShopChange, BookingView]]:
         """Shop-side changes the customer has not answered yet (overdue ones: call them)."""
-        now = self.clock.now()
-        async with self.db.reading() as s:
-            query = (
-                select(ShopChange, Booking)
-                .join(Booking, Booking.id == ShopChange.booking_id)
-                .where(Booking.shop_id == shop_id, ShopChange.resolved_at.is_(None))
-                .order_by(ShopChange.respond_by)
-            )
-            if overdue_only:
-                query = query.where(ShopChange.respond_by <= now)
-            return [(change, BookingView.of(booking)) for change, booking in await s.execute(query)]
+        return await shop_changes.open_changes(self.db, shop_id, self.clock.now(), overdue_only=overdue_only)
 
     async def release_expired_holds(self, shop_id: str | None = None) -> int:
         """Free the slots of holds whose time ran out; returns how many were released."""
@@ -684,7 +588,7 @@ class BookingService:
                     raise _Abort(result)
                 return result
         except _Abort as aborted:
-            if isinstance(aborted.result, _Wanted):
+            if isinstance(aborted.result, Wanted):
                 return await self._alternatives(aborted.result)
             return aborted.result
 
@@ -732,122 +636,28 @@ class BookingService:
         now: datetime,
         prefer: str | None = None,
         lead_time: bool = True,
-    ) -> BookingResult | _Wanted | None:
-        """Claim staff and resources for ``booking`` at ``start``; None when it worked."""
-        service_id = booking.service_id
-        service = shop.services[service_id]
+    ) -> BookingResult | Wanted | None:
+        """Claim staff and resources for ``booking`` at ``start``; None when it worked (core/slot_placement.py)."""
         try:
-            staff = self._service_staff(shop, service_id, staff_pref)
+            staff = self._service_staff(shop, booking.service_id, staff_pref)
         except UnknownItem as exc:
             return NotAllowed(exc.reason, exc.detail)
-        day = start.astimezone(shop.tz).date()
-        span = day_span(shop, day)
-        cal = await load_calendar(s, shop, booking.shop_id, span, now, exclude_booking=booking.id)
-        query = slot_query(shop, service_id, day, now, duration_min=duration_min, staff_ids=staff, calendar=cal)
-        if not lead_time:
-            query = replace(query, lead_time_min=0)
-        slot = next((x for x in free_slots(query) if x.start == start), None)
-        if slot is None:
-            reason = self._why_not(shop, day, start, staff_pref, now, query)
-            if reason is not None:
-                return reason
-            return _Wanted(booking.shop_id, service_id, start, duration_min, tuple(staff), booking.id)
-        candidates: list[str | None] = list(slot.staff_ids) if service.staff_required else [None]
-        candidates.sort(key=lambda sid: (sid != prefer, cal.staff_load(sid, span) if sid else 0))
-        end = start + timedelta(minutes=duration_min)
-        buffer = timedelta(minutes=shop.booking.buffer_min)
-        for staff_id in candidates:
-            try:
-                async with s.begin_nested():
-                    units = await self._claim_all(s, shop, booking, staff_id, start, end, buffer)
-            except _NextCandidate:
-                continue
-            except _ResourceFull:
-                break
-            booking.staff_id = staff_id
-            booking.start_at, booking.end_at = start, end
-            booking.resources.extend(BookingResource(resource_id=r, unit=u) for r, u in units)
-            return None
-        return _Wanted(booking.shop_id, service_id, start, duration_min, tuple(staff), booking.id)
+        return await slot_placement.place(
+            s,
+            shop,
+            booking,
+            start,
+            duration_min,
+            staff=staff,
+            staff_pref=staff_pref,
+            now=now,
+            prefer=prefer,
+            lead_time=lead_time,
+        )
 
-    async def _claim_all(
-        self,
-        s: AsyncSession,
-        shop: ShopConfig,
-        booking: Booking,
-        staff_id: str | None,
-        start: datetime,
-        end: datetime,
-        buffer: timedelta,
-    ) -> list[tuple[str, int]]:
-        shop_id, booking_id = booking.shop_id, booking.id
-        if staff_id is not None and not await claim(
-            s, shop_id=shop_id, kind=STAFF, key=staff_id, unit=0, span=(start, end + buffer), booking_id=booking_id
-        ):
-            raise _NextCandidate
-        units = []
-        for resource_id in shop.services[booking.service_id].resources:
-            for unit in range(shop.resources[resource_id].capacity):
-                if await claim(
-                    s,
-                    shop_id=shop_id,
-                    kind=RESOURCE,
-                    key=resource_id,
-                    unit=unit,
-                    span=(start, end),
-                    booking_id=booking_id,
-                ):
-                    units.append((resource_id, unit))
-                    break
-            else:
-                raise _ResourceFull
-        return units
-
-    @staticmethod
-    def _why_not(
-        shop: ShopConfig, day: date, start: datetime, staff_pref: str | None, now: datetime, query: SlotQuery
-    ) -> NotAllowed | None:
-        """Why ``start`` can never be booked, or None when it is just busy (then: taken)."""
-        rules = shop.booking
-        today = now.astimezone(shop.tz).date()
-        if start < now + timedelta(minutes=query.lead_time_min) or day < today:
-            return NotAllowed(Reason.TOO_SOON, f"book at least {rules.lead_time_min} minutes ahead")
-        if day > today + timedelta(days=rules.horizon_days):
-            return NotAllowed(Reason.TOO_FAR, f"book at most {rules.horizon_days} days ahead")
-        if not shop.hours_on(day):
-            return NotAllowed(Reason.CLOSED, f"closed on {day.isoformat()}")
-        if start not in candidate_starts(query):
-            return NotAllowed(Reason.OUTSIDE_HOURS, "not a bookable start time in opening hours")
-        if staff_pref is not None and start not in {x.start for x in free_slots(replace(query, ignore_busy=True))}:
-            return NotAllowed(Reason.STAFF_NOT_WORKING, f"'{staff_pref}' is not working then")
-        return None
-
-    async def _alternatives(self, wanted: _Wanted) -> Taken:
-        """The nearest free starts to the refused time (a week either way of its day)."""
-        shop = self.shop(wanted.shop_id)
-        now = self.clock.now()
-        today = now.astimezone(shop.tz).date()
-        center = wanted.around.astimezone(shop.tz).date()
-        last = today + timedelta(days=shop.booking.horizon_days)
-        days = sorted({d for k in _ALTERNATIVE_DAYS if today <= (d := center + timedelta(days=k)) <= last})
-        if not days:
-            return Taken((), reason=wanted.reason)
-        span = Interval(day_span(shop, days[0]).start, day_span(shop, days[-1]).end)
-        async with self.db.reading() as s:
-            cal = await load_calendar(s, shop, wanted.shop_id, span, now, exclude_booking=wanted.exclude_booking)
-        found: list[Slot] = []
-        for day in days:
-            query = slot_query(
-                shop,
-                wanted.service_id,
-                day,
-                now,
-                duration_min=wanted.duration_min,
-                staff_ids=wanted.staff,
-                calendar=cal,
-            )
-            found.extend(free_slots(query))
-        return Taken(nearest(found, wanted.around, ALTERNATIVES), reason=wanted.reason)
+    async def _alternatives(self, wanted: Wanted) -> Taken:
+        """The nearest free starts to the refused time (core/slot_placement.py)."""
+        return await slot_placement.alternatives(self.db, self.shop(wanted.shop_id), wanted, self.clock.now())
 
     @staticmethod
     def _status_after_confirm(shop: ShopConfig, service_id: str, actor: Actor) -> BookingStatus:

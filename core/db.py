@@ -60,6 +60,12 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _SQLITE_BUSY = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (primary result codes)
 
 
+def _row_type(names: list[str]) -> Any:
+    """A named-tuple type for a prepared statement's rows (``row.column`` as on SQLAlchemy rows)."""
+    make: Any = namedtuple
+    return make("Row", names, rename=True)
+
+
 class Prepared:
     """A Core statement of the hot path, built once (with ``bindparam`` values) and run by
     ``UnitOfWork.run``: on SQLite's inline connection it is compiled once and each run is one
@@ -67,7 +73,7 @@ class Prepared:
     cache-key walk, no result object: a few microseconds instead of ~0.1 ms); elsewhere it is
     the normal ``execute``. Only for statements whose SQL never varies (no expanding IN)."""
 
-    __slots__ = ("statement", "_sqlite")
+    __slots__ = ("_sqlite", "statement")
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
@@ -84,7 +90,8 @@ class Prepared:
             row_type: Any = None
             if columns:
                 results = [column[3]._cached_result_processor(dialect, None) for column in columns]
-                row_type = namedtuple("Row", [column[0] for column in columns], rename=True)  # type: ignore[misc]
+                names = [str(column[0]) for column in columns]
+                row_type = _row_type(names)
             self._sqlite = (compiled.string, binds, results, row_type)
         return self._sqlite
 
@@ -253,7 +260,7 @@ class Database:
         if outer is not None:
             yield outer
             return
-        async with self._write_lock or nullcontext(), self.engine.connect() as conn, conn.begin():
+        async with self._write_lock or nullcontext(), self._connection() as conn, conn.begin():
             uow = UnitOfWork(self, conn, asyncio.current_task())
             token = _current.set(uow)
             try:
@@ -263,6 +270,22 @@ class Database:
                 _current.reset(token)
         for callback in uow._after:
             callback()
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        """A connection of the write engine for one unit of work. On the inline SQLite path it
+        is given back with a plain ``close()``: that is synchronous underneath (nothing can
+        interrupt it), so it needs no task of its own to survive a cancellation, as
+        ``AsyncConnection.__aexit__`` makes (two more event loop iterations per message)."""
+        if not self.inline:
+            async with self.engine.connect() as conn:
+                yield conn
+            return
+        conn = await self.engine.connect()
+        try:
+            yield conn
+        finally:
+            await conn.close()
 
     # ------------------------------------------------------------------ blocks
 
@@ -276,17 +299,15 @@ class Database:
         """
         uow = self.current()
         if uow is not None:
-            async with (
-                AsyncSession(bind=uow.conn, join_transaction_mode="create_savepoint", expire_on_commit=False) as s,
-                s.begin(),
-            ):
+            session = AsyncSession(bind=uow.conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
+            async with self._closing(session) as s, s.begin():
                 yield s
             return
         if self._write_lock is None:
             async with self._sessions() as session, session.begin():
                 yield session
             return
-        async with self._write_lock, self._sessions() as session, session.begin():
+        async with self._write_lock, self._closing(self._sessions()) as session, session.begin():
             yield session
 
     @asynccontextmanager
@@ -295,11 +316,27 @@ class Database:
         unit of work: its connection, so the work's own changes are seen)."""
         uow = self.current()
         if uow is not None:
-            async with AsyncSession(bind=uow.conn, join_transaction_mode="rollback_only", expire_on_commit=False) as s:
+            session = AsyncSession(bind=uow.conn, join_transaction_mode="rollback_only", expire_on_commit=False)
+            async with self._closing(session) as s:
                 yield s
             return
         async with self._read_sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def _closing(self, session: AsyncSession) -> AsyncIterator[AsyncSession]:
+        """``async with session`` for the write engine. Inline SQLite: closed with a plain
+        ``close()``, synchronous underneath (nothing can interrupt it), instead of the task
+        of its own that ``AsyncSession.__aexit__`` starts to survive a cancellation (two more
+        event loop iterations per block: several per chat turn)."""
+        if not self.inline:
+            async with session:
+                yield session
+            return
+        try:
+            yield session
+        finally:
+            await session.close()
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -379,7 +416,7 @@ class _InlineCursor(AsyncAdapt_aiosqlite_cursor):
         raw = adapt_connection._connection._connection
         if raw is None:
             raise sqlite3.OperationalError("Connection closed")
-        self._cursor = raw.cursor()  # type: ignore[assignment]  # a sqlite3 cursor has every attribute used
+        self._cursor = cast(Any, raw.cursor())  # a sqlite3 cursor has every attribute used
         self._soft_closed_memoized = EMPTY_DICT
         self._rows = deque()
 
@@ -416,7 +453,7 @@ class _InlineAdapted(AsyncAdapt_aiosqlite_connection):
         raw = self._connection._connection
         if raw is None:
             raise sqlite3.OperationalError("Connection closed")
-        return raw
+        return cast(sqlite3.Connection, raw)
 
     def commit(self) -> None:
         if self._connection._connection:
@@ -445,7 +482,7 @@ def _inline_sqlite(path: str, adapter: list[Any]) -> Callable[[], Any]:
     def creator() -> _InlineAdapted:
         conn = _InlineConnection(connector, 64)
         conn._thread.daemon = True  # as SQLAlchemy does for aiosqlite's own connections
-        return _InlineAdapted(adapter[0], await_(conn))
+        return _InlineAdapted(adapter[0], cast(Any, await_(conn)))
 
     return creator
 

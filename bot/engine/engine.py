@@ -220,7 +220,15 @@ class Engine:
             kind = "escalation"
         else:
             kind = "activity"  # the bot handled it: consoles refresh their "recent" list
-        return _Done(replies, outbox_ids, {"type": kind, "shop": msg.shop_id, "conversation": conv.id})
+        event = {"type": kind, "shop": msg.shop_id, "conversation": conv.id}
+        uow = self.db.current()
+        # PostgreSQL: the consoles' NOTIFY rides in the turn's own transaction (delivered at its
+        # commit), not a transaction of its own per message. Escalations still go through
+        # ``publish`` after the commit: the event bus may alert the staff channel for them.
+        shared = kind != "escalation" and self.events is not None and uow is not None
+        if shared and await self.events.publish_in(uow.conn, event):  # type: ignore[union-attr]  # both checked just above
+            return _Done(replies, outbox_ids, None)
+        return _Done(replies, outbox_ids, event)
 
     async def _respond(self, turn: Turn, text: str) -> None:
         """The dialog policy's replies. When the policy fails, the turn's unit of work is rolled

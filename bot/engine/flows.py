@@ -21,6 +21,7 @@ from bot.engine.intents import language_of, looks_like_question, normalise
 from bot.engine.recurrence import Recurrence, recurrence_in
 from bot.engine.turn import Turn
 from bot.engine.understanding import Frame
+from bot.usecases import handoff
 from bot.usecases.series import continue_series
 from core.availability import Slot, to_utc
 from core.bookings import BookingRequest
@@ -1184,9 +1185,7 @@ async def escalate(t: Turn, *, route: str | None, reason: str) -> None:
     t.clear_draft()
     t.conv.state = StateName.IDLE.value
     t.conv.mode = ConversationMode.HANDOFF
-    await t.engine.store.set_mode(
-        t.conv.id, ConversationMode.HANDOFF, route=route or t.data.get("route") or "front_desk", reason=reason
-    )
+    await handoff.hand_to_staff(t.engine.store, t.conv.id, route=route or t.data.get("route"), reason=reason)
     t.say(t.t("handoff.to_staff", eta=_eta(t)))
 
 

@@ -32,7 +32,7 @@ from bot.engine.states import STATES, confirm_buttons
 from bot.engine.turn import Turn
 from bot.engine.understanding import HELP_WORDS, Frame, Intent, ordinal_choice, understand
 from bot.notice_texts import compose_shop_change
-from bot.usecases import series
+from bot.usecases import notices, series
 from core import ratings
 from core.models import BookingStatus
 from core.reports import record_faq_answer
@@ -506,8 +506,7 @@ class _Policy:
             case "x":
                 await self._cancel_flow(t)
             case "n:on" | "n:off":
-                await self.customers.update(t.customer.id, notices=payload == "n:on")
-                t.say(t.t("notices.subscribed" if payload == "n:on" else "notices.unsubscribed"))
+                t.say(t.t(await notices.subscribe(self.customers, t.customer.id, payload == "n:on")))
             case "lang:en" | "lang:zh":
                 await self._switch_language(t, payload[5:])
             case _:
@@ -642,8 +641,7 @@ class _Policy:
                 await flows.start_manage(t, Action.CANCEL, frame)
             case Command.NOTICES_ON | Command.NOTICES_OFF:
                 wanted = command == Command.NOTICES_ON
-                await self.customers.update(t.customer.id, notices=wanted)
-                t.say(t.t("notices.subscribed" if wanted else "notices.unsubscribed"))
+                t.say(t.t(await notices.subscribe(self.customers, t.customer.id, wanted)))
             case Command.BOOK:
                 await flows.start_booking(t, frame)
             case Command.LEAVE_WAITLIST:

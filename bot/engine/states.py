@@ -25,6 +25,7 @@ from bot.engine.turn import Turn
 from bot.engine.understanding import Frame, Intent, looks_like_pet_name
 from core.availability import Slot
 from core.messages import Button
+from core.money import Money
 from core.results import Taken
 from core.when import period_of
 
@@ -723,7 +724,7 @@ class AddonConfirm(YesNoState):
                 code=booking.code,
                 service=t.service_name(booking.service_id),
                 when=t.when(booking.start),
-                total=flows.price_text(t, (booking.price_cents + int(addon.price * 100)) / 100),
+                total=flows.price_text(t, (Money(booking.price_cents) + Money.of(addon.price)).amount),
             ),
             _yes_no_buttons(t, "btn.add_it", "btn.no_thanks"),
         )

@@ -53,3 +53,21 @@ def test_held_out_figures_stay_where_they_were_measured() -> None:
     # Measured with the shipped settings (bench/faq_accuracy.py); the issue's targets are
     # 80% / 95% / 2% / 3% (see the report: right and out-of-scope are not there yet).
     assert right >= 0.55 and top3 >= 0.95 and wrong <= 0.02 and oos <= 0.07, (right, top3, wrong, oos)
+
+
+SET_3 = Path(__file__).resolve().parents[2] / "bench" / "faq_eval_unseen3.yaml"
+
+
+def test_the_third_held_out_set_stays_where_it_was_measured() -> None:
+    """bench/faq_eval_unseen3.yaml (purrlane: a cat salon that boards; kidsight: a children's
+    optician), written 2026-12-02 before that session's changes: first run 52% answered right,
+    top-3 92%, wrong 1.7%, out of scope 2.0%; after it 59% / 96% / 0.6% / 2.0%."""
+    items = yaml.safe_load(SET_3.read_text(encoding="utf-8"))["questions"]
+    matchers = {shop: _matcher(shop) for shop in ("purrlane", "kidsight")}
+    inside = [(q, matchers[q["shop"]].match(q["text"])) for q in items if q["expect"]]
+    outside = [matchers[q["shop"]].match(q["text"]) for q in items if not q["expect"]]
+    right = sum(r.decision == "answer" and r.entry_id == q["expect"] for q, r in inside) / len(inside)
+    top3 = sum(any(c.id == q["expect"] for c in r.candidates) for q, r in inside) / len(inside)
+    wrong = sum(r.decision == "answer" and r.entry_id != q["expect"] for q, r in inside) / len(inside)
+    oos = sum(r.decision == "answer" for r in outside) / len(outside)
+    assert right >= 0.57 and top3 >= 0.95 and wrong <= 0.015 and oos <= 0.03, (right, top3, wrong, oos)
