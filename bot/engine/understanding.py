@@ -200,12 +200,24 @@ AVAILABILITY_WORDS = (
     "free on",
     "have space",
     "room on",
+    "哪天方便",
+    "什么时候方便",
+    "几号方便",
+    "哪天可以",
+    "when works",
+    "when suits",
+    "when are you free",
     "anything on",
     "anything free",
     "anything left",
     "anything available",
 )
 SAME_WORDS = (
+    "再约一次",
+    "再来一次",
+    "再预约一次",
+    "book again",
+    "same again",
     "老规矩",
     "老一套",
     "照常",
@@ -822,7 +834,7 @@ def understand(
     wants = _has(_MY_BOOKING.sub(" ", focus_norm), BOOK_WORDS) or _BRING_IN.search(focus_norm) is not None
     if wants:
         intents.add(Intent.BOOK)
-    if _has(norm, AVAILABILITY_WORDS):
+    if _has(focus_norm, AVAILABILITY_WORDS):
         intents.add(Intent.AVAILABILITY)
     if _has(norm, SAME_WORDS):
         intents.add(Intent.SAME_AGAIN)
@@ -848,7 +860,7 @@ def understand(
         intents.add(Intent.DENY)
 
     when = _when(focus, today, lang)
-    if when.found and _has(norm, ("free", "空", "有位", "open slot", "slots")):
+    if when.found and _has(focus_norm, ("free", "空", "有位", "open slot", "slots")):
         intents.add(Intent.AVAILABILITY)  # "Is Tuesday afternoon free?"
     if not when.found:
         when = _bare_hour(focus) or when
@@ -929,7 +941,7 @@ def understand(
         removed_addons=_removed_addons(fixed, shop, addons),
         shift_minutes=_shift_minutes(fixed),
         new_pet=_has(norm, NEW_PET_WORDS),
-        request_form=_has(norm, REQUEST_FORMS),
+        request_form=_has(norm, REQUEST_FORMS) and not _has(focus_norm, ASKING_FIRST),
         wh_question=Intent.ASK in intents and _has(norm, WH_WORDS),
         price_question=_has(focus_norm, PRICE_WORDS),
         hesitant=hesitates(raw),
@@ -1054,6 +1066,8 @@ def _asking_part(text: str, today: date) -> str:
             continue
         if _has(norm, HABIT_WORDS) or _has(norm, LATER_WORDS):
             continue  # "every day by 3pm", "my son next year, but not now": not this request
+        if _usually(sentence, today):
+            continue  # "周末一般都有空": when they are usually free, not a day asked for
         asks = _has(norm, BOOK_WORDS) or looks_like_question(sentence)
         if len(norm) >= NARRATIVE and when.date is None and not asks:
             continue  # "I work in design, staring at screens from 9 to 7, ...": a time in a story
@@ -1075,6 +1089,28 @@ def _asking_part(text: str, today: date) -> str:
     return sentences[-1] if sentences else text
 
 
+def _narrative(sentence: str, today: date) -> bool:
+    """ "晚上开车看路灯也有点发散": a long sentence that tells, with a part of the day but no day, and
+    asks nothing (the same test _asking_part applies to a story's sentences)."""
+    norm = normalise(sentence)
+    if len(norm) < NARRATIVE_PERIOD or _has(norm, BOOK_WORDS) or looks_like_question(sentence):
+        return False
+    when = parse_when(sentence, today)
+    return when.found and when.date is None and when.time is None
+
+
+def _usually(sentence: str, today: date) -> bool:
+    """ "周末一般都有空": a sentence about when they are usually free, not a day asked for."""
+    norm = normalise(sentence)
+    return _has(norm, USUALLY_WORDS) and parse_when(sentence, today).found and not looks_like_question(sentence)
+
+
+# "我想先问一下，…吗？" / "I just wanted to ask …?": a question, not a request phrased as one
+ASKING_FIRST = (
+    *("问一下", "想问", "请问", "咨询一下", "想了解"),
+    *("want to ask", "wanted to ask", "quick question", "just asking"),
+)
+USUALLY_WORDS = ("一般", "通常", "平常", "usually", "normally", "generally", "most weekends", "most days")
 # Sentences of a story about habits or about some other time, never the request itself.
 HABIT_WORDS = (
     "every",
@@ -1098,6 +1134,7 @@ HABIT_WORDS = (
     "通常",
 )
 NARRATIVE = 80  # a sentence this long with a time and no request in it tells, it does not ask
+NARRATIVE_PERIOD = 24  # ... and this long with only a part of the day ("晚上开车看路灯也有点发散")
 LATER_WORDS = (
     "not now",
     "not yet",
@@ -1150,7 +1187,7 @@ def _present_part(text: str, today: date) -> str:
     kept = [
         s
         for s in sentences
-        if not (_PAST.search(s.lower()) or parse_when(s, today).past)
+        if not (_PAST.search(s.lower()) or parse_when(s, today).past or _usually(s, today) or _narrative(s, today))
         # "I'd like to get Pumpkin bathed Friday, she's had her shots": the request is kept
         or _has(normalise(s), (*BOOK_WORDS, *REQUEST_FORMS))
     ]
