@@ -441,6 +441,11 @@ class Inbox:
             return await asyncio.wait_for(asyncio.shield(waiter.future), max(within, 0.0))
         except TimeoutError:
             waiter.abandoned = True  # the outbox sends the replies once they exist
+            done = waiter.future
+            if done.done() and not done.cancelled() and done.exception() is None:
+                # the turn finished while the wait was being given up: nobody else will make its
+                # held replies due, so do it here (else they would wait out the whole hold)
+                await self.undelivered(done.result())
             return None
         except asyncio.CancelledError:
             if waiter.future.cancelled():  # the handling failed or the inbox stopped

@@ -20,7 +20,7 @@ from bot.engine.draft import Action, Draft, Mode, StateName
 from bot.engine.intents import language_of, looks_like_question, normalise
 from bot.engine.recurrence import Recurrence, recurrence_in
 from bot.engine.turn import Turn
-from bot.engine.understanding import Frame
+from bot.engine.understanding import Frame, Intent
 from bot.usecases import handoff
 from bot.usecases.series import continue_series
 from core.availability import Slot, to_utc
@@ -583,15 +583,34 @@ def price_of_named(t: Turn, frame: Frame) -> bool:
     service_id = mention.service_id if mention else None
     if service_id is None and mention is not None and mention.category and pet is not None:
         service_id = _service_for_pet(t, mention.category, pet.size, pet.species)
+    if service_id is None and mention is not None and mention.category and frame.size:
+        service_id = _service_for_pet(t, mention.category, frame.size, frame.species)  # "a medium-sized dog"
     if service_id is None or service_id not in t.shop.services:
         return False
     service = t.shop.services[service_id]
-    total = service.price + sum((t.shop.addons[a].price for a in frame.addons if a in t.shop.addons), Decimal(0))
+    addons = [a for a in frame.addons if a in t.shop.addons]
+    total = service.price + sum((t.shop.addons[a].price for a in addons), Decimal(0))
+    pet_text = f"（{pet.name}）" if pet is not None and t.lang == "zh" else (f" for {pet.name}" if pet else "")
+    minutes = service.duration_min + sum(t.shop.addons[a].duration_min for a in addons)
+    if addons:  # "with the coat conditioner": each price, then the total
+        parts = " + ".join(f"{t.shop.addons[a].name.get(t.lang)} {price_text(t, t.shop.addons[a].price)}" for a in addons)
+        t.say(
+            t.t(
+                "info.price_of_addons",
+                service=t.service_name(service_id),
+                pet=pet_text,
+                price=price_text(t, service.price),
+                addons=parts,
+                total=price_text(t, total),
+                minutes=minutes,
+            )
+        )
+        return True
     t.say(
         t.t(
             "info.price_of",
             service=t.service_name(service_id),
-            pet=f"（{pet.name}）" if pet is not None and t.lang == "zh" else (f" for {pet.name}" if pet else ""),
+            pet=pet_text,
             price=price_text(t, total),
             minutes=service.duration_min,
         )
@@ -976,11 +995,31 @@ async def start_manage(
     if chosen is not None and action:
         await run_action(t, chosen)
         return
+    if chosen is not None and frame is not None and not action and _asks_about_it(frame):
+        tell_booking(t, chosen)  # "我周三约的验光是几点来着？" / "how much will my appointment cost?"
+        return
     if chosen is not None and (frame is not None or the_only):
         d.booking_id = chosen.id
         await t.go(StateName.BOOKING_ACTIONS)
         return
     await t.go(StateName.MY_BOOKINGS)
+
+
+def _asks_about_it(frame: Frame) -> bool:
+    """A question about a booking (its time, its status, its price), not a wish to change it."""
+    from bot.engine.understanding import STATUS_WORDS, _has
+
+    changes = frame.has(Intent.RESCHEDULE) or frame.has(Intent.CANCEL_BOOKING) or frame.has(Intent.ADD_ADDON)
+    return not changes and (frame.price_question or _has(frame.norm, STATUS_WORDS))
+
+
+def tell_booking(t: Turn, b: BookingView) -> None:
+    """One booking as it stands: code, service, time, whether it awaits the shop, its price."""
+    status = t.t("manage.pending_mark") if b.status == BookingStatus.PENDING else ""
+    line = t.t("manage.line", code=b.code, service=t.service_name(b.service_id), when=t.when(b.start), status=status)
+    price = t.t("summary.price", price=price_text(t, Money(b.price_cents).amount))
+    t.say(f"{line}\n{price}", [t.button("btn.my_bookings", "m:my")])
+    t.settle()
 
 
 MOVE_CUES = ("改到", "改成", "换到", "挪到", "推到", "调到", "改为", " to ", "move it to", "instead")
@@ -1272,10 +1311,11 @@ def _vague(text: str) -> bool:
     return len(norm.split()) < 3 if norm.isascii() else len(norm.replace(" ", "")) < 5
 
 
-async def _health_worry(t: Turn, matcher: FaqMatcher, result: MatchResult) -> bool:
+async def _health_worry(t: Turn, matcher: FaqMatcher, result: MatchResult, text: str) -> bool:
     """A symptom the FAQ is not sure of: the likeliest entry that hands over to staff is said, and
     staff take the chat (a receptionist does not make a worried customer pick from buttons)."""
-    for candidate in result.candidates:
+    ranked = [*result.candidates, *(c for c in matcher.scores(text) if c.score > 0)]  # then the whole FAQ
+    for candidate in ranked:
         entry = matcher.faq.entry(candidate.id)
         if entry is not None and entry.handoff and candidate.score >= HEALTH_FLOOR:
             t.say(faq_answer_text(t, entry))
@@ -1284,7 +1324,7 @@ async def _health_worry(t: Turn, matcher: FaqMatcher, result: MatchResult) -> bo
     return False
 
 
-HEALTH_FLOOR = 10.0  # a health entry this unlikely is not said
+HEALTH_FLOOR = 0.5  # a health entry this unlikely is not said (staff still get a symptom below)
 
 
 async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False, health: bool = False) -> bool:
@@ -1321,7 +1361,7 @@ async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False, heal
         return True
     if only_answer:
         return False
-    if health and await _health_worry(t, matcher, result):
+    if health and await _health_worry(t, matcher, result, text):
         return True
     if result.decision == "suggest" and result.candidates:
         buttons = []

@@ -340,6 +340,7 @@ _PEOPLE = (
 _ASKS_FOR_A_PERSON = re.compile(
     rf"\b(?:talk|speak|chat)\s+(?:to|with)\s+(?:one\s+of\s+)?(?:a|an|the|your|some)?\s*(?:real\s+)?{_PEOPLE}\b"
     rf"|\bget\s+me\s+(?:a|an|the)?\s*(?:real\s+)?{_PEOPLE}\b"
+    r"|\b(?:get|find)\s+(?:me\s+)?(?:someone|somebody|a person)(?:\s+from\s+the\s+(?:shop|store|team))?\b"
     r"|(?:找|叫|换|跟|和|同|联系)(?:个|一个|你们的?)?(?:真人|人来|店员|美容师|验光师|医生|老板|负责人|工作人员)"
 )
 

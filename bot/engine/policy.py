@@ -207,7 +207,10 @@ class _Policy:
         self._remember_topic(t, frame)
         # "可乐洗一次澡多少钱呀": the FAQ's answer when it has one, else that very service's price from
         # config (the topic stays for "那就约周六")
-        price_of = t.state == StateName.IDLE and frame.price_question and not (frame.addons or frame.when.found)
+        # "how much is a bath for a medium-sized dog, with the coat conditioner?": with the add-on
+        named = frame.service is not None and (frame.service.service_id is not None or frame.size is not None)
+        price_of = t.state == StateName.IDLE and frame.price_question and not frame.when.found
+        price_of = price_of and (not frame.addons or named)
         if price_of and await flows.answer_from_faq(t, frame.focus, only_answer=True):
             return True
         if price_of and flows.price_of_named(t, frame):
@@ -311,8 +314,10 @@ class _Policy:
         refers = _has_any(frame.norm, EXISTING_REFERENCES)
         adding_new = not refers and (frame.when.date is not None or (frame.has(Intent.BOOK) and frame.service_named))
         price_question = frame.wh_question and not frame.request_form  # "加护毛素要多少钱？" asks a price
-        if frame.has(Intent.ADD_ADDON) and frame.addons and adding_new and not price_question:
+        if frame.has(Intent.ADD_ADDON) and frame.addons and (adding_new or price_question):
             bookings = await flows.upcoming(t)
+            # "can you add teeth brushing to Biscuit's bath on the 28th?", "咪咪那次洗澡加个护毛素多少钱":
+            # the add-on for the booking on file that day or of that pet (its price and total are asked)
             # "can you add teeth brushing to Biscuit's bath on the 28th?": the bath on file that day
             if bookings and flows.pick_booking(t, bookings, frame) is not None:
                 await flows.start_manage(t, Action.ADDON, frame, addon=frame.addons[0])
@@ -720,6 +725,8 @@ def _wants_booking(frame: Frame, has_topic: bool) -> bool:
     concrete = frame.service_named and (frame.when.found or frame.pet is not None or frame.new_pet_name)
     if frame.request_form and frame.pet is not None and not frame.when.past and _has_any(frame.norm, HELP_WORDS):
         return True  # "can you do something about Max's fur?": a service for Max, which one is asked
+    if frame.question and frame.request_form and frame.when.found and _has_any(f" {frame.norm} ", COME_WORDS):
+        return True  # "can I come at 3?": a visit at that time, what for is asked
     if frame.question and frame.request_form and frame.service_named and not frame.wh_question:
         return True  # "can we get him checked?", "能不能给豆豆洗个澡？": a request phrased as a question
     if frame.question:
@@ -751,6 +758,9 @@ def _asks_about_day(frame: Frame) -> bool:
 
 
 DAY_QUESTION_WORDS = (*("开门", "营业", "开吗", "上班", "休息吗"), *(" open", " hours", " closed"))
+
+
+COME_WORDS = (" come ", " come in", " pop in", " drop by", " stop by", "过来", "来店", "到店", "过去")
 
 
 def _for_pet(frame: Frame) -> bool:

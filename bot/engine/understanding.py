@@ -199,6 +199,9 @@ AVAILABILITY_WORDS = (
     "any time",
     "free on",
     "have space",
+    "any space",
+    "space on",
+    "any room",
     "room on",
     "哪天方便",
     "什么时候方便",
@@ -295,6 +298,12 @@ STATUS_WORDS = (
     "been approved",
     "still pending",
     "what bookings",
+    "anything booked",
+    "have i booked",
+    "do i have a booking",
+    "do i have an appointment",
+    "我约了什么",
+    "我有约吗",
     "which bookings",
     "any bookings",
     "what appointments",
@@ -323,6 +332,7 @@ EARLIEST_WORDS = (
     "一大早",
 )
 RESULTS_WORDS = ("验光结果", "我的结果", "检查结果", "my results", "exam results", "my prescription")
+_RESULTS_NOT = re.compile(r"changed|change|worse|check.?up|变了|加深|不准")  # "I think my prescription changed"
 
 # Whose exam: a child's or an adult's (the optician's child service is the one whose aliases
 # carry one of these words).
@@ -491,6 +501,12 @@ _YES_START = (
     "of course",
     "definitely",
     "sounds good",
+    "lock it in",
+    "book it in",
+    "go for it",
+    "that s fine",
+    "she says that s fine",
+    "he says that s fine",
     "that s fine",
     "that works",
     "works for me",
@@ -566,6 +582,8 @@ _CORRECTED_HOUR = re.compile(
     rf"(?<![0-9:.])([0-9]{{1,2}})(?![0-9:.])(?!\s*(?:{_UNITS_EN_AFTER}|pets?|kids?|children|sons?|daughters?)\b)"
 )
 CORRECTION_CUES = (
+    "说错了",
+    "搞错了",
     "哦不",
     "不对",
     "不是",
@@ -829,8 +847,8 @@ def understand(
     if command == Command.HUMAN and _MANUAL_METHOD.search(focus.lower()):
         command = None  # "你们是人工验光还是电脑验光？": how the exam is done, not "a person please"
     intents: set[Intent] = set()
-    if looks_like_question(raw) and not _only_time_question(raw):
-        intents.add(Intent.ASK)
+    if looks_like_question(raw) and not _only_time_question(raw) and not _has(normalise(raw), ANY_TIME_WORDS):
+        intents.add(Intent.ASK)  # "随便哪个时间，最早的就行" answers, it does not ask
     wants = _has(_MY_BOOKING.sub(" ", focus_norm), BOOK_WORDS) or _BRING_IN.search(focus_norm) is not None
     if wants:
         intents.add(Intent.BOOK)
@@ -840,7 +858,7 @@ def understand(
         intents.add(Intent.SAME_AGAIN)
     if _has(norm, THANKS_WORDS) or _has(norm, BYE_WORDS):
         intents.add(Intent.THANKS)
-    if _has(focus_norm, RESULTS_WORDS) and not _PAST.search(focus.lower()):
+    if _has(focus_norm, RESULTS_WORDS) and not _PAST.search(focus.lower()) and not _RESULTS_NOT.search(focus_norm):
         intents.add(Intent.RESULTS)
     if _correction(norm):
         intents.add(Intent.CORRECTION)
@@ -942,7 +960,7 @@ def understand(
         shift_minutes=_shift_minutes(fixed),
         new_pet=_has(norm, NEW_PET_WORDS),
         request_form=_has(norm, REQUEST_FORMS) and not _has(focus_norm, ASKING_FIRST),
-        wh_question=Intent.ASK in intents and _has(norm, WH_WORDS),
+        wh_question=Intent.ASK in intents and _has(focus_norm, WH_WORDS),  # a story's "好几道" asks nothing
         price_question=_has(focus_norm, PRICE_WORDS),
         hesitant=hesitates(raw),
         symptom=_has(normalise(focus), SYMPTOM_WORDS),
@@ -1110,6 +1128,7 @@ ASKING_FIRST = (
     *("问一下", "想问", "请问", "咨询一下", "想了解"),
     *("want to ask", "wanted to ask", "quick question", "just asking"),
 )
+ANY_TIME_WORDS = ("随便哪", "随便什么", "哪个都行", "哪天都行", "都可以的", "any time is fine", "whenever is fine")
 USUALLY_WORDS = ("一般", "通常", "平常", "usually", "normally", "generally", "most weekends", "most days")
 # Sentences of a story about habits or about some other time, never the request itself.
 HABIT_WORDS = (
@@ -1209,6 +1228,7 @@ def _correction(norm: str) -> bool:
 HESITATION_WORDS = (
     *("再想想", "想想", "考虑一下", "考虑考虑", "我考虑", "等等", "等一下", "等下", "稍等", "不确定", "犹豫", "纠结"),
     *("let me think", "think about it", "not sure", "i m not sure", "hold on", "give me a minute", "maybe", "unsure"),
+    *("let me check", "check with my", "ask my", "i ll get back", "get back to you", "我问问", "问一下我", "商量一下"),
 )
 _STRETCHED_YES = re.compile(r"^y+e+s{2,}\b")
 
@@ -1584,7 +1604,9 @@ def _corrected_part(text: str) -> str | None:
         at = norm.rfind(cue)
         if at > 0 and at > best and _cue_is_correction(norm, at, cue):
             best, end = at, at + len(cue)
-    return text[end:] if best > 0 and text[end:].strip(" ，,.。…!！") else None
+    rest = text[end:].lstrip(" ，,.。…!！-—")
+    first = re.split(r"[，,。.!！;；]", rest, maxsplit=1)[0] if rest else ""
+    return first if best > 0 and first.strip() else None  # "说错了，是球球，豆豆上周刚洗过": "是球球"
 
 
 def _cue_is_correction(norm: str, at: int, cue: str) -> bool:
@@ -1955,7 +1977,7 @@ def _new_pet_name(text: str, shop: ShopConfig) -> str | None:
     """A pet's name in "给我家球球洗个澡" / "bath for Max" / "他叫球球" / "her name is Luna"."""
     if shop.kind != "pet":
         return None
-    story = _story_pet_name(text, shop) if len(text) > LONG_MESSAGE else None
+    story = _story_pet_name(text, shop)  # "Max is my golden retriever", "我家肉松是一只柯基"
     if story:
         return story
     for rx in (_CN_RENAMED, _CN_NAMED, _CN_MY_PET, _CN_FOR_PET, _CN_MY_PET_END):
