@@ -593,7 +593,9 @@ def price_of_named(t: Turn, frame: Frame) -> bool:
     pet_text = f"（{pet.name}）" if pet is not None and t.lang == "zh" else (f" for {pet.name}" if pet else "")
     minutes = service.duration_min + sum(t.shop.addons[a].duration_min for a in addons)
     if addons:  # "with the coat conditioner": each price, then the total
-        parts = " + ".join(f"{t.shop.addons[a].name.get(t.lang)} {price_text(t, t.shop.addons[a].price)}" for a in addons)
+        parts = " + ".join(
+            f"{t.shop.addons[a].name.get(t.lang)} {price_text(t, t.shop.addons[a].price)}" for a in addons
+        )
         t.say(
             t.t(
                 "info.price_of_addons",

@@ -1967,7 +1967,9 @@ def _story_pet_name(text: str, shop: ShopConfig) -> str | None:
     for m in _EN_PET_IS.finditer(text):
         name = m.group("name") or m.group("adopted")
         what = m.group("what") or ""
-        if name in _EN_NOT_NAMES or (m.group("name") and not (species_in(what) or breed_in(what))):
+        if name in _EN_NOT_NAMES or name.lower() in _EN_WORDS:  # "Hi, my cat Mochi": not "Hi"
+            continue
+        if m.group("name") and not (species_in(what) or breed_in(what)):
             continue
         return name
     return None
