@@ -75,11 +75,11 @@ class _Policy:
             at_hour = _time_button_at(t, buttons, number) if t.state == StateName.CHOOSE_TIME else None
             if at_hour is not None:
                 payload = at_hour  # "10" among 10:00, 10:30, 11:00 is ten o'clock, not the tenth button
-            elif t.state == StateName.CHOOSE_TIME and 1 <= number <= 23:
-                # "11" under "morning / afternoon" is eleven o'clock (1-7 read as the afternoon)
-                stripped = text = f"{number + 12 if number <= 7 else number}:00"
             elif 1 <= number <= len(buttons):
                 payload = buttons[number - 1]
+            elif t.state == StateName.CHOOSE_TIME and 1 <= number <= 23:
+                # "11" under "morning / afternoon / evening" is eleven o'clock (1-7 read as the afternoon)
+                stripped = text = f"{number + 12 if number <= 7 else number}:00"
         chosen = ordinal_choice(stripped) if payload is None else None
         if chosen is not None and parse_when(stripped, t.today).date is not None:
             chosen = None  # "the 2nd" names a day of the month, not the second button
