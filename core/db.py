@@ -108,7 +108,7 @@ class UnitOfWork:
         self._after: list[Callable[[], Any]] = []
         self.raw: sqlite3.Connection | None = None  # SQLite's inline connection, for ``run``
         if db.inline:
-            self.raw = conn.sync_connection.connection.driver_connection._connection  # type: ignore[union-attr]
+            self.raw = conn.sync_connection.connection.driver_connection._connection  # type: ignore[union-attr]  # aiosqlite is the driver here
 
     async def run(self, prepared: Prepared, params: dict[str, Any] | None = None) -> list[Any]:
         """A prepared statement in this unit of work; its rows (named tuples), [] for none."""
@@ -505,9 +505,9 @@ def _raw_savepoints(engine: AsyncEngine) -> None:
     def do_rollback_to_savepoint(connection: Any, name: str) -> None:
         raw(connection).execute(f'ROLLBACK TO SAVEPOINT "{name}"')
 
-    dialect.do_savepoint = do_savepoint  # type: ignore[method-assign]
-    dialect.do_release_savepoint = do_release_savepoint  # type: ignore[method-assign]
-    dialect.do_rollback_to_savepoint = do_rollback_to_savepoint  # type: ignore[method-assign]
+    dialect.do_savepoint = do_savepoint  # type: ignore[method-assign]  # one sqlite3 call per savepoint
+    dialect.do_release_savepoint = do_release_savepoint  # type: ignore[method-assign]  # one sqlite3 call per savepoint
+    dialect.do_rollback_to_savepoint = do_rollback_to_savepoint  # type: ignore[method-assign]  # one sqlite3 call per savepoint
 
 
 def _sqlite_transactions(engine: AsyncEngine, begin: str, *, inline: bool) -> None:

@@ -27,15 +27,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.availability import to_utc
 from core.config import ShopConfig
-from core.db import Database
+from core.db import Database, prepared_insert
 from core.models import (
     ActorKind,
     Booking,
@@ -487,10 +487,14 @@ async def _faq(s: AsyncSession, shop_id: str, b: _Buckets) -> None:
                 row.faq_unanswered += 1
 
 
+_FAQ_ANSWER_IN = prepared_insert(cast(Table, FaqAnswer.__table__), ("shop_id", "entry_id", "at"))
+
+
 async def record_faq_answer(db: Database, shop_id: str, entry_id: str, at: datetime) -> None:
-    """The FAQ answered a question (the engine calls this; the reports count it)."""
-    async with db.transaction() as s:
-        s.add(FaqAnswer(shop_id=shop_id, entry_id=entry_id[:80], at=at))
+    """The FAQ answered a question (the engine calls this, in the turn's unit of work: one
+    prepared statement; the reports count it)."""
+    async with db.unit_of_work() as uow:
+        await uow.run(_FAQ_ANSWER_IN, {"shop_id": shop_id, "entry_id": entry_id[:80], "at": at})
 
 
 # ---------------------------------------------------------------------------------------------- CSV
