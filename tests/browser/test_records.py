@@ -64,7 +64,7 @@ async def login(browser: Launch, base: str, username: str, path: str) -> Any:
 
 
 async def test_pet_records_and_visit_notes(
-    browser: Launch, server: str, sqlite_services: Services, clock: FixedClock
+    server: str, browser: Launch, sqlite_services: Services, clock: FixedClock
 ) -> None:
     services = sqlite_services
     staff = Actor.staff("mei")
@@ -131,7 +131,7 @@ async def test_pet_records_and_visit_notes(
     assert page.errors == []
 
 
-async def test_eye_exam_form(browser: Launch, server: str, sqlite_services: Services) -> None:
+async def test_eye_exam_form(server: str, browser: Launch, sqlite_services: Services) -> None:
     await CollectingChannel(sqlite_services.engine, "clearsight", user="wu", channel="web").push("hello")
     customer = await sqlite_services.customers.identify("clearsight", "web", "wu", display_name="Wu Lei")
     page = await login(browser, server, "wang", f"/console/customer?shop=clearsight&id={customer.id}")

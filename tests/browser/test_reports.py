@@ -95,7 +95,7 @@ async def no_sideways_scroll(page: Any) -> None:
 
 
 async def test_one_shop_charts_tiles_table_and_comments(
-    browser: Launch, server: str, sqlite_services: Services
+    server: str, browser: Launch, sqlite_services: Services
 ) -> None:
     path = f"/console/reports?shop=pawspa&grain=week&{RANGE}"
     page = await login(browser, server, "boss", path)
@@ -124,7 +124,7 @@ async def test_one_shop_charts_tiles_table_and_comments(
     await shot(page, "shop-week")
 
 
-async def test_all_shops_side_by_side_and_the_csv_download(browser: Launch, server: str) -> None:
+async def test_all_shops_side_by_side_and_the_csv_download(server: str, browser: Launch) -> None:
     page = await login(browser, server, "boss", f"/console/reports?shop=pawspa&grain=month&{RANGE}")
     await page.locator("#report-shop").select_option("all")
     await page.locator("label.grain-option", has_text="Week").click()
@@ -148,7 +148,7 @@ async def test_all_shops_side_by_side_and_the_csv_download(browser: Launch, serv
     await shot(page, "all-shops")
 
 
-async def test_a_low_rating_shows_up_live(browser: Launch, server: str, sqlite_services: Services) -> None:
+async def test_a_low_rating_shows_up_live(server: str, browser: Launch, sqlite_services: Services) -> None:
     services = sqlite_services
     page = await login(browser, server, "mei", "/console/reports?shop=pawspa")
     await expect(page.locator("#cb-conn")).to_have_attribute("data-state", "open")
@@ -172,7 +172,7 @@ async def test_a_low_rating_shows_up_live(browser: Launch, server: str, sqlite_s
 
 
 @pytest.mark.parametrize("viewport", [TABLET_PORTRAIT, TABLET_LANDSCAPE], ids=["portrait", "landscape"])
-async def test_on_a_tablet(browser: Launch, server: str, viewport: dict[str, int]) -> None:
+async def test_on_a_tablet(server: str, browser: Launch, viewport: dict[str, int]) -> None:
     page = await login(
         browser,
         server,
