@@ -1015,12 +1015,21 @@ def _asks_about_it(frame: Frame) -> bool:
     return not changes and (frame.price_question or _has(frame.norm, STATUS_WORDS))
 
 
+def pending_mark(t: Turn, b: BookingView) -> str:
+    """ " (awaiting confirmation)" for a request the shop has not approved yet, else ""."""
+    return t.t("manage.pending_mark") if b.status == BookingStatus.PENDING else ""
+
+
+def booking_line(t: Turn, b: BookingView) -> str:
+    """ "K9JBG2 · Dog bath (small) · Thu 26 Nov, 11:00 (awaiting confirmation)"."""
+    service = t.service_name(b.service_id)
+    return t.t("manage.line", code=b.code, service=service, when=t.when(b.start), status=pending_mark(t, b))
+
+
 def tell_booking(t: Turn, b: BookingView) -> None:
     """One booking as it stands: code, service, time, whether it awaits the shop, its price."""
-    status = t.t("manage.pending_mark") if b.status == BookingStatus.PENDING else ""
-    line = t.t("manage.line", code=b.code, service=t.service_name(b.service_id), when=t.when(b.start), status=status)
     price = t.t("summary.price", price=price_text(t, Money(b.price_cents).amount))
-    t.say(f"{line}\n{price}", [t.button("btn.my_bookings", "m:my")])
+    t.say(f"{booking_line(t, b)}\n{price}", [t.button("btn.my_bookings", "m:my")])
     t.settle()
 
 

@@ -471,11 +471,7 @@ class MyBookings(State):
         lines = [t.t("manage.list")]
         buttons = []
         for b in bookings:
-            status = t.t("manage.pending_mark") if b.status == "pending" else ""
-            line = t.t(
-                "manage.line", code=b.code, service=t.service_name(b.service_id), when=t.when(b.start), status=status
-            )
-            lines.append(line)
+            lines.append(flows.booking_line(t, b))
             buttons.append(Button(f"{t.when(b.start)} {t.service_name(b.service_id)}"[:60], f"b:{b.id}"))
         prompt = "\n".join(lines)
         if t.draft.action:
@@ -517,7 +513,7 @@ class BookingActions(State):
         buttons = [t.button("btn.reschedule", "ba:reschedule"), t.button("btn.cancel_booking", "ba:cancel")]
         if _addons_left(t, booking.service_id, booking.addons):
             buttons.append(t.button("btn.add_service", "ba:addon"))
-        status = t.t("manage.pending_mark") if booking.status == "pending" else ""
+        status = flows.pending_mark(t, booking)
         t.say(
             t.t(
                 "ask.booking_action",
