@@ -48,16 +48,28 @@ FAQ_FILES = {
     "visionplus": ROOT / "tests" / "faq" / "data" / "shops" / "visionplus.yaml",
     "purrlane": ROOT / "tests" / "faq" / "data" / "shops" / "purrlane.yaml",
     "kidsight": ROOT / "tests" / "faq" / "data" / "shops" / "kidsight.yaml",
+    "barkbarn": ROOT / "tests" / "faq" / "data" / "shops" / "barkbarn.yaml",  # set 4
+    "opticapoint": ROOT / "tests" / "faq" / "data" / "shops" / "opticapoint.yaml",  # set 4
 }
-EVAL_FILES = (ROOT / "bench" / "faq_eval.yaml", ROOT / "bench" / "faq_eval_unseen.yaml",
-              ROOT / "bench" / "faq_eval_unseen2.yaml", ROOT / "bench" / "faq_eval_unseen3.yaml")
+EVAL_FILES: tuple[Path, ...] = (ROOT / "bench" / "faq_eval.yaml", ROOT / "bench" / "faq_eval_unseen.yaml",
+              ROOT / "bench" / "faq_eval_unseen2.yaml", ROOT / "bench" / "faq_eval_unseen3.yaml",
+              ROOT / "bench" / "faq_eval_unseen4.yaml")
 UNSEEN_1 = ("happytails", "lumen")  # faq_eval_unseen.yaml
 UNSEEN_2 = ("meowhaus", "visionplus")  # faq_eval_unseen2.yaml (written after the matcher)
 UNSEEN_3 = ("purrlane", "kidsight")  # faq_eval_unseen3.yaml (written 2026-12-02, session 2)
-SETS = {"unseen set 1": UNSEEN_1, "unseen set 2": UNSEEN_2, "unseen set 3": UNSEEN_3}
-UNSEEN = UNSEEN_1 + UNSEEN_2 + UNSEEN_3
+UNSEEN_4 = ("barkbarn", "opticapoint")  # faq_eval_unseen4.yaml (written blind, 2026-12-02, session 4)
+SETS = {"unseen set 1": UNSEEN_1, "unseen set 2": UNSEEN_2, "unseen set 3": UNSEEN_3,
+        "unseen set 4": UNSEEN_4}
+UNSEEN: tuple[str, ...] = UNSEEN_1 + UNSEEN_2 + UNSEEN_3 + UNSEEN_4
 # Targets on unseen shops (issue 11).
 COST = 10.0  # one confident wrong answer is as bad as ten questions left unanswered
+# How the answer threshold is chosen on the shops fitted on: ("cost", _, _) maximises right -
+# COST x (wrong + out-of-scope answered); ("limits", w, o): the most answered right with wrong <= w
+# and out-of-scope answered <= o (of in-scope / of out-of-scope questions).
+# Default since 2026-12-02 session 4 (chosen under LOSO on sets 1 and 2; set 3 was printed too):
+# limits 1% / 2%, a little under the issue's 2% / 3%.
+RULE: tuple[str, float, float] = ("limits", 0.01, 0.02)
+L2 = 30.0  # the logistic fit's penalty (was 1.0): smoother weights carry better to a new shop
 
 
 @dataclass(frozen=True)
@@ -74,6 +86,16 @@ class Row:
     item: Item
     ids: list[str]
     features: list[tuple[float, ...]]
+
+
+def _drop_set4() -> None:
+    """Set 4 out of every list (its FAQs would also add their words to the shared dictionary)."""
+    global EVAL_FILES, UNSEEN
+    for shop in UNSEEN_4:
+        FAQ_FILES.pop(shop, None)
+    EVAL_FILES = tuple(p for p in EVAL_FILES if p.name != "faq_eval_unseen4.yaml")
+    SETS.pop("unseen set 4", None)
+    UNSEEN = tuple(s for s in UNSEEN if s not in UNSEEN_4)
 
 
 def load_items() -> list[Item]:
@@ -197,7 +219,7 @@ def fit(rows: Sequence[Row]) -> Model:
     out-of-scope questions."""
     xs = [row.features[0] for row in rows if row.ids]
     ys = [int(row.item.expect is not None and row.ids[0] == row.item.expect) for row in rows if row.ids]
-    weights, bias = fit_logistic(xs, ys)
+    weights, bias = fit_logistic(xs, ys, L2)
     model = Model(tuple(round(w, 3) for w in weights), round(bias, 3), 50.0, 20.0)
     inside = [r for r in rows if r.item.expect is not None]
     outside = [r for r in rows if r.item.expect is None]
@@ -208,9 +230,15 @@ def fit(rows: Sequence[Row]) -> Model:
         right = sum(o.decision == "answer" and o.entry == o.item.expect for o in got)
         wrong = sum(o.decision == "answer" and o.entry != o.item.expect for o in got)
         oos = sum(o.decision == "answer" for o in decide(outside, trial))
-        # A wrong or out-of-scope answer costs COST right ones, measured as rates so that
-        # the shop mix of the folds does not matter.
-        utility = (right - COST * wrong) / len(inside) - COST * oos / max(1, len(outside))
+        if RULE[0] == "limits":
+            # The issue's limits with room to spare (a new shop is not the shops fitted on):
+            # the most answered right while wrong and out-of-scope answered stay under them.
+            ok = wrong / len(inside) <= RULE[1] and oos / max(1, len(outside)) <= RULE[2]
+            utility = right / len(inside) if ok else -math.inf
+        else:
+            # A wrong or out-of-scope answer costs COST right ones, measured as rates so that
+            # the shop mix of the folds does not matter.
+            utility = (right - COST * wrong) / len(inside) - COST * oos / max(1, len(outside))
         if utility > best_utility:
             best_answer, best_utility = answer, utility
     best_suggest = 5.0
@@ -276,7 +304,18 @@ def main() -> None:  # noqa: C901 - a flat list of report sections
     parser.add_argument("--tune", action="store_true", help="fit on all shops, print settings")
     parser.add_argument("--errors", metavar="SHOP", help="list the questions SHOP gets wrong")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--without-set4", action="store_true",
+                        help="leave set 4 (barkbarn, opticapoint) out entirely: not loaded, not fitted on")
+    parser.add_argument("--rule", default=None, metavar="cost|limits:W:O",
+                        help="how thresholds are fitted (default limits:0.01:0.02; cost = right - 10 x errors); "
+                             "limits:0.01:0.02 = most answered right, wrong <= 1%%, out of scope answered <= 2%%")
     args = parser.parse_args()
+    if args.rule:
+        global RULE
+        kind, *limits = args.rule.split(":")
+        RULE = (kind, *(float(x) for x in limits), 0.0, 0.0)[:3]
+    if args.without_set4:
+        _drop_set4()
     faqs = load_faqs()
     items = load_items()
     settings = MatchSettings()

@@ -203,3 +203,34 @@ def free_slots(query: SlotQuery) -> list[Slot]:
             continue
         slots.append(Slot(start, service_span.end, free_staff if query.staff_required else ()))
     return slots
+
+
+def slot_at(query: SlotQuery, start: datetime) -> Slot | None:
+    """The slot starting at ``start`` if it is one of ``free_slots(query)``, else None: the
+    same rules for that one start only (a booking checks its own time, not the whole day)."""
+    if start not in candidate_starts(query):
+        return None
+    duration = timedelta(minutes=query.duration_min)
+    buffer = timedelta(minutes=query.buffer_min)
+    service_span = Interval(start, start + duration)
+    staff_span = Interval(start, start + duration + buffer)
+    for res in query.resources:
+        units = [
+            _BusyIndex(() if query.ignore_busy else res.busy_by_unit.get(unit, ()), timedelta(0))
+            for unit in range(res.capacity)
+        ]
+        if not any(not unit.overlaps(service_span) for unit in units):
+            return None
+    if not query.staff_required:
+        return Slot(start, service_span.end, ())
+    opening = local_intervals(query.day, query.opening, query.tz)
+    free_staff = tuple(
+        member.staff_id
+        for member in query.staff
+        if any(
+            w.contains(service_span)
+            for w in subtract(intersect(opening, local_intervals(query.day, member.shifts, query.tz)), member.time_off)
+        )
+        and not _BusyIndex(() if query.ignore_busy else member.busy, buffer).overlaps(staff_span)
+    )
+    return Slot(start, service_span.end, free_staff) if free_staff else None

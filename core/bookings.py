@@ -6,38 +6,51 @@ Availability is checked inside the same write transaction, and the occupancy cel
 (core.occupancy) make the database itself refuse an overlap, so what one process shows as
 free and what another books can never end in a double booking. Every change writes a row to
 the audit trail (booking_events).
+
+Hold, book and confirm (a chat's booking taps) run on the thin path (issue 10): ONE unit of
+work (core/db.py; inside a chat turn: the turn's own, with a savepoint of their own) and
+prepared Core statements, each one sqlite3 call on SQLite: the booking's own time checked
+against the day's calendar (read once per unit of work until something is written), its row,
+its occupancy cells, its own reminder plan and its audit row; no ORM. Expired holds are swept
+when they are in the way (their cells refused a claim, or the booking asked for is one), not on
+every call; the scheduler sweeps the rest (``release_expired_holds``). What the unit of work
+wrote is remembered in it, so the same turn reading its own hold back (the confirmation step,
+``get``) does not query again.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import reminders, shop_changes, slot_placement
 from core.availability import Interval, Slot, free_slots
 from core.clock import Clock
 from core.config import AppConfig, ShopConfig
-from core.db import Database
+from core.db import Database, Prepared, UnitOfWork, prepared_insert
 from core.models import (
     ACTIVE_STATUSES,
     ActorKind,
     Booking,
     BookingAddon,
     BookingEvent,
+    BookingResource,
     BookingStatus,
+    Occupancy,
     ShopChange,
 )
 from core.occupancy import release
 from core.ratings import queue_rating_request
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Reason, Taken
-from core.schedule import day_span, load_calendar, slot_query
-from core.slot_placement import ALTERNATIVES, Wanted
+from core.schedule import Calendar, day_span, slot_query
+from core.slot_placement import ALTERNATIVES, Fit, Run, Wanted, claim_cells, fit, read_calendar, session_run
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud without doubt
 __all__ = ["ALTERNATIVES", "BookingRequest", "BookingService", "UnknownItem", "Wanted", "new_code"]
@@ -77,6 +90,56 @@ class _Abort(Exception):
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+# ---------------------------------------------------------------------- the thin path's statements
+
+_B = cast(Table, Booking.__table__)
+_ADDONS = cast(Table, BookingAddon.__table__)
+_UNITS = cast(Table, BookingResource.__table__)
+_EVENTS = cast(Table, BookingEvent.__table__)
+_OCCUPANCY = cast(Table, Occupancy.__table__)
+_BOOKING_COLUMNS = (
+    "shop_id", "code", "customer_id", "pet_id", "service_id", "staff_id", "start_at", "end_at", "status",
+    "hold_expires_at", "price_cents", "notes", "created_at", "updated_at",
+)  # fmt: skip
+_BOOKING_IN = prepared_insert(_B, _BOOKING_COLUMNS, returning=[_B.c.id])
+_ADDON_IN = prepared_insert(_ADDONS, ("booking_id", "addon_id", "duration_min", "price_cents"))
+_UNIT_IN = prepared_insert(_UNITS, ("booking_id", "resource_id", "unit"))
+_EVENT_IN = prepared_insert(_EVENTS, ("booking_id", "at", "actor_kind", "actor_id", "action", "details"))
+_BOOKING_SELECT = select(
+    _B.c.id, _B.c.shop_id, _B.c.code, _B.c.service_id, _B.c.staff_id, _B.c.start_at, _B.c.end_at, _B.c.status,
+    _B.c.customer_id, _B.c.pet_id, _B.c.hold_expires_at, _B.c.price_cents,
+).where(_B.c.id == bindparam("g_id"), _B.c.shop_id == bindparam("g_shop"))  # fmt: skip
+_BOOKING_ROW = Prepared(_BOOKING_SELECT)
+# PostgreSQL: the row is ours until the commit (SQLite: the unit of work holds the write lock)
+_BOOKING_LOCKED = Prepared(_BOOKING_SELECT.with_for_update())
+_ADDONS_OF = Prepared(select(_ADDONS.c.addon_id).where(_ADDONS.c.booking_id == bindparam("g_id")))
+_UNITS_OF = Prepared(select(_UNITS.c.resource_id, _UNITS.c.unit).where(_UNITS.c.booking_id == bindparam("g_id")))
+_UNITS_GONE = Prepared(delete(_UNITS).where(_UNITS.c.booking_id == bindparam("g_id")))
+_STAFF_SET = Prepared(update(_B).where(_B.c.id == bindparam("u_id")).values(staff_id=bindparam("u_staff")))
+_CONFIRMED = Prepared(
+    update(_B)
+    .where(_B.c.id == bindparam("u_id"))
+    .values(
+        status=bindparam("u_status", type_=_B.c.status.type),
+        hold_expires_at=None,
+        staff_id=bindparam("u_staff"),
+        updated_at=bindparam("u_now"),
+    )
+)
+_TOUCHED = Prepared(update(_B).where(_B.c.id == bindparam("u_id")).values(updated_at=bindparam("u_now")))
+_EXPIRE = Prepared(
+    update(_B)
+    .where(
+        _B.c.shop_id == bindparam("x_shop"),
+        _B.c.status == BookingStatus.HELD,
+        _B.c.hold_expires_at <= bindparam("x_now"),
+    )
+    .values(status=BookingStatus.EXPIRED, updated_at=bindparam("x_now"))
+    .returning(_B.c.id)
+)
+_CELLS_GONE = Prepared(delete(_OCCUPANCY).where(_OCCUPANCY.c.booking_id == bindparam("r_id")))
 
 
 class BookingService:
@@ -146,8 +209,7 @@ class BookingService:
         staff = self._service_staff(shop, service_id, staff_id)
         duration = self.duration_min(shop, service_id, addons)
         now = self.clock.now()
-        async with self.db.reading() as s:
-            cal = await load_calendar(s, shop, shop_id, day_span(shop, day), now, exclude_booking=exclude_booking)
+        cal = await self._calendar(shop, shop_id, day_span(shop, day), now, exclude_booking)
         return free_slots(slot_query(shop, service_id, day, now, duration_min=duration, staff_ids=staff, calendar=cal))
 
     async def days_with_slots(
@@ -173,8 +235,7 @@ class BookingService:
         if first > last:
             return [], False
         span = Interval(day_span(shop, first).start, day_span(shop, last).end)
-        async with self.db.reading() as s:
-            cal = await load_calendar(s, shop, shop_id, span, now, exclude_booking=exclude_booking)
+        cal = await self._calendar(shop, shop_id, span, now, exclude_booking)
         found: list[date] = []
         day = first
         while day <= last:
@@ -188,9 +249,11 @@ class BookingService:
         return found, False
 
     async def get(self, shop_id: str, booking_id: int) -> BookingView | None:
+        uow = self.db.current()
+        if uow is not None:  # a chat turn: what it wrote itself is not read again
+            return await self._load(uow, uow.run, shop_id, booking_id, lock=False)
         async with self.db.reading() as s:
-            row = await s.scalar(select(Booking).where(Booking.id == booking_id, Booking.shop_id == shop_id))
-            return BookingView.of(row) if row else None
+            return await self._load(None, session_run(s), shop_id, booking_id, lock=False)
 
     async def find_by_code(self, shop_id: str, code: str) -> BookingView | None:
         async with self.db.reading() as s:
@@ -237,92 +300,167 @@ class BookingService:
     ) -> BookingResult:
         try:
             shop = self.shop(request.shop_id)
-            self._service_staff(shop, request.service_id, request.staff_id)
+            staff = self._service_staff(shop, request.service_id, request.staff_id)
             duration = self.duration_min(shop, request.service_id, request.addons)
         except UnknownItem as exc:
             return NotAllowed(exc.reason, exc.detail)
         now = self.clock.now()
-        start = request.start
+        inside = self.db.current() is not None  # a chat turn's unit of work: a savepoint of it
         try:
-            async with self.db.transaction() as s:
-                await self._release_expired(s, request.shop_id, now)
-                booking = Booking(
-                    shop_id=request.shop_id,
-                    code=self._new_code(),
-                    customer_id=request.customer_id,
-                    pet_id=request.pet_id,
-                    service_id=request.service_id,
-                    staff_id=None,
-                    start_at=start,
-                    end_at=start + timedelta(minutes=duration),
-                    status=BookingStatus.HELD,
-                    hold_expires_at=now + timedelta(minutes=hold_minutes or shop.booking.hold_ttl_min)
-                    if hold
-                    else None,
-                    price_cents=self._price_cents(shop, request.service_id, request.addons),
-                    notes=request.notes,
-                    resources=[],
-                    created_at=now,
-                    updated_at=now,
-                    addons=[
-                        BookingAddon(
-                            addon_id=a,
-                            duration_min=shop.addons[a].duration_min,
-                            price_cents=int(shop.addons[a].price * 100),
-                        )
-                        for a in request.addons
-                    ],
-                )
-                s.add(booking)
-                await s.flush()
-                problem = await self._place(s, shop, booking, start, duration, staff_pref=request.staff_id, now=now)
-                if problem is not None:
-                    raise _Abort(problem)
-                if not hold:
-                    booking.status = self._status_after_confirm(shop, booking.service_id, actor)
-                    if booking.status == BookingStatus.CONFIRMED:
-                        await reminders.replan(s, booking, shop, now, confirmation=actor.kind != ActorKind.CUSTOMER)
-                self._audit(
-                    s,
-                    booking,
-                    actor,
-                    now,
-                    "held" if hold else "booked",
-                    status=booking.status.value,
-                    start=_iso(start),
-                    staff=booking.staff_id,
-                    addons=list(request.addons),
-                )
-                await s.flush()
-                return Booked(BookingView.of(booking))
+            async with self.db.unit_of_work() as uow, uow.savepoint() if inside else nullcontext():
+                view = await self._create_in(uow, shop, request, actor, staff, duration, now, hold, hold_minutes)
         except _Abort as aborted:
             if isinstance(aborted.result, Wanted):
                 return await self._alternatives(aborted.result)
             return aborted.result
+        return Booked(view)
+
+    async def _create_in(
+        self,
+        uow: UnitOfWork,
+        shop: ShopConfig,
+        request: BookingRequest,
+        actor: Actor,
+        staff: list[str],
+        duration: int,
+        now: datetime,
+        hold: bool,
+        hold_minutes: int | None,
+    ) -> BookingView:
+        shop_id, service_id, start = request.shop_id, request.service_id, request.start
+        cal = await self._calendar(shop, shop_id, day_span(shop, start.astimezone(shop.tz).date()), now, None)
+        found = await fit(
+            uow.run, shop, shop_id, service_id, start, duration, staff=staff, staff_pref=request.staff_id,
+            now=now, exclude_booking=None, calendar=cal,
+        )  # fmt: skip
+        if not isinstance(found, Fit):
+            raise _Abort(found)
+        status = BookingStatus.HELD if hold else self._status_after_confirm(shop, service_id, actor)
+        expires = now + timedelta(minutes=hold_minutes or shop.booking.hold_ttl_min) if hold else None
+        first = found.candidates[0]
+        self._wrote(uow)
+        code = self._new_code()
+        price_cents = self._price_cents(shop, service_id, request.addons)
+        values: dict[str, Any] = {
+            "shop_id": shop_id,
+            "code": code,
+            "customer_id": request.customer_id,
+            "pet_id": request.pet_id,
+            "service_id": service_id,
+            "staff_id": first,
+            "start_at": start,
+            "end_at": found.end,
+            "status": status,
+            "hold_expires_at": expires,
+            "price_cents": price_cents,
+            "notes": request.notes,
+            "created_at": now,
+            "updated_at": now,
+        }
+        booking_id = int((await uow.run(_BOOKING_IN, values))[0][0])
+        placed = await self._claim(uow, shop, shop_id, service_id, booking_id, found, now)
+        if placed is None:
+            raise _Abort(Wanted(shop_id, service_id, start, duration, tuple(staff), None))
+        staff_id, units = placed
+        if staff_id != first:
+            await uow.run(_STAFF_SET, {"u_id": booking_id, "u_staff": staff_id})
+        await uow.run_many(
+            _ADDON_IN,
+            [
+                {
+                    "booking_id": booking_id,
+                    "addon_id": a,
+                    "duration_min": shop.addons[a].duration_min,
+                    "price_cents": int(shop.addons[a].price * 100),
+                }
+                for a in request.addons
+            ],
+        )
+        await uow.run_many(_UNIT_IN, [{"booking_id": booking_id, "resource_id": r, "unit": u} for r, u in units])
+        if status == BookingStatus.CONFIRMED:
+            confirmation = actor.kind != ActorKind.CUSTOMER
+            await reminders.plan_new(uow, booking_id, start, service_id, shop, now, confirmation=confirmation)
+        details = {"status": status.value, "start": _iso(start), "staff": staff_id, "addons": list(request.addons)}
+        await self._event(uow, booking_id, actor, now, "held" if hold else "booked", details)
+        view = BookingView(
+            id=booking_id,
+            shop_id=shop_id,
+            code=code,
+            service_id=service_id,
+            staff_id=staff_id,
+            start=start,
+            end=found.end,
+            status=status,
+            customer_id=request.customer_id,
+            pet_id=request.pet_id,
+            addons=tuple(sorted(request.addons)),
+            resources=tuple(sorted(units)),
+            hold_expires_at=expires,
+            price_cents=price_cents,
+        )
+        self._bookings(uow)[(shop_id, booking_id)] = view
+        return view
 
     # ------------------------------------------------------------------ changing
 
     async def confirm(self, shop_id: str, booking_id: int, actor: Actor) -> BookingResult:
         """Turn a hold into a booking. A hold that expired is re-placed if the slot is still free."""
+        try:
+            shop = self.shop(shop_id)
+        except UnknownItem as exc:
+            return NotAllowed(exc.reason, exc.detail)
+        now = self.clock.now()
+        inside = self.db.current() is not None
+        try:
+            async with self.db.unit_of_work() as uow, uow.savepoint() if inside else nullcontext():
+                view = await self._confirm_in(uow, shop, shop_id, booking_id, actor, now)
+        except _Abort as aborted:
+            if isinstance(aborted.result, Wanted):
+                return await self._alternatives(aborted.result)
+            return aborted.result
+        return Booked(view)
 
-        async def change(s: AsyncSession, shop: ShopConfig, b: Booking, now: datetime) -> BookingResult:
-            if b.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
-                return Booked(BookingView.of(b))  # confirming twice is harmless
-            if b.status == BookingStatus.EXPIRED:
-                duration = b.duration_min
-                problem = await self._place(s, shop, b, b.start_at, duration, staff_pref=b.staff_id, now=now)
-                if problem is not None:
-                    raise _Abort(problem)
-            elif b.status != BookingStatus.HELD:
-                return NotAllowed(Reason.INVALID_STATE, f"booking is {b.status.value}")
-            b.status = self._status_after_confirm(shop, b.service_id, actor)
-            b.hold_expires_at = None
-            if b.status == BookingStatus.CONFIRMED:
-                await reminders.replan(s, b, shop, now)  # the chat reply itself is the confirmation
-            self._audit(s, b, actor, now, "confirmed", status=b.status.value)
-            return Booked(BookingView.of(b))
-
-        return await self._change(shop_id, booking_id, change)
+    async def _confirm_in(
+        self, uow: UnitOfWork, shop: ShopConfig, shop_id: str, booking_id: int, actor: Actor, now: datetime
+    ) -> BookingView:
+        b = await self._load(uow, uow.run, shop_id, booking_id, lock=True)
+        if b is None:
+            raise _Abort(NotAllowed(Reason.NOT_FOUND, f"no booking {booking_id} at {shop_id}"))
+        if b.status == BookingStatus.HELD and b.hold_expires_at is not None and b.hold_expires_at <= now:
+            await self._sweep(uow, shop_id, now)  # this hold's time ran out: released first, as any other
+            b = replace(b, status=BookingStatus.EXPIRED, resources=())
+        self._wrote(uow)
+        if b.status in (BookingStatus.PENDING, BookingStatus.CONFIRMED):
+            await uow.run(_TOUCHED, {"u_id": b.id, "u_now": now})
+            return b  # confirming twice is harmless
+        if b.status == BookingStatus.EXPIRED:
+            try:
+                staff = self._service_staff(shop, b.service_id, b.staff_id)
+            except UnknownItem as exc:
+                raise _Abort(NotAllowed(exc.reason, exc.detail)) from None
+            found = await fit(
+                uow.run, shop, shop_id, b.service_id, b.start, b.duration_min, staff=staff, staff_pref=b.staff_id,
+                now=now, exclude_booking=b.id,
+            )  # fmt: skip
+            if not isinstance(found, Fit):
+                raise _Abort(found)
+            placed = await self._claim(uow, shop, shop_id, b.service_id, b.id, found, now)
+            if placed is None:
+                raise _Abort(Wanted(shop_id, b.service_id, b.start, b.duration_min, tuple(staff), b.id))
+            staff_id, units = placed
+            await uow.run(_UNITS_GONE, {"g_id": b.id})
+            await uow.run_many(_UNIT_IN, [{"booking_id": b.id, "resource_id": r, "unit": u} for r, u in units])
+            b = replace(b, staff_id=staff_id, resources=tuple(sorted(units)))
+        elif b.status != BookingStatus.HELD:
+            raise _Abort(NotAllowed(Reason.INVALID_STATE, f"booking is {b.status.value}"))
+        status = self._status_after_confirm(shop, b.service_id, actor)
+        b = replace(b, status=status, hold_expires_at=None)
+        await uow.run(_CONFIRMED, {"u_id": b.id, "u_status": status, "u_staff": b.staff_id, "u_now": now})
+        if status == BookingStatus.CONFIRMED:  # the chat reply itself is the confirmation
+            await reminders.plan_new(uow, b.id, b.start, b.service_id, shop, now)
+        await self._event(uow, b.id, actor, now, "confirmed", {"status": status.value})
+        self._bookings(uow)[(shop_id, b.id)] = b
+        return b
 
     async def mark_attendance(self, shop_id: str, booking_id: int, outcome: str, actor: Actor) -> BookingResult:
         """Staff record what happened: "arrived", "completed" or "no_show" (after the start)."""
@@ -571,14 +709,21 @@ class BookingService:
         except UnknownItem as exc:
             return NotAllowed(exc.reason, exc.detail)
         now = self.clock.now()
+        uow = self.db.current()
+        if uow is not None:
+            self._wrote(uow)
+            self._bookings(uow).pop((shop_id, booking_id), None)
         try:
             async with self.db.transaction() as s:
-                await self._release_expired(s, shop_id, now)
                 booking = await s.scalar(
                     select(Booking).where(Booking.id == booking_id, Booking.shop_id == shop_id).with_for_update()
                 )
                 if booking is None:
                     return NotAllowed(Reason.NOT_FOUND, f"no booking {booking_id} at {shop_id}")
+                expires = booking.hold_expires_at
+                if booking.status == BookingStatus.HELD and expires is not None and expires <= now:
+                    await self._release_expired(s, shop_id, now)  # this hold's time ran out: released first
+                    await s.refresh(booking)
                 result: BookingResult = await change(s, shop, booking, now)
                 if isinstance(result, Booked):
                     booking.updated_at = now
@@ -604,6 +749,10 @@ class BookingService:
         if shop_id is not None:
             query = query.where(Booking.shop_id == shop_id)
         expired = list(await s.scalars(query))
+        uow = self.db.current()
+        if uow is not None and expired:
+            self._wrote(uow)
+            self._bookings(uow).clear()
         if expired:
             await release(s, expired)
             for booking_id in expired:
@@ -642,18 +791,125 @@ class BookingService:
             staff = self._service_staff(shop, booking.service_id, staff_pref)
         except UnknownItem as exc:
             return NotAllowed(exc.reason, exc.detail)
-        return await slot_placement.place(
-            s,
-            shop,
-            booking,
-            start,
-            duration_min,
-            staff=staff,
-            staff_pref=staff_pref,
-            now=now,
-            prefer=prefer,
+        placed = await slot_placement.place(
+            s, shop, booking, start, duration_min, staff=staff, staff_pref=staff_pref, now=now, prefer=prefer,
             lead_time=lead_time,
+        )  # fmt: skip
+        if isinstance(placed, Wanted) and await self._release_expired(s, booking.shop_id, now):
+            # expired holds (not swept yet) may hold the cells: freed, so try once more
+            placed = await slot_placement.place(
+                s, shop, booking, start, duration_min, staff=staff, staff_pref=staff_pref, now=now,
+                prefer=prefer, lead_time=lead_time,
+            )  # fmt: skip
+        return placed
+
+    # ------------------------------------------------------------------ the thin path's helpers
+
+    @staticmethod
+    def _bookings(uow: UnitOfWork) -> dict[tuple[str, int], BookingView]:
+        """The bookings this unit of work wrote or locked, as they are now in it."""
+        return cast("dict[tuple[str, int], BookingView]", uow.cache.setdefault("bookings", {}))
+
+    @staticmethod
+    def _wrote(uow: UnitOfWork) -> None:
+        """Something is being written: calendars read earlier in the work are not reused."""
+        uow.cache.pop("calendars", None)
+
+    async def _calendar(
+        self, shop: ShopConfig, shop_id: str, span: Interval, now: datetime, exclude_booking: int | None
+    ) -> Calendar:
+        """The busy time around ``span``; inside a unit of work read once until it writes (a
+        tap that lists a day's times and then holds one reads the day once)."""
+        uow = self.db.current()
+        if uow is None:
+            async with self.db.reading() as s:
+                return await read_calendar(session_run(s), shop, shop_id, span, now, exclude_booking=exclude_booking)
+        calendars = cast("dict[Any, Calendar]", uow.cache.setdefault("calendars", {}))
+        key = (shop_id, span, exclude_booking)
+        cal = calendars.get(key)
+        if cal is None:
+            cal = await read_calendar(uow.run, shop, shop_id, span, now, exclude_booking=exclude_booking)
+            calendars[key] = cal
+        return cal
+
+    async def _load(
+        self, uow: UnitOfWork | None, run: Run, shop_id: str, booking_id: int, *, lock: bool
+    ) -> BookingView | None:
+        """A booking as it is now; inside a unit of work, what it wrote or locked (``lock``:
+        SELECT ... FOR UPDATE on PostgreSQL) is remembered and not read again."""
+        if uow is not None:
+            known = self._bookings(uow).get((shop_id, booking_id))
+            if known is not None:
+                return known
+        rows = await run(_BOOKING_LOCKED if lock else _BOOKING_ROW, {"g_id": booking_id, "g_shop": shop_id})
+        if not rows:
+            return None
+        row = rows[0]
+        addons = [a for (a,) in await run(_ADDONS_OF, {"g_id": booking_id})]
+        units = [(r, int(u)) for r, u in await run(_UNITS_OF, {"g_id": booking_id})]
+        view = BookingView(
+            id=row.id,
+            shop_id=row.shop_id,
+            code=row.code,
+            service_id=row.service_id,
+            staff_id=row.staff_id,
+            start=row.start_at,
+            end=row.end_at,
+            status=BookingStatus(row.status),
+            customer_id=row.customer_id,
+            pet_id=row.pet_id,
+            addons=tuple(sorted(addons)),
+            resources=tuple(sorted(units)),
+            hold_expires_at=row.hold_expires_at,
+            price_cents=row.price_cents,
         )
+        if uow is not None and lock:
+            self._bookings(uow)[(shop_id, booking_id)] = view
+        return view
+
+    async def _claim(
+        self,
+        uow: UnitOfWork,
+        shop: ShopConfig,
+        shop_id: str,
+        service_id: str,
+        booking_id: int,
+        found: Fit,
+        now: datetime,
+    ) -> tuple[str | None, list[tuple[str, int]]] | None:
+        """The cells of the first candidate that fits; when none does, expired holds not swept
+        yet may be in the way: swept, then tried once more."""
+        placed = await claim_cells(uow, shop, shop_id, service_id, booking_id, found)
+        if placed is None and await self._sweep(uow, shop_id, now):
+            placed = await claim_cells(uow, shop, shop_id, service_id, booking_id, found)
+        return placed
+
+    async def _sweep(self, uow: UnitOfWork, shop_id: str, now: datetime) -> list[int]:
+        """``_release_expired`` for one shop on prepared statements (the guarded UPDATE makes
+        concurrent sweeps harmless)."""
+        expired = [int(row[0]) for row in await uow.run(_EXPIRE, {"x_shop": shop_id, "x_now": now})]
+        if expired:
+            self._bookings(uow).clear()
+            self._wrote(uow)
+            await uow.run_many(_CELLS_GONE, [{"r_id": i} for i in expired])
+            system = Actor(ActorKind.SYSTEM, "hold-expiry")
+            for booking_id in expired:
+                await self._event(uow, booking_id, system, now, "hold_expired", {})
+        return expired
+
+    @staticmethod
+    async def _event(
+        uow: UnitOfWork, booking_id: int, actor: Actor, now: datetime, action: str, details: dict[str, Any]
+    ) -> None:
+        values = {
+            "booking_id": booking_id,
+            "at": now,
+            "actor_kind": actor.kind,
+            "actor_id": actor.id,
+            "action": action,
+            "details": details,
+        }
+        await uow.run(_EVENT_IN, values)
 
     async def _alternatives(self, wanted: Wanted) -> Taken:
         """The nearest free starts to the refused time (core/slot_placement.py)."""

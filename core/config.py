@@ -425,12 +425,24 @@ class TelegramStaffAlerts(_Model):
     chat_id: str = Field(pattern=r"^(-?\d{1,20}|@[A-Za-z][A-Za-z0-9_]{4,31})$")  # numeric id or @channelname
 
 
+class WeComStaffAlerts(_Model):
+    """Staff alerts to a WeCom group chat (应用群聊, ``appchat/send``) through one of the corp's
+    self-built apps (its own Secret, not the customer service one); the chat is made once with
+    ``appchat/create`` and named here by its chatid."""
+
+    corp_id: str = Field(min_length=1)  # 企业ID
+    secret: str = Field(min_length=1)  # the app's Secret (${ENV}); never logged
+    chat_id: str = Field(pattern=r"^[A-Za-z0-9]{1,32}$")  # the group chat's chatid
+    api_base_url: str | None = None  # an API gateway; tests point it at a fake
+
+
 class StaffAlertsConfig(_Model):
     """Where staff are told at once about a chat handed to them and a low rating (core/staff_alerts.py).
     Alerts never contain phone numbers, comments or health data: they say what happened and where
     to look in the console."""
 
     telegram: TelegramStaffAlerts | None = None
+    wecom: WeComStaffAlerts | None = None
     language: Language | None = None  # the alerts' language (default: the shop's default language)
     enabled: bool = True
 
@@ -603,10 +615,10 @@ def _check_staff_alerts(base: tuple[str | int, ...], shop: ShopConfig) -> Proble
     if alerts is None or not alerts.enabled:
         return []
     path = (*base, "staff_alerts")
-    if alerts.telegram is None:
-        return [(path, "say where staff are alerted, e.g. telegram: {chat_id: ...}")]
+    if alerts.telegram is None and alerts.wecom is None:
+        return [(path, "say where staff are alerted: telegram: {chat_id} or wecom: {corp_id, secret, chat_id}")]
     bot = shop.channels.telegram
-    if bot is None or not bot.enabled:
+    if alerts.telegram is not None and (bot is None or not bot.enabled):
         return [((*path, "telegram"), "staff alerts go through the shop's Telegram bot: configure channels.telegram")]
     return []
 

@@ -250,12 +250,15 @@ class CustomerDirectory:
         size: str | None = None,
         breed: str | None = None,
         vaccinated_on: date | None = None,
+        name: str | None = None,
     ) -> PetView | None:
         """Remember what the customer told us about a pet on file (only the fields given)."""
         async with self.db.transaction() as s:
             pet = await s.get(Pet, pet_id)
             if pet is None or pet.customer_id != customer_id:
                 return None
+            if name is not None and name.strip():
+                pet.name = name.strip()[:50]
             if size is not None:
                 pet.size = size
             if breed is not None:

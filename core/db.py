@@ -45,6 +45,7 @@ import aiosqlite
 from sqlalchemy import bindparam, event, insert, text
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_cursor
 from sqlalchemy.engine import CursorResult, Result, make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -106,6 +107,8 @@ class UnitOfWork:
         self.task = task
         self.active = True
         self._after: list[Callable[[], Any]] = []
+        self._depth = 0  # raw savepoints open (``savepoint`` on SQLite's inline connection)
+        self.cache: dict[Any, Any] = {}  # what this work read or wrote, for its own later reads
         self.raw: sqlite3.Connection | None = None  # SQLite's inline connection, for ``run``
         if db.inline:
             self.raw = conn.sync_connection.connection.driver_connection._connection  # type: ignore[union-attr]  # aiosqlite is the driver here
@@ -170,9 +173,53 @@ class UnitOfWork:
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
-        """A part of the work that rolls back alone when it raises (the rest goes on)."""
-        async with self.conn.begin_nested():
+        """A part of the work that rolls back alone when it raises (the rest goes on). On
+        SQLite's inline connection: SAVEPOINT / RELEASE / ROLLBACK TO as plain sqlite3 calls
+        (the unit holds the write lock, they never wait); for ``run`` statements inside it."""
+        if self.raw is None:
+            async with self.conn.begin_nested():
+                yield
+            return
+        self._depth += 1
+        name = f"uow_sp{self._depth}"
+        self.raw.execute(f'SAVEPOINT "{name}"')
+        try:
             yield
+        except BaseException:
+            self.raw.execute(f'ROLLBACK TO SAVEPOINT "{name}"')
+            self.raw.execute(f'RELEASE SAVEPOINT "{name}"')
+            raise
+        else:
+            self.raw.execute(f'RELEASE SAVEPOINT "{name}"')
+        finally:
+            self._depth -= 1
+
+    async def attempt_many(self, prepared: Prepared, rows: list[dict[str, Any]]) -> bool:
+        """``run_many`` in a savepoint of its own: False, and nothing written, when a constraint
+        refused one of the rows (e.g. an occupancy cell somebody holds)."""
+        if not rows:
+            return True
+        if self.raw is None:
+            try:
+                async with self.conn.begin_nested():
+                    await self.conn.execute(prepared.statement, rows)
+            except IntegrityError:
+                return False
+            return True
+        sql, binds, _, _ = prepared.compiled(self.db.engine.sync_engine.dialect)
+        args = [_bound(binds, row) for row in rows]
+        self._note(sql, args, True)
+        self.raw.execute('SAVEPOINT "uow_attempt"')
+        try:
+            self.raw.executemany(sql, args)
+        except BaseException as exc:
+            self.raw.execute('ROLLBACK TO SAVEPOINT "uow_attempt"')
+            self.raw.execute('RELEASE SAVEPOINT "uow_attempt"')
+            if isinstance(exc, sqlite3.IntegrityError):
+                return False
+            raise
+        self.raw.execute('RELEASE SAVEPOINT "uow_attempt"')
+        return True
 
     def _owned_here(self) -> bool:
         return self.active and self.task is asyncio.current_task()

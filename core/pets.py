@@ -6,14 +6,15 @@ Used to understand "给我家金毛洗澡" (a golden retriever is a large dog) w
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal
 
 Species = Literal["dog", "cat"]
 Size = Literal["small", "medium", "large"]
 
 SPECIES_WORDS: dict[Species, tuple[str, ...]] = {
-    "dog": ("狗狗", "狗子", "小狗", "狗", "犬", "汪", "puppy", "doggy", "dog"),
-    "cat": ("猫咪", "小猫", "猫猫", "猫", "喵", "kitten", "kitty", "cat"),
+    "dog": ("狗狗", "狗子", "小狗", "狗", "犬", "汪", "puppy", "puppies", "pup", "doggy", "doggie", "doggo", "dog"),
+    "cat": ("猫咪", "小猫", "猫猫", "猫", "喵", "kitten", "kitty", "kitties", "cat"),
 }
 
 SIZE_WORDS: dict[Size, tuple[str, ...]] = {
@@ -102,11 +103,22 @@ BREEDS: dict[str, tuple[Species, Size | None]] = {
 
 
 def _find(text: str, words: tuple[str, ...] | list[str]) -> str | None:
+    """The longest of ``words`` in ``text``: Chinese words anywhere, English ones as whole words
+    (a plural allowed), so "qualifications" names no cat and "midday" no medium size."""
     lowered = text.lower()
-    for word in sorted(words, key=len, reverse=True):
-        if word in lowered:
+    for word, whole in _patterns(tuple(words)):
+        if (whole.search(lowered) is not None) if whole is not None else word in lowered:
             return word
     return None
+
+
+@lru_cache(maxsize=64)
+def _patterns(words: tuple[str, ...]) -> tuple[tuple[str, re.Pattern[str] | None], ...]:
+    ordered = sorted(words, key=len, reverse=True)
+    return tuple(
+        (w, re.compile(rf"(?<![a-z]){re.escape(w)}(?:s|es)?(?![a-z])") if w.isascii() and w[:1].isalpha() else None)
+        for w in ordered
+    )
 
 
 def species_in(text: str) -> Species | None:

@@ -1,15 +1,18 @@
 """Everything we keep about one person: exported as JSON, or deleted (`chatbook customer export|delete`).
 
-Export: the customer, their channel identities, pets and vaccinations, visit notes, eye records,
-bookings (with add-ons and their booking events), waitlist entries, conversations with transcripts,
-ratings (when the ratings table exists) and the records audit trail about them.
+Export: the customer, their channel identities, pets and vaccinations, visit notes (theirs and
+their pets'), eye records, bookings (with add-ons and their booking events), recurring series
+(with each planned visit), waitlist entries, conversations with transcripts, ratings, the staff
+alerts about their chats and visits, and the records audit trail about them.
 
 Delete, in one transaction: upcoming bookings are cancelled (their slots freed, reminders
 cancelled) and every booking is kept anonymised for the shop's counts (no customer, pet or notes);
-pets, vaccinations, visit notes, eye records, ratings, waitlist entries, conversations, transcripts,
-undelivered and sent messages, inbox rows and WeCom reply windows of their identities, the
-identities and the customer row itself are removed. The audit trail keeps that it happened (who,
-when, how many rows), with no personal data.
+pets, vaccinations, visit notes, eye records, series and their planned visits, ratings, waitlist
+entries, conversations, transcripts, undelivered and sent messages (staff alerts about them
+included), inbox rows and WeCom reply windows of their identities, the identities and the
+customer row itself are removed. The audit trail keeps that it happened (who, when, how many
+rows), with no personal data. tests/test_privacy_complete.py checks, table by table, that every
+row linked to the person is exported and deleted.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, select, update
+from sqlalchemy import ColumnElement, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import audit, occupancy, reminders
@@ -26,9 +29,9 @@ from core.db import Database, rowcount
 from core.models import (
     ACTIVE_STATUSES,
     AuditEvent,
-    Base,
     Booking,
     BookingEvent,
+    BookingSeries,
     BookingStatus,
     ChannelIdentity,
     Conversation,
@@ -37,7 +40,9 @@ from core.models import (
     InboundMessage,
     OutboxMessage,
     Pet,
+    Rating,
     Reminder,
+    SeriesVisit,
     ShopChange,
     TranscriptEntry,
     UnansweredQuestion,
@@ -47,6 +52,7 @@ from core.models import (
     WeComSession,
 )
 from core.results import Actor
+from core.staff_alerts import KIND as STAFF_ALERT
 
 EXPORT_VERSION = 1
 
@@ -64,10 +70,33 @@ def _row(obj: Any, *, skip: tuple[str, ...] = ()) -> dict[str, Any]:
     return {c.key: _plain(getattr(obj, c.key)) for c in obj.__table__.columns if c.key not in skip}
 
 
-def _ratings() -> Table | None:
-    """The ratings table if this build has one (issue 15's reports); tolerated when absent."""
-    table = Base.metadata.tables.get("ratings")
-    return table if table is not None and "customer_id" in table.c else None
+async def _messages_to(
+    s: AsyncSession, shop_id: str, customer_id: int, conversations: list[int]
+) -> list[OutboxMessage]:
+    """Messages to the person (sent or not): of their conversations or to any of their identities."""
+    to_them: ColumnElement[bool] = OutboxMessage.conversation_id.in_(conversations)
+    for channel, external in await s.execute(
+        select(ChannelIdentity.channel, ChannelIdentity.external_id).where(ChannelIdentity.customer_id == customer_id)
+    ):
+        to_them |= (OutboxMessage.channel == channel) & (OutboxMessage.external_id == external)
+    query = select(OutboxMessage).where(OutboxMessage.shop_id == shop_id, OutboxMessage.kind != STAFF_ALERT, to_them)
+    return list(await s.scalars(query.order_by(OutboxMessage.id)))
+
+
+async def _staff_alerts(
+    s: AsyncSession, shop_id: str, conversations: list[int], bookings: list[int]
+) -> list[OutboxMessage]:
+    """The shop's staff alerts (core/staff_alerts.py) about these conversations or bookings."""
+    rows = await s.scalars(
+        select(OutboxMessage).where(OutboxMessage.shop_id == shop_id, OutboxMessage.kind == STAFF_ALERT)
+    )
+    chats, visits = set(conversations), set(bookings)
+    out = []
+    for row in rows:
+        about = (row.body or {}).get("alert") or {}
+        if about.get("conversation") in chats or about.get("booking") in visits:
+            out.append(row)
+    return out
 
 
 async def find_customer(db: Database, shop_id: str, who: str) -> int | None:
@@ -120,8 +149,14 @@ async def export_customer(db: Database, shop_id: str, customer_id: int, actor: A
             )
         )
         doc["pets"] = [{**_row(p), "vaccinations": [_row(v) for v in vaccinations if v.pet_id == p.id]} for p in pets]
+        pet_ids = [p.id for p in pets]
         doc["visit_notes"] = [
-            _row(n) for n in await s.scalars(select(VisitNote).where(VisitNote.customer_id == customer_id))
+            _row(n)
+            for n in await s.scalars(
+                select(VisitNote)
+                .where((VisitNote.customer_id == customer_id) | VisitNote.pet_id.in_(pet_ids))
+                .order_by(VisitNote.visit_on, VisitNote.id)
+            )
         ]
         doc["eye_records"] = [
             _row(r)
@@ -147,6 +182,22 @@ async def export_customer(db: Database, shop_id: str, customer_id: int, actor: A
             }
             for b in bookings
         ]
+        series = list(
+            await s.scalars(
+                select(BookingSeries).where(BookingSeries.customer_id == customer_id).order_by(BookingSeries.id)
+            )
+        )
+        planned = list(
+            await s.scalars(
+                select(SeriesVisit)
+                .where(SeriesVisit.series_id.in_([r.id for r in series]))
+                .order_by(SeriesVisit.series_id, SeriesVisit.seq)
+            )
+        )
+        doc["series"] = [
+            {**_row(r), "visits": [_row(v, skip=("series_id",)) for v in planned if v.series_id == r.id]}
+            for r in series
+        ]
         doc["waitlist"] = [
             _row(w) for w in await s.scalars(select(WaitlistEntry).where(WaitlistEntry.customer_id == customer_id))
         ]
@@ -169,10 +220,18 @@ async def export_customer(db: Database, shop_id: str, customer_id: int, actor: A
             }
             for c in conversations
         ]
-        ratings = _ratings()
-        if ratings is not None:
-            rows = await s.execute(select(ratings).where(ratings.c.customer_id == customer_id))
-            doc["ratings"] = [{k: _plain(v) for k, v in r._mapping.items()} for r in rows]
+        doc["ratings"] = [
+            _row(r)
+            for r in await s.scalars(select(Rating).where(Rating.customer_id == customer_id).order_by(Rating.id))
+        ]
+        doc["messages"] = [
+            _row(m, skip=("claimed_by", "lease_until"))
+            for m in await _messages_to(s, shop_id, customer_id, [c.id for c in conversations])
+        ]
+        doc["staff_alerts"] = [
+            _row(m, skip=("claimed_by", "lease_until"))
+            for m in await _staff_alerts(s, shop_id, [c.id for c in conversations], [b.id for b in bookings])
+        ]
         doc["audit_trail"] = [
             _row(a, skip=("shop_id", "customer_id"))
             for a in await s.scalars(
@@ -297,9 +356,18 @@ async def delete_customer(db: Database, shop_id: str, customer_id: int, actor: A
         booking_ids = [b.id for b in bookings]
         counts["bookings_cancelled"] = await _cancel_upcoming(s, bookings, actor, now)
         pet_ids = list(await s.scalars(select(Pet.id).where(Pet.customer_id == customer_id)))
-        ratings = _ratings()
-        if ratings is not None:
-            counts["ratings"] = rowcount(await s.execute(delete(ratings).where(ratings.c.customer_id == customer_id)))
+        counts["ratings"] = rowcount(await s.execute(delete(Rating).where(Rating.customer_id == customer_id)))
+        series_ids = list(await s.scalars(select(BookingSeries.id).where(BookingSeries.customer_id == customer_id)))
+        if series_ids:
+            await s.execute(delete(SeriesVisit).where(SeriesVisit.series_id.in_(series_ids)))
+        counts["series"] = rowcount(await s.execute(delete(BookingSeries).where(BookingSeries.id.in_(series_ids))))
+        alerts = await _staff_alerts(s, shop_id, await _conversation_ids(s, customer_id), booking_ids)
+        if alerts:
+            await s.execute(
+                update(Reminder).where(Reminder.outbox_id.in_([a.id for a in alerts])).values(outbox_id=None)
+            )
+            await s.execute(delete(OutboxMessage).where(OutboxMessage.id.in_([a.id for a in alerts])))
+        counts["staff_alerts"] = len(alerts)
         counts["visit_notes"] = rowcount(
             await s.execute(
                 delete(VisitNote).where((VisitNote.customer_id == customer_id) | VisitNote.pet_id.in_(pet_ids))

@@ -1,8 +1,11 @@
 """Pet records and visit notes: what staff keep about a pet (birth date, weight, notes) and what was
 used at each completed visit (products, blade length, the groomer's notes).
 
-``last_visit_notes`` is the engine's "same as last time": the latest notes for the same pet (or
+``last_visit_notes`` is the console's "same as last time": the latest notes for the same pet (or
 customer) and the same kind of service (its category, e.g. every dog bath, or the service itself).
+``last_visit_record`` is the chat's (bot/engine/last_visit.py): the notes of the pet's last
+completed visit of that kind, and ``note_on_booking`` carries them onto the new booking's note
+for staff when the customer says "same again".
 Every change is in the audit trail (core/audit.py); input problems raise RecordError naming the
 field. Vaccinations live in core/vaccinations.py, eye exams in core/eye_records.py.
 """
@@ -24,7 +27,7 @@ from core.clock import Clock
 from core.config import ShopConfig
 from core.db import Database
 from core.i18n import texts
-from core.models import Booking, BookingStatus, Customer, Pet, VisitNote
+from core.models import ACTIVE_STATUSES, Booking, BookingEvent, BookingStatus, Customer, Pet, VisitNote
 from core.results import Actor
 
 SPECIES = ("dog", "cat", "other")
@@ -395,6 +398,79 @@ async def last_visit_notes(
             if row.products or row.blade or row.notes:
                 return _notes_view(row)
     return None
+
+
+async def last_visit_record(
+    db: Database,
+    shop: ShopConfig,
+    shop_id: str,
+    customer_id: int,
+    pet_id: int,
+    service_id: str,
+    *,
+    before: datetime,
+) -> VisitNotes | None:
+    """The visit notes of this customer's pet's last completed visit of the same kind of service
+    that started before ``before`` (None when there was no such visit, or staff kept no notes at
+    it: "last time" is then not what an older visit had)."""
+    kind = service_kind(shop, service_id)
+    same_kind = [sid for sid in shop.services if service_kind(shop, sid) == kind] or [service_id]
+    async with db.reading() as s:
+        last = await s.scalar(
+            select(Booking.id)
+            .where(
+                Booking.shop_id == shop_id,
+                Booking.customer_id == customer_id,
+                Booking.pet_id == pet_id,
+                Booking.service_id.in_(same_kind),
+                Booking.status == BookingStatus.COMPLETED,
+                Booking.start_at < before,
+            )
+            .order_by(Booking.start_at.desc(), Booking.id.desc())
+            .limit(1)
+        )
+        if last is None:
+            return None
+        row = await s.scalar(
+            select(VisitNote).where(
+                VisitNote.booking_id == last, VisitNote.shop_id == shop_id, VisitNote.customer_id == customer_id
+            )
+        )
+        return _notes_view(row) if row is not None else None
+
+
+async def note_on_booking(
+    db: Database, clock: Clock, shop_id: str, booking_id: int, customer_id: int, text: str, actor: Actor
+) -> bool:
+    """Add ``text`` to the note staff see on an active booking of this customer (on a line of its
+    own; the same text twice is kept once), recorded in the booking's events as ``noted``.
+    False when the booking is not this customer's active booking at this shop."""
+    text = text.strip()[:MAX_NOTES]
+    now = clock.now()
+    async with db.transaction() as s:
+        booking = await s.scalar(select(Booking).where(Booking.id == booking_id).with_for_update())
+        if (
+            booking is None
+            or booking.shop_id != shop_id
+            or booking.customer_id != customer_id
+            or booking.status not in ACTIVE_STATUSES
+        ):
+            return False
+        if not text or text in booking.notes.splitlines():
+            return True
+        booking.notes = f"{booking.notes}\n{text}" if booking.notes else text
+        booking.updated_at = now
+        s.add(
+            BookingEvent(
+                booking_id=booking.id,
+                at=now,
+                actor_kind=actor.kind,
+                actor_id=actor.id,
+                action="noted",
+                details={"source": "same_as_last"},
+            )
+        )
+        return True
 
 
 def same_as_last_text(notes: VisitNotes, pet_name: str, lang: str) -> str | None:

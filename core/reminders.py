@@ -8,7 +8,8 @@ and confusing). Quiet hours move a reminder to the end of the quiet time, or, wh
 be too close to the visit, to just before the quiet time began.
 
 Storage: reminder rows are written in the booking's own transaction: planned on booking and
-confirmation, replaced on reschedule, cancelled on cancel. The notifier (bot/notifier.py) turns a
+confirmation (``plan_new``: a new booking or a confirmed hold has none to replace), replaced
+on reschedule (``replan``), cancelled on cancel. The notifier (bot/notifier.py) turns a
 due row into an outbox message in one transaction, guarded so that only one process can.
 """
 
@@ -17,13 +18,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.availability import to_utc
 from core.config import QuietHours, ReminderRules, ShopConfig
+from core.db import UnitOfWork, prepared_insert
 from core.models import Booking, Reminder, ReminderStatus
 
 CLOSE_TO_VISIT = timedelta(minutes=30)  # a reminder moved by quiet hours must stay this far ahead
@@ -129,6 +132,48 @@ async def replan(
                 created_at=now,
             )
         )
+    return planned
+
+
+_REMINDER_IN = prepared_insert(
+    cast(Table, Reminder.__table__), ("booking_id", "kind", "for_start", "due_at", "status", "note", "created_at")
+)
+
+
+async def plan_new(
+    uow: UnitOfWork,
+    booking_id: int,
+    start: datetime,
+    service_id: str,
+    shop: ShopConfig,
+    now: datetime,
+    *,
+    confirmation: bool = False,
+) -> list[PlannedReminder]:
+    """The plan of a booking that has no reminder rows yet (just booked, or a hold being
+    confirmed: holds never get any), inserted in the unit of work: nothing to replace, so
+    no delete and no read first (``replan`` is for bookings that may already have some)."""
+    planned = plan_reminders(
+        start,
+        shop.tz,
+        rules_for(shop, service_id),
+        lambda day: bool(shop.hours_on(day)),
+        now,
+        confirmation=confirmation,
+    )
+    rows = [
+        {
+            "booking_id": booking_id,
+            "kind": item.kind,
+            "for_start": start,
+            "due_at": item.due_at,
+            "status": ReminderStatus.PENDING,
+            "note": "",
+            "created_at": now,
+        }
+        for item in planned
+    ]
+    await uow.run_many(_REMINDER_IN, rows)
     return planned
 
 

@@ -30,7 +30,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, select
+from sqlalchemy import ColumnElement, Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.availability import to_utc
@@ -53,6 +53,11 @@ from core.models import (
 )
 
 
+def _ratio(part: int, whole: int) -> float | None:
+    """``part / whole``, None when there is nothing to divide by (shown as "–")."""
+    return part / whole if whole else None
+
+
 @dataclass(frozen=True)
 class MonthFigures:
     month: str  # YYYY-MM in the shop's zone
@@ -65,12 +70,11 @@ class MonthFigures:
 
     @property
     def no_show_rate(self) -> float | None:
-        attended = self.completed + self.no_show
-        return self.no_show / attended if attended else None
+        return _ratio(self.no_show, self.completed + self.no_show)
 
     @property
     def confirmation_rate(self) -> float | None:
-        return self.confirmed_by_customer / self.reminded if self.reminded else None
+        return _ratio(self.confirmed_by_customer, self.reminded)
 
 
 async def monthly(db: Database, shop_id: str, shop: ShopConfig) -> list[MonthFigures]:
@@ -84,24 +88,7 @@ async def monthly(db: Database, shop_id: str, shop: ShopConfig) -> list[MonthFig
                 )
             )
         )
-        reminded = set(
-            await s.scalars(
-                select(Reminder.booking_id)
-                .join(Booking, Booking.id == Reminder.booking_id)
-                .where(
-                    Booking.shop_id == shop_id,
-                    Reminder.status == ReminderStatus.QUEUED,
-                    Reminder.kind.in_(("day_before", "same_day")),
-                )
-            )
-        )
-        confirmed = set(
-            await s.scalars(
-                select(BookingEvent.booking_id)
-                .join(Booking, Booking.id == BookingEvent.booking_id)
-                .where(Booking.shop_id == shop_id, BookingEvent.action == "customer_confirmed")
-            )
-        )
+        reminded, confirmed = await _reminded_and_confirmed(s, Booking.shop_id == shop_id)
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for booking_id, start, status in bookings:
         month = start.astimezone(shop.tz).strftime("%Y-%m")
@@ -181,25 +168,23 @@ class PeriodFigures:
 
     @property
     def conversion(self) -> float | None:
-        return self.chats_converted / self.chats if self.chats else None
+        return _ratio(self.chats_converted, self.chats)
 
     @property
     def no_show_rate(self) -> float | None:
-        attended = self.completed + self.no_show
-        return self.no_show / attended if attended else None
+        return _ratio(self.no_show, self.completed + self.no_show)
 
     @property
     def confirmation_rate(self) -> float | None:
-        return self.confirmed / self.reminded if self.reminded else None
+        return _ratio(self.confirmed, self.reminded)
 
     @property
     def average_stars(self) -> float | None:
-        return self.stars_total / self.ratings if self.ratings else None
+        return _ratio(self.stars_total, self.ratings)
 
     @property
     def faq_answer_rate(self) -> float | None:
-        asked = self.faq_answered + self.faq_unanswered
-        return self.faq_answered / asked if asked else None
+        return _ratio(self.faq_answered, self.faq_answered + self.faq_unanswered)
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -413,24 +398,7 @@ async def _changes(s: AsyncSession, shop_id: str, b: _Buckets) -> None:
 async def _visits(s: AsyncSession, shop_id: str, b: _Buckets) -> None:
     in_range = (Booking.shop_id == shop_id, Booking.start_at >= b.since, Booking.start_at < b.until)
     visits = list(await s.execute(select(Booking.id, Booking.start_at, Booking.status).where(*in_range)))
-    reminded = set(
-        await s.scalars(
-            select(Reminder.booking_id)
-            .join(Booking, Booking.id == Reminder.booking_id)
-            .where(
-                *in_range,
-                Reminder.status == ReminderStatus.QUEUED,
-                Reminder.kind.in_(("day_before", "same_day")),
-            )
-        )
-    )
-    confirmed = set(
-        await s.scalars(
-            select(BookingEvent.booking_id)
-            .join(Booking, Booking.id == BookingEvent.booking_id)
-            .where(*in_range, BookingEvent.action == "customer_confirmed")
-        )
-    )
+    reminded, confirmed = await _reminded_and_confirmed(s, *in_range)
     for booking_id, start, status in visits:
         row = b.row(start)
         if row is None:
@@ -440,6 +408,30 @@ async def _visits(s: AsyncSession, shop_id: str, b: _Buckets) -> None:
         if booking_id in reminded and status not in _GONE:
             row.reminded += 1
             row.confirmed += booking_id in confirmed
+
+
+async def _reminded_and_confirmed(s: AsyncSession, *bookings: ColumnElement[bool]) -> tuple[set[int], set[int]]:
+    """Of the bookings matching ``bookings`` (conditions on Booking): the ids sent a day-before
+    or same-day reminder, and the ids whose customer confirmed they will come."""
+    reminded = set(
+        await s.scalars(
+            select(Reminder.booking_id)
+            .join(Booking, Booking.id == Reminder.booking_id)
+            .where(
+                *bookings,
+                Reminder.status == ReminderStatus.QUEUED,
+                Reminder.kind.in_(("day_before", "same_day")),
+            )
+        )
+    )
+    confirmed = set(
+        await s.scalars(
+            select(BookingEvent.booking_id)
+            .join(Booking, Booking.id == BookingEvent.booking_id)
+            .where(*bookings, BookingEvent.action == "customer_confirmed")
+        )
+    )
+    return reminded, confirmed
 
 
 async def _waitlist(s: AsyncSession, shop_id: str, b: _Buckets) -> None:

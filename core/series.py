@@ -4,7 +4,8 @@ A series repeats its first booking (service, pet, add-ons, preferred staff membe
 of day) every ``every`` weeks, months or days, ``count`` visits in all or until cancelled. Every
 visit is an ordinary booking made through ``BookingService.book``: the same no-double-booking
 guarantee, the same reminders (planned per booking by core/reminders.py), changed one by one with
-the booking operations (cancel, reschedule) or as a series (``cancel_rest``).
+the booking operations (cancel, reschedule) or as a series (``cancel_rest``; when the shop
+cancels the rest, the customer is told in their latest chat which visits went).
 
 Planning (pure, ``visit_day`` / ``open_day``): visit n falls ``(n-1) * every`` units after the
 first day (months keep the day of the month, the 31st becoming the month's last day); a day the
@@ -43,7 +44,7 @@ from core.config import ShopConfig
 from core.eye_records import add_months
 from core.i18n import Texts, texts
 from core.messages import Button, OutgoingMessage
-from core.models import ACTIVE_STATUSES, Booking, BookingSeries, BookingStatus, SeriesVisit
+from core.models import ACTIVE_STATUSES, ActorKind, Booking, BookingSeries, BookingStatus, SeriesVisit
 from core.ratings import latest_chat, queue_in_chat
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Reason, Taken
 
@@ -612,7 +613,30 @@ class SeriesService:
                 result = await self.bookings.cancel(shop_id, booking_id, actor, reason=reason)
                 if isinstance(result, Booked):
                     cancelled.append(result.booking)
+            if cancelled and actor.kind != ActorKind.CUSTOMER:
+                await self._tell_cancelled(series_id, cancelled)
         return cancelled
+
+    async def _tell_cancelled(self, series_id: int, cancelled: Sequence[BookingView]) -> None:
+        """The shop cancelled the rest of a series: the customer is told in their latest chat,
+        with each visit that was cancelled (in the caller's unit of work)."""
+        async with self.db.transaction() as s:
+            row = await s.get(BookingSeries, series_id)
+            conversation = await latest_chat(s, row.shop_id, row.customer_id) if row is not None else None
+            if row is None or conversation is None:
+                return
+            shop = self.bookings.shop(row.shop_id)
+            t = texts(conversation.language)
+            lines = [
+                t.t("series.cancelled_by_shop", count=len(cancelled), interval=_recurrence(row).describe(t.lang)),
+                *(
+                    t.t("series.cancelled_line", n=n, when=t.format_when(b.start, shop.tz))
+                    for n, b in enumerate(cancelled, 1)
+                ),
+                t.t("series.cancelled_by_shop_end"),
+            ]
+            message = OutgoingMessage("\n".join(lines))
+            queue_in_chat(s, conversation, message, self.clock.now(), author="bot:series", extra={"series": series_id})
 
     async def visit_booking(self, shop_id: str, series_id: int, seq: int) -> int:
         """The booking of one visit (to cancel or move it with the booking operations)."""

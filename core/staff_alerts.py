@@ -1,6 +1,7 @@
 """The staff notification channel: a shop's staff are told at once, where the shop configured it
-(``staff_alerts:`` in config.yaml, e.g. a Telegram staff group through the shop's own bot), when
-a chat is handed to them and when a visit gets a low rating.
+(``staff_alerts:`` in config.yaml: a Telegram staff group through the shop's own bot, and/or a
+WeCom group chat through one of the corp's apps), when a chat is handed to them and when a visit
+gets a low rating.
 
 Every alert is an outbox row (core/outbox.py ``enqueue``: stored in the causing transaction when
 there is one, then sent, retried and flagged by the delivery loop like any message), of kind
@@ -11,14 +12,17 @@ what happened (a handoff and its route, or N stars for booking CODE of a service
 look in the console, where staff see the details they are allowed to see.
 
 A low rating is alerted when the stars come; a comment added afterwards sends one more alert
-saying only that there is one. WeCom (an app message to a staff member) is not offered yet: it
-needs an app-message sender in channels/wecom (``message/send`` with the app's agent id).
+saying only that there is one. A WeCom alert is an outbox row of channel ``wecom`` addressed to
+the group chat's chatid; the WeCom sender sends rows of this kind with ``appchat/send`` through
+the configured app (channels/wecom/sender.py), not through the customer service account.
 
 Hooks:
-- ``queue_handoff(s, shop_id, conversation_id, route, now)`` inside the transaction that hands
-  the chat over (the engine's turn), or ``StaffAlerts.handoff`` on its own;
+- ``queue_handoff(s, shop_id, shop, conversation_id, route, now)`` inside the transaction that
+  hands the chat over (bot/usecases/handoff.py ``hand_to_staff``, in the engine's turn): the
+  alert is committed with the handoff or not at all. ``StaffAlerts.handoff`` queues one on its own;
 - ``StaffAlerts.notify(event)``: a ``Publisher`` (core/ratings.py ``notify_staff``) taking the
-  console events ``low_rating`` and ``escalation``.
+  console event ``low_rating`` (a handoff's ``escalation`` event is not alerted again: its
+  alert was queued with it).
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ def targets(shop: ShopConfig) -> list[tuple[str, str]]:
     bot = shop.channels.telegram
     if alerts.telegram is not None and bot is not None and bot.enabled:
         out.append(("telegram", alerts.telegram.chat_id))
+    if alerts.wecom is not None:
+        out.append(("wecom", alerts.wecom.chat_id))
     return out
 
 
@@ -160,12 +166,10 @@ class StaffAlerts:
 
     async def notify(self, event: dict[str, Any]) -> None:
         """A console event that staff should also hear of on their channel: ``low_rating``
-        (core/ratings.py) or ``escalation`` (a chat the bot handed over); others are ignored."""
+        (core/ratings.py); others are ignored (a handoff's alert was queued with the handoff)."""
         kind = event.get("type")
         if kind == "low_rating" and isinstance(event.get("booking"), int) and isinstance(event.get("stars"), int):
             await self.low_rating(event["booking"], event["stars"], comment=bool(event.get("comment")))
-        elif kind == "escalation" and isinstance(event.get("conversation"), int) and isinstance(event.get("shop"), str):
-            await self.handoff(event["shop"], event["conversation"])
 
     def _woken(self, rows: list[OutboxMessage]) -> None:
         if rows and self.wake is not None:

@@ -23,8 +23,14 @@ Interpretation rules (the tests in ``tests/test_when.py`` pin each of them):
 * "下周三" / "下个星期三" / "下礼拜三" / "next wednesday" / "wednesday next week" is the Wednesday
   of the next calendar week ("下下周三" the week after). So on Wednesday 18 Nov "next friday"
   is 27 Nov, and on Saturday 21 Nov it is also 27 Nov.
-* "周末" / "这周末" / "weekend" / "this weekend" is the Saturday of this calendar week (today on
-  a Sunday); "下周末" / "next weekend" the Saturday of next week.
+* "周末" / "这周末" / "weekend" / "this weekend" is a range, Saturday to Sunday of this calendar
+  week (today alone on a Sunday, which is then the date); "下周末" / "next weekend" next week's.
+  Which of the two days is the customer's to say.
+* A named range ("下周", "下个星期", "this week", "next week", "the week after next", "下个月",
+  "next month", "月底", "end of the month", "later this week") is no one day: ``When.from_date``
+  is its first bookable day (the Monday of that week, today for this week, tomorrow for "later
+  this week", the 1st of next month, the last seven days of this month), and ``When.date`` stays
+  ``None``. A weekday said with it falls inside it ("next week, Tuesday").
 * A month and day without a year ("11月28日", "nov 28", "28/11") that has already passed this
   year means next year; a day alone ("28号", "the 28th") that has passed this month means next
   month. Today counts as not passed. Impossible dates ("2月30日") give ``None``.
@@ -178,6 +184,8 @@ class _Hit:
     period: Period | None = None
     exact: bool = False  # a calendar date ("29 Nov", "12月20日"): wins over a weekday said with it
     past: bool = False  # "上周末", "last week", "yesterday": about the past, never a booking day
+    from_day: _DayFn | None = None  # a named range ("next week"): its first day
+    until_day: _DayFn | None = None  # ... and its last, when it is short ("this weekend": Sunday)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +210,8 @@ class When:
     span: tuple[int, int] | None = None
     spans: tuple[tuple[int, int], ...] = ()
     past: bool = False  # the text speaks of a past day ("上周末", "last week")
+    from_date: dt.date | None = None  # a named range without a day ("下周", "next week"): its first day
+    until_date: dt.date | None = None  # the range's last day when it is short ("周末": the Sunday)
 
     @property
     def found(self) -> bool:
@@ -419,7 +429,47 @@ def _h_cn_weekday(m: re.Match[str], text: str) -> _Hit | None:
 def _h_weekend(m: re.Match[str], text: str) -> _Hit | None:
     rel = m["rel"] or ""
     weeks = 2 if rel.startswith("下下") else 1 if rel.startswith(("下", "next")) else 0
-    return _Hit(day=_weekend(weeks))
+    return _Hit(from_day=_weekend(weeks), until_day=_weekday_of_week(6, weeks))
+
+
+def _week_from(weeks_ahead: int, skip_today: bool = False) -> _DayFn:
+    """The first day of the calendar week ``weeks_ahead`` from this one (today for this week)."""
+
+    def resolve(today: dt.date) -> dt.date | None:
+        if weeks_ahead == 0:
+            return today + dt.timedelta(days=1) if skip_today else today
+        return _weekday_of_week(0, weeks_ahead)(today)
+
+    return resolve
+
+
+def _month_from(part: str) -> _DayFn:
+    """The first day of a month range: "next" month's 1st, or the last seven days of this one."""
+
+    def resolve(today: dt.date) -> dt.date | None:
+        first_next = (today.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+        if part == "next":
+            return first_next
+        return max(today, first_next - dt.timedelta(days=7))  # "end of the month"
+
+    return resolve
+
+
+def _h_cn_range(m: re.Match[str], text: str) -> _Hit | None:
+    if m["month"]:
+        return _Hit(from_day=_month_from("end" if m["month"] == "月底" else "next"))
+    rel = m["rel"] or ""
+    weeks = 2 if rel.startswith("下下") else 1 if rel.startswith("下") else 0
+    return _Hit(from_day=_week_from(weeks, skip_today=bool(m["later"])))
+
+
+def _h_en_range(m: re.Match[str], text: str) -> _Hit | None:
+    if m["month"]:
+        return _Hit(from_day=_month_from("next" if m["month"].startswith("next") else "end"))
+    if m["after"]:
+        return _Hit(from_day=_week_from(2))
+    rel = m["rel"] or ""
+    return _Hit(from_day=_week_from(1 if rel in ("next", "coming") else 0, skip_today=rel.startswith("later")))
 
 
 def _h_en_weekday(m: re.Match[str], text: str) -> _Hit | None:
@@ -647,6 +697,17 @@ _RULES_SOURCE: Final[tuple[tuple[str, _Handler], ...]] = (
     ),
     (r"(?P<rel>下下个?|下个?|这个?|本)?周末", _h_weekend),
     (
+        r"(?:(?P<rel>下下个?|下个?|这个?|本)(?:周|星期|礼拜)(?P<later>晚些|后面|后几天|稍晚)?"
+        r"(?![一二三四五六日天末1-7])|(?P<month>下个?月(?:初)?|月底))",
+        _h_cn_range,
+    ),
+    (
+        rf"(?<![a-z])(?:(?P<after>the{_SP}week{_SP}after{_SP}next)|(?P<rel>this|next|coming|later{_SP}this)"
+        rf"{_SP}week|(?P<month>next{_SP}month|(?:the{_SP})?end{_SP}of{_SP}(?:the|this){_SP}month|later{_SP}this{_SP}month))"
+        r"(?![a-z-])",
+        _h_en_range,
+    ),
+    (
         rf"(?<![a-z])(?:(?:on|at|over){_SP})?(?:the{_SP})?(?:(?P<rel>this|next|coming){_SP})?"
         r"week-?ends?(?![a-z])",
         _h_weekend,
@@ -801,6 +862,26 @@ def _scan(norm: str) -> list[_Token]:
     return tokens
 
 
+def _in_range(
+    tokens: list[_Token], used: list[_Token], day: dt.date | None, today: dt.date | None
+) -> tuple[dt.date | None, dt.date | None, dt.date | None]:
+    """A named range ("next week"): its first day when no day is said, else the day moved into it
+    ("next week, Tuesday"); the range's token joins ``used``."""
+    range_tok = next((t for t in tokens if t.hit.from_day is not None), None)
+    if range_tok is None or range_tok.hit.from_day is None or today is None:
+        return day, None, None
+    from_date = range_tok.hit.from_day(today)
+    until = range_tok.hit.until_day(today) if range_tok.hit.until_day is not None else None
+    if day is not None and not any(t.hit.exact for t in used) and from_date is not None and day < from_date:
+        day += dt.timedelta(days=7 * -(-(from_date - day).days // 7))
+    used.append(range_tok)
+    if day is None and from_date is not None and from_date == until:
+        day = from_date  # "this weekend" said on a Sunday: today
+    if day is not None:
+        return day, None, None
+    return day, from_date, until
+
+
 def _analyse(
     text: str,
     today: dt.date | None,
@@ -832,6 +913,8 @@ def _analyse(
                 used.append(tok)
                 break
 
+    day, from_date, until_date = _in_range(tokens, used, day, today)
+
     time_tok = next((t for t in tokens if t.hit.clock is not None), None)
     period_tok: _Token | None = None
     if time_tok is not None and time_tok.hit.period is not None:
@@ -859,6 +942,8 @@ def _analyse(
         span=(spans[0][0], spans[-1][1]) if spans else None,
         spans=tuple(spans),
         past=any(t.hit.past for t in tokens),
+        from_date=from_date,
+        until_date=until_date,
     )
 
 

@@ -5,6 +5,10 @@ parses a document into plain Python data plus a map from each key path (e.g.
 ``("shops", "pawspa", "services", "bath", "duration_min")``) to the 1-based line where it
 appears, and substitutes ``${VAR}`` / ``${VAR:-default}`` in string scalars from the
 environment (secrets never live in the file; ``substitute_env=False`` turns it off).
+Its users: core/config.py (config.yaml), faq/loader.py (every FAQ file, on start, reload and
+console upload, with ``UPLOAD_MAX_ALIASES``) and bot/console/api.py (the upload's bytes through
+``decode_source``); faq/fastyaml.py is a speed path for big FAQ files that steps aside whenever
+its result could differ from this module's.
 
 Hostile or broken input is an error with FILE:LINE, never a traceback and never a hang:
 - anchors/aliases beyond ``max_aliases`` (config: a few; uploads: ``UPLOAD_MAX_ALIASES`` = none
@@ -50,14 +54,15 @@ class YamlDocument:
     data: Any
     lines: dict[Path_, int] = field(default_factory=dict)
 
-    def line_of(self, path: Path_) -> int:
-        """Line of the longest known prefix of ``path`` (1 when nothing is known)."""
+    def line_of(self, path: Path_, *, top: int = 1) -> int:
+        """Line of the longest known prefix of ``path``; ``top`` when no key of it is known (the
+        config says line 1; the FAQ says the line where the document's first node starts)."""
         probe = tuple(path)
         while probe:
             if probe in self.lines:
                 return self.lines[probe]
             probe = probe[:-1]
-        return 1
+        return top
 
 
 class YamlSourceError(Exception):
@@ -122,6 +127,25 @@ def _check_events(text: str, max_aliases: int, max_depth: int) -> None:
             depth -= 1
 
 
+def read_source(path: str | Path) -> str:
+    """The text of a YAML file; YamlSourceError with FILE:LINE when it cannot be read or is not
+    UTF-8 (the line of the first bad byte)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise YamlSourceError([SourceIssue(str(path), 1, f"cannot read file: {exc.strerror or exc}")]) from None
+    return decode_source(raw, str(path))
+
+
+def decode_source(raw: bytes, name: str) -> str:
+    """``raw`` as UTF-8 text; YamlSourceError naming the line of the first bad byte otherwise."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise YamlSourceError([SourceIssue(name, line, f"not UTF-8 text ({exc.reason})")]) from None
+
+
 def load_yaml(
     path: str | Path,
     *,
@@ -162,15 +186,7 @@ def _load(
     max_depth: int,
 ) -> YamlDocument:
     if text is None:
-        try:
-            raw = Path(path).read_bytes()
-        except OSError as exc:
-            raise YamlSourceError([SourceIssue(name, 1, f"cannot read file: {exc.strerror}")]) from None
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = raw.count(b"\n", 0, exc.start) + 1
-            raise YamlSourceError([SourceIssue(name, line, f"not UTF-8 text ({exc.reason})")]) from None
+        text = read_source(path)
     control = _control_issue(text)
     if control is not None:
         raise _Stop(*control)

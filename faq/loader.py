@@ -1,16 +1,16 @@
 """FAQ file loading and validation: YAML text in, a `Faq` or every `FaqError` out.
 
-Owns the mapping from YAML nodes to line numbers. The YAML is composed (not just
-loaded) so each value keeps the line of its key; pydantic validates each entry
-separately, so one broken entry never hides problems in the others, and every error
-comes back as `FILE:LINE: reason`.
+Owns the FAQ schema. pydantic validates each entry separately, so one broken entry never
+hides problems in the others, and every error comes back as `FILE:LINE: reason`.
 
-The YAML itself is read by core/yamlsource.py, the project's one safe YAML-with-lines
-loader (issue 13), with no anchors or aliases at all (an alias "bomb" is refused before any
-node is built), no control characters, no ${ENV} substitution and bounded depth: hostile or
-accidental input comes back as FILE:LINE: reason, never a crash or a hang. This module adds
-the FAQ schema on top: files over `MAX_BYTES`, unknown keys, missing languages, unknown routes,
-duplicate ids and answer placeholders other than `faq.placeholders.KNOWN`.
+The file and its YAML are read by core/yamlsource.py, the project's one safe YAML-with-lines
+loader (issue 13; config.yaml is read by it too): the text (`read_source`: not UTF-8 -> the
+line of the first bad byte), the data and each key path's line (`YamlDocument.line_of`), with
+no anchors or aliases at all (an alias "bomb" is refused before any node is built), no
+control characters, no ${ENV} substitution and bounded depth: hostile or accidental input
+comes back as FILE:LINE: reason, never a crash or a hang. This module adds the FAQ rules on
+top: files over `MAX_BYTES`, unknown keys, missing languages, unknown routes, duplicate ids
+and answer placeholders other than `faq.placeholders.KNOWN`.
 
 A large FAQ (10,000 entries, 6 MB) takes about 5 s through PyYAML, so `parse_faq` first tries
 faq/fastyaml.py (yaml-rs, ~15x faster), which steps aside whenever its result could differ;
@@ -28,13 +28,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from core.yamlsource import UPLOAD_MAX_ALIASES, YamlSourceError, load_yaml
+from core.yamlsource import UPLOAD_MAX_ALIASES, Path_, YamlDocument, YamlSourceError, load_yaml, read_source
 from faq.fastyaml import entry_lines, fast_data
 from faq.lexicon import trades as shipped_trades
 from faq.model import DEFAULT_ROUTES, Faq, FaqEntry, FaqError
 from faq.placeholders import placeholder_errors
-
-Path_ = tuple[str | int, ...]
 
 TOP_LEVEL_KEYS: tuple[str, ...] = ("shop", "entries", "synonyms", "lexicon", "trades")
 MAX_BYTES = 8 * 1024 * 1024
@@ -45,20 +43,18 @@ _SHOP_RE = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 class _Doc:
-    """A parsed YAML document as plain Python data plus `path -> line`, and the errors found."""
+    """The errors found in one FAQ document, each at the line core/yamlsource recorded for its
+    key path (`YamlDocument.line_of`; a path with no known key: where the document starts)."""
 
-    def __init__(self, file: str, lines: dict[Path_, int] | None = None, fast: bool = False) -> None:
-        self.file = file
-        self.lines: dict[Path_, int] = lines or {}
+    def __init__(self, source: YamlDocument, fast: bool = False) -> None:
+        self.source = source
+        self.file = source.file
         self.errors: list[FaqError] = []
         self.fast = fast  # read by faq/fastyaml.py: no line numbers (errors need the slow path)
 
     def line(self, path: Path_) -> int:
         """Line of the deepest known prefix of `path` (1-based)."""
-        for end in range(len(path), -1, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
-        return 1
+        return self.source.line_of(path, top=self.source.lines.get((), 1))
 
     def error(self, path: Path_, message: str) -> None:
         self.errors.append(FaqError(self.file, self.line(path), message))
@@ -87,7 +83,7 @@ def _compose(text: str, file: str, fast: bool = False) -> tuple[_Doc, Any] | lis
     if fast:
         data = fast_data(text.removeprefix("\ufeff"), MAX_DEPTH)
         if data is not None:
-            return _Doc(file, fast=True), data
+            return _Doc(YamlDocument(file, data), fast=True), data
     try:
         document = load_yaml(file, text=text.removeprefix("\ufeff"), substitute_env=False,
                              max_aliases=UPLOAD_MAX_ALIASES, max_depth=MAX_DEPTH)
@@ -95,7 +91,7 @@ def _compose(text: str, file: str, fast: bool = False) -> tuple[_Doc, Any] | lis
         return [FaqError(issue.file, issue.line, issue.message) for issue in exc.issues]
     if document.data is None:
         return [FaqError(file, 1, "file is empty (expected `shop:` and `entries:`)")]
-    return _Doc(file, document.lines), document.data
+    return _Doc(document), document.data
 
 
 def _entry_errors(doc: _Doc, index: int, raw: Any) -> FaqEntry | None:
@@ -160,6 +156,32 @@ def _parse_faq(
         doc.error((), f"top level must be a mapping with `shop:` and `entries:`, "
                       f"got {_describe(data)}")
         return doc.errors
+    shop = _shop(doc, data)
+    synonyms = _synonyms(doc, data.get("synonyms", {}), "synonyms")
+    lexicon = _synonyms(doc, data.get("lexicon", {}), "lexicon")
+    trades = _trades(doc, data.get("trades"))
+    raw_entries = data.get("entries")
+    entries, first_seen = _entries(doc, raw_entries, routes)
+    if doc.errors:
+        if doc.fast:  # errors need line numbers: read it again with them
+            return _parse_faq(text, file, known_routes)
+        return sorted(doc.errors, key=lambda e: e.line)
+    assert isinstance(shop, str)
+    raw_list = raw_entries if isinstance(raw_entries, list) else []
+    if doc.fast:
+        found = entry_lines(text.removeprefix("\ufeff"), raw_list)
+        if found is None:
+            return _parse_faq(text, file, known_routes)
+        lines = found
+    else:
+        lines = _entry_lines(doc, raw_list, entries, first_seen)
+    return Faq(shop=shop, entries=tuple(entries), synonyms=synonyms,
+               source=None if file.startswith("<") else Path(file),
+               lexicon=lexicon, trades=trades, lines=lines)
+
+
+def _shop(doc: _Doc, data: dict[str, Any]) -> Any:
+    """The `shop:` value, after reporting unknown top-level keys and a missing or bad shop id."""
     for key in data:
         if key not in TOP_LEVEL_KEYS:
             doc.error((key,), f"unknown top-level key `{key}`{_did_you_mean(key, TOP_LEVEL_KEYS)}")
@@ -168,10 +190,11 @@ def _parse_faq(
         doc.error(("shop",), "missing `shop:` (the shop id this file serves)")
     elif not isinstance(shop, str) or not _SHOP_RE.match(shop):
         doc.error(("shop",), f"`shop` must be a lowercase id like 'pawspa', got {_describe(shop)}")
-    synonyms = _synonyms(doc, data.get("synonyms", {}), "synonyms")
-    lexicon = _synonyms(doc, data.get("lexicon", {}), "lexicon")
-    trades = _trades(doc, data.get("trades"))
-    raw_entries = data.get("entries")
+    return shop
+
+
+def _entries(doc: _Doc, raw_entries: Any, routes: frozenset[str]) -> tuple[list[FaqEntry], dict[str, int]]:
+    """The valid entries and `id -> line` of each id's first `- id:`; every problem in `doc`."""
     entries: list[FaqEntry] = []
     first_seen: dict[str, int] = {}
     if raw_entries is None:
@@ -181,16 +204,7 @@ def _parse_faq(
     else:
         for index, raw in enumerate(raw_entries):
             entry = _entry_errors(doc, index, raw)
-            raw_id = raw.get("id") if isinstance(raw, dict) else None
-            if isinstance(raw_id, str):
-                id_line = doc.line(("entries", index))
-                if raw_id in first_seen:
-                    doc.error(("entries", index, "id"),
-                              f"entries[{index}]: duplicate id '{raw_id}' "
-                              f"(first at line {first_seen[raw_id]})")
-                    continue
-                first_seen[raw_id] = id_line
-            if entry is None:
+            if _duplicate_id(doc, index, raw, first_seen) or entry is None:
                 continue
             if entry.route is not None and entry.route not in routes:
                 doc.error(("entries", index, "route"),
@@ -199,26 +213,32 @@ def _parse_faq(
                           f"(known: {', '.join(sorted(routes))})")
                 continue
             entries.append(entry)
-    if doc.errors:
-        if doc.fast:  # errors need line numbers: read it again with them
-            return _parse_faq(text, file, known_routes)
-        return sorted(doc.errors, key=lambda e: e.line)
-    assert isinstance(shop, str)
-    if doc.fast:
-        found = entry_lines(text.removeprefix("\ufeff"), raw_entries if isinstance(raw_entries, list) else [])
-        if found is None:
-            return _parse_faq(text, file, known_routes)
-        return Faq(shop=shop, entries=tuple(entries), synonyms=synonyms,
-                   source=None if file.startswith("<") else Path(file),
-                   lexicon=lexicon, trades=trades, lines=found)
+    return entries, first_seen
+
+
+def _duplicate_id(doc: _Doc, index: int, raw: Any, first_seen: dict[str, int]) -> bool:
+    """True (and reported) when entry `index` repeats an earlier id; else its id is noted."""
+    raw_id = raw.get("id") if isinstance(raw, dict) else None
+    if not isinstance(raw_id, str):
+        return False
+    if raw_id in first_seen:
+        doc.error(("entries", index, "id"),
+                  f"entries[{index}]: duplicate id '{raw_id}' (first at line {first_seen[raw_id]})")
+        return True
+    first_seen[raw_id] = doc.line(("entries", index))
+    return False
+
+
+def _entry_lines(
+    doc: _Doc, raw_entries: list[Any], entries: list[FaqEntry], first_seen: dict[str, int]
+) -> dict[str, int]:
+    """`id -> line` of each entry and `id:answer.zh/en -> line` of its answers."""
     lines = {entry.id: first_seen.get(entry.id, 0) for entry in entries}
-    for index, raw in enumerate(raw_entries if isinstance(raw_entries, list) else []):
+    for index, raw in enumerate(raw_entries):
         if isinstance(raw, dict) and isinstance(raw.get("id"), str) and raw["id"] in lines:
             for language in ANSWER_KEYS:
                 lines[f"{raw['id']}:answer.{language}"] = doc.line(("entries", index, "answer", language))
-    return Faq(shop=shop, entries=tuple(entries), synonyms=synonyms,
-               source=None if file.startswith("<") else Path(file),
-               lexicon=lexicon, trades=trades, lines=lines)
+    return lines
 
 
 def _trades(doc: _Doc, raw: Any) -> tuple[str, ...] | None:
@@ -261,9 +281,8 @@ def load_faq(path: str | Path, known_routes: Iterable[str] | None = None) -> Faq
     """Read and validate one FAQ file; returns the `Faq` or every problem found."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        return [FaqError(file, 1, f"not UTF-8 text: {exc.reason}")]
-    except OSError as exc:
-        return [FaqError(file, 1, f"cannot read file: {exc.strerror or exc}")]
-    return parse_faq(text, file, known_routes)
+        text = read_source(path)  # FILE:LINE of the first byte that is not UTF-8, as for config.yaml
+    except YamlSourceError as exc:
+        return [FaqError(issue.file, issue.line, issue.message) for issue in exc.issues]
+    # newlines as a text-mode read gives them (the fast path's line scan expects "\n")
+    return parse_faq(text.replace("\r\n", "\n").replace("\r", "\n"), file, known_routes)

@@ -13,6 +13,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from core.i18n import language_tag
+
 DEFAULT_ROUTES: frozenset[str] = frozenset({"front_desk", "groomer", "optometrist"})
 REQUIRED_LANGUAGES: tuple[str, ...] = ("zh", "en")
 
@@ -42,8 +44,8 @@ class Answer(_Strict):
     en: NonEmptyStr
 
     def for_language(self, language: str) -> str:
-        """The answer in `language` ("zh*" -> zh, anything else -> en)."""
-        return self.zh if language.lower().startswith("zh") else self.en
+        """The answer in `language` ("zh*" -> zh, anything else -> en; core.i18n.language_tag)."""
+        return self.zh if language_tag(language) == "zh" else self.en
 
 
 class FaqEntry(_Strict):

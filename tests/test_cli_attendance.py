@@ -1,11 +1,13 @@
-"""`chatbook booking mark` and `chatbook report`: attendance recorded by staff, rates per month."""
+"""`chatbook booking mark` and `chatbook report`: attendance recorded by staff, rates per month.
+
+The commands run in this process through ``bot.cli.main`` (tests/support/cli.py), each on its own
+bootstrap of the database as for a user; tests/test_cli_serve.py and tests/test_config.py prove the
+``python -m bot`` entry point itself in real processes.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,27 +17,24 @@ from core.clock import FixedClock
 from core.config import load_config
 from core.results import Actor, Booked
 from tests.conftest import CONFIG_PATH
+from tests.helpers import copy_sqlite, sqlite_template
+from tests.support.cli import CliResult, run_chatbook
 
 
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args, "--config", str(CONFIG_PATH)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
+def _cli(env: dict[str, str], *args: str) -> CliResult:
+    return run_chatbook(*args, "--config", str(CONFIG_PATH), env=env)
 
 
 def test_mark_attendance_and_monthly_report(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'a.db'}"
-    env = {**os.environ, "CHATBOOK_DATABASE_URL": url}
+    env = {"CHATBOOK_DATABASE_URL": url}
+    config = load_config(CONFIG_PATH, environ={})
 
     async def seed() -> list[str]:
         # Past visits, booked back then, so the CLI (on the real clock) may mark them.
+        copy_sqlite(await sqlite_template(config), tmp_path / "a.db")  # migrated and synced once per process
         clock = FixedClock(datetime(2026, 10, 1, 1, 0, tzinfo=UTC))
-        services = await bootstrap(load_config(CONFIG_PATH, environ={}), clock=clock, database_url=url)
+        services = await bootstrap(config, clock=clock, database_url=url, migrate=False, sync=False)
         codes = []
         for hour in (2, 3, 4, 6):  # 10:00, 11:00, 12:00, 14:00 in Shanghai on Mon 5 Oct
             start = datetime(2026, 10, 5, hour, 0, tzinfo=UTC)

@@ -1,39 +1,34 @@
-"""`chatbook chat` and `chatbook handoff` as an admin uses them, in real processes."""
+"""`chatbook chat` and `chatbook handoff` as an admin uses them.
+
+The customer's terminal chat of the first test is a real `python -m bot chat` process (its stdin
+and stdout, staff replies arriving while it waits for input); the staff commands, and the scripted
+chat of the second test, run in this process through ``bot.cli.main`` (tests/support/cli.py),
+each on its own bootstrap of the same database file, as separate processes would.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 from core.i18n import texts
 from tests.conftest import CONFIG_PATH
+from tests.support.cli import CliResult, run_chatbook
 
 ZH = texts("zh")
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "CHATBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}",
-        "PYTHONUNBUFFERED": "1",
-    }
+    return {"CHATBOOK_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'chat.db'}", "PYTHONUNBUFFERED": "1"}
 
 
-def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args, "--config", str(CONFIG_PATH)]
-        if args[0] != "handoff"
-        else [sys.executable, "-m", "bot", args[0], args[1], "--config", str(CONFIG_PATH), *args[2:]],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_env(tmp_path),
-        check=False,
-    )
+def _cli(tmp_path: Path, *args: str, stdin: str = "") -> CliResult:
+    config = ["--config", str(CONFIG_PATH)]
+    argv = [*args, *config] if args[0] != "handoff" else [*args[:2], *config, *args[2:]]
+    return run_chatbook(*argv, env=_env(tmp_path), stdin=stdin)
 
 
 class Chat:
@@ -74,7 +69,7 @@ async def test_terminal_chat_booking_and_staff_handoff(tmp_path: Path) -> None:
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env=_env(tmp_path),
+        env={**os.environ, **_env(tmp_path)},
     )
     chat = Chat(proc)
     try:
@@ -113,15 +108,7 @@ async def test_terminal_chat_booking_and_staff_handoff(tmp_path: Path) -> None:
 def test_unanswered_questions_report(tmp_path: Path) -> None:
     # (an answered question in between, so two misses in a row do not hand the chat to staff)
     feed = "你们卖狗粮吗？\n营业时间是几点？\n你们卖狗粮吗？\n营业时间是几点？\n能帮忙代购猫砂吗？\n"
-    chat = subprocess.run(
-        [sys.executable, "-m", "bot", "chat", "--config", str(CONFIG_PATH), "--shop", "pawspa", "--as", "A"],
-        input=feed,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=_env(tmp_path),
-        check=False,
-    )
+    chat = _cli(tmp_path, "chat", "--shop", "pawspa", "--as", "A", stdin=feed)
     assert chat.returncode == 0, chat.stderr
     report = _cli(tmp_path, "faq", "unanswered", "--shop", "pawspa")
     assert report.returncode == 0, report.stderr

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +14,7 @@ from core.config import load_config
 from core.messages import OutgoingMessage
 from core.results import Actor, Booked
 from tests.conftest import CONFIG_PATH
+from tests.support.cli import run_chatbook
 from tests.support.collecting import CollectingChannel
 
 
@@ -61,13 +59,8 @@ def test_lists_unanswered_shop_changes_and_undelivered_messages(tmp_path: Path) 
             await services.close()
 
     asyncio.run(seed())
-    done = subprocess.run(
-        [sys.executable, "-m", "bot", "staff", "calls", "--config", str(CONFIG_PATH), "--shop", "pawspa"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "CHATBOOK_DATABASE_URL": url},
-        check=False,
+    done = run_chatbook(  # bot.cli.main in this process (tests/support/cli.py), on its own bootstrap
+        "staff", "calls", "--config", str(CONFIG_PATH), "--shop", "pawspa", env={"CHATBOOK_DATABASE_URL": url}
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()

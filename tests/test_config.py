@@ -10,6 +10,7 @@ import pytest
 
 from core.config import ConfigError, load_config
 from tests.conftest import CONFIG_PATH
+from tests.support.cli import run_chatbook
 
 DEMO = CONFIG_PATH.read_text(encoding="utf-8")
 
@@ -119,6 +120,7 @@ def test_every_problem_is_listed_not_just_the_first(tmp_path: Path) -> None:
 
 
 def test_server_refuses_to_start_on_bad_config(tmp_path: Path) -> None:
+    # A real `python -m bot` process: its exit code and stderr, as an admin's shell sees them.
     path = tmp_path / "config.yaml"
     text = _edit("    timezone: Asia/Shanghai", "    timezone: Nowhere/City")
     path.write_text(text, encoding="utf-8")
@@ -135,13 +137,7 @@ def test_server_refuses_to_start_on_bad_config(tmp_path: Path) -> None:
 
 
 def test_config_check_command(tmp_path: Path) -> None:
-    ok = subprocess.run(
-        [sys.executable, "-m", "bot", "config", "check", "--config", str(CONFIG_PATH)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    ok = run_chatbook("config", "check", "--config", str(CONFIG_PATH))  # bot.cli.main, in this process
     assert ok.returncode == 0, ok.stderr
     assert "shop pawspa: 6 services, 3 staff" in ok.stdout
 

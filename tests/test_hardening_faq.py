@@ -1,13 +1,12 @@
 """A broken or hostile FAQ file is one shop's problem, reported with FILE:LINE: the console upload
 answers 400 (never 500) and replaces nothing; a NUL in one shop's file on disk does not stop the
-server, the other shop's answers or `chatbook staff add`."""
+server, the other shop's answers or `chatbook staff add` (the commands run through ``bot.cli.main``
+in this process, tests/support/cli.py)."""
 
 from __future__ import annotations
 
-import os
+import asyncio
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from bot.web import build_app
 from core.clock import FixedClock
 from core.config import AppConfig
 from tests.conftest import CONFIG_PATH, ROOT
+from tests.support.cli import CliResult, run_chatbook
 from tests.support.collecting import CollectingChannel
 from tests.test_hardening_yaml import BOMB
 
@@ -90,16 +90,10 @@ def _config(tmp_path: Path, faq_dir: Path) -> Path:
     return path
 
 
-def _chatbook(*args: str, env: dict[str, str], stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, **env},
-        timeout=120,
-    )
+def _chatbook(*args: str, env: dict[str, str], stdin: str = "") -> CliResult:
+    """``chatbook <args>`` from the repository root, through ``bot.cli.main`` in this process
+    (tests/support/cli.py): the command bootstraps and reads the FAQ files as for a user."""
+    return run_chatbook(*args, env=env, stdin=stdin, cwd=ROOT)
 
 
 async def test_a_nul_in_one_shops_faq_touches_nothing_else(
@@ -118,7 +112,7 @@ async def test_a_nul_in_one_shops_faq_touches_nothing_else(
         services.faq.reload_if_changed()  # hot reload of the broken directory is quiet too
     finally:
         await services.close()
-    done = _chatbook("faq", "check", str(faq_dir), env={})
+    done = await asyncio.to_thread(_chatbook, "faq", "check", str(faq_dir), env={})
     assert done.returncode != 0 and "Traceback" not in done.stderr + done.stdout
     assert "clearsight.yaml:" in done.stdout + done.stderr
 

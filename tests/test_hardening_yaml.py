@@ -3,8 +3,6 @@ control characters and impossible dates are FILE:LINE: reasons, never a tracebac
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ import pytest
 from core.config import ConfigError, load_config
 from core.yamlsource import UPLOAD_MAX_ALIASES, YamlSourceError, load_yaml
 from tests.conftest import CONFIG_PATH, ROOT
+from tests.support.cli import run_chatbook
 
 # 421 bytes that PyYAML expands to 10^9 strings (the "billion laughs")
 BOMB = "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
@@ -89,11 +88,5 @@ def test_config_with_a_bomb_or_a_nul_is_a_clean_error(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as caught:
             load_config(path, environ={})
         assert needle in str(caught.value)
-        done = subprocess.run(
-            [sys.executable, "-m", "bot", "config", "check", "--config", str(path)],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=60,
-        )
+        done = run_chatbook("config", "check", "--config", str(path), cwd=ROOT)  # bot.cli.main, in this process
         assert done.returncode != 0 and "Traceback" not in done.stderr and f"{path}:" in done.stderr

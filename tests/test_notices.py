@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
@@ -17,6 +14,7 @@ from core.messages import OutgoingMessage
 from core.models import OutboxMessage
 from tests.conftest import CONFIG_PATH, NOW
 from tests.helpers import shows
+from tests.support.cli import run_chatbook
 from tests.support.collecting import CollectingChannel
 
 
@@ -38,28 +36,18 @@ def test_opt_in_opt_out_and_send(tmp_path: Path) -> None:
             await services.close()
 
     asyncio.run(chat())
-    env = {**os.environ, "CHATBOOK_DATABASE_URL": url}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "notice",
-            "send",
-            "--config",
-            str(CONFIG_PATH),
-            "--shop",
-            "pawspa",
-            "--zh",
-            "元旦放假一天，1月2日照常营业",
-            "--en",
-            "Closed on New Year's Day",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
+    done = run_chatbook(  # bot.cli.main in this process (tests/support/cli.py), on its own bootstrap
+        "notice",
+        "send",
+        "--config",
+        str(CONFIG_PATH),
+        "--shop",
+        "pawspa",
+        "--zh",
+        "元旦放假一天，1月2日照常营业",
+        "--en",
+        "Closed on New Year's Day",
+        env={"CHATBOOK_DATABASE_URL": url},
     )
     assert done.returncode == 0, done.stderr
     assert "queued for 1 customer" in done.stdout

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +26,8 @@ from core.records import record_visit_notes, update_pet
 from core.results import Actor, Booked
 from core.vaccinations import record_vaccination
 from tests.conftest import CONFIG_PATH, NOW
-from tests.helpers import MON, at
+from tests.helpers import MON, at, copy_sqlite, sqlite_template
+from tests.support.cli import CliResult, run_chatbook
 from tests.support.collecting import CollectingChannel
 
 STAFF = Actor.staff("mei")
@@ -126,20 +124,19 @@ async def test_export_has_everything_and_delete_leaves_nothing(services: Service
     assert event.actor_id == "mei" and event.details["counts"]["pets"] == 1
 
 
-def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "customer", *args, "--config", str(CONFIG_PATH)],
-        capture_output=True, text=True, timeout=90, env=env, check=False,
-    )  # fmt: skip
+def _cli(env: dict[str, str], *args: str) -> CliResult:
+    """``chatbook customer <args>`` through ``bot.cli.main`` in this process (tests/support/cli.py)."""
+    return run_chatbook("customer", *args, "--config", str(CONFIG_PATH), env=env)
 
 
 def test_cli_export_and_delete(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'p.db'}"
-    env = {**os.environ, "CHATBOOK_DATABASE_URL": url}
+    env = {"CHATBOOK_DATABASE_URL": url}
 
     async def seeded() -> tuple[int, int, int]:
         config = load_config(CONFIG_PATH, environ={})
-        services = await bootstrap(config, clock=FixedClock(NOW), database_url=url)
+        copy_sqlite(await sqlite_template(config), tmp_path / "p.db")  # migrated and synced once per process
+        services = await bootstrap(config, clock=FixedClock(NOW), database_url=url, migrate=False, sync=False)
         try:
             return await seed(services)
         finally:

@@ -8,9 +8,7 @@ import asyncio
 import csv
 import io
 import json
-import os
 import random
-import sys
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -46,6 +44,7 @@ from core.models import (
     WaitlistStatus,
 )
 from tests.conftest import CONFIG_PATH
+from tests.support.cli import run_chatbook
 
 BERLIN = ZoneInfo("Europe/Berlin")  # pawspa is re-zoned for these tests: the range crosses 25 October
 FIRST, LAST = date(2026, 9, 25), date(2026, 11, 5)
@@ -488,25 +487,15 @@ async def test_recent_ratings_and_their_comments_go_out_as_data(services: Servic
 
 
 async def _chatbook(url: str, *args: str) -> tuple[int | None, str, str]:
-    """``chatbook <args>`` on the demo config and the test's database: exit code, stdout, stderr."""
-    done = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        "--config",
-        str(CONFIG_PATH),
-        env={**os.environ, "CHATBOOK_DATABASE_URL": url},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(done.communicate(), timeout=60)
-    return done.returncode, out.decode(), err.decode()
+    """``chatbook <args>`` on the demo config and the test's database: exit code, stdout, stderr.
+    Runs ``bot.cli.main`` in this process (tests/support/cli.py), in a thread: it runs its own loop."""
+    env = {"CHATBOOK_DATABASE_URL": url}
+    done = await asyncio.to_thread(run_chatbook, *args, "--config", str(CONFIG_PATH), env=env)
+    return done.returncode, done.stdout, done.stderr
 
 
-async def test_cli_report_csv_prints_the_same_figures(services: Services, tmp_path: Any) -> None:
-    if services.db.dialect != "sqlite":
-        pytest.skip("the CLI run is the same on both databases; once is enough")
+async def test_cli_report_csv_prints_the_same_figures(sqlite_services: Services, tmp_path: Any) -> None:
+    services = sqlite_services  # the CLI run is the same on both databases; SQLite only, once is enough
     await seed(services)
     want = await reports.figures(services.db, "pawspa", services.config.shops["pawspa"], "month", FIRST, LAST)
     url = services.db.url.render_as_string(hide_password=False)

@@ -63,13 +63,9 @@ DATE_CASES: list[tuple[dt.date, str, dt.date | None]] = [
     (WED, "下周三", D(2026, 11, 25)),
     (WED, "下周一", D(2026, 11, 23)),
     (DEC30, "下周一", D(2027, 1, 4)),
-    # 周末 / weekend = Saturday of this calendar week (today on a Sunday)
-    (SAT, "周末", D(2026, 11, 21)),
-    (WED, "这周末", D(2026, 11, 21)),
+    # 周末 / weekend is a range (see RANGE_CASES); on a Sunday "this weekend" is today
     (D(2026, 11, 22), "周末", D(2026, 11, 22)),
-    (WED, "下周末", D(2026, 11, 28)),
-    (WED, "this weekend", D(2026, 11, 21)),
-    (SAT, "next weekend", D(2026, 11, 28)),
+    (WED, "sunday this weekend", D(2026, 11, 22)),
     # --- explicit Chinese dates, roll-over to next year when passed
     (SAT, "11月28日", D(2026, 11, 28)),
     (SAT, "11月28号", D(2026, 11, 28)),
@@ -397,6 +393,44 @@ def test_parse_when(today: dt.date, text: str, expected: When, rest: str) -> Non
 def test_first_valid_date_wins() -> None:
     assert parse_date("周六或者周日", SAT) == D(2026, 11, 21)
     assert parse_date("2月30日不行就3月1日", SAT) == D(2027, 3, 1)
+
+
+RANGE_CASES = [
+    # (today, text, first day of the range); a range is no one day
+    (WED, "下周", D(2026, 11, 23)),
+    (WED, "下个星期有空吗", D(2026, 11, 23)),
+    (WED, "下下周", D(2026, 11, 30)),
+    (WED, "这周", WED),
+    (WED, "本周晚些", D(2026, 11, 19)),
+    (WED, "next week sometime?", D(2026, 11, 23)),
+    (WED, "later this week", D(2026, 11, 19)),
+    (WED, "the week after next", D(2026, 11, 30)),
+    (WED, "next month", D(2026, 12, 1)),
+    (WED, "下个月初", D(2026, 12, 1)),
+    (WED, "月底", D(2026, 11, 24)),
+    (D(2026, 11, 27), "end of the month", D(2026, 11, 27)),
+    (SAT, "周末", SAT),
+    (WED, "这周末", SAT),
+    (WED, "下周末", D(2026, 11, 28)),
+    (WED, "this weekend", SAT),
+    (SAT, "next weekend", D(2026, 11, 28)),
+]
+
+
+@pytest.mark.parametrize(("today", "text", "first"), RANGE_CASES)
+def test_a_named_range_gives_its_first_day_and_no_date(today: dt.date, text: str, first: dt.date) -> None:
+    w = parse_when(text, today)
+    assert (w.date, w.from_date, w.found) == (None, first, True)
+
+
+def test_a_weekday_said_with_a_range_falls_inside_it() -> None:
+    assert parse_when("next week, saturday at 10am", SAT).date == D(2026, 11, 28)  # not today
+    assert parse_when("下个星期，周六", SAT).date == D(2026, 11, 28)
+    assert parse_when("下周三", WED).date == D(2026, 11, 25)  # one weekday rule, as before
+    weekend = parse_when("下周末", WED)
+    assert (weekend.from_date, weekend.until_date) == (D(2026, 11, 28), D(2026, 11, 29))
+    assert parse_when("last week", WED).from_date is None  # the past is no range to book in
+    assert parse_when("上周", WED).from_date is None
 
 
 def test_span_maps_back_through_normalisation() -> None:

@@ -12,8 +12,9 @@ FAQ:        GET  /api/console/faq ;  POST /faq/{shop} (admin; body = the YAML fi
 
 Every input is checked here, at the edge (bot/api.py's helpers): ids are integers in range, dates
 within two years of today, times HH:MM, texts typed and bounded -> 400 naming the field. A FAQ
-upload is read by core/yamlsource (no anchors, no control characters) before the FAQ rules:
-a broken file is a 400 listing FILE:LINE: reason, and nothing is replaced. A manual booking that
+upload is read by faq/loader.py with core/yamlsource's upload rules (no anchors, no control
+characters) and then the FAQ rules: a broken file is a 400 listing FILE:LINE: reason, and
+nothing is replaced. A manual booking that
 is not made leaves no new customer behind.
 
 Each route checks its input, calls one use case of bot/usecases/ (the CLI calls the same ones)
@@ -35,6 +36,7 @@ from aiohttp import web
 from bot.api import SERVICES_KEY, bad, int_id, json_error, parse_date, parse_moment, parse_time, text_field
 from bot.bootstrap import Services
 from bot.console.auth import check_csrf, check_shop, require_session
+from bot.console.views import relative_name
 from bot.engine.store import ConversationState, HandoffItem
 from bot.usecases import Refused, booking_actions, handoff
 from bot.usecases.day_view import day_view as bookings_between
@@ -47,7 +49,7 @@ from core.messages import OutgoingMessage
 from core.models import TranscriptEntry
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Taken
 from core.staff_accounts import Session
-from core.yamlsource import UPLOAD_MAX_ALIASES, YamlSourceError, load_yaml
+from core.yamlsource import YamlSourceError, decode_source
 from faq import group_unanswered, parse_faq
 
 MAX_TEXT = 4000
@@ -377,8 +379,8 @@ async def manual_booking(request: web.Request) -> web.Response:
     start = _start(services, shop_id, data.get("date"), data.get("time"))
     staff_id = _staff_field(data, shop)
     notes = text_field(data, "notes", max_len=500)
-    # Everything is checked before a customer exists (the use case removes one it made when the
-    # booking is not made, so a failure leaves nobody behind).
+    # Everything is checked before a customer exists (the use case makes the customer and the
+    # booking in one unit of work, so a booking not made leaves nobody behind).
     actor = _staff_actor(session)
     result = await book_for_customer(
         services, shop_id, service_id, start, actor, name=name, phone=phone, staff_id=staff_id, notes=notes
@@ -497,7 +499,7 @@ async def faq_upload(request: web.Request) -> web.Response:
     status = services.faq.status(shop_id) if services.faq else None
     if status is not None and status.file:
         target = Path(status.file)
-    name = _relative_name(target)
+    name = relative_name(target)
     raw = await request.read()
     if len(raw) > MAX_FAQ_BYTES:
         raise json_error(413, "too_large", f"a FAQ file may have at most {MAX_FAQ_BYTES // 1024} KiB", field="body")
@@ -523,29 +525,16 @@ async def faq_upload(request: web.Request) -> web.Response:
 def _check_faq_upload(raw: bytes, name: str, routes: list[str]) -> tuple[str, Any] | list[str]:
     """The uploaded file's text and FAQ, or its problems as FILE:LINE: reason."""
     try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        return [f"{name}:{line}: not UTF-8 text ({exc.reason})"]
-    try:  # the safe reader first: no anchors/aliases, no control characters, bounded size and depth
-        load_yaml(name, text=text, substitute_env=False, max_aliases=UPLOAD_MAX_ALIASES)
+        text = decode_source(raw, name)
     except YamlSourceError as exc:
         return [str(i) for i in exc.issues]
-    try:
+    try:  # core/yamlsource's upload rules (no anchors/aliases, no control characters, bounded depth)
         parsed = parse_faq(text, name, routes)
     except Exception as exc:  # the FAQ rules must never turn an upload into a 500
         return [f"{name}:1: unreadable FAQ ({type(exc).__name__})"]
     if isinstance(parsed, list):
         return [str(e) for e in parsed]
     return text, parsed
-
-
-def _relative_name(path: Path) -> str:
-    """The file as admins know it (faq/pawspa.yaml), not the server's absolute path."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return path.name if path.is_absolute() else str(path)
 
 
 def register(app: web.Application) -> None:

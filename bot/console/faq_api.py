@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -36,8 +35,9 @@ from sqlalchemy import select
 
 from bot.api import SERVICES_KEY, bad, json_error, text_field
 from bot.bootstrap import Services
-from bot.console.api import _body, _json, _relative_name, _shop
+from bot.console.api import _body, _json, _shop
 from bot.console.auth import check_csrf, check_shop, require_session
+from bot.console.views import relative_name
 from core import audit
 from core.models import Conversation, TranscriptEntry
 from core.results import Actor
@@ -195,7 +195,7 @@ async def add_phrasing_view(request: web.Request) -> web.Response:
     if not result.ok:
         return _json({"ok": False, "errors": [str(e) for e in result.errors]}, status=400)
     status = services.faq.status(shop_id)
-    file = _relative_name(Path(status.file)) if status is not None else ""
+    file = relative_name(status.file) if status is not None else ""
     if result.added:
         async with services.db.transaction() as s:
             audit.record(

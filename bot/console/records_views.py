@@ -13,33 +13,19 @@ from __future__ import annotations
 from aiohttp import web
 
 from bot.api import int_id
-from bot.console.views import _chrome, _lang, _page, _render
+from bot.console.views import shell, shop_page
+from core.staff_accounts import Session
 
 
-async def customers_page(request: web.Request) -> web.StreamResponse:
-    found = await _page(request)
-    if isinstance(found, web.Response):
-        return found
-    session, shop_id = found
-    lang = _lang(request, session)
-    return _render(request, "customers.html", lang, page="customers", **_chrome(request, session, shop_id))
+@shop_page
+async def customers_page(request: web.Request, session: Session, shop_id: str) -> web.StreamResponse:
+    return shell(request, session, shop_id, "customers.html", "customers")
 
 
-async def customer_page(request: web.Request) -> web.StreamResponse:
-    found = await _page(request)
-    if isinstance(found, web.Response):
-        return found
-    session, shop_id = found
+@shop_page
+async def customer_page(request: web.Request, session: Session, shop_id: str) -> web.StreamResponse:
     customer_id = int_id(request.query.get("id", ""), "id")
-    lang = _lang(request, session)
-    return _render(
-        request,
-        "customer.html",
-        lang,
-        page="customer",
-        customer_id=customer_id,
-        **_chrome(request, session, shop_id),
-    )
+    return shell(request, session, shop_id, "customer.html", "customer", customer_id=customer_id)
 
 
 def register(app: web.Application) -> None:

@@ -22,6 +22,8 @@ from bot.api import SERVICES_KEY, bad, parse_date
 from bot.bootstrap import Services
 from bot.console import views  # the shared page helpers: chrome, language, rendering
 from bot.console.auth import check_shop, require_session
+from bot.usecases import Refused
+from bot.usecases.reports import check_range
 from core import reports
 from core.ratings import RatingService
 from core.staff_accounts import Session
@@ -67,10 +69,10 @@ def _range(services: Services, shop_id: str, grain: reports.Grain, query: Any) -
     today = services.clock.now().astimezone(services.config.shops[shop_id].tz).date()
     last = parse_date(query["to"], "to", today=today) if query.get("to") else today
     first = parse_date(query["from"], "from", today=today) if query.get("from") else last - DEFAULT_SPAN[grain]
-    if first > last:
-        raise bad("from", "must not be after 'to'", "bad_range")
-    if len(reports.periods(grain, first, last)) > reports.MAX_PERIODS:
-        raise bad("from", f"too many {grain}s: at most {reports.MAX_PERIODS}", "range_too_long")
+    try:
+        check_range(grain, first, last)  # the CLI's rules too (bot/usecases/reports.py)
+    except Refused as exc:
+        raise bad(exc.field, exc.message, exc.code) from None
     return first, last
 
 
@@ -139,18 +141,17 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
         shop_id, side_by_side = asked, False
     else:
         return views._forbidden(request, session)
-    lang = views._lang(request, session)
     today = services.clock.now().astimezone(services.config.shops[shop_id].tz).date().isoformat()
-    return views._render(
+    return views.shell(
         request,
+        session,
+        shop_id,
         "reports.html",
-        lang,
-        page="reports",
+        "reports",
         today=today,
         view=ALL if side_by_side else shop_id,
         can_compare=len(visible) > 1,
         lang_param=request.query.get("lang") if request.query.get("lang") in views.LANGS else "",
-        **views._chrome(request, session, shop_id),
     )
 
 

@@ -17,6 +17,7 @@ textContent. UI strings come from bot/console/locales/{zh,en}.yaml: ?lang= or th
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -214,42 +215,48 @@ def _chrome(request: web.Request, session: Session, shop_id: str) -> dict[str, A
     return {"account": session.account, "shops": shops, "shop": shop_id, "csrf": session.csrf}
 
 
-async def _page(request: web.Request) -> tuple[Session, str] | web.Response:
-    session = await auth.require_session(request, page=True)
+ShopPage = Callable[[web.Request, Session, str], Awaitable[web.StreamResponse]]
+
+
+def shop_page(handler: ShopPage) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The route of a page about one shop: a session (else the login page), the shop from
+    ``?shop=`` (default: the account's first) and the 403 page when the account may not see it;
+    ``handler`` gets the session and the shop id."""
+
+    async def route(request: web.Request) -> web.StreamResponse:
+        session = await auth.require_session(request, page=True)
+        services = request.app[SERVICES_KEY]
+        visible = [s for s in session.account.shops if s in services.config.shops]
+        shop_id = request.query.get("shop") or (visible[0] if visible else "")
+        if not shop_id or not session.account.can_see(shop_id) or shop_id not in services.config.shops:
+            return _forbidden(request, session)
+        return await handler(request, session, shop_id)
+
+    return route
+
+
+def shell(
+    request: web.Request, session: Session, shop_id: str, template: str, page: str, **context: Any
+) -> web.Response:
+    """A console page: ``template`` in the account's language with the chrome (account, shops, CSRF)."""
+    chrome = _chrome(request, session, shop_id)
+    return _render(request, template, _lang(request, session), page=page, **context, **chrome)
+
+
+@shop_page
+async def inbox_page(request: web.Request, session: Session, shop_id: str) -> web.StreamResponse:
+    return shell(request, session, shop_id, "inbox.html", "inbox")
+
+
+@shop_page
+async def day_page(request: web.Request, session: Session, shop_id: str) -> web.StreamResponse:
     services = request.app[SERVICES_KEY]
-    visible = [s for s in session.account.shops if s in services.config.shops]
-    shop_id = request.query.get("shop") or (visible[0] if visible else "")
-    if not shop_id or not session.account.can_see(shop_id) or shop_id not in services.config.shops:
-        return _forbidden(request, session)
-    return session, shop_id
+    today = services.clock.now().astimezone(services.config.shops[shop_id].tz).date().isoformat()
+    return shell(request, session, shop_id, "day.html", "day", today=today)
 
 
-async def inbox_page(request: web.Request) -> web.StreamResponse:
-    found = await _page(request)
-    if isinstance(found, web.Response):
-        return found
-    session, shop_id = found
-    lang = _lang(request, session)
-    return _render(request, "inbox.html", lang, page="inbox", **_chrome(request, session, shop_id))
-
-
-async def day_page(request: web.Request) -> web.StreamResponse:
-    found = await _page(request)
-    if isinstance(found, web.Response):
-        return found
-    session, shop_id = found
-    services = request.app[SERVICES_KEY]
-    shop = services.config.shops[shop_id]
-    today = services.clock.now().astimezone(shop.tz).date().isoformat()
-    lang = _lang(request, session)
-    return _render(request, "day.html", lang, page="day", today=today, **_chrome(request, session, shop_id))
-
-
-async def faq_page(request: web.Request) -> web.StreamResponse:
-    found = await _page(request)
-    if isinstance(found, web.Response):
-        return found
-    session, shop_id = found
+@shop_page
+async def faq_page(request: web.Request, session: Session, shop_id: str) -> web.StreamResponse:
     services = request.app[SERVICES_KEY]
     lang = _lang(request, session)
     cards = []
@@ -265,7 +272,7 @@ async def faq_page(request: web.Request) -> web.StreamResponse:
                 "name": shop.name.model_dump().get(lang) or sid,
                 "present": status is not None,
                 "ok": bool(status and status.ok),
-                "file": _relative(str(status.file)) if status else "",
+                "file": relative_name(status.file) if status else "",
                 "errors": [str(e) for e in status.errors] if status else [],
                 "entries": status.entries if status else 0,
                 "loaded": loaded,
@@ -274,22 +281,17 @@ async def faq_page(request: web.Request) -> web.StreamResponse:
                                group_unanswered(await services.engine.unanswered(sid, limit=200))][:30],
             }
         )
-    return _render(
-        request,
-        "faq.html",
-        lang,
-        page="faq",
-        cards=cards,
-        can_upload=session.account.is_admin,
-        **_chrome(request, session, shop_id),
-    )
+    return shell(request, session, shop_id, "faq.html", "faq", cards=cards, can_upload=session.account.is_admin)
 
 
-def _relative(path: str) -> str:
+def relative_name(path: str | Path) -> str:
+    """A file as admins know it (faq/pawspa.yaml), not the server's absolute path (the FAQ page,
+    the upload's answer and the learn-from-chats list all name files this way)."""
+    path = Path(path)
     try:
-        return str(Path(path).resolve().relative_to(Path.cwd()))
+        return str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
-        return path
+        return path.name if path.is_absolute() else str(path)
 
 
 async def root_redirect(request: web.Request) -> web.StreamResponse:
@@ -342,21 +344,17 @@ async def _feeds(request: web.Request, session: Session, shop_id: str, lang: str
     return [r for r in people if r["mine"]] + shop_feed + [r for r in people if not r["mine"]]
 
 
-async def calendar_page(request: web.Request) -> web.StreamResponse:
-    found = await _page(request)
-    if isinstance(found, web.Response):
-        return found
-    session, shop_id = found
-    lang = _lang(request, session)
+@shop_page
+async def calendar_page(request: web.Request, session: Session, shop_id: str) -> web.StreamResponse:
     rotated = request.query.get("rotated")
-    return _render(
+    return shell(
         request,
+        session,
+        shop_id,
         "calendar.html",
-        lang,
-        page="calendar",
-        feeds=await _feeds(request, session, shop_id, lang),
+        "calendar",
+        feeds=await _feeds(request, session, shop_id, _lang(request, session)),
         rotated=rotated if rotated is not None and len(rotated) <= 64 else None,
-        **_chrome(request, session, shop_id),
     )
 
 

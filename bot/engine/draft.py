@@ -60,6 +60,7 @@ class Draft:
     staff: str | None = None  # the groomer / optometrist the customer asked for
     # the pet
     new_pet: bool = False  # the customer said it is a pet we do not know yet
+    created_pet: int | None = None  # the pet put on file in this very dialog (its name can still be corrected)
     pet_id: int | None = None
     pet_name: str | None = None
     species: str | None = None
@@ -72,10 +73,12 @@ class Draft:
     want_time: str | None = None  # HH:MM named with it
     asked_time: str | None = None  # the last time of day the customer asked for (kept across days)
     period: str | None = None  # morning | afternoon | evening
+    after: str | None = None  # "anytime after 4": HH:MM from which any time suits (kept across days)
     recurrence: dict[str, Any] | None = None  # "每6周一次": the repeat asked for (Recurrence.as_json())
     day: str | None = None  # the chosen day (ISO, shop-local)
     start: str | None = None  # the chosen start (ISO, UTC)
     day_from: str | None = None  # "more days" paging
+    day_until: str | None = None  # the last day of a short range asked for ("this weekend": Sunday)
     alternatives: list[str] = field(default_factory=list)  # slot payloads offered instead
     hold_id: int | None = None
     autoconfirm: bool = False  # the customer already said yes to these details (a resumed booking)
@@ -120,3 +123,4 @@ class Draft:
         self.want_time = None
         self.alternatives = []
         self.day_from = None
+        self.day_until = None

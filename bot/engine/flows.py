@@ -11,6 +11,7 @@ add-on end in a confirmation step, a cancel starts with one.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -114,6 +115,7 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
                 d.addons.append(addon)
     if t.shop.kind == "pet":
         _apply_pet(t, frame)
+        await _rename_new_pet(t, frame)
     what_changed = before != _what(d)
     wished_time = _chosen_time(t)
     if frame.when.time is not None:
@@ -147,6 +149,23 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
             day = d.day
             d.forget_when()
             d.want_day = day
+    if frame.after is not None:
+        if not (d.day or d.want_day or frame.when.date) and d.after != frame.after.strftime("%H:%M"):
+            t.say(t.t("info.noted_after", time=frame.after.strftime("%H:%M")))  # "not too early": noted
+        d.after = frame.after.strftime("%H:%M")  # "周日下午两点以后都可以": the times offered start there
+        if d.start and datetime.fromisoformat(d.start).astimezone(t.shop.tz).time() < frame.after:
+            d.forget_time()
+            when_changed = True
+    if frame.when.date is None and not (d.day or d.want_day) and d.mode == Mode.BOOK and _THAT_DAY.search(frame.text):
+        on_file = await upcoming(t)  # "can I also bring my son in that day?": the day of the booking on file
+        days = {b.start.astimezone(t.shop.tz).date() for b in on_file}
+        if len(days) == 1:
+            new_time = frame.when.time.strftime("%H:%M") if frame.when.time else d.want_time
+            d.want_day, d.want_time = days.pop().isoformat(), new_time
+            when_changed = True
+    if frame.when.from_date is not None and frame.when.date is None and not (d.day or d.want_day):
+        d.day_from = frame.when.from_date.isoformat()  # "next week sometime": the days offered start there
+        d.day_until = frame.when.until_date.isoformat() if frame.when.until_date else None  # "周末": Sat or Sun
     if frame.earliest and not frame.when.time and not when_changed and (d.day or d.want_day):
         day = d.day or d.want_day
         d.forget_when()
@@ -232,6 +251,22 @@ def _apply_pet(t: Turn, frame: Frame) -> bool:
         d.vaccinated_on = frame.vaccinated_on.isoformat() if frame.vaccinated_on else None
         changed = True
     return changed
+
+
+async def _rename_new_pet(t: Turn, frame: Frame) -> None:
+    """ "oops her name is Mumu not Momo": the pet put on file a moment ago gets the right name."""
+    d = t.draft
+    name = frame.new_pet_name
+    if not name or frame.pet is not None or d.pet_id is None or d.pet_id != d.created_pet or name == d.pet_name:
+        return
+    if not (frame.has(Intent.CORRECTION) or _RENAMING.search(frame.text.lower())):
+        return
+    if await t.engine.customers.update_pet(t.customer.id, d.pet_id, name=name) is not None:
+        d.pet_name = name
+        await _reload_customer(t)
+
+
+_RENAMING = re.compile(r"\bname\s+is\b|\bcalled\b|\bnamed\b|名字是|叫")
 
 
 def use_pet(t: Turn, pet: PetView) -> None:
@@ -433,7 +468,7 @@ async def _pet_ready(t: Turn) -> bool:
             t.customer.id, name=d.pet_name, species=d.species, size=d.size, breed=d.breed or ""
         )
         await _reload_customer(t)
-        d.pet_id = new_pet.id
+        d.pet_id = d.created_pet = new_pet.id
         t.say(t.t("info.new_pet", pet=new_pet.name))
     pet = t.pet(d.pet_id)
     if pet is not None:
@@ -721,7 +756,10 @@ async def pick_day(t: Turn, day: date, *, at: time | None = None, period: str | 
         d.period = period
     if d.asked_time == "earliest" and at is None:
         d.asked_time = None
-        d.start = slots[0].start.isoformat()
+        tz = t.shop.tz
+        later = [s for s in slots if not d.after or s.start.astimezone(tz).time() >= time.fromisoformat(d.after)]
+        in_period = [s for s in later if d.period and period_of(s.start.astimezone(tz).time()) == d.period]
+        d.start = (in_period or later or slots)[0].start.isoformat()  # "下午……最早那个": the afternoon's first
         await advance(t)
         return
     if at is not None:
@@ -841,6 +879,52 @@ def reason_text(t: Turn, result: NotAllowed) -> str:
 
 def _hours(minutes: int) -> str:
     return f"{minutes / 60:g}"
+
+
+async def pick_first_free(t: Turn, day: date, options: tuple[time, ...]) -> None:
+    """ "11 or 2, the earlier one if it's free": the first of the times asked for that is free."""
+    free = {s.start for s in await free_slots(t, day)}
+    for at in options:
+        start = to_utc(day, at.hour * 60 + at.minute, t.shop.tz)
+        if start in free:
+            t.draft.start = start.isoformat()
+            await advance(t)
+            return
+    await pick_day(t, day, at=options[0])  # none free: the nearest times are offered
+
+
+async def offer_relative(t: Turn, direction: str) -> bool:
+    """ "anything earlier?" at the summary or under the times: that day's free times before (or
+    after) the one chosen, else the ones shown; False when no day is chosen yet."""
+    d = t.draft
+    if not d.day:
+        return False
+    day = date.fromisoformat(d.day)
+    offered = [s for p in t.data.get("buttons", []) if p.startswith("s:") and (s := slot_from_payload(p))]
+    if d.start:
+        ref = datetime.fromisoformat(d.start)
+    elif offered:
+        ref = min(offered) if direction == "earlier" else max(offered)
+    else:
+        return False
+    await release_hold(t)
+    slots = await free_slots(t, day)
+    if direction == "earlier":
+        found = [s for s in slots if s.start < ref][-MAX_TIME_BUTTONS:]
+    else:
+        found = [s for s in slots if s.start > ref][:MAX_TIME_BUTTONS]
+    d.start = None
+    d.period = None
+    d.after = None
+    d.asked_time = None
+    if not found:
+        key = "info.none_earlier" if direction == "earlier" else "info.none_later"
+        t.say(t.t(key, day=t.day_text(day), time=ref.astimezone(t.shop.tz).strftime("%H:%M")))
+        d.alternatives = []
+    else:
+        d.alternatives = [slot_payload(s.start) for s in found]
+    await t.go(StateName.CHOOSE_TIME, push=False)
+    return True
 
 
 async def release_hold(t: Turn) -> None:
@@ -990,6 +1074,8 @@ async def start_manage(
     refers = the_only or (frame is not None and frame.has_day_or_reference)
     if chosen is None and len(bookings) == 1 and (action or refers):
         chosen = bookings[0]
+    if chosen is not None and frame is not None and target is not None and shift is None:
+        _aim_move(t, frame, target, chosen)
     if chosen is not None and shift is not None:
         moved = chosen.start + timedelta(minutes=shift)
         local = moved.astimezone(t.shop.tz)
@@ -1034,6 +1120,40 @@ def tell_booking(t: Turn, b: BookingView) -> None:
 
 
 MOVE_CUES = ("改到", "改成", "换到", "挪到", "推到", "调到", "改为", " to ", "move it to", "instead")
+
+
+def _aim_move(t: Turn, frame: Frame, target: Any, booking: BookingView) -> None:
+    """Where a move goes, read against the booking itself: "to 4pm same day" is that day; the
+    booking's own day said without a move cue ("周六豆豆的预约想改一下时间") only names the booking;
+    "the following Sunday" of a Sunday booking is a week later; a move to the very same time is
+    no move (the day or time is asked instead)."""
+    d = t.draft
+    own = booking.start.astimezone(t.shop.tz)
+    lowered = frame.text.lower()
+    cue = any(c in lowered for c in MOVE_CUES)
+    day = target.date
+    if day is None and target.time is not None:
+        day = own.date()  # "push it to 4pm (same day)"
+    if day is None:
+        return
+    if day == own.date() and target.time is None and not cue and not target.period:
+        d.want_day = d.want_time = None  # the day names the booking, not where it goes
+        d.asked_time = None
+        return
+    if day <= own.date() and _FOLLOWING.search(lowered):
+        day += timedelta(days=7 * ((own.date() - day).days // 7 + 1))  # "the following Sunday"
+    same_time = target.time is None and (frame.same_time or d.asked_time == "same")
+    at = target.time or (own.time() if same_time else None)
+    if day == own.date() and at is not None and at.replace(second=0) == own.time().replace(second=0, microsecond=0):
+        d.want_day = d.want_time = None  # "move it to Sunday 11:00" when it is Sunday 11:00: which time, then?
+        return
+    d.want_day = day.isoformat()
+    d.want_time = at.strftime("%H:%M") if at is not None else None
+    d.period = target.period
+
+
+_THAT_DAY = re.compile(r"\b(?:that|the\s+same)\s+day\b|\bsame\s+day\b|那天|那一天|同一天|当天|同一日", re.IGNORECASE)
+_FOLLOWING = re.compile(r"\bfollowing\b|\bthe week after\b|下一个|再下一个|之后的那个|后面那个")
 
 
 def _new_when(t: Turn, frame: Frame) -> Any:
@@ -1123,7 +1243,8 @@ async def run_action(t: Turn, booking: BookingView) -> None:
         d.duration = booking.duration_min
         if d.want_day and not d.want_time and d.asked_time == "same":
             d.want_time = booking.start.astimezone(t.shop.tz).strftime("%H:%M")
-        t.say(t.t("manage.reschedule_day", service=t.service_name(booking.service_id), when=t.when(booking.start)))
+        if not d.want_day:  # a day already named goes straight to "move it from ... to ...?"
+            t.say(t.t("manage.reschedule_day", service=t.service_name(booking.service_id), when=t.when(booking.start)))
         await advance(t)
     elif action == Action.CANCEL:
         if left < timedelta(minutes=rules.cancel_cutoff_min) and booking.status != BookingStatus.HELD:
@@ -1235,7 +1356,9 @@ async def escalate(t: Turn, *, route: str | None, reason: str) -> None:
     t.clear_draft()
     t.conv.state = StateName.IDLE.value
     t.conv.mode = ConversationMode.HANDOFF
-    await handoff.hand_to_staff(t.engine.store, t.conv.id, route=route or t.data.get("route"), reason=reason)
+    await handoff.hand_to_staff(
+        t.engine.store, t.conv.id, route=route or t.data.get("route"), reason=reason, shop_id=t.shop_id, shop=t.shop
+    )  # the staff alert rides in the same transaction (bot/usecases/handoff.py)
     t.say(t.t("handoff.to_staff", eta=_eta(t)))
 
 
@@ -1279,7 +1402,7 @@ def _answers(matcher: FaqMatcher, result: MatchResult, text: str, *, in_flow: bo
     answered; out of the blue ("Can you repair my car?" scores 83 on glasses repairs) the bar is higher.
     """
     if result.decision == "answer" and result.entry is not None:
-        return [result.entry]
+        return [] if _vague_tie(result, text) else [result.entry]
     likely = LIKELY if in_flow else LIKELY_OUT_OF_FLOW
     if result.decision != "suggest" or not result.candidates or result.candidates[0].score < likely:
         return []
@@ -1291,6 +1414,17 @@ def _answers(matcher: FaqMatcher, result: MatchResult, text: str, *, in_flow: bo
         chosen.append(rest[0])
     entries = [matcher.faq.entry(c.id) for c in chosen]
     return [e for e in entries if e is not None]
+
+
+def _vague_tie(result: MatchResult, text: str) -> bool:
+    """ "how much?" / "价格" scoring two entries alike: which one is meant is asked, not guessed."""
+    cands = result.candidates
+    if result.decision != "answer" or len(cands) < 2:
+        return False
+    return cands[1].score >= cands[0].score - VAGUE_TIE and _vague(text)
+
+
+VAGUE_TIE = 3.0  # points: two entries this close on a few words are one question with two readings
 
 
 def _answer_in_context(matcher: FaqMatcher, result: MatchResult, text: str, context: str) -> list[FaqEntry]:
@@ -1338,6 +1472,21 @@ async def _health_worry(t: Turn, matcher: FaqMatcher, result: MatchResult, text:
 HEALTH_FLOOR = 0.5  # a health entry this unlikely is not said (staff still get a symptom below)
 
 
+async def take_complaint(t: Turn, text: str) -> None:
+    """A complaint goes to staff at once: the FAQ entry for it when one answers outright and hands
+    over ("the groomer cut my dog's ear"), else an apology; never a booking or "did you mean"."""
+    matcher = t.engine.faq_matcher(t.shop_id)
+    if matcher is not None:
+        result = matcher.match(text)
+        entry = next((e for e in _answers(matcher, result, text, in_flow=False) if e.handoff), None)
+        if entry is not None:
+            t.say(faq_answer_text(t, entry))
+            await escalate(t, route=entry.route, reason=f"faq:{entry.id}")
+            return
+    t.say(t.t("handoff.sorry"))
+    await escalate(t, route=None, reason="complaint")
+
+
 async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False, health: bool = False) -> bool:
     """Answer, suggest or record the question; False when the FAQ has nothing at all.
 
@@ -1355,7 +1504,8 @@ async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False, heal
             break
     # an open question ("how much?" answered with a choice) is read with the next fragment ("for a cat bath")
     t.data.pop("faq_open", None)
-    if (len(entries) > 1 or (not entries and result.decision == "suggest")) and not only_answer:
+    choice = not entries and (result.decision == "suggest" or _vague_tie(result, text))
+    if (len(entries) > 1 or choice) and not only_answer:
         t.data["faq_open"] = {"text": text[:200], "at": t.now.isoformat()}
     if entries:
         for entry in entries:
@@ -1374,7 +1524,7 @@ async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False, heal
         return False
     if health and await _health_worry(t, matcher, result, text):
         return True
-    if result.decision == "suggest" and result.candidates:
+    if (result.decision == "suggest" or _vague_tie(result, text)) and result.candidates:
         buttons = []
         for candidate in result.candidates:
             suggested = matcher.faq.entry(candidate.id)

@@ -496,8 +496,11 @@ def looks_like_question(text: str) -> bool:
     norm = text.strip()
     if not norm:
         return False
-    if norm.endswith(("?", "？")) or any(
-        w in norm
+    if norm.endswith(("?", "？")):
+        return True
+    counted = _NOT_ASKING_JI.sub("", norm)  # "过几天想给豆豆剪个指甲": a few days, no question
+    if any(
+        w in counted
         for w in (
             *("吗", "什么", "多少", "多久", "多长时间", "怎么", "几", "哪"),
             *("能不能", "可不可以", "是否", "要不要", "有没有"),
@@ -508,20 +511,20 @@ def looks_like_question(text: str) -> bool:
         return True  # "能洗么" asks; "就这么定了" does not
     if len(norm) >= 3 and re.search(r"[\u4e00-\u9fff](?<![不算还都也并从就])(?:不|没|没有)[?？]?$", norm):
         return True  # "下周四你们开门不", "有空没"
-    first = normalise(norm).split(" ")[0]
-    return first in (
-        "how",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "can",
-        "do",
-        "does",
-        "is",
-        "are",
-        "should",
-        "will",
-    )
+    for sentence in re.split(r"[.!。！;；\n]+", norm):  # "sorry got distracted. where are you exactly"
+        words = normalise(sentence).replace("'", " ").split()
+        while words and words[0] in _LEAD_FILLERS:
+            words = words[1:]  # "and where's the shop", "btw do you take cards"
+        first = words[0] if words else ""
+        if first in _QUESTION_STARTS or first in ("wheres", "whats", "hows", "whens", "whos"):
+            return True
+    return False
+
+
+_NOT_ASKING_JI = re.compile(r"过几天|这几天|前几天|近几天|几天后|几天以后|好几|十几|几十|随便几点|几点都")
+_LEAD_FILLERS = frozenset(
+    "and also so oh ok okay btw hi hey hello um uh sorry but then plus quick question one more".split()  # noqa: SIM905
+)
+_QUESTION_STARTS = frozenset(
+    "how what when where which who why can could do does did is are was were should will would may any".split()  # noqa: SIM905
+)

@@ -25,7 +25,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from bot.engine import flows
+from bot.engine import flows, last_visit
 from bot.engine.draft import Action, Draft, Mode, StateName
 from bot.engine.intents import Command, normalise
 from bot.engine.states import STATES, confirm_buttons
@@ -208,6 +208,9 @@ class _Policy:
         # "可乐洗一次澡多少钱呀": the FAQ's answer when it has one, else that very service's price from
         # config (the topic stays for "那就约周六")
         # "how much is a bath for a medium-sized dog, with the coat conditioner?": with the add-on
+        if frame.complaint and not frame.intents & {Intent.BOOK, Intent.RESCHEDULE, Intent.CANCEL_BOOKING}:
+            await flows.take_complaint(t, frame.text)  # "your groomer cut my dog's ear, not happy"
+            return True
         named = frame.service is not None and (frame.service.service_id is not None or frame.size is not None)
         price_of = t.state == StateName.IDLE and frame.price_question and not frame.when.found
         price_of = price_of and (not frame.addons or named)
@@ -242,6 +245,8 @@ class _Policy:
             return None
         if t.state == StateName.CANCEL_CONFIRM and command in (Command.CANCEL_FLOW, Command.CANCEL_BOOKING):
             return None  # "取消" answering "cancel this booking?" means yes (the state reads it)
+        if command == Command.CANCEL_FLOW and last_visit.no_thanks(t, frame):
+            return None  # "不用了" answering "same as last time?" is a no to that (bot/engine/last_visit.py)
         in_booking = (t.draft.mode == Mode.BOOK and t.state != StateName.IDLE) or t.state == StateName.RESUME_OFFER
         if in_booking and command == Command.RESCHEDULE and not _has_any(frame.norm, STRONG_RESCHEDULE):
             return None  # "改到周日" while booking is a correction of the new booking
@@ -435,6 +440,8 @@ class _Policy:
         if t.state == StateName.IDLE:
             # never straight to a person: the menu's buttons (a person among them) resolve it
             if not t.data.get("greeted"):
+                if frame.question:  # a question we cannot answer: said so, then who we are
+                    t.say(t.t("faq.none"))
                 await t.reprompt()  # a first message we cannot place: introduce ourselves
                 return
             t.say(t.t("faq.none") if frame.question else t.t("misc.not_understood"))
@@ -653,25 +660,57 @@ class _Policy:
                 left = await self.waitlist.leave(t.shop_id, t.customer.id)
                 t.say(t.t("waitlist.left") if left else t.t("waitlist.nothing"))
             case Command.TO_ENGLISH | Command.TO_CHINESE:
-                await self._switch_language(t, "en" if command == Command.TO_ENGLISH else "zh")
+                rest = _without_language_request(frame.text)  # "3pm works, english pls": 3pm still counts
+                await self._switch_language(t, "en" if command == Command.TO_ENGLISH else "zh", reprompt=not rest)
+                if rest:
+                    local_now = t.now.astimezone(t.shop.tz).time()
+                    again = understand(rest, t.shop, t.customer.pets, t.today, lang=t.lang, now=local_now)
+                    if not await self._understood(t, again):
+                        await t.reprompt()
             case _:
                 return False
         return True
 
     async def _cancel_flow(self, t: Turn) -> None:
+        changing = t.draft.mode in (Mode.MANAGE, Mode.RESCHEDULE) and t.draft.booking_id is not None
         await self._leave(t)
         t.clear_draft()
         t.conv.state = StateName.IDLE.value
+        if changing:  # "leave it as is" half-way through a change: the booking stays, say so (not "cancelled")
+            t.say(t.t("manage.kept"), [t.button("btn.book", "m:book"), t.button("btn.my_bookings", "m:my")])
+            return
         t.say(t.t("misc.flow_cancelled"), [t.button("btn.book", "m:book"), t.button("btn.my_bookings", "m:my")])
 
     async def _leave(self, t: Turn) -> None:
         await STATES[t.state].leave(t)
 
-    async def _switch_language(self, t: Turn, lang: str) -> None:
+    async def _switch_language(self, t: Turn, lang: str, *, reprompt: bool = True) -> None:
         t.conv.language = lang
         await self.customers.update(t.customer.id, language=lang)
         t.say(t.t("misc.lang_switched"))
-        await t.reprompt()
+        if reprompt:
+            await t.reprompt()
+
+
+_CLAUSE_BREAK = re.compile(r"[，,。.!！?？;；\n]+|(?<=[\u4e00-\u9fff])\s+|\s+(?=[\u4e00-\u9fff])")
+_LANGUAGE_WORDS = re.compile(r"english|chinese|mandarin|中文|英文|英语|汉语|普通话|国语", re.IGNORECASE)
+
+
+def _without_language_request(text: str) -> str:
+    """The message without its clauses about the language ("算了还是说中文吧 周六下午两点可以吗" ->
+    "周六下午两点可以吗"); empty when it says nothing else."""
+    kept = [c.strip() for c in _CLAUSE_BREAK.split(text) if c.strip() and not _LANGUAGE_WORDS.search(c)]
+    rest = " ".join(kept)
+    words = [w for w in normalise(rest).split() if w not in _SWITCH_FILLERS]
+    return rest if len("".join(words)) >= 2 else ""
+
+
+_SWITCH_FILLERS = frozenset(
+    (
+        *("sorry", "hi", "hey", "hello", "ok", "okay", "please", "pls", "thanks", "thank", "you", "um", "uh", "oh"),
+        *("so", "then", "算了", "好的", "好", "还是", "那", "那就", "麻烦", "谢谢", "不好意思", "抱歉"),
+    )
+)
 
 
 EXISTING_REFERENCES = (
@@ -788,7 +827,8 @@ def _only_when(frame: Frame) -> bool:
 
 _DAY_WORDS = re.compile(
     r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?\b|\b(?:on|the|this|next|coming)\b"
-    r"|(?:周|星期|礼拜)[一二三四五六日天]"
+    r"|\b(?:some ?time|any ?time|any ?day|some ?day|maybe|perhaps|possible|possibly|please)\b"
+    r"|(?:周|星期|礼拜)[一二三四五六日天]|什么时候|哪天|都行|可以吗|行吗|吧"
 )
 
 

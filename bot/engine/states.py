@@ -15,10 +15,10 @@ human, menu, language) are handled by the policy before any state sees the messa
 from __future__ import annotations
 
 import re
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import ClassVar
 
-from bot.engine import flows
+from bot.engine import flows, last_visit
 from bot.engine.draft import Action, Draft, Mode, StateName
 from bot.engine.intents import addon_in, normalise
 from bot.engine.turn import Turn
@@ -281,6 +281,12 @@ class ChooseDay(State):
         d = t.draft
         start = date.fromisoformat(d.day_from) if d.day_from else t.today
         days, more = await flows.open_days(t, start, flows.MAX_DAY_BUTTONS)
+        if d.day_until:  # "周末想验光": Saturday or Sunday is asked, not guessed
+            until = date.fromisoformat(d.day_until)
+            within = [day for day in days if day <= until]
+            d.day_until = None  # "more days" then pages on as usual
+            if within:
+                days, more = within, True
         if not days:
             t.say(t.t("info.no_days", days=t.shop.booking.horizon_days), [t.button("btn.human", "m:human")])
             return
@@ -305,6 +311,14 @@ class ChooseDay(State):
         return False
 
     async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        d = t.draft
+        if frame.earliest and frame.when.date is None and frame.when.time is None:
+            start = date.fromisoformat(d.day_from) if d.day_from else t.today
+            days, _ = await flows.open_days(t, start, 1)  # "what's the soonest you can do?": the first free time
+            if days:
+                d.asked_time = "earliest"
+                await flows.pick_day(t, days[0], period=frame.when.period or d.period)
+                return True
         if t.draft.mode != Mode.RESCHEDULE:
             return False  # a booking: the form takes the day
         when = frame.when
@@ -340,6 +354,20 @@ class ChooseTime(State):
             d.day = None
             await t.go(StateName.CHOOSE_DAY, push=False)
             return
+        if d.after:  # "anytime after 4": the times from then on
+            after = time.fromisoformat(d.after)
+            later = [s for s in slots if s.start.astimezone(t.shop.tz).time() >= after]
+            if later:
+                slots = later
+                if len(later) <= flows.MAX_TIME_BUTTONS and not d.period:
+                    t.say(
+                        t.t("ask.time_after", day=t.day_text(day), time=d.after),
+                        [*flows.time_buttons(t, later), back],
+                    )
+                    return
+            else:
+                t.say(t.t("info.no_times_after", day=t.day_text(day), time=d.after))
+                d.after = None
         period = d.period
         if period:
             in_period = [s for s in slots if period_of(s.start.astimezone(t.shop.tz).time()) == period]
@@ -381,6 +409,11 @@ class ChooseTime(State):
     async def on_frame(self, t: Turn, frame: Frame) -> bool:
         d = t.draft
         when = frame.when
+        if frame.relative and when.date is None and when.time is None and await flows.offer_relative(t, frame.relative):
+            return True  # "有没有晚一点的"
+        if frame.time_options and d.day and when.date in (None, date.fromisoformat(d.day)):
+            await flows.pick_first_free(t, date.fromisoformat(d.day), frame.time_options)  # "11 or 2"
+            return True
         if frame.after is not None and d.day and when.date in (None, date.fromisoformat(d.day)):
             await self._times_after(t, date.fromisoformat(d.day), frame.after)  # "anytime after 4"
             return True
@@ -403,14 +436,10 @@ class ChooseTime(State):
 
     async def _times_after(self, t: Turn, day: date, after: time) -> None:
         d = t.draft
-        tz = t.shop.tz
-        later = [s for s in await flows.free_slots(t, day) if s.start.astimezone(tz).time() >= after]
-        if not later:
-            t.say(t.t("info.no_times_after", day=t.day_text(day), time=after.strftime("%H:%M")))
-            d.alternatives = []
-        else:
+        d.after = after.strftime("%H:%M")
+        if d.period and period_of(after) != d.period:
             d.period = None
-            d.alternatives = [flows.slot_payload(s.start) for s in later[: flows.MAX_TIME_BUTTONS]]
+        d.alternatives = []
         await t.reprompt()
 
 
@@ -428,9 +457,13 @@ class Confirm(State):
         if booking is None:  # pragma: no cover - holds are never deleted
             t.settle()
             return
+        if await last_visit.ask(t, booking):  # asked once; the summary follows the answer
+            return
         t.say(flows.summary(t, booking), confirm_buttons(t))
 
     async def on_payload(self, t: Turn, payload: str) -> bool:
+        if await last_visit.on_payload(t, payload):
+            return True
         if payload == "c:ok":
             await flows.confirm(t)
             return True
@@ -440,6 +473,10 @@ class Confirm(State):
         return False
 
     async def on_frame(self, t: Turn, frame: Frame) -> bool:
+        if await last_visit.on_frame(t, frame):  # a yes/no to "same as last time?"
+            return True
+        if frame.relative and frame.when.date is None and await flows.offer_relative(t, frame.relative):
+            return True  # "anything earlier?"
         if frame.fills_booking or frame.question:
             return False  # a correction ("不对，改周日") or a question: not a yes/no
         if frame.answer is True:
@@ -553,8 +590,6 @@ class RescheduleConfirm(YesNoState):
             t.say(t.t("manage.not_active"))
             t.settle()
             return
-        from datetime import datetime
-
         new = datetime.fromisoformat(d.start)
         free = await flows.free_slots(t, new.astimezone(t.shop.tz).date())
         if not any(s.start == new for s in free):  # taken since it was offered: never confirm a busy time
@@ -584,14 +619,20 @@ class RescheduleConfirm(YesNoState):
     async def on_frame(self, t: Turn, frame: Frame) -> bool:
         if frame.when.found and frame.answer is None:
             d = t.draft
+            day = frame.when.date or (date.fromisoformat(d.day) if d.day else None)
+            if day is None or (frame.when.date is None and frame.when.time is None and frame.when.period is None):
+                return False
+            only_period = frame.when.date is None and frame.when.time is None
+            if only_period and d.start and not frame.question:
+                proposed = datetime.fromisoformat(d.start).astimezone(t.shop.tz).time()
+                if period_of(proposed) == frame.when.period:
+                    await self._answer(t, True)  # "下午都行" to a move at 15:00: that is a yes
+                    return True
             d.start = None
             d.alternatives = []
-            if frame.when.date is not None:
-                await flows.pick_day(t, frame.when.date, at=frame.when.time, period=frame.when.period)
-            elif frame.when.time is not None and d.day:
-                await flows.pick_day(t, date.fromisoformat(d.day), at=frame.when.time)
-            else:
-                return False
+            d.asked_time = None
+            # "下午都行": that day's afternoon times are offered (the booking still moves only on a yes)
+            await flows.pick_day(t, day, at=frame.when.time, period=frame.when.period)
             return True
         return await super().on_frame(t, frame)
 
@@ -746,8 +787,6 @@ class ResumeOffer(YesNoState):
         what = t.service_name(saved.service) if saved.service else ""
         when = ""
         if saved.start:
-            from datetime import datetime
-
             when = t.when(datetime.fromisoformat(saved.start))
         text = t.t("resume.offer", service=what, when=when) + "\n" + flows.draft_summary(t, saved)
         t.say(text.rstrip(), _yes_no_buttons(t, "btn.resume", "btn.start_over"))
@@ -767,8 +806,6 @@ class ResumeOffer(YesNoState):
         draft.hold_id = None
         draft.autoconfirm = autoconfirm
         if draft.start:  # check the time again (someone may have taken it meanwhile)
-            from datetime import datetime
-
             local = datetime.fromisoformat(draft.start).astimezone(t.shop.tz)
             draft.start = None
             draft.day = None

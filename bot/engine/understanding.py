@@ -22,6 +22,7 @@ from enum import StrEnum
 
 from rapidfuzz import fuzz
 
+from bot.engine.chinese_script import to_simplified
 from bot.engine.intents import (
     Command,
     ServiceMention,
@@ -183,6 +184,9 @@ BOOK_WORDS = (
     "get a",
 )
 AVAILABILITY_WORDS = (
+    *("any spots", "any spot", "a spot", "spots on", "spots left", "have anything", "got anything", "anything on"),
+    *("anything free", "anything open", "anything available", "fit me in", "fit us in", "fit him in", "fit her in"),
+    *("squeeze", "any openings", "any appointments", "appointments left", "还有号", "有号吗", "约得上", "排得上"),
     "有空",
     "有位",
     "空位",
@@ -406,6 +410,10 @@ VACCINE_YES = (
     "had shots",
     "had the shots",
     "vaccinated",
+    "vaxxed",
+    "vaxed",
+    "jabbed",
+    "shots done",
     "up to date",
     "all shots",
     "had all",
@@ -580,6 +588,7 @@ NEGATIONS = (
 )
 _CORRECTED_HOUR = re.compile(
     rf"(?<![0-9:.])([0-9]{{1,2}})(?![0-9:.])(?!\s*(?:{_UNITS_EN_AFTER}|pets?|kids?|children|sons?|daughters?)\b)"
+    r"(?!\s*(?:岁|周岁|个月|斤|公斤|kg|号|日|月|天|只|个|年|次|度|块|元))"
 )
 CORRECTION_CUES = (
     "说错了",
@@ -639,7 +648,10 @@ _NAME_STOP = {
     "周末",
 }
 _CN_SPECIES_WORD = r"(?:狗狗|狗子|小狗|猫咪|小猫|猫猫|狗|猫)"
-_CN_PET_SUFFIX = r"(?:想|洗个?澡|洗洗|洗一下|美容|剪毛|修剪|剪指甲|修指甲|做|约|预约|驱虫|需要|要)"
+_CN_PET_SUFFIX = (
+    r"(?:想|洗个?澡|洗洗|洗一下|美容|剪毛|修剪|剪指甲|修指甲|做|约|预约|驱虫|需要|要"
+    r"|(?=周[一二三四五六日天末]|星期|礼拜|明天|后天|今天|下周|这周|本周|[0-9]{1,2}\s?[月号日点:]|[，,。！!？? ]))"
+)  # "我家泰迪豆豆周六下午三点洗个澡": the name ends where the day begins
 _CN_MY_PET = re.compile(
     rf"我家(?:的)?{_CN_SPECIES_WORD}?(?P<name>[\u4e00-\u9fffA-Za-z]{{1,9}}?){_CN_PET_SUFFIX}"
 )
@@ -664,9 +676,16 @@ _EN_NAMED = re.compile(
     r"(?:(?:his|her|its|their|the dog s|the cat s) name is|(?:he|she|it) is called|(?:he|she|it)s called|"
     r"called|named|name s)\s+(?P<name>[a-z][a-z\-]{1,15})"
 )
+_EN_KINDS = "|".join(
+    sorted(
+        {re.escape(w) for w in BREEDS if w.isascii()}
+        | {"dog", "cat", "kitty", "puppy", "kitten", "pup", "boy", "girl", "retriever", "terrier", "shepherd", "lab"},
+        key=len,
+        reverse=True,
+    )
+)  # "my shih tzu Mochi", "my golden retriever Max": every English breed the shop knows
 _EN_PET_NAME = re.compile(
-    r"(?:\bfor|\b[Mm]y\s+(?:[a-z]+\s+){0,3}?(?:dog|cat|kitty|puppy|kitten|pup|boy|girl|retriever|poodle|terrier|corgi|"
-    r"husky|shepherd|labrador|lab|bulldog|beagle|shiba|collie|samoyed|spaniel|pug|chihuahua|schnauzer)|\bbring|"
+    rf"(?:\bfor|\b[Mm]y\s+(?:[a-z]+\s+){{0,3}}?(?i:{_EN_KINDS})|\bbring|"
     r"\bbringing|\bget|\bwash|\bbathe|\bgroom)\s+(?P<name>[A-Z][a-z\-]{1,15})\b"
     r"|\b(?P<name2>[A-Z][a-z\-]{1,15})\s+(?:needs|wants|is due|would like|could use)\b"
 )
@@ -769,6 +788,9 @@ class Frame:
     price_question: bool = False  # "多少钱" / "how much will it be": asks what something costs
     hesitant: bool = False  # "我再想想" / "let me think": not a yes, not a no
     symptom: bool = False  # "眼睛疼，还有点红" / "his skin is itchy": a health worry, not a booking
+    complaint: bool = False  # "your groomer cut my dog's ear, not happy": staff take it, with an apology
+    relative: str | None = None  # "anything earlier?" / "有没有晚一点的": "earlier" or "later" than offered
+    time_options: tuple[time, ...] = ()  # "11 or 2, the earlier one if it's free": in the order to try
     after: time | None = None  # "anytime after 4" / "4点以后都行": any free time from then on
 
     @property
@@ -799,6 +821,9 @@ class Frame:
             or self.bath
             or self.staff_id
             or self.earliest
+            or self.after is not None
+            or self.relative is not None
+            or bool(self.time_options)
             or self.pet
             or self.new_pet_name
             or self.species
@@ -831,7 +856,7 @@ def understand(
     now: time | None = None,
 ) -> Frame:
     """The frame of one typed message (buttons are payloads and never reach here)."""
-    raw = text.strip()
+    raw = to_simplified(text.strip())  # "想幫我家狗狗預約洗澡" reads as "想帮我家狗狗预约洗澡"
     fixed = _half_past(_joined_aliases(_SPLIT_BATH.sub("洗澡", fix_typos(raw)), shop))
     norm = normalise(fixed)
     written = language_written(raw)
@@ -846,6 +871,8 @@ def understand(
         command = None  # "驱虫不要了，换成护毛素": an add-on is swapped, the booking is not moved
     if command == Command.HUMAN and _MANUAL_METHOD.search(focus.lower()):
         command = None  # "你们是人工验光还是电脑验光？": how the exam is done, not "a person please"
+    if command is None and _MOVE_TO.search(focus.lower()) and _parse(focus, today, lang == "en").found:
+        command = Command.RESCHEDULE  # "can oreo's bath go to next saturday instead?"
     intents: set[Intent] = set()
     if looks_like_question(raw) and not _only_time_question(raw) and not _has(normalise(raw), ANY_TIME_WORDS):
         intents.add(Intent.ASK)  # "随便哪个时间，最早的就行" answers, it does not ask
@@ -854,6 +881,10 @@ def understand(
         intents.add(Intent.BOOK)
     if _has(focus_norm, AVAILABILITY_WORDS):
         intents.add(Intent.AVAILABILITY)
+    needs_bath = shop.kind == "pet" and _has(focus_norm, NEED_BATH_WORDS) and not _NEED_NOT.search(focus.lower())
+    needs_groom = shop.kind == "pet" and _has(focus_norm, NEED_GROOM_WORDS) and not _NEED_NOT.search(focus.lower())
+    if (needs_bath or needs_groom) and not _has(focus_norm, PRICE_WORDS):
+        intents.add(Intent.BOOK)  # a need said, not asked about: the booking for it begins
     if _has(norm, SAME_WORDS):
         intents.add(Intent.SAME_AGAIN)
     if _has(norm, THANKS_WORDS) or _has(norm, BYE_WORDS):
@@ -871,6 +902,8 @@ def understand(
             intents.add(Intent.MY_BOOKINGS)
         case _:
             pass
+    if command == Command.GREET and intents & {Intent.BOOK, Intent.AVAILABILITY, Intent.SAME_AGAIN}:
+        command = None  # "hi! same as last time for milo pls": the greeting opens a request
     answer = yes_no_answer(fixed)
     if answer is True:
         intents.add(Intent.AFFIRM)
@@ -891,7 +924,7 @@ def understand(
     service = service or _service(focus, shop, species or (pet.species if pet else None))
     if service is None and not long:
         service = _service(fixed, shop, species or (pet.species if pet else None))
-    bath = service is None and shop.kind == "pet" and _has(normalise(focus), BATH_WORDS)
+    bath = service is None and shop.kind == "pet" and (_has(normalise(focus), BATH_WORDS) or needs_bath)
     if when.found and _event_date(focus, when):
         event = when
         when = _when(_without_events(focus), today, lang)  # only the days and times the request is about
@@ -916,7 +949,15 @@ def understand(
     if Intent.ASK in intents and vaccinated is not None and not _has(norm, VACCINE_YES + VACCINE_NO):
         vaccinated = vaccinated_on = None  # "疫苗要打哪些？" asks, it does not answer
     child, age = _whose_exam(focus if long else fixed)  # a story's grandmother is not the patient
+    renamed = _renamed(raw) if shop.kind == "pet" else None
+    meant = _pet(renamed[0], pets) if renamed is not None else None
+    if meant is not None:
+        pet = meant  # "是球球不是豆豆" with both on file: 球球
+    elif renamed is not None and pet is not None and pet.name.lower() == renamed[1].lower():
+        pet = None  # "her name is Mumu not Momo": Momo is the name being corrected, not the pet meant
     new_name = None if pet else (_new_pet_name(focus, shop) if long else None) or _new_pet_name(raw, shop)
+    if renamed is not None and pet is None:
+        new_name = renamed[0]
     if long and new_name and pet is None:  # "我家豆豆是一只四岁的泰迪": the story's facts about that pet
         about = next((c for c in _clauses(fixed) if new_name in c and (breed_in(c) or species_in(c))), "") or next(
             (c for c in _sentences(fixed) if new_name.lower() in c.lower() and breed_in(c)), ""
@@ -925,8 +966,8 @@ def understand(
         species = species or species_in(about) or None
         size = size or (size_in(about) if breed else None)
     same_time = _has(norm, SAME_TIME_WORDS)
-    earliest = _has(norm, EARLIEST_WORDS)
     after = None if long else _after_time(focus)
+    earliest = _has(norm, EARLIEST_WORDS) or (_has(norm, ANY_HOUR_WORDS) and after is None)
     if after is not None and when.time == after:  # "after 4pm" is not four o'clock
         when = When(date=when.date, period=when.period, span=when.span, spans=when.spans, past=when.past)
     code = _booking_code(raw)
@@ -964,6 +1005,9 @@ def understand(
         price_question=_has(focus_norm, PRICE_WORDS),
         hesitant=hesitates(raw),
         symptom=_has(normalise(focus), SYMPTOM_WORDS),
+        complaint=_has(norm, COMPLAINT_WORDS) and not _COMPLAINT_NOT.search(fixed.lower()),
+        relative=None if long or _time_options(fixed) else relative_time(fixed),  # "11 or 2, the earlier one"
+        time_options=() if long else _time_options(fixed),
         after=after,
     )
 
@@ -1068,9 +1112,105 @@ def language_written(text: str) -> str | None:
     return None  # "OK" / "yes" alone do not say which language the customer prefers
 
 
+_EARLIER = re.compile(
+    r"(?:anything|something|any|a\s+bit|a\s+little|little|slightly|bit|even|much)\s+(?:earlier|sooner)"
+    r"|\b(?:earlier|sooner)\s+(?:one|time|slot|option)s?\b|^(?:earlier|sooner)\s*(?:please|pls)?\s*\??$"
+    r"|早一点|早点|更早|再早|早些|提前一点|提前点"
+)
+_LATER = re.compile(
+    r"(?:anything|something|any|a\s+bit|a\s+little|little|slightly|bit|even|much)\s+later(?!\s+(?:date|day|week|month))"
+    r"|\blater\s+(?:one|time|slot|option)s?\b|^later\s*(?:please|pls)?\s*\??$|later\s+in\s+the\s+day"
+    r"|晚一点|晚点|更晚|再晚|晚些|往后一点|往后点"
+)
+_RELATIVE_NOT = re.compile(r"再说|再约|再联系|再来|回复|联系|告诉|call|get back|book later|text you|let you know")
+
+
+_CLOCK = r"[0-9]{1,2}(?:[:.][0-9]{2})?\s*(?:am|pm|a\.m\.|p\.m\.|点半|点)?"
+_TIME_OR = re.compile(
+    rf"(?<![0-9:/.])(?P<a>{_CLOCK})\s*(?:or|或者|或|还是)\s*(?P<b>{_CLOCK})(?![0-9/.])(?!\s*(?:号|日|月|kg|斤|岁|years?))",
+    re.IGNORECASE,
+)
+_LATER_ONE = re.compile(r"later\s+one|later\s+if|晚的那个|晚一点的那个|后面那个")
+
+
+def _time_options(text: str) -> tuple[time, ...]:
+    """ "11 or 2, the earlier one if it's free" -> (11:00, 14:00); "3点或者4点" -> (15:00, 16:00)."""
+    m = _TIME_OR.search(text.lower())
+    if m is None:
+        return ()
+    times = [t for t in (_clock_of(m.group("a"), m.group("b")), _clock_of(m.group("b"), m.group("b"))) if t]
+    if len(times) != 2:
+        return ()
+    if _LATER_ONE.search(text.lower()):
+        return tuple(sorted(times, reverse=True))
+    if "earlier" in text.lower() or "早的" in text:
+        return tuple(sorted(times))
+    return tuple(times)
+
+
+def _clock_of(part: str, other: str) -> time | None:
+    """One clock of a pair; a bare 1-7 is the afternoon, am/pm of the second applies to the first."""
+    m = re.match(r"([0-9]{1,2})(?:[:.]([0-9]{2}))?\s*(am|pm|a\.m\.|p\.m\.|点半|点)?", part.strip())
+    if m is None:
+        return None
+    hour, minute = int(m.group(1)), int(m.group(2) or 0)
+    mark = (m.group(3) or "").replace(".", "")
+    if not mark:
+        mark = re.sub(r"[^apm]", "", other.strip().lower()[-4:]) if other.strip().lower().endswith(("am", "pm")) else ""
+    if mark == "点半":
+        minute = 30
+    if hour > 23 or minute > 59:
+        return None
+    if (mark == "pm" and hour < 12) or (mark != "am" and 1 <= hour <= 7):
+        hour += 12  # "11 or 2": 2 is the afternoon
+    return time(hour, minute)
+
+
+def relative_time(text: str) -> str | None:
+    """ "anything earlier?" / "有没有晚一点的": a time earlier or later than the one offered."""
+    lowered = text.lower().strip()
+    if len(lowered) > 40 or _RELATIVE_NOT.search(lowered):
+        return None
+    if _EARLIER.search(lowered):
+        return "earlier"
+    if _LATER.search(lowered):
+        return "later"
+    return None
+
+
+_MOVE_TO = re.compile(
+    r"\b(?:go|be\s+moved|move|moved|switch|shift|bump|push|changed?)\s+(?:it\s+|that\s+|this\s+|him\s+|her\s+)?"
+    r"(?:to|till|until)\s+(?!a\b|an\b|the\s+(?:full|bath|groom|nail))"
+    r"|(?:的|那个|那次)(?:预约|洗澡|美容|验光)?(?:能|可以)?(?:挪|换|改)到"
+)
+
+
+_RENAME_EN = re.compile(
+    r"\b(?:name\s+is|name\s+s|called|it\s+s|it's|she\s+s|she's|he\s+s|he's)\s+(?P<new>[A-Za-z][a-z\-]{1,15})\s*,?\s+"
+    r"(?:not|isn't|not\s+called)\s+(?P<old>[A-Za-z][a-z\-]{1,15})\b",
+    re.IGNORECASE,
+)
+_RENAME_CN = re.compile(r"(?:叫|是)(?P<new>[\u4e00-\u9fff]{1,4}?)[，,\s]*(?:不是|不叫)(?P<old>[\u4e00-\u9fff]{1,4})")
+
+
+def _renamed(text: str) -> tuple[str, str] | None:
+    """ "her name is Mumu not Momo" / "它叫球球不叫豆豆": (the right name, the wrong one)."""
+    m = _RENAME_EN.search(text) or _RENAME_CN.search(text)
+    if m is None:
+        return None
+    new, old = m.group("new"), m.group("old")
+    if new.lower() in _EN_WORDS or new.lower() in _NOT_NAME_WORDS or (new.isascii() and old.lower() in _EN_WORDS):
+        return None
+    return (new.capitalize() if new.isascii() else new), old
+
+
 def _only_time_question(text: str) -> bool:
-    """ "3点可以吗" / "10am?" asks for a time: an answer to "which time", not an FAQ question."""
-    return False
+    """ "what's the soonest you can do?" / "最早什么时候可以？" asks for the first free time: a booking
+    fact (the earliest), not an FAQ question."""
+    norm = normalise(text)
+    if len(norm) > 40 or _has(norm, PRICE_WORDS):
+        return False
+    return _has(norm, EARLIEST_WORDS) or relative_time(text) is not None
 
 
 def _asking_part(text: str, today: date) -> str:
@@ -1129,6 +1269,13 @@ ASKING_FIRST = (
     *("want to ask", "wanted to ask", "quick question", "just asking"),
 )
 ANY_TIME_WORDS = ("随便哪", "随便什么", "哪个都行", "哪天都行", "都可以的", "any time is fine", "whenever is fine")
+# "whenever's good", "几点都行": any time of the day suits, so the first free one is proposed
+ANY_HOUR_WORDS = (
+    *("whenever", "any time is fine", "anytime is fine", "any time works", "anytime works", "whatever time"),
+    *("whatever works", "whatever suits", "you pick", "up to you"),
+    *("随便几点", "几点都行", "几点都可以", "什么时间都行", "什么时候都行", "时间随便", "随便哪个时间"),
+    *("你们定", "看你们安排"),
+)
 USUALLY_WORDS = ("一般", "通常", "平常", "usually", "normally", "generally", "most weekends", "most days")
 # Sentences of a story about habits or about some other time, never the request itself.
 HABIT_WORDS = (
@@ -1242,14 +1389,42 @@ _ORDINALS_EN = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5}
 _ORDINALS_EN.update({"1st": 1, "2nd": 2, "3rd": 3, "4th": 4})
 _ORDINAL_CN = re.compile(r"^(?:选|要|就)?第\s*([一二三四五六七八九十1-9])\s*(?:个|项|条|次|那个)?(?:吧|的)?[。!！]?$")
 _ORDINAL_EN = re.compile(
-    r"^(?:the\s+)?(first|second|third|fourth|fifth|1st|2nd|3rd|4th|last)(?:\s+one)?(?:\s+please)?[.!]?$"
+    r"^(?:the\s+)?(first|second|third|fourth|fifth|1st|2nd|3rd|4th|last)(?:\s+(?:one|option|slot|time|choice))?"
+    r"(?:\s+please)?[.!]?$"
+)
+
+
+_ORDINAL_AROUND = re.compile(
+    r"^(?:(?:ok(?:ay)?|yeah|yes|yep|sure|hmm+|um+|uh+|so|then|and)[,.!\s]+)*"
+    r"(?:i'?ll\s+(?:take|have|go\s+with|do)|i\s+(?:want|choose|pick|prefer)|let'?s\s+(?:do|go\s+with|say)|"
+    r"go\s+with|gimme|give\s+me|book|take|pick|choose|make\s+it)?\s*"
+    r"(?P<core>.+?)\s*"
+    r"(?:[\s.!~,]*(?:(?:is|would\s+be|sounds|looks)\s+(?:fine|good|great|perfect|ok(?:ay)?|best)|"
+    r"works(?:\s+for\s+me)?|for\s+me|then|thanks|thank\s+you|thx|ty|pls|plz|please)){0,3}[\s.!~,]*$"
+)
+_ORDINAL_AROUND_CN = re.compile(
+    r"^(?:好的?|嗯+|行|那|那就|就|我要|要|选|我选|帮我约|约)*(?P<core>.+?)"
+    r"(?:吧|就行|就好|就可以|可以|好了|行|谢谢|哈|呀|啊)*[。!！~～,，]*$"
 )
 
 
 def ordinal_choice(text: str) -> int | None:
-    """ "第二个" / "the second one" / "最后一个": which of the buttons shown (1-based; -1 the last)."""
+    """ "第二个" / "the second one is fine" / "那就最后一个吧": which of the buttons shown (1-based;
+    -1 the last)."""
     stripped = text.strip().lower()
-    if stripped in ("最后一个", "最后那个", "the last one", "last one"):
+    if len(stripped) > 40:
+        return None
+    for around in (_ORDINAL_AROUND, _ORDINAL_AROUND_CN):
+        m = around.match(stripped)
+        if m and m["core"] != stripped:
+            inner = _ordinal_core(m["core"])
+            if inner is not None:
+                return inner
+    return _ordinal_core(stripped)
+
+
+def _ordinal_core(stripped: str) -> int | None:
+    if stripped in ("最后一个", "最后那个", "最后一个时间", "the last one", "last one", "the last", "last option"):
         return -1
     m = _ORDINAL_CN.match(stripped)
     if m:
@@ -1308,6 +1483,17 @@ def yes_no_answer(text: str) -> bool | None:
     return None
 
 
+# "my dog stinks lol help" / "豆豆毛太长了 该收拾收拾了": a need that asks for a booking (a bath;
+# or some grooming, which one is asked)
+NEED_BATH_WORDS = (
+    *("stinks", "stinky", "smells", "smelly", "so dirty", "filthy", "muddy", "rolled in", "reeks"),
+    *("好臭", "有味道", "臭臭", "臭死", "脏兮兮", "一身泥", "太脏", "好脏"),
+)
+NEED_GROOM_WORDS = (
+    *("too long", "so long", "getting long", "needs a tidy", "needs tidying", "scruffy", "shaggy", "overgrown"),
+    *("毛太长", "毛长了", "毛好长", "该收拾", "收拾收拾", "收拾一下", "打理一下", "修一修", "修修毛", "剪剪毛"),
+)
+_NEED_NOT = re.compile(r"last\s+time|上次|after\s+(?:the|his|her)\s+(?:bath|groom)|洗完|剪完|美容完")
 BATH_WORDS = (
     *("洗澡", "洗个澡", "洗洗", "洗一洗", "洗一下", "洗下", "能洗", "可以洗"),
     *("bath", "bathed", "bathe", "wash", "washed", "shower"),
@@ -1646,7 +1832,7 @@ def _when(text: str, today: date, lang: str) -> When:
                     spans=after.spans or before.spans,
                 )
             if not after.found and at > 0:
-                hour = re.search(r"(?<![0-9:.])([0-9]{1,2})(?![0-9:.])", text[at + len(cue) :])
+                hour = _CORRECTED_HOUR.search(text[at + len(cue) :].lower())  # not "她6岁"
                 if hour and 1 <= int(hour.group(1)) <= 12:
                     h = int(hour.group(1))
                     h = h + 12 if 1 <= h <= 7 else h
@@ -1675,9 +1861,25 @@ _AFTER = re.compile(
 )
 
 
+_NOT_EARLY = re.compile(
+    r"not\s+(?:too|so|very)\s+early|not\s+first\s+thing|nothing\s+(?:too\s+)?early|"
+    r"不要太早|别太早|不想太早|太早不行|早上起不来|起不来"
+)
+_NOT_MORNING = re.compile(
+    r"not\s+a\s+morning\s+person|not\s+(?:in\s+)?the\s+morning|no\s+mornings|mornings?\s+(?:are|is)\s+(?:bad|no\s+good|"
+    r"difficult|hard)|can'?t\s+do\s+mornings?|上午不行|上午不方便|上午没空|早上不行|早上没空"
+)
+
+
 def _after_time(text: str) -> time | None:
-    """ "anytime after 4 is good", "after 4:30pm", "4点以后都行": the time from which any time suits."""
-    m = _AFTER.search(text.lower())
+    """ "anytime after 4 is good", "after 4:30pm", "4点以后都行": the time from which any time suits;
+    "not too early" is from 11:00, "not a morning person" / "上午不行" from noon."""
+    lowered = text.lower()
+    if _NOT_MORNING.search(lowered):
+        return time(12, 0)
+    if _NOT_EARLY.search(lowered):
+        return time(11, 0)
+    m = _AFTER.search(lowered)
     if m is None:
         return None
     if m.group(4):
@@ -1721,6 +1923,9 @@ _DAY_SHIFT = re.compile(
     r"(?P<later>往后挪|往后推|推迟|延后|晚|后延|push(?:\s+it)?\s+back|a\s+day\s+later|one\s+day\s+later)"
     r"\s*(?:一|1|a|one)?\s*(?:天|day)?"
     r"|(?P<earlier>提前|早|a\s+day\s+earlier|one\s+day\s+earlier)\s*(?:一|1)\s*天"
+    # "the following day" / "the day after" / "第二天" / "后一天": the day after the booking's day
+    r"|(?P<later2>the\s+(?:following|next)\s+day|the\s+day\s+after(?!\s+(?:tomorrow|tmrw|tmr))|后一天|第二天|隔天|次日)"
+    r"|(?P<earlier2>the\s+day\s+before(?!\s+(?:yesterday))|the\s+previous\s+day|前一天)"
 )
 
 
@@ -1728,8 +1933,8 @@ def _shift_minutes(text: str) -> int | None:
     """ "an hour later" -> +60, "早半小时" -> -30, "往后挪一天" -> +1 day: relative to the booking's time."""
     lowered = text.lower()
     day = _DAY_SHIFT.search(lowered)
-    if day and ("天" in day.group(0) or "day" in day.group(0) or "back" in day.group(0)):
-        return 1440 if day.group("later") else -1440
+    if day and ("天" in day.group(0) or "day" in day.group(0) or "back" in day.group(0) or "日" in day.group(0)):
+        return 1440 if day.group("later") or day.group("later2") else -1440
     m = _SHIFT.search(lowered)
     if not m:
         return None
@@ -1823,6 +2028,14 @@ CANT_COME_WORDS = (
     "有事来不了",
 )
 REMOVE_WORDS = ("不要", "不用", "去掉", "取消", "不加", "不做", "without", "remove", "skip", "drop", "no ", "don t")
+COMPLAINT_WORDS = (
+    *("投诉", "不满意", "很不满", "太差了", "太差劲", "差评", "失望", "气死", "退款", "赔偿", "什么态度", "怎么搞的"),
+    *("搞什么", "不负责", "剪坏了", "剪破", "弄伤", "受伤了", "流血了", "剪伤", "烫伤了", "被剪到", "太过分"),
+    *("not happy", "unhappy", "disappointed", "disappointing", "unacceptable", "refund", "so rude", "very rude"),
+    *("complaint", "complain", "furious", "upset about", "ruined", "butchered", "compensation"),
+    *("cut my dog", "cut my cat", "cut his ear", "cut her ear", "hurt my dog", "hurt my cat", "injured my"),
+)
+_COMPLAINT_NOT = re.compile(r"won.t be disappointed|never disappointed|不会失望|没有不满|从没失望")
 SYMPTOM_WORDS = (
     "疼",
     "痛",
@@ -1846,6 +2059,7 @@ SYMPTOM_WORDS = (
     "bloodshot",
     "infection",
     *("burns", "burning", "stings", "stinging", "splashed", "got something in", "can t see", "blurry all of a sudden"),
+    *("bleeding", "流血", "出血", "伤口", "wound"),
     *("灼", "辣眼", "刺痛", "溅到", "进了东西", "看不清了", "突然看不清"),
 )
 PRICE_WORDS = (
@@ -1959,6 +2173,9 @@ _EN_PET_IS = re.compile(
 )
 
 
+_EN_SIZE_WORDS = frozenset("small medium large big tiny little huge giant mini toy standard xl".split())  # noqa: SIM905
+
+
 def _story_pet_name(text: str, shop: ShopConfig) -> str | None:
     for m in _CN_MY_PET_IS.finditer(text):
         name = _clean_cn_name(m.group("name"))
@@ -1967,8 +2184,8 @@ def _story_pet_name(text: str, shop: ShopConfig) -> str | None:
     for m in _EN_PET_IS.finditer(text):
         name = m.group("name") or m.group("adopted")
         what = m.group("what") or ""
-        if name in _EN_NOT_NAMES or name.lower() in _EN_WORDS:  # "Hi, my cat Mochi": not "Hi"
-            continue
+        if name in _EN_NOT_NAMES or name.lower() in _EN_WORDS or name.lower() in _EN_SIZE_WORDS:
+            continue  # "Hi, my cat Mochi": not "Hi"; "Small, a chihuahua called Pip": not "Small"
         if m.group("name") and not (species_in(what) or breed_in(what)):
             continue
         return name
@@ -2000,7 +2217,38 @@ def _new_pet_name(text: str, shop: ShopConfig) -> str | None:
         name = m.group("name") or m.group("name2")
         if name and name not in _EN_NOT_NAMES:
             return name
+    for m in _EN_KIND_NAME.finditer(text.lower()):  # "my corgi biscuit", "my cat mimi": typed in lower case
+        name = m.group("name")
+        if _plain_word(name) or breed_in(name) or species_in(name):
+            continue
+        return name.capitalize()
     return None
+
+
+_EN_KIND_NAME = re.compile(
+    rf"\b(?:my|our)\s+(?:(?:little|old|new|baby|fur|sweet|senior|young|small|big|\d+\s?(?:yo|y/o|year old|kg))\s+)*"
+    rf"(?:{_EN_KINDS})(?:\s+(?:girl|boy|mix|cross|puppy|pup))?\s+(?P<name>[a-z][a-z\-]{{1,15}})\b"
+)
+
+
+def _plain_word(word: str) -> bool:
+    """An English word that is no pet's name ("my dog needs", "my cat tomorrow", "my poodle is")."""
+    w = word.lower()
+    if w in _EN_WORDS or w in _EN_SIZE_WORDS or w.capitalize() in _EN_NOT_NAMES:
+        return True
+    if w in _NOT_NAME_WORDS or parse_when(w, date(2026, 1, 1)).found:
+        return True
+    return w.endswith(("ing", "ed")) and len(w) > 5  # "my dog barking", "my cat vaccinated"
+
+
+_NOT_NAME_WORDS = frozenset(
+    """needs need wants want has had is was gets got hates loves likes seems looks really also still
+    named called who which that and or but with without please pls plz thx asap tmrw tmr tonight sat sun mon tue
+    tues wed thu thur thurs fri arvo vaxxed vaccinated shots jabs up fully full half since for in on at to
+    from into as if so too very just only bath baths wash groom grooming haircut cut trim nails nail teeth
+    ears medium large small tiny big little old young puppy kitten mix cross breed boy girl he she it him her
+    his hers they them one two three four five six seven eight nine ten years year months month kg kilos lbs""".split()  # noqa: SIM905
+)
 
 
 def _good_cn_name(name: str, shop: ShopConfig) -> bool:

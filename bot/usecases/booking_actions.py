@@ -1,6 +1,12 @@
 """What staff do to one booking: approve, decline, cancel, reschedule, record attendance, write
 the follow-up. The rules (cut-offs, states, reminders) are core/bookings.py's; this sequences
 them for the console and ``chatbook booking mark`` and tells open consoles.
+
+Each operation is ONE core/bookings.py operation, so one transaction: the booking's change, its
+cells, its audit row, its reminders and notices (the "declined" / "cancelled" notice, the
+rating ask's outbox row) commit together or not at all (tests/test_usecases.py makes the
+database refuse the audit row half-way). Open consoles are told only after it committed. The
+follow-up is one store write (outbox row + transcript line) after reads.
 """
 
 from __future__ import annotations

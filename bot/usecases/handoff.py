@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import func, select
 
 from bot.engine.store import ConversationState, ConversationStore, HandoffItem
+from core import staff_alerts
+from core.config import ShopConfig
 from core.customers import CustomerView
 from core.i18n import texts
 from core.messages import OutgoingMessage
@@ -110,10 +112,32 @@ async def release(services: Services, conv: ConversationState) -> None:
     await services.events.publish({"type": "released", "shop": conv.shop_id, "conversation": conv.id})
 
 
-async def hand_to_staff(store: ConversationStore, conversation_id: int, *, route: str | None, reason: str) -> None:
+async def hand_to_staff(
+    store: ConversationStore,
+    conversation_id: int,
+    *,
+    route: str | None,
+    reason: str,
+    shop_id: str | None = None,
+    shop: ShopConfig | None = None,
+) -> int:
     """The bot hands the chat to staff (``route`` picks who: front desk unless said otherwise);
-    it stays silent until staff release it. For the engine (``flows.escalate``)."""
-    await store.set_mode(conversation_id, ConversationMode.HANDOFF, route=route or FRONT_DESK, reason=reason)
+    it stays silent until staff release it. For the engine (``flows.escalate``).
+
+    With the shop given, the staff alert (core/staff_alerts.py, where the shop configured one)
+    is queued in the same transaction as the handoff: inside the engine's turn that is the
+    turn's unit of work, so the alert exists exactly when the handoff does (a crash after the
+    commit loses neither, a failed turn keeps neither). Returns how many alerts were queued."""
+    route = route or FRONT_DESK
+    async with store.db.unit_of_work() as uow:  # in a turn: the turn's own; else one for both rows
+        await store.set_mode(conversation_id, ConversationMode.HANDOFF, route=route, reason=reason)
+        if shop is None or shop_id is None:
+            return 0
+        async with store.db.transaction() as s:
+            rows = await staff_alerts.queue_handoff(s, shop_id, shop, conversation_id, route, store.clock.now())
+        if rows and store.wake is not None:
+            uow.after_commit(store.wake)  # the delivery loop sends it once it is committed
+    return len(rows)
 
 
 async def inbox(services: Services, shop_id: str) -> Inbox:

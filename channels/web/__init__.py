@@ -26,7 +26,13 @@ client -> server
     {"type": "message", "id": <client id>, "text": <str>}       text is cut at 2,000 characters
     {"type": "press", "id": <client id>, "payload": <str>, "label": <str>}   a quick reply
 server -> client
-    {"type": "welcome", "token": <str>}                  the token to keep (maybe a new one)
+    {"type": "welcome", "token": <str>, "open": <bool>, "opens_at": <ISO-8601 UTC, when closed>,
+     "status": <str>}                                    the token to keep (maybe a new one) and
+                                                         the shop's state now, from its opening
+                                                         hours in config in its zone: "status" is
+                                                         the header line in the chat's language
+                                                         ("Online" / "We're closed now, we open
+                                                         at 10:00..."; core/locales widget.*)
     {"type": "history", "messages": [<message>...]}      the recent transcript after hello
     {"type": "ack", "id": <client id>}                   stored: it will be answered, even after a
                                                          server restart (no need to resend it)
@@ -70,8 +76,9 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from channels.base import ChannelContext, DeliveryError, InboxBusy, TranscriptLine
 from channels.web.limits import Limiter
 from core.config import ShopConfig
-from core.i18n import texts
+from core.i18n import language_tag, texts
 from core.messages import IncomingMessage, OutgoingMessage
+from core.opening import open_state
 
 log = logging.getLogger(__name__)
 
@@ -204,15 +211,32 @@ def intro_message(shop: ShopConfig, lang: str, now: datetime) -> dict[str, Any]:
     return body
 
 
+def shop_status(shop: ShopConfig, lang: str, now: datetime) -> dict[str, Any]:
+    """The welcome frame's ``open`` / ``opens_at`` / ``status``: open or closed now by the shop's
+    opening hours (core/opening.py), and when closed the next opening in the shop's zone."""
+    catalog = texts(lang)
+    state = open_state(shop, now)
+    if state.open:
+        return {"open": True, "status": catalog.t("widget.status_open")}
+    if state.opens_at is None:
+        return {"open": False, "status": catalog.t("widget.closed")}
+    local = state.opens_at.astimezone(shop.tz)
+    days = (local.date() - now.astimezone(shop.tz).date()).days
+    hour = local.strftime("%H:%M")
+    if days == 0:
+        status = catalog.t("widget.closed_today", time=hour)
+    elif days == 1:
+        status = catalog.t("widget.closed_tomorrow", time=hour)
+    else:
+        status = catalog.t("widget.closed_later", day=catalog.format_date(local.date()), time=hour)
+    return {"open": False, "opens_at": _iso(state.opens_at), "status": status}
+
+
 def _customer_lang(value: object) -> str | None:
+    """A well-formed browser tag (at most 35 characters) as our language (core.i18n)."""
     if not isinstance(value, str) or len(value) > 35 or not _LANG_RE.match(value):
         return None
-    value = value.lower()
-    if value.startswith("zh"):
-        return "zh"
-    if value.startswith("en"):
-        return "en"
-    return None
+    return language_tag(value)
 
 
 # --------------------------------------------------------------------------- outbound
@@ -369,11 +393,11 @@ class WidgetRoutes:
             "address": html.escape(shop.address.get(lang)),
             "phone": html.escape(shop.phone or ""),
             "services": services,
-            "tagline": html.escape(_TAGLINES.get((shop.kind, lang), _TAGLINES[("other", lang)])),
-            "services_title": "服务与价格" if lang == "zh" else "Services & prices",
-            "hint": "点击右下角的按钮和我们聊天、预约。" if lang == "zh" else "Tap the bubble to chat with us or book.",
-            "steps_title": "在线预约，三步搞定" if lang == "zh" else "Booking takes three taps",
-            "steps": "".join(f"<li>{html.escape(step)}</li>" for step in _STEPS[lang]),
+            "tagline": html.escape(catalog.t(f"widget.tagline_{shop.kind}")),
+            "services_title": html.escape(catalog.t("widget.demo_services_title")),
+            "hint": html.escape(catalog.t("widget.demo_hint")),
+            "steps_title": html.escape(catalog.t("widget.demo_steps_title")),
+            "steps": "".join(f"<li>{html.escape(step)}</li>" for step in catalog.list("widget.demo_steps")),
         }
         page = re.sub(r"\{\{(\w+)\}\}", lambda m: values[m.group(1)], self.demo_template)
         headers = {
@@ -403,32 +427,15 @@ class WidgetRoutes:
                     break  # an error (e.g. a frame over the size limit): aiohttp has closed
                 try:
                     frame = parse_frame(frame_msg.data)
-                    if frame["type"] == "hello":
-                        if session is not None:
-                            raise FrameError("bad_frame", "hello was already sent")
-                        started = await self.hello(ws, shop_id, shop, frame, request.remote or "")
-                        if started is None:
-                            break  # too many new sessions from this address: told, and closed
-                        session = started
-                        self.ctx.spawn(self.worker(ws, queue))
+                    if frame["type"] != "hello":
+                        await self.accept(ws, shop, session, queue, frame)
                         continue
+                    if session is not None:
+                        raise FrameError("bad_frame", "hello was already sent")
+                    session = await self.hello(ws, shop_id, shop, frame, request.remote or "")
                     if session is None:
-                        raise FrameError("hello_first", "send hello first", frame.get("id"))
-                    new_customer = not session.known and not session.sent
-                    if not self.limiter.message(session.address, session.external_id, new_customer=new_customer):
-                        lang = session.lang or shop.default_language
-                        raise FrameError("rate_limited", texts(lang).t("limits.too_many_messages"), frame["id"])
-                    incoming = self.incoming(session, frame)
-                    if queue.full():
-                        raise FrameError("busy", "too many messages at once", frame["id"])
-                    if self.ctx.inbox is not None:  # durable: stored before the ack
-                        try:
-                            await self.ctx.inbox.accept(incoming, wait=True)
-                        except InboxBusy:
-                            raise FrameError("busy", "too many messages at once", frame["id"]) from None
-                        await _send(ws, {"type": "ack", "id": frame["id"]})
-                    queue.put_nowait((frame["id"], incoming))
-                    session.sent = True
+                        break  # too many new sessions from this address: told, and closed
+                    self.ctx.spawn(self.worker(ws, queue))
                 except FrameError as exc:
                     await _send_error(ws, exc)
         finally:
@@ -436,6 +443,34 @@ class WidgetRoutes:
                 self.hub.remove(session.shop_id, session.external_id, ws)
                 await _put_sentinel(queue)
         return ws
+
+    async def accept(
+        self,
+        ws: web.WebSocketResponse,
+        shop: ShopConfig,
+        session: _Session | None,
+        queue: asyncio.Queue[tuple[str, IncomingMessage] | None],
+        frame: dict[str, Any],
+    ) -> None:
+        """A message or press frame: limited, stored (durable inbox: before the ack) and queued
+        for the socket's worker; FrameError says why not."""
+        if session is None:
+            raise FrameError("hello_first", "send hello first", frame.get("id"))
+        new_customer = not session.known and not session.sent
+        if not self.limiter.message(session.address, session.external_id, new_customer=new_customer):
+            lang = session.lang or shop.default_language
+            raise FrameError("rate_limited", texts(lang).t("limits.too_many_messages"), frame["id"])
+        incoming = self.incoming(session, frame)
+        if queue.full():
+            raise FrameError("busy", "too many messages at once", frame["id"])
+        if self.ctx.inbox is not None:  # durable: stored before the ack
+            try:
+                await self.ctx.inbox.accept(incoming, wait=True)
+            except InboxBusy:
+                raise FrameError("busy", "too many messages at once", frame["id"]) from None
+            await _send(ws, {"type": "ack", "id": frame["id"]})
+        queue.put_nowait((frame["id"], incoming))
+        session.sent = True
 
     async def hello(
         self, ws: web.WebSocketResponse, shop_id: str, shop: ShopConfig, frame: dict[str, Any], address: str = ""
@@ -450,7 +485,8 @@ class WidgetRoutes:
                 return None
             token = issue_token(now)
         session = _Session(shop_id, external_id_of(token), frame["lang"], address=address)
-        await _send(ws, {"type": "welcome", "token": token})
+        lang = session.lang or shop.default_language
+        await _send(ws, {"type": "welcome", "token": token, **shop_status(shop, lang, now)})
         messages: list[dict[str, Any]] = []
         if self.ctx.inbox is not None and self.ctx.history is not None:
             # the history below shows whatever was still waiting for them: not pushed again
@@ -463,7 +499,7 @@ class WidgetRoutes:
             except Exception:
                 log.exception("widget: could not load the history of a %s chat", shop_id)
         if not messages:
-            messages = [intro_message(shop, session.lang or shop.default_language, now)]
+            messages = [intro_message(shop, lang, now)]
         await _send(ws, {"type": "history", "messages": messages})
         self.hub.add(shop_id, session.external_id, ws)
         return session
@@ -497,14 +533,7 @@ class WidgetRoutes:
                 log.exception("widget: the engine failed on a %s message", msg.shop_id)
                 await _send_error(ws, FrameError("failed", "something went wrong, please try again", client_id))
                 continue
-            now = self.ctx.clock.now()
-            frame = {
-                "type": "reply",
-                "in_reply_to": client_id,
-                "received_at": _iso(msg.received_at or now),
-                "messages": [render_message(m, now) for m in replies],
-            }
-            await _send(ws, frame)
+            await _send(ws, _reply_frame(client_id, msg, replies, self.ctx.clock.now()))
 
     async def _durable_reply(self, ws: web.WebSocketResponse, client_id: str, msg: IncomingMessage) -> None:
         """The turn's replies as the reply frame (their outbox rows then count as sent); when the
@@ -514,14 +543,7 @@ class WidgetRoutes:
         answer = await inbox.result(msg, REPLY_WAIT_SECONDS, replay=True)
         if answer is None:
             return
-        now = self.ctx.clock.now()
-        frame = {
-            "type": "reply",
-            "in_reply_to": client_id,
-            "received_at": _iso(msg.received_at or now),
-            "messages": [render_message(m, now) for m in answer.replies],
-        }
-        if await _send(ws, frame):
+        if await _send(ws, _reply_frame(client_id, msg, answer.replies, self.ctx.clock.now())):
             await inbox.delivered(answer)
         else:
             await inbox.undelivered(answer)
@@ -529,6 +551,18 @@ class WidgetRoutes:
     async def close_all(self, app: web.Application) -> None:
         for ws in self.hub.all():
             await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+
+
+def _reply_frame(
+    client_id: str, msg: IncomingMessage, replies: Iterable[OutgoingMessage], now: datetime
+) -> dict[str, Any]:
+    """The reply frame answering the client's ``client_id`` with the turn's messages."""
+    return {
+        "type": "reply",
+        "in_reply_to": client_id,
+        "received_at": _iso(msg.received_at or now),
+        "messages": [render_message(m, now) for m in replies],
+    }
 
 
 async def _send_error(ws: web.WebSocketResponse, exc: FrameError) -> None:
@@ -545,24 +579,6 @@ async def _put_sentinel(queue: asyncio.Queue[Any]) -> None:
             return
         except asyncio.QueueFull:
             queue.get_nowait()  # the socket is gone: drop waiting work, its client resends it
-
-
-_STEPS = {
-    "zh": ["选择服务和日期", "挑一个空闲时间", "确认后立即收到预约码，到店前会提醒您"],
-    "en": [
-        "Pick a service and a day",
-        "Choose a free time",
-        "Confirm: your booking code arrives at once, and a reminder before the visit",
-    ],
-}
-_TAGLINES = {
-    ("pet", "zh"): "温柔洗护，让毛孩子香香软软。",
-    ("pet", "en"): "Gentle baths and grooming for happy, fluffy pets.",
-    ("optician", "zh"): "专业验光，配一副真正适合您的眼镜。",
-    ("optician", "en"): "Careful eye exams and glasses that truly fit.",
-    ("other", "zh"): "欢迎光临。",
-    ("other", "en"): "Welcome.",
-}
 
 
 def register(app: web.Application, ctx: ChannelContext, *, limiter: Limiter | None = None) -> None:

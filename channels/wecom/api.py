@@ -4,6 +4,9 @@
 (expired): then the token is fetched again ONCE (unless another task already replaced it) and the
 call retried once. ``api_base_url`` replaces ``https://qyapi.weixin.qq.com`` (``/cgi-bin/`` is
 appended unless given). Tokens and secrets never appear in logs or exception texts.
+
+The same client, built from a shop's ``staff_alerts.wecom`` (a self-built app's Secret), sends the
+staff alerts to a WeCom group chat (``appchat_send``; channels/wecom/sender.py).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from core.config import WeComConfig
+from core.config import WeComConfig, WeComStaffAlerts
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +49,10 @@ def api_root(api_base_url: str | None) -> str:
 class WeComApi:
     """One account's client; share it (``client_for``) so the process holds one token per account."""
 
-    def __init__(self, cfg: WeComConfig) -> None:
+    def __init__(self, cfg: WeComConfig | WeComStaffAlerts) -> None:
         self.corp_id = cfg.corp_id
         self._secret = cfg.secret
-        self.open_kfid = cfg.open_kfid
+        self.open_kfid = cfg.open_kfid if isinstance(cfg, WeComConfig) else ""  # "" for an app (staff alerts)
         self.root = api_root(cfg.api_base_url)
         self._token: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -138,13 +141,19 @@ class WeComApi:
     async def account_list(self) -> dict[str, Any]:
         return await self.call("kf/account/list", {"offset": 0, "limit": 100})
 
+    # ------------------------------------------------------------------ app group chats (staff alerts)
+
+    async def appchat_send(self, chatid: str, content: dict[str, Any]) -> dict[str, Any]:
+        return await self.call("appchat/send", {"chatid": chatid, **content, "safe": 0})
+
 
 _clients: dict[tuple[str, str, str, str], WeComApi] = {}
 
 
-def client_for(cfg: WeComConfig) -> WeComApi:
-    """The process's one client (one token holder) for this account."""
-    key = (cfg.corp_id, hashlib.sha256(cfg.secret.encode()).hexdigest(), cfg.open_kfid, api_root(cfg.api_base_url))
+def client_for(cfg: WeComConfig | WeComStaffAlerts) -> WeComApi:
+    """The process's one client (one token holder) for this account (or app)."""
+    kfid = cfg.open_kfid if isinstance(cfg, WeComConfig) else ""
+    key = (cfg.corp_id, hashlib.sha256(cfg.secret.encode()).hexdigest(), kfid, api_root(cfg.api_base_url))
     client = _clients.get(key)
     if client is None:
         client = _clients[key] = WeComApi(cfg)

@@ -20,6 +20,12 @@ route (``handoff_servicers``), else ``handoff_servicer`` (state 3), else WeCom's
 servicer, messages in handoff mode are not sent (permanent: "with a WeCom servicer"); once the
 console takes the chat over or hands it back to the bot, the servicer session is ended (state 4)
 and the API answers again.
+
+Staff alerts (outbox kind ``staff_alert``, core/staff_alerts.py) addressed to ``wecom`` go to the
+shop's WeCom group chat with ``appchat/send`` through the app of ``staff_alerts.wecom`` (its own
+token), not through the customer service account: no reply window applies. WeCom's busy answers
+(-1, 45009 rate limit) and network failures are retried; anything else (an unknown chat, a wrong
+secret) is permanent, and the delivery loop flags the alert for staff.
 """
 
 from __future__ import annotations
@@ -31,10 +37,11 @@ from channels.base import ChannelContext, DeliveryError
 from channels.wechat import plain_text
 from channels.wecom.api import SEND_COUNT_LIMIT, SEND_TIME_LIMIT, STATE_FORBIDS_SENDING, WeComError, client_for
 from channels.wecom.store import CHANNEL, WeComStore
-from core.config import WeComConfig
+from core.config import WeComConfig, WeComStaffAlerts
 from core.db import Database
 from core.messages import OutgoingMessage
 from core.models import ConversationMode
+from core.staff_alerts import KIND as STAFF_ALERT
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +51,19 @@ API_STATE = 1  # 由智能助手接待: the API answers
 POOL_STATE = 2  # 待接入池排队中
 SERVICER_STATE = 3  # 由人工接待
 ENDED_STATE = 4  # 已结束/未开始
+RETRIED_APP_ERRORS = frozenset({-1, 45009})  # system busy, API rate limit: try again later
 
 
 def wecom_config(ctx: ChannelContext, shop_id: str) -> WeComConfig | None:
     shop = ctx.config.shop(shop_id)
     cfg = shop.channels.wecom if shop is not None else None
     return cfg if cfg is not None and cfg.enabled else None
+
+
+def staff_alert_config(ctx: ChannelContext, shop_id: str) -> WeComStaffAlerts | None:
+    shop = ctx.config.shop(shop_id)
+    alerts = shop.staff_alerts if shop is not None else None
+    return alerts.wecom if alerts is not None and alerts.enabled else None
 
 
 def database(ctx: ChannelContext) -> Database:
@@ -115,7 +129,17 @@ class WeComSender:
 
         await close_clients()
 
-    async def send(self, shop_id: str, external_id: str, message: OutgoingMessage) -> str | None:
+    async def send(
+        self,
+        shop_id: str,
+        external_id: str,
+        message: OutgoingMessage,
+        *,
+        kind: str | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> str | None:
+        if kind == STAFF_ALERT:
+            return await self._staff_alert(shop_id, external_id, message)
         cfg = wecom_config(self.ctx, shop_id)
         if cfg is None:
             raise DeliveryError(f"shop {shop_id} has no WeCom customer service account", permanent=True)
@@ -145,6 +169,21 @@ class WeComSender:
             servicer = cfg.handoff_servicers.get(route or "") or cfg.handoff_servicer
             await self._transfer(cfg, shop_id, external_id, SERVICER_STATE if servicer else POOL_STATE, servicer)
         return msgid
+
+    async def _staff_alert(self, shop_id: str, chat_id: str, message: OutgoingMessage) -> str | None:
+        """An alert to the shop's WeCom staff group chat (text only: staff act in the console)."""
+        cfg = staff_alert_config(self.ctx, shop_id)
+        if cfg is None:
+            raise DeliveryError(f"shop {shop_id} has no WeCom staff alerts configured", permanent=True)
+        api = client_for(cfg)
+        for piece in split_text(plain_text(message)):
+            try:
+                await api.appchat_send(chat_id, {"msgtype": "text", "text": {"content": piece}})
+            except WeComError as exc:
+                log.warning("WeCom %s: staff alert not sent: %s", shop_id, exc)
+                retry = exc.errcode is None or exc.errcode in RETRIED_APP_ERRORS
+                raise DeliveryError(f"staff alert: {exc}", permanent=not retry) from None
+        return None
 
     async def _send_counted(self, cfg: WeComConfig, shop_id: str, user: str, content: dict[str, Any]) -> str | None:
         store = self.store

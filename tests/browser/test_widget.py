@@ -3,6 +3,7 @@ tapping buttons, a reload mid-flow, an XSS payload, the mobile layout and the ke
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +12,27 @@ from playwright.async_api import expect
 
 from bot.bootstrap import Services
 from channels.web import external_id_of
+from core.clock import FixedClock
+from core.config import load_config
 from core.i18n import texts
 from tests.browser.conftest import Launch
+from tests.conftest import CONFIG_PATH, NOW
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.browser]
 EN = texts("en")
 TOKEN_KEY = "chatbook:pawspa:token"
-ONLINE = "Online · usually replies in seconds"  # the widget's own UI string (en)
+PAWSPA = load_config(CONFIG_PATH, environ={}).shops["pawspa"]
+
+
+def opening(day: date) -> str:
+    """pawspa's first opening time on ``day`` as config says it ("10:00")."""
+    first = min(PAWSPA.hours_on(day))
+    return f"{first.start_min // 60:02d}:{first.start_min % 60:02d}"
+
+
+SATURDAY = NOW.astimezone(PAWSPA.tz).date()
+# The header at the tests' clock (09:00 on a Saturday, before pawspa opens): the shop's own words.
+STATUS_AT_NOW = EN.t("widget.closed_today", time=opening(SATURDAY))
 
 
 async def open_demo(browser: Launch, base: str, **options: Any) -> Any:
@@ -48,7 +63,7 @@ async def open_demo(browser: Launch, base: str, **options: Any) -> Any:
 async def open_chat(page: Any) -> None:
     await page.locator(".cb-launcher").click()
     await expect(page.locator(".cb-panel")).to_be_visible()
-    await expect(page.locator(".cb-status")).to_have_text(ONLINE)
+    await expect(page.locator(".cb-status")).to_have_text(STATUS_AT_NOW)
 
 
 def last_shop_message(page: Any) -> Any:
@@ -102,6 +117,22 @@ async def test_full_booking_by_tapping_buttons(browser: Launch, widget_server: s
     assert len(mine) == 9 and mine[-1] == EN.t("btn.confirm")
     assert await page.locator(".cb-time").count() == await page.locator(".cb-msg").count()
     assert page.dialogs == [] and page.errors == []
+
+
+async def test_the_header_says_closed_until_the_shop_opens_then_online(
+    browser: Launch, widget_server: str, clock: FixedClock
+) -> None:
+    page = await open_demo(browser, widget_server)
+    await open_chat(page)  # 09:00: closed, and it says when it opens and that a message will be answered
+    assert await page.locator(".cb-closed").count() == 1
+    first = min(PAWSPA.hours_on(SATURDAY))
+    opened = datetime.combine(SATURDAY, first.start, tzinfo=PAWSPA.tz) + timedelta(minutes=1)
+    clock.set(opened)  # the widget server's clock (tests/conftest.py)
+    await page.reload()
+    await page.locator(".cb-launcher").click()
+    await expect(page.locator(".cb-status")).to_have_text(EN.t("widget.status_open"))
+    assert await page.locator(".cb-closed").count() == 0
+    assert page.errors == []
 
 
 async def test_reload_mid_flow_resumes(browser: Launch, widget_server: str, sqlite_services: Services) -> None:
@@ -158,7 +189,7 @@ async def test_mobile_layout(browser: Launch, widget_server: str, artifacts: Pat
     await page.screenshot(path=str(artifacts / "widget-mobile-closed.png"))
 
     await page.locator(".cb-launcher").tap()
-    await expect(page.locator(".cb-status")).to_have_text(ONLINE)
+    await expect(page.locator(".cb-status")).to_have_text(STATUS_AT_NOW)
     await tap(page, EN.t("btn.book"))
     await tap(page, "Dog bath")
     await send(page, "Max")
@@ -200,7 +231,7 @@ async def test_keyboard_only(browser: Launch, widget_server: str) -> None:
     await page.keyboard.press("Enter")
     await expect(page.locator(".cb-panel")).to_be_visible()
     assert await focused_class(page) == "cb-input"
-    await expect(page.locator(".cb-status")).to_have_text(ONLINE)
+    await expect(page.locator(".cb-status")).to_have_text(STATUS_AT_NOW)
     before = await page.locator(".cb-msg--shop").count()
     await page.keyboard.type("hello")
     await page.keyboard.press("Enter")

@@ -4,10 +4,11 @@ malformed and oversized frames, token expiry, outbound pushes, the demo page's C
 
 from __future__ import annotations
 
+import html
 import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import aiohttp
@@ -18,11 +19,13 @@ from sqlalchemy import select
 
 from bot.bootstrap import Services
 from channels.base import ChannelContext, DeliveryError, History
-from channels.web import MAX_FRAME_BYTES, WebSender, external_id_of, issue_token, register
-from core.config import AppConfig, WebWidgetConfig
+from channels.web import MAX_FRAME_BYTES, WebSender, external_id_of, issue_token, register, shop_status
+from core.clock import FixedClock
+from core.config import AppConfig, ShopConfig, WebWidgetConfig
 from core.i18n import texts
 from core.messages import IncomingMessage, OutgoingMessage
 from core.models import Conversation
+from tests.conftest import NOW
 
 pytestmark = pytest.mark.asyncio
 WAIT = 15  # seconds: a bound on every receive, not a timing assertion
@@ -58,6 +61,7 @@ class Chat:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self.ws = ws
         self.token = ""
+        self.welcome: dict[str, Any] = {}
         self.history: list[dict[str, Any]] = []
         self.last: list[dict[str, Any]] = []
         self._ids = 0
@@ -73,6 +77,7 @@ class Chat:
         await self.ws.send_json({"type": "hello", "token": token, "lang": lang})
         welcome = await self.recv()
         assert welcome["type"] == "welcome"
+        self.welcome = welcome
         self.token = welcome["token"]
         history = await self.recv()
         assert history["type"] == "history"
@@ -222,6 +227,81 @@ async def test_a_new_customer_without_history_function_gets_the_greeting(sqlite_
         assert intro["intro"] is True and sqlite_services.config.shops["clearsight"].name.zh in intro["text"]
         assert [b["payload"] for b in intro["buttons"]] == ["m:book", "m:my", "m:human"]
         assert intro["buttons"][0]["label"] == texts("zh").t("btn.book")
+
+
+# ----------------------------------------------------------------------------- the shop's hours
+
+
+def opening(shop: ShopConfig, day: date) -> str:
+    """The shop's first opening time on ``day``, as config says it ("10:00")."""
+    first = min(shop.hours_on(day))
+    return f"{first.start_min // 60:02d}:{first.start_min % 60:02d}"
+
+
+async def test_at_four_in_the_morning_the_widget_says_closed_and_when_it_opens(
+    sqlite_services: Services, clock: FixedClock
+) -> None:
+    shop = sqlite_services.config.shops["pawspa"]
+    saturday = NOW.astimezone(shop.tz).date()  # pawspa opens on Saturdays (config)
+    clock.set(datetime.combine(saturday, time(4, 0), tzinfo=shop.tz))
+    app = widget_app(sqlite_services.config, sqlite_services.engine, sqlite_services)
+    async with TestClient(TestServer(app)) as c:
+        for lang in ("en", "zh-CN"):
+            ws = await c.ws_connect("/widget/pawspa/ws", headers=same_origin(c))
+            welcome = (await Chat(ws).hello(None, lang)).welcome
+            await ws.close()
+            catalog = texts(lang[:2])
+            assert welcome["open"] is False
+            assert welcome["status"] == catalog.t("widget.closed_today", time=opening(shop, saturday))
+            opens = datetime.fromisoformat(welcome["opens_at"].replace("Z", "+00:00")).astimezone(shop.tz)
+            assert (opens.date(), opens.strftime("%H:%M")) == (saturday, opening(shop, saturday))
+            assert catalog.t("widget.status_open") not in welcome["status"]
+
+
+async def test_in_opening_hours_the_widget_says_online(
+    sqlite_services: Services, clock: FixedClock
+) -> None:
+    shop = sqlite_services.config.shops["pawspa"]
+    saturday = NOW.astimezone(shop.tz).date()
+    [hours] = shop.hours_on(saturday)
+    clock.set(datetime.combine(saturday, hours.start, tzinfo=shop.tz) + timedelta(hours=3))
+    app = widget_app(sqlite_services.config, sqlite_services.engine, sqlite_services)
+    async with TestClient(TestServer(app)) as c:
+        ws = await c.ws_connect("/widget/pawspa/ws", headers=same_origin(c))
+        chat = await Chat(ws).hello()
+        assert chat.welcome["open"] is True and "opens_at" not in chat.welcome
+        assert chat.welcome["status"] == EN.t("widget.status_open")
+        assert (await chat.say("hello"))[0]["from"] == "shop"  # and the chat works as ever
+
+
+async def test_after_closing_before_a_closed_day_it_names_the_day_it_opens(
+    sqlite_services: Services, clock: FixedClock
+) -> None:
+    shop = sqlite_services.config.shops["pawspa"]
+    saturday = NOW.astimezone(shop.tz).date()
+    monday = saturday + timedelta(days=2)
+    closed, wednesday = monday + timedelta(days=1), monday + timedelta(days=2)
+    assert shop.hours_on(monday) and not shop.hours_on(closed) and shop.hours_on(wednesday)  # config: closed Tuesdays
+    clock.set(datetime.combine(monday, time(22, 30), tzinfo=shop.tz))
+    app = widget_app(sqlite_services.config, sqlite_services.engine, sqlite_services)
+    async with TestClient(TestServer(app)) as c:
+        ws = await c.ws_connect("/widget/pawspa/ws", headers=same_origin(c))
+        welcome = (await Chat(ws).hello()).welcome
+        expected = EN.t("widget.closed_later", day=EN.format_date(wednesday), time=opening(shop, wednesday))
+        assert (welcome["open"], welcome["status"]) == (False, expected)
+
+
+async def test_a_closed_date_in_config_is_skipped_when_saying_when_the_shop_opens(demo_config: AppConfig) -> None:
+    shop = demo_config.shops["pawspa"]
+    saturday = NOW.astimezone(shop.tz).date()
+    sunday, monday = saturday + timedelta(days=1), saturday + timedelta(days=2)
+    holiday = shop.model_copy(update={"closed_dates": [sunday]})  # open on Sundays, but not this one
+    late = datetime.combine(saturday, time(23, 0), tzinfo=shop.tz)
+    assert shop_status(shop, "en", late)["status"] == EN.t("widget.closed_tomorrow", time=opening(shop, sunday))
+    status = shop_status(holiday, "en", late)
+    assert status["status"] == EN.t("widget.closed_later", day=EN.format_date(monday), time=opening(shop, monday))
+    assert status["opens_at"] == datetime.combine(monday, min(shop.hours_on(monday)).start, tzinfo=shop.tz) \
+        .astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 # ----------------------------------------------------------------------------- sessions
@@ -423,6 +503,8 @@ async def test_demo_page_script_and_styles(sqlite_services: Services) -> None:
         assert '<script src="/widget/pawspa.js" async></script>' in body
         assert body.count("<script") == 1 and "http://" not in body and "https://" not in body
         assert "PawSpa Pet Salon" in body and '<html lang="en">' in body
+        assert EN.t("widget.tagline_pet") in body and html.escape(EN.t("widget.demo_services_title")) in body
+        assert all(f"<li>{step}</li>" in body for step in EN.list("widget.demo_steps"))  # texts from core/locales
         script = await c.get("/widget/pawspa.js")
         assert script.status == 200 and script.content_type == "text/javascript"
         source = await script.text()

@@ -640,7 +640,7 @@ async def seed(services: Services, script: Script, clock: FixedClock) -> None:
 
 
 async def _conversation_row(services: Services, script: Script) -> Conversation | None:
-    async with services.db.reading() as s:
+    async with services.db.unit_of_work(), services.db.reading() as s:
         return await s.scalar(
             select(Conversation).where(
                 Conversation.shop_id == script.shop,
@@ -781,7 +781,7 @@ def _check_turn(
 async def _check_outcome(services: Services, script: Script, result: Result, seeded: set[int]) -> None:
     shop = services.config.shops[script.shop]
     row = await _conversation_row(services, script)
-    async with services.db.reading() as s:
+    async with services.db.unit_of_work(), services.db.reading() as s:
         customer_id = row.customer_id if row else None
         if customer_id is None:
             customer_id = await s.scalar(
@@ -884,11 +884,12 @@ async def run_conversation(
     services = await _bootstrap(config, clock, f"sqlite+aiosqlite:///{db_path}")
     try:
         try:
-            await seed(services, script, clock)
+            async with services.db.unit_of_work():  # one transaction on the inline path: speed only
+                await seed(services, script, clock)
         except CorpusError as exc:
             result.error = str(exc)
             return result
-        async with services.db.reading() as s:
+        async with services.db.unit_of_work(), services.db.reading() as s:
             seeded = set(await s.scalars(select(Booking.id)))
         chat = CollectingChannel(
             services.engine,

@@ -1,4 +1,7 @@
-"""`faq check` and `faq match` as a user runs them: exit codes and the JSON contract."""
+"""`faq check` and `faq match` as a user runs them: exit codes and the JSON contract.
+
+The first test runs `python -m faq.cli` as a real process; the others call its ``main`` in this
+process (tests/support/cli.py), which parses and matches exactly the same way."""
 
 from __future__ import annotations
 
@@ -8,19 +11,22 @@ import sys
 from pathlib import Path
 
 from tests.faq.conftest import FAQ_DIR, GOOD, write
+from tests.support.cli import CliResult, run_faq_cli
 
 ROOT = FAQ_DIR.parent
 
 
-def _run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "faq.cli", *args],
-        input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
-    )
+def _run(*args: str, stdin: str = "") -> CliResult:
+    """``python -m faq.cli <args>`` through ``faq.cli.main`` in this process (tests/support/cli.py)."""
+    return run_faq_cli(*args, stdin=stdin, cwd=ROOT)
 
 
 def test_check_accepts_the_shipped_faqs() -> None:
-    proc = _run("faq", "check", str(FAQ_DIR))
+    # A real process, once: `python -m faq.cli` itself, its exit code, and nothing on its stderr.
+    proc = subprocess.run(
+        [sys.executable, "-m", "faq.cli", "faq", "check", str(FAQ_DIR)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60, check=False,
+    )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     ok_lines = proc.stdout.splitlines()

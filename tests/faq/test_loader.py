@@ -118,3 +118,24 @@ def test_unreadable_and_empty_files_are_reported(tmp_path: Path) -> None:
     assert isinstance(result, list) and result[0].file == str(empty)
     missing = load_faq(tmp_path / "missing.yaml")
     assert isinstance(missing, list) and "cannot read" in missing[0].message
+
+
+def test_a_file_that_is_not_utf8_names_the_line_as_for_config_yaml(tmp_path: Path) -> None:
+    # Both loaders read files through core/yamlsource.py: the same message, at the bad byte's line.
+    lines = GOOD.encode("utf-8").split(b"\n")
+    lines[4] = lines[4] + b" \xff"
+    path = tmp_path / "pawspa.yaml"
+    path.write_bytes(b"\n".join(lines))
+    errors = load_faq(path)
+    assert isinstance(errors, list)
+    [error] = errors
+    assert (error.file, error.line) == (str(path), 5) and "not UTF-8 text" in error.message
+
+
+def test_windows_line_endings_give_the_same_faq_and_lines(tmp_path: Path) -> None:
+    unix = load_faq(write(tmp_path / "unix.yaml", GOOD))
+    windows = tmp_path / "windows.yaml"
+    windows.write_bytes(GOOD.replace("\n", "\r\n").encode("utf-8"))
+    dos = load_faq(windows)
+    assert isinstance(unix, Faq) and isinstance(dos, Faq)
+    assert (dos.entries, dos.lines) == (unix.entries, unix.lines)

@@ -8,41 +8,19 @@
   var PAGE = body.dataset.page;
   var SHOP = body.dataset.shop || "";
   var LANG = body.dataset.lang || "zh";
-  var STRINGS = {};
-  try {
-    STRINGS = JSON.parse(document.getElementById("cb-strings").textContent);
-  } catch (e) { /* keys are shown instead */ }
+  var dom = window.chatbookDom;  // dom.js: the helpers every console script shares
+  var STRINGS = dom.strings, t = dom.t, $ = dom.$, el = dom.el, clear = dom.clear, named = dom.named;
   if (PAGE === "login") return;
 
   var csrf = "";
   var me = null;
 
   // ------------------------------------------------------------------ helpers
-  function t(key, vars) {
-    var s = Object.prototype.hasOwnProperty.call(STRINGS, key) ? STRINGS[key] : key;
-    if (vars) {
-      Object.keys(vars).forEach(function (k) { s = s.split("{" + k + "}").join(String(vars[k])); });
-    }
-    return s;
-  }
-  function $(id) { return document.getElementById(id); }
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
   function button(label, cls, onClick) {
     var b = el("button", cls || "btn", label);
     b.type = "button";
     if (onClick) b.addEventListener("click", onClick);
     return b;
-  }
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
-  function named(obj) {
-    if (!obj) return "";
-    if (typeof obj === "string") return obj;
-    return obj[LANG] || obj.zh || obj.en || "";
   }
   function hhmm(iso) { return iso ? String(iso).slice(11, 16) : ""; }
   function mdhm(iso) { return iso ? String(iso).slice(5, 10) + " " + String(iso).slice(11, 16) : ""; }

@@ -3,13 +3,7 @@
 (function () {
   "use strict";
   var csrf = "";
-
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined) node.textContent = text;
-    return node;
-  }
+  var el = window.chatbookDom.el;  // dom.js: the helpers every console script shares
 
   function fill(template, values) {
     return template.replace(/\{(\w+)\}/g, function (_, key) { return values[key] !== undefined ? values[key] : ""; });

@@ -7,25 +7,11 @@
   var body = document.body;
   var PAGE = body.dataset.page;
   var SHOP = body.dataset.shop || "";
-  var STRINGS = {};
-  try { STRINGS = JSON.parse(document.getElementById("cb-strings").textContent); } catch (e) { /* keys shown */ }
+  var dom = window.chatbookDom;  // dom.js: the helpers every console script shares
+  var STRINGS = dom.strings, t = dom.t, $ = dom.$, el = dom.el, clear = dom.clear, named = dom.named;
   var API = "/api/console/records";
   var csrf = "";
 
-  function t(key, vars) {
-    var s = Object.prototype.hasOwnProperty.call(STRINGS, key) ? STRINGS[key] : key;
-    if (vars) Object.keys(vars).forEach(function (k) { s = s.split("{" + k + "}").join(String(vars[k])); });
-    return s;
-  }
-  function $(id) { return document.getElementById(id); }
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
-  function named(obj) { return !obj ? "" : typeof obj === "string" ? obj : obj[body.dataset.lang] || obj.zh || obj.en || ""; }
   function withLang(url) {
     var explicit = new URLSearchParams(location.search).get("lang");
     return explicit ? url + (url.indexOf("?") >= 0 ? "&" : "?") + "lang=" + encodeURIComponent(explicit) : url;
@@ -56,7 +42,7 @@
     var eye = /^(od|os)_(.+)$/.exec(field);
     if (eye) return t("records." + eye[1]) + " · " + t("records." + eye[2]);
     var key = "records." + field;
-    return Object.prototype.hasOwnProperty.call(STRINGS, key) ? t(key) : field;
+    return dom.has(key) ? t(key) : field;
   }
   function show(node, text, ok) {
     node.className = "form-result alert " + (ok ? "alert-ok" : "alert-error");
@@ -70,7 +56,7 @@
   }
   function vaccineName(kind) {
     var key = "records.vaccine_" + kind;
-    return Object.prototype.hasOwnProperty.call(STRINGS, key) ? t(key) : kind;
+    return dom.has(key) ? t(key) : kind;
   }
   function customerLink(id) {
     return withLang("/console/customer?shop=" + encodeURIComponent(SHOP) + "&id=" + encodeURIComponent(id));

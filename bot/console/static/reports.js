@@ -7,26 +7,11 @@
 
   var root = document.getElementById("reports");
   if (!root) return;
-  var LANG = document.body.dataset.lang || "zh";
-  var STRINGS = {};
-  try { STRINGS = JSON.parse(document.getElementById("cb-strings").textContent); } catch (e) { /* keys shown */ }
+  var dom = window.chatbookDom;  // dom.js: the helpers every console script shares
+  var STRINGS = dom.strings, t = dom.t, $ = dom.$, el = dom.el, clear = dom.clear, named = dom.named;
   var COLORS = ["#2f5bea", "#1f8a5b", "#d97706", "#c8322f", "#7c3aed", "#0891b2", "#be185d", "#4b5563"];
   var charts = [];
 
-  function t(key, vars) {
-    var s = Object.prototype.hasOwnProperty.call(STRINGS, key) ? STRINGS[key] : key;
-    if (vars) Object.keys(vars).forEach(function (k) { s = s.split("{" + k + "}").join(String(vars[k])); });
-    return s;
-  }
-  function $(id) { return document.getElementById(id); }
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
-  function named(obj) { return typeof obj === "string" ? obj : (obj && (obj[LANG] || obj.zh || obj.en)) || ""; }
 
   var RATES = { conversion: 1, no_show_rate: 1, confirmation_rate: 1, faq_answer_rate: 1 };
   function fmt(key, v) {
@@ -37,7 +22,7 @@
   }
   function channelName(c) {
     var key = "reports.channel_" + c;
-    return Object.prototype.hasOwnProperty.call(STRINGS, key) ? STRINGS[key] : c;
+    return dom.has(key) ? STRINGS[key] : c;
   }
 
   // ------------------------------------------------------------------ the form <-> the address

@@ -37,7 +37,7 @@
   var UI = {
     zh: {
       open: "打开聊天", openUnread: "打开聊天（有新消息）", close: "关闭聊天", send: "发送",
-      placeholder: "输入消息…", input: "消息", online: "在线 · 通常几秒内回复",
+      placeholder: "输入消息…", input: "消息",
       connecting: "正在连接…", reconnecting: "连接中断，正在重连…", sending: "发送中…",
       typing: "正在输入", quick: "快捷回复", log: "聊天记录", you: "我", dialog: "与{shop}聊天",
       err_busy: "消息太多了，请稍等。", err_failed: "出了点问题，请再试一次。",
@@ -45,7 +45,7 @@
     },
     en: {
       open: "Open chat", openUnread: "Open chat (new message)", close: "Close chat", send: "Send",
-      placeholder: "Type a message…", input: "Message", online: "Online · usually replies in seconds",
+      placeholder: "Type a message…", input: "Message",
       connecting: "Connecting…", reconnecting: "Connection lost, reconnecting…", sending: "Sending…",
       typing: "Typing", quick: "Quick replies", log: "Chat messages", you: "You", dialog: "Chat with {shop}",
       err_busy: "Too many messages at once, please wait a moment.", err_failed: "Something went wrong, please try again.",
@@ -295,9 +295,11 @@
     for (var i = 0; i < bytes.length; i++) out += ("0" + bytes[i].toString(16)).slice(-2);
     return out;
   }
-  function setStatus(text, online) {
+  // online: the socket is up; shopOpen: the shop is open now (its hours, told by the server).
+  function setStatus(text, online, shopOpen) {
     status.textContent = text;
     frame.classList.toggle("cb-offline", !online);
+    frame.classList.toggle("cb-closed", online && shopOpen === false);
   }
 
   function connect() {
@@ -349,7 +351,8 @@
         if (typeof data.token === "string") save(TOKEN_KEY, data.token);
         connected = true;
         attempts = 0;
-        setStatus(UI.online, true);
+        // The shop's own words for now: "Online", or closed and when it opens (server texts).
+        setStatus(typeof data.status === "string" ? data.status : "", true, data.open !== false);
         return;
       case "history":
         // First load, or a reconnect with nothing in flight: show the server's transcript.
