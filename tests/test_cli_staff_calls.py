@@ -14,6 +14,7 @@ from core.config import load_config
 from core.messages import OutgoingMessage
 from core.results import Actor, Booked
 from tests.conftest import CONFIG_PATH
+from tests.helpers import copy_sqlite, sqlite_template
 from tests.support.cli import run_chatbook
 from tests.support.collecting import CollectingChannel
 
@@ -26,7 +27,8 @@ def test_lists_unanswered_shop_changes_and_undelivered_messages(tmp_path: Path) 
     async def seed() -> None:
         # Yesterday (real time) the shop recorded time off and asked the customer to answer within the hour.
         clock = FixedClock(datetime.now(UTC) - timedelta(days=1))
-        services = await bootstrap(config, clock=clock, database_url=url)
+        copy_sqlite(await sqlite_template(config), tmp_path / "calls.db")  # migrated and synced once per process
+        services = await bootstrap(config, clock=clock, database_url=url, migrate=False, sync=False)
         try:
             await CollectingChannel(services.engine, "pawspa", user="wang", display_name="王女士").push("你好")
             customer = await services.customers.identify("pawspa", "test", "wang")

@@ -23,7 +23,7 @@ from bot.web import build_app
 from core.clock import FixedClock
 from core.config import AppConfig
 from core.staff_accounts import MAX_FAILURES, LoginThrottled
-from tests.conftest import CONFIG_PATH, ROOT
+from tests.conftest import ROOT
 
 PASSWORD = "correct horse battery"
 BURST = 16
@@ -134,27 +134,31 @@ async def test_a_right_password_clears_its_own_attempt(services: Services) -> No
         assert await services.accounts.login("mei", PASSWORD, "10.1.1.1") is not None
 
 
+# A server process's login path without the rest of a server's start-up: the StaffAccounts a
+# bootstrap wires (``StaffAccounts(db, clock)`` on the configured database, the system clock), so
+# the process is ready after importing the accounts and the database only, not the engine and FAQ.
 WORKER = """
 import asyncio, json, sys
 from pathlib import Path
-from bot.bootstrap import bootstrap
-from core.config import load_config
-from core.staff_accounts import LoginThrottled
+from core.clock import SystemClock
+from core.db import Database
+from core.staff_accounts import LoginThrottled, StaffAccounts
 
-async def main(url, config, go, first, count):
-    services = await bootstrap(load_config(config, environ={}), database_url=url, migrate=False)
+async def main(url, go, first, count):
+    db = Database(url)
+    accounts = StaffAccounts(db, SystemClock())
     print("ready", flush=True)
     while not Path(go).exists():
         await asyncio.sleep(0.01)
     results = await asyncio.gather(
-        *(services.accounts.login("mei", f"wrong {i}", f"10.0.0.{i}") for i in range(first, first + count)),
+        *(accounts.login("mei", f"wrong {i}", f"10.0.0.{i}") for i in range(first, first + count)),
         return_exceptions=True,
     )
     print(json.dumps({"checked": sum(r is None for r in results),
                       "refused": sum(isinstance(r, LoginThrottled) for r in results)}), flush=True)
-    await services.close()
+    await db.dispose()
 
-asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])))
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
 """
 
 
@@ -168,7 +172,6 @@ async def test_the_throttle_holds_across_real_server_processes(services: Service
             "-c",
             WORKER,
             url,
-            str(CONFIG_PATH),
             str(go),
             str(first),
             str(BURST // 2),

@@ -13,7 +13,7 @@ from core.config import load_config
 from core.messages import OutgoingMessage
 from core.models import OutboxMessage
 from tests.conftest import CONFIG_PATH, NOW
-from tests.helpers import shows
+from tests.helpers import copy_sqlite, shows, sqlite_template
 from tests.support.cli import run_chatbook
 from tests.support.collecting import CollectingChannel
 
@@ -22,7 +22,9 @@ def test_opt_in_opt_out_and_send(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'n.db'}"
 
     async def chat() -> None:
-        services = await bootstrap(load_config(CONFIG_PATH, environ={}), clock=FixedClock(NOW), database_url=url)
+        config = load_config(CONFIG_PATH, environ={})
+        copy_sqlite(await sqlite_template(config), tmp_path / "n.db")  # migrated and synced once per process
+        services = await bootstrap(config, clock=FixedClock(NOW), database_url=url, migrate=False, sync=False)
         try:
             fan = CollectingChannel(services.engine, "pawspa", user="fan", language_hint="zh")
             await fan.push("订阅")
