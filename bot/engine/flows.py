@@ -156,7 +156,8 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
         if d.start and datetime.fromisoformat(d.start).astimezone(t.shop.tz).time() < frame.after:
             d.forget_time()
             when_changed = True
-    if frame.when.date is None and not (d.day or d.want_day) and d.mode == Mode.BOOK and _THAT_DAY.search(frame.text):
+    that_day = any(w in frame.norm for w in SAME_DAY_WORDS)
+    if frame.when.date is None and not (d.day or d.want_day) and d.mode == Mode.BOOK and that_day:
         on_file = await upcoming(t)  # "can I also bring my son in that day?": the day of the booking on file
         days = {b.start.astimezone(t.shop.tz).date() for b in on_file}
         if len(days) == 1:
@@ -1152,7 +1153,7 @@ def _aim_move(t: Turn, frame: Frame, target: Any, booking: BookingView) -> None:
     d.period = target.period
 
 
-_THAT_DAY = re.compile(r"\b(?:that|the\s+same)\s+day\b|\bsame\s+day\b|那天|那一天|同一天|当天|同一日", re.IGNORECASE)
+SAME_DAY_WORDS = ("same day", "that day", "同一天", "那天", "当天", "同一日")  # "that day": a day already in the chat
 _FOLLOWING = re.compile(r"\bfollowing\b|\bthe week after\b|下一个|再下一个|之后的那个|后面那个")
 
 

@@ -408,7 +408,8 @@ class _Policy:
                 prefill.update(pet_id=pet.id, pet_name=pet.name, species=pet.species, size=pet.size)
         # "下周四开门吗" -> "那约个验光"; "is Wed afternoon open?" -> (the day's hours) -> "eye exam for me"
         asked_about_day = topic.get("asked_day") and (frame.norm.startswith(THEN_WORDS) or topic.get("offered_day"))
-        if frame.when.date is None and topic.get("day") and (_has_any(frame.norm, SAME_DAY_WORDS) or asked_about_day):
+        that_day = _has_any(frame.norm, flows.SAME_DAY_WORDS)
+        if frame.when.date is None and topic.get("day") and (that_day or asked_about_day):
             prefill["want_day"] = topic["day"]
             if frame.when.time is not None:
                 prefill["want_time"] = frame.when.time.strftime("%H:%M")
@@ -725,7 +726,6 @@ THEN_WORDS = (
     *("那", "那就", "那么", "好的那", "好那", "行那"),
     *("then", "ok then", "okay then", "great then", "in that case"),
 )
-SAME_DAY_WORDS = ("same day", "that day", "同一天", "那天", "当天", "同一日")
 REFER_BACK = (" him", " her", " them", " it", "他", "她", "它", "宝贝", "again", "another", "再", "也")
 
 

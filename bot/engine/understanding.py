@@ -971,6 +971,7 @@ def understand(
     if after is not None and when.time == after:  # "after 4pm" is not four o'clock
         when = When(date=when.date, period=when.period, span=when.span, spans=when.spans, past=when.past)
     code = _booking_code(raw)
+    options = () if long else _time_options(fixed)  # "11 or 2, the earlier one if it's free"
     return Frame(
         text=raw,
         norm=norm,
@@ -1006,8 +1007,8 @@ def understand(
         hesitant=hesitates(raw),
         symptom=_has(normalise(focus), SYMPTOM_WORDS),
         complaint=_has(norm, COMPLAINT_WORDS) and not _COMPLAINT_NOT.search(fixed.lower()),
-        relative=None if long or _time_options(fixed) else relative_time(fixed),  # "11 or 2, the earlier one"
-        time_options=() if long else _time_options(fixed),
+        relative=None if long or options else relative_time(fixed),  # "the earlier one" of two times named
+        time_options=options,
         after=after,
     )
 
