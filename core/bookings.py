@@ -847,22 +847,7 @@ class BookingService:
         row = rows[0]
         addons = [a for (a,) in await run(_ADDONS_OF, {"g_id": booking_id})]
         units = [(r, int(u)) for r, u in await run(_UNITS_OF, {"g_id": booking_id})]
-        view = BookingView(
-            id=row.id,
-            shop_id=row.shop_id,
-            code=row.code,
-            service_id=row.service_id,
-            staff_id=row.staff_id,
-            start=row.start_at,
-            end=row.end_at,
-            status=BookingStatus(row.status),
-            customer_id=row.customer_id,
-            pet_id=row.pet_id,
-            addons=tuple(sorted(addons)),
-            resources=tuple(sorted(units)),
-            hold_expires_at=row.hold_expires_at,
-            price_cents=row.price_cents,
-        )
+        view = BookingView.of_columns(row, addons, units)
         if uow is not None and lock:
             self._bookings(uow)[(shop_id, booking_id)] = view
         return view

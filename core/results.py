@@ -8,8 +8,10 @@ conversation engine turns into words in the customer's language).
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from core.availability import Slot
 from core.models import ActorKind, Booking, BookingStatus
@@ -78,6 +80,15 @@ class BookingView:
 
     @classmethod
     def of(cls, row: Booking) -> BookingView:
+        return cls.of_columns(
+            row,
+            (a.addon_id for a in row.addons),
+            ((r.resource_id, r.unit) for r in row.resources),
+        )
+
+    @classmethod
+    def of_columns(cls, row: Any, addons: Iterable[str], resources: Iterable[tuple[str, int]]) -> BookingView:
+        """The view of a booking row (an ORM object or a Core row with the same column names)."""
         return cls(
             id=row.id,
             shop_id=row.shop_id,
@@ -89,8 +100,8 @@ class BookingView:
             status=BookingStatus(row.status),
             customer_id=row.customer_id,
             pet_id=row.pet_id,
-            addons=tuple(sorted(a.addon_id for a in row.addons)),
-            resources=tuple(sorted((r.resource_id, r.unit) for r in row.resources)),
+            addons=tuple(sorted(addons)),
+            resources=tuple(sorted(resources)),
             hold_expires_at=row.hold_expires_at,
             price_cents=row.price_cents,
         )
