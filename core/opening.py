@@ -2,8 +2,7 @@
 ``closed_dates``) in the shop's own zone, DST-safe. Pure: no storage, no texts.
 
 Used by the web widget's header (channels/web: "online" or "closed, we open at 09:00"); the
-engine's "someone will reply after we open" (bot/engine/flows.py ``_eta``) asks the same
-question and can call this too.
+engine's "someone will reply after we open" (bot/engine/flows.py ``_eta``).
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from core.clock import Clock
 from core.config import AppConfig, ShopConfig
 from core.customers import CustomerDirectory
 from core.db import Database
+from core.i18n import language_tag
 from core.messages import IncomingMessage, OutgoingMessage
 from core.models import ConversationMode, UnansweredQuestion
 from core.waitlist import Waitlist
@@ -186,7 +187,7 @@ class Engine:
                 raise _InFlight
             if not claim.fresh:
                 return _Done(claim.reply if replay else [], [], None)
-        hint = _language_hint(msg.language_hint) or language_of(msg.text) or shop.default_language
+        hint = language_tag(msg.language_hint) or language_of(msg.text) or shop.default_language
         customer = await self.customers.identify(
             msg.shop_id, msg.channel, msg.user_id, display_name=_clean(msg.display_name)[:100], language=hint
         )
@@ -286,17 +287,6 @@ _CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")
 def _clean(text: str) -> str:
     """Text as stored and parsed: control characters (NUL breaks PostgreSQL) dropped."""
     return text.translate(_CONTROL)
-
-
-def _language_hint(hint: str | None) -> str | None:
-    if not hint:
-        return None
-    hint = hint.lower()
-    if hint.startswith("zh"):
-        return "zh"
-    if hint.startswith("en"):
-        return "en"
-    return None
 
 
 def _remember_buttons(data: dict[str, Any], replies: list[OutgoingMessage]) -> None:

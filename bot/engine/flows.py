@@ -31,6 +31,7 @@ from core.customers import PetView
 from core.messages import Button, OutgoingMessage
 from core.models import ACTIVE_STATUSES, BookingStatus, ConversationMode
 from core.money import Money
+from core.opening import open_state
 from core.reports import record_faq_answer
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Reason, Taken
 from core.shop_facts import opening_hours_text, render_facts
@@ -1364,19 +1365,11 @@ async def escalate(t: Turn, *, route: str | None, reason: str) -> None:
 
 
 def _eta(t: Turn) -> str:
-    tz = t.shop.tz
-    local = t.now.astimezone(tz)
-    minute = local.hour * 60 + local.minute
-    for r in t.shop.hours_on(local.date()):
-        if r.start_min <= minute < r.end_min:
-            return t.t("handoff.open_now")
-    for offset in range(0, 14):
-        day = local.date() + timedelta(days=offset)
-        for r in sorted(t.shop.hours_on(day)):
-            opening = to_utc(day, r.start_min, tz)
-            if opening > t.now:
-                return t.t("handoff.closed_now", when=t.when(opening))
-    return t.t("handoff.open_now")
+    """"We reply now" when the shop is open, else when it next opens (core/opening.py)."""
+    state = open_state(t.shop, t.now)
+    if state.open or state.opens_at is None:
+        return t.t("handoff.open_now")
+    return t.t("handoff.closed_now", when=t.when(state.opens_at))
 
 
 def faq_answer_text(t: Turn, entry: Any) -> str:
