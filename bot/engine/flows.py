@@ -92,28 +92,10 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
     """
     d = t.draft
     before = _what(d)
-    if frame.service is not None:
-        service, category = frame.service.service_id, frame.service.category
-        other_category = category and category != d.category and not _in_category(t, category)
-        if (service and service != d.service) or other_category:
-            d.service, d.category = service, category
-    elif frame.bath and not _is_bath(t, d.service, d.category):
-        d.service, d.category, d.bath = None, None, True  # "make that a bath instead"
-    elif frame.child is not None and not d.service and not d.category and t.shop.kind == "optician":
-        # "the kids one" / "成人的": the exam for that person
-        d.service = _child_service(t) if frame.child else _adult_exam(t)
-    if frame.child is not None and t.shop.kind == "optician":
-        d.child = frame.child
-    if frame.staff_id and frame.staff_id != d.staff and d.mode == Mode.BOOK:
-        d.staff = frame.staff_id
-    repeat = recurrence_in(frame.text) if d.mode == Mode.BOOK else None
-    if repeat is not None:
-        d.recurrence = repeat.as_json()  # "每6周一次": the rest of the series is booked after the first
+    _apply_service(t, frame)
     if frame.addons and d.mode == Mode.BOOK:  # "驱虫不要了，换成护毛素": one out, the other in
         d.addons = [a for a in d.addons if a not in frame.removed_addons]
-        for addon in frame.addons:
-            if addon not in d.addons and addon not in frame.removed_addons:
-                d.addons.append(addon)
+        d.addons += [a for a in dict.fromkeys(frame.addons) if a not in d.addons and a not in frame.removed_addons]
     if t.shop.kind == "pet":
         _apply_pet(t, frame)
         await _rename_new_pet(t, frame)
@@ -123,48 +105,9 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
         d.asked_time = frame.when.time.strftime("%H:%M")
     elif frame.earliest:
         d.asked_time = "earliest"
-    when_changed = False
-    if frame.when.date is not None:
-        new_day = frame.when.date.isoformat()
-        keeps_time = wished_time and (
-            frame.when.period is None or period_of(time.fromisoformat(wished_time)) == frame.when.period
-        )
-        new_time = frame.when.time.strftime("%H:%M") if frame.when.time else (wished_time if keeps_time else None)
-        if new_day != (d.day or d.want_day) or new_time != wished_time:
-            when_changed = True
-            d.forget_when()
-            d.want_day, d.want_time = new_day, new_time
-            if frame.when.period:
-                d.period = frame.when.period
-    elif frame.when.time is not None:
-        hhmm = frame.when.time.strftime("%H:%M")
-        day = d.day or d.want_day
-        if hhmm != wished_time:
-            when_changed = True
-            d.forget_when()
-            d.want_day, d.want_time = day, hhmm
-    elif frame.when.period is not None and frame.when.period != d.period:
-        when_changed = True
-        d.period = frame.when.period
-        if d.start is not None:
-            day = d.day
-            d.forget_when()
-            d.want_day = day
-    if frame.after is not None:
-        if not (d.day or d.want_day or frame.when.date) and d.after != frame.after.strftime("%H:%M"):
-            t.say(t.t("info.noted_after", time=frame.after.strftime("%H:%M")))  # "not too early": noted
-        d.after = frame.after.strftime("%H:%M")  # "周日下午两点以后都可以": the times offered start there
-        if d.start and datetime.fromisoformat(d.start).astimezone(t.shop.tz).time() < frame.after:
-            d.forget_time()
-            when_changed = True
-    that_day = any(w in frame.norm for w in SAME_DAY_WORDS)
-    if frame.when.date is None and not (d.day or d.want_day) and d.mode == Mode.BOOK and that_day:
-        on_file = await upcoming(t)  # "can I also bring my son in that day?": the day of the booking on file
-        days = {b.start.astimezone(t.shop.tz).date() for b in on_file}
-        if len(days) == 1:
-            new_time = frame.when.time.strftime("%H:%M") if frame.when.time else d.want_time
-            d.want_day, d.want_time = days.pop().isoformat(), new_time
-            when_changed = True
+    when_changed = _apply_when(t, frame, wished_time)
+    when_changed = _apply_after(t, frame) or when_changed
+    when_changed = await _apply_that_day(t, frame) or when_changed
     if frame.when.from_date is not None and frame.when.date is None and not (d.day or d.want_day):
         d.day_from = frame.when.from_date.isoformat()  # "next week sometime": the days offered start there
         d.day_until = frame.when.until_date.isoformat() if frame.when.until_date else None  # "周末": Sat or Sun
@@ -182,6 +125,92 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
     if what_changed and d.size and d.service and d.mode == Mode.BOOK:
         _resize(t)
     return what_changed or when_changed or _vaccination_changed(frame, d)
+
+
+def _apply_service(t: Turn, frame: Frame) -> None:
+    """The service, the exam's patient, the staff member and a series the message names."""
+    d = t.draft
+    if frame.service is not None:
+        service, category = frame.service.service_id, frame.service.category
+        other_category = category and category != d.category and not _in_category(t, category)
+        if (service and service != d.service) or other_category:
+            d.service, d.category = service, category
+    elif frame.bath and not _is_bath(t, d.service, d.category):
+        d.service, d.category, d.bath = None, None, True  # "make that a bath instead"
+    elif frame.child is not None and not d.service and not d.category and t.shop.kind == "optician":
+        # "the kids one" / "成人的": the exam for that person
+        d.service = _child_service(t) if frame.child else _adult_exam(t)
+    if frame.child is not None and t.shop.kind == "optician":
+        d.child = frame.child
+    if frame.staff_id and frame.staff_id != d.staff and d.mode == Mode.BOOK:
+        d.staff = frame.staff_id
+    repeat = recurrence_in(frame.text) if d.mode == Mode.BOOK else None
+    if repeat is not None:
+        d.recurrence = repeat.as_json()  # "每6周一次": the rest of the series is booked after the first
+
+
+def _apply_when(t: Turn, frame: Frame, wished_time: str | None) -> bool:
+    """A day, a time or a part of day said replaces what the draft holds; True when it changed.
+    A new day without a time keeps the time asked for before ("actually make it Sunday")."""
+    d = t.draft
+    if frame.when.date is not None:
+        new_day = frame.when.date.isoformat()
+        keeps_time = wished_time and (
+            frame.when.period is None or period_of(time.fromisoformat(wished_time)) == frame.when.period
+        )
+        new_time = frame.when.time.strftime("%H:%M") if frame.when.time else (wished_time if keeps_time else None)
+        if new_day == (d.day or d.want_day) and new_time == wished_time:
+            return False
+        d.forget_when()
+        d.want_day, d.want_time = new_day, new_time
+        if frame.when.period:
+            d.period = frame.when.period
+        return True
+    if frame.when.time is not None:
+        hhmm = frame.when.time.strftime("%H:%M")
+        if hhmm == wished_time:
+            return False
+        day = d.day or d.want_day
+        d.forget_when()
+        d.want_day, d.want_time = day, hhmm
+        return True
+    if frame.when.period is not None and frame.when.period != d.period:
+        d.period = frame.when.period
+        if d.start is not None:
+            day = d.day
+            d.forget_when()
+            d.want_day = day
+        return True
+    return False
+
+
+def _apply_after(t: Turn, frame: Frame) -> bool:
+    """A time after which any is fine ("周日下午两点以后都可以", "not too early"): the times offered
+    start there; True when the time chosen was earlier and is dropped."""
+    d = t.draft
+    if frame.after is None:
+        return False
+    if not (d.day or d.want_day or frame.when.date) and d.after != frame.after.strftime("%H:%M"):
+        t.say(t.t("info.noted_after", time=frame.after.strftime("%H:%M")))  # "not too early": noted
+    d.after = frame.after.strftime("%H:%M")
+    if d.start and datetime.fromisoformat(d.start).astimezone(t.shop.tz).time() < frame.after:
+        d.forget_time()
+        return True
+    return False
+
+
+async def _apply_that_day(t: Turn, frame: Frame) -> bool:
+    """That day ("can I also bring my son in that day?"): the day of the one booking on file."""
+    d = t.draft
+    that_day = any(w in frame.norm for w in SAME_DAY_WORDS)
+    if frame.when.date is not None or d.day or d.want_day or d.mode != Mode.BOOK or not that_day:
+        return False
+    days = {b.start.astimezone(t.shop.tz).date() for b in await upcoming(t)}
+    if len(days) != 1:
+        return False
+    new_time = frame.when.time.strftime("%H:%M") if frame.when.time else d.want_time
+    d.want_day, d.want_time = days.pop().isoformat(), new_time
+    return True
 
 
 def _what(d: Draft) -> tuple[Any, ...]:
@@ -330,13 +359,7 @@ async def advance(t: Turn) -> None:
     d = t.draft
     shop = t.shop
     if d.mode == Mode.RESCHEDULE:
-        if not d.day and d.want_day:
-            await _wanted_day(t)
-        elif not d.day:
-            await t.go(StateName.CHOOSE_DAY)
-        elif not d.start:
-            await t.go(StateName.CHOOSE_TIME)
-        else:
+        if not await _day_and_time_asked(t):
             await t.go(StateName.RESCHEDULE_CONFIRM)
         return
     if not d.service and not d.category and not d.bath:
@@ -352,20 +375,32 @@ async def advance(t: Turn) -> None:
         _whose_exam(t)
     assert d.service is not None
     _drop_addons_not_offered(t)
-    if d.staff and d.staff not in t.shop.qualified_staff(d.service):
-        if d.staff in t.shop.staff:
-            t.say(t.t("info.staff_cannot", staff=t.staff_name(d.staff), service=t.service_name(d.service)))
-        d.staff = None
+    _drop_unqualified_staff(t, d.service)
+    if not await _day_and_time_asked(t):
+        await hold(t)
+
+
+async def _day_and_time_asked(t: Turn) -> bool:
+    """Ask for the day, then the time, when the draft lacks them; False when both are known."""
+    d = t.draft
     if not d.day and d.want_day:
         await _wanted_day(t)
-        return
-    if not d.day:
+    elif not d.day:
         await t.go(StateName.CHOOSE_DAY)
-        return
-    if not d.start:
+    elif not d.start:
         await t.go(StateName.CHOOSE_TIME)
-        return
-    await hold(t)
+    else:
+        return False
+    return True
+
+
+def _drop_unqualified_staff(t: Turn, service_id: str) -> None:
+    """A staff member asked for who does not do this service is told and dropped."""
+    d = t.draft
+    if d.staff and d.staff not in t.shop.qualified_staff(service_id):
+        if d.staff in t.shop.staff:
+            t.say(t.t("info.staff_cannot", staff=t.staff_name(d.staff), service=t.service_name(service_id)))
+        d.staff = None
 
 
 def _whose_exam(t: Turn) -> None:
@@ -435,43 +470,10 @@ def _drop_addons_not_offered(t: Turn) -> None:
 async def _pet_ready(t: Turn) -> bool:
     """Everything about the pet the booking needs; False when a question was asked."""
     d = t.draft
-    shop = t.shop
-    if d.pet_id is None:
-        if d.pet_name:
-            known = next((p for p in t.customer.pets if normalise(p.name) == normalise(d.pet_name)), None)
-            if known is not None:
-                use_pet(t, known)
-        if d.pet_id is None and not d.pet_name:
-            pets = compatible_pets(t)
-            if d.new_pet:
-                await t.go(StateName.PET_NAME)  # "our new dog": not the one on file
-                return False
-            if len(pets) == 1 and len(t.customer.pets) == 1:
-                use_pet(t, pets[0])  # their only pet: named in the summary, where it can be corrected
-                return await _pet_ready(t)
-            if pets:
-                await t.go(StateName.CHOOSE_PET)
-            else:
-                await t.go(StateName.PET_NAME)
-            return False
-    if d.pet_id is None:
-        if not d.species:
-            implied = _implied_species(t)
-            if implied is None:
-                await t.go(StateName.PET_SPECIES)
-                return False
-            d.species = implied
-        _resolve_bath(t, d.species)
-        if d.species == "dog" and not d.size and _needs_size(t):
-            await t.go(StateName.PET_SIZE)
-            return False
-        assert d.pet_name is not None and d.species is not None
-        new_pet = await t.engine.customers.add_pet(
-            t.customer.id, name=d.pet_name, species=d.species, size=d.size, breed=d.breed or ""
-        )
-        await _reload_customer(t)
-        d.pet_id = d.created_pet = new_pet.id
-        t.say(t.t("info.new_pet", pet=new_pet.name))
+    if d.pet_id is None and not await _pet_known(t):
+        return False
+    if d.pet_id is None and not await _new_pet_made(t):
+        return False
     pet = t.pet(d.pet_id)
     if pet is not None:
         _resolve_bath(t, pet.species)
@@ -483,37 +485,12 @@ async def _pet_ready(t: Turn) -> bool:
         await t.engine.customers.update_pet(t.customer.id, pet.id, size=d.size)
         await _reload_customer(t)
         pet = t.pet(d.pet_id)
-    if d.category:
-        size = (pet.size if pet else None) or d.size
-        if size is None and _needs_size(t) and (pet is None or pet.species == "dog"):
-            await t.go(StateName.PET_SIZE)  # never guess a size (and a price) for a dog we do not know
-            return False
-        service_id = _service_for_pet(t, d.category, size, pet.species if pet else d.species)
-        if service_id is None:
-            d.category = None
-            await t.go(StateName.CHOOSE_SERVICE)
-            return False
-        d.service = service_id
-        d.category = None
+    if d.category and not await _sized_service(t, pet):
+        return False
+    if not await _service_fits_species(t, pet):
+        return False
     assert d.service is not None
-    service = shop.services[d.service]
-    species = pet.species if pet else d.species
-    if species and service.species and species not in service.species:
-        other = _same_kind_for_species(t, d.service, species)
-        if other is not None:
-            d.service = other
-            service = shop.services[other]
-        else:
-            t.say(
-                t.t(
-                    "info.not_for_species",
-                    service=t.service_name(d.service),
-                    species=t.t(f"species.{species}"),
-                )
-            )
-            d.service = None
-            await t.go(StateName.CHOOSE_SERVICE)
-            return False
+    service = t.shop.services[d.service]
     if service.requires_vaccination and d.vaccinated is None:
         if vaccination_valid(t, pet):
             d.vaccinated = True
@@ -524,6 +501,85 @@ async def _pet_ready(t: Turn) -> bool:
         await refuse_unvaccinated(t)
         return False
     return True
+
+
+async def _pet_known(t: Turn) -> bool:
+    """The pet on file named, or the only one; a new pet's name; False when a question was asked."""
+    d = t.draft
+    if d.pet_name:
+        known = next((p for p in t.customer.pets if normalise(p.name) == normalise(d.pet_name)), None)
+        if known is not None:
+            use_pet(t, known)
+    if d.pet_id is not None or d.pet_name:
+        return True
+    pets = compatible_pets(t)
+    if d.new_pet:
+        await t.go(StateName.PET_NAME)  # "our new dog": not the one on file
+        return False
+    if len(pets) == 1 and len(t.customer.pets) == 1:
+        use_pet(t, pets[0])  # their only pet: named in the summary, where it can be corrected
+        return True
+    await t.go(StateName.CHOOSE_PET if pets else StateName.PET_NAME)
+    return False
+
+
+async def _new_pet_made(t: Turn) -> bool:
+    """A new pet put on file once its species (and a dog's size, when prices differ) is known;
+    False when a question was asked."""
+    d = t.draft
+    if not d.species:
+        implied = _implied_species(t)
+        if implied is None:
+            await t.go(StateName.PET_SPECIES)
+            return False
+        d.species = implied
+    _resolve_bath(t, d.species)
+    if d.species == "dog" and not d.size and _needs_size(t):
+        await t.go(StateName.PET_SIZE)
+        return False
+    assert d.pet_name is not None and d.species is not None
+    new_pet = await t.engine.customers.add_pet(
+        t.customer.id, name=d.pet_name, species=d.species, size=d.size, breed=d.breed or ""
+    )
+    await _reload_customer(t)
+    d.pet_id = d.created_pet = new_pet.id
+    t.say(t.t("info.new_pet", pet=new_pet.name))
+    return True
+
+
+async def _sized_service(t: Turn, pet: PetView | None) -> bool:
+    """A category ("a bath") becomes the service for the pet's size; never a guessed size."""
+    d = t.draft
+    assert d.category is not None
+    size = (pet.size if pet else None) or d.size
+    if size is None and _needs_size(t) and (pet is None or pet.species == "dog"):
+        await t.go(StateName.PET_SIZE)  # never guess a size (and a price) for a dog we do not know
+        return False
+    service_id = _service_for_pet(t, d.category, size, pet.species if pet else d.species)
+    d.category = None
+    if service_id is None:
+        await t.go(StateName.CHOOSE_SERVICE)
+        return False
+    d.service = service_id
+    return True
+
+
+async def _service_fits_species(t: Turn, pet: PetView | None) -> bool:
+    """A service for another species becomes this species' own, or the customer is told."""
+    d = t.draft
+    assert d.service is not None
+    service = t.shop.services[d.service]
+    species = pet.species if pet else d.species
+    if not species or not service.species or species in service.species:
+        return True
+    other = _same_kind_for_species(t, d.service, species)
+    if other is not None:
+        d.service = other
+        return True
+    t.say(t.t("info.not_for_species", service=t.service_name(d.service), species=t.t(f"species.{species}")))
+    d.service = None
+    await t.go(StateName.CHOOSE_SERVICE)
+    return False
 
 
 def _resolve_bath(t: Turn, species: str | None) -> None:
@@ -1365,7 +1421,7 @@ async def escalate(t: Turn, *, route: str | None, reason: str) -> None:
 
 
 def _eta(t: Turn) -> str:
-    """"We reply now" when the shop is open, else when it next opens (core/opening.py)."""
+    """When staff reply: now when the shop is open, else when it next opens (core/opening.py)."""
     state = open_state(t.shop, t.now)
     if state.open or state.opens_at is None:
         return t.t("handoff.open_now")
@@ -1502,33 +1558,39 @@ async def answer_from_faq(t: Turn, text: str, *, only_answer: bool = False, heal
     if (len(entries) > 1 or choice) and not only_answer:
         t.data["faq_open"] = {"text": text[:200], "at": t.now.isoformat()}
     if entries:
-        for entry in entries:
-            t.say(faq_answer_text(t, entry))
-            await record_faq_answer(t.engine.db, t.shop_id, entry.id, t.now)  # counted in the reports
-            if entry.route:
-                t.data["route"] = entry.route
-        handoff = next((e for e in entries if e.handoff), None)
-        if handoff is not None:
-            await escalate(t, route=handoff.route, reason=f"faq:{handoff.id}")
-        elif t.state != StateName.IDLE:
-            t.say(t.t("faq.followup"))
-            await t.reprompt()
+        await say_answers(t, entries)
         return True
     if only_answer:
         return False
     if health and await _health_worry(t, matcher, result, text):
         return True
-    if (result.decision == "suggest" or _vague_tie(result, text)) and result.candidates:
-        buttons = []
-        for candidate in result.candidates:
-            suggested = matcher.faq.entry(candidate.id)
-            label = _question_label(t, suggested) if suggested is not None else candidate.id
-            buttons.append(Button(label, f"faq:{candidate.id}"))
-        t.say(t.t("faq.suggest"), buttons)
+    if choice and result.candidates:
+        t.say(t.t("faq.suggest"), [_suggestion(t, matcher, c.id) for c in result.candidates])
         return True
     if looks_like_question(text) or len(normalise(text)) >= 4:
         await t.engine.record_unanswered(t.shop_id, text, result.entry_id, int(result.score))
     return False
+
+
+async def say_answers(t: Turn, entries: list[FaqEntry]) -> None:
+    """The answers, counted in the reports; an entry that hands over goes to staff, and in a
+    flow the open question is asked again."""
+    for entry in entries:
+        t.say(faq_answer_text(t, entry))
+        await record_faq_answer(t.engine.db, t.shop_id, entry.id, t.now)  # counted in the reports
+        if entry.route:
+            t.data["route"] = entry.route
+    handoff = next((e for e in entries if e.handoff), None)
+    if handoff is not None:
+        await escalate(t, route=handoff.route, reason=f"faq:{handoff.id}")
+    elif t.state != StateName.IDLE:
+        t.say(t.t("faq.followup"))
+        await t.reprompt()
+
+
+def _suggestion(t: Turn, matcher: FaqMatcher, entry_id: str) -> Button:
+    suggested = matcher.faq.entry(entry_id)
+    return Button(_question_label(t, suggested) if suggested is not None else entry_id, f"faq:{entry_id}")
 
 
 def open_faq_question(t: Turn) -> str | None:

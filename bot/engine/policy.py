@@ -22,6 +22,7 @@ state), then:
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -35,7 +36,6 @@ from bot.notice_texts import compose_shop_change
 from bot.usecases import notices, series
 from core import ratings
 from core.models import BookingStatus
-from core.reports import record_faq_answer
 from core.results import Actor, Booked
 from core.when import parse_when
 
@@ -110,6 +110,18 @@ class _Policy:
         await self._not_understood(t, frame)
 
     async def _understood(self, t: Turn, frame: Frame) -> bool:
+        """The patterns a message is tried against, in order: a flow put away and taken up again,
+        a command, the open question (with digressions and corrections), then free talk."""
+        return (
+            await self._resumed(t, frame)
+            or await self._commanded(t, frame)
+            or await self._in_flow(t, frame)
+            or await self._free_talk(t, frame)
+        )
+
+    async def _resumed(self, t: Turn, frame: Frame) -> bool:
+        """A flow put away after a break: picked up again, or offered back; the saved flow is
+        forgotten otherwise."""
         resume = t.data.get("resume") if t.state == StateName.IDLE else None
         if resume and resume.get("state") == StateName.CONFIRM and _picks_up_summary(frame):
             # "还在吗？刚才那个帮我确认一下吧" after a break at the summary: the summary again (its time
@@ -137,6 +149,11 @@ class _Policy:
             self._take_up_again(t)  # "下午3点" after a break answers the question left open; what it
             # leads to (a confirmation naming the booking) is asked, never done
         t.data.pop("resume", None) if t.state != StateName.RESUME_OFFER else None
+        return False
+
+    async def _commanded(self, t: Turn, frame: Frame) -> bool:
+        """A command, "same as last time", a follow-up question, a new request over an old flow,
+        or a named staff member asked for."""
         command = self._command_meant(t, frame)
         about_command = command in (
             Command.RESCHEDULE,
@@ -164,6 +181,11 @@ class _Policy:
             role = t.shop.staff[frame.staff_id].role
             await flows.escalate(t, route=role, reason="asked")
             return True
+        return False
+
+    async def _in_flow(self, t: Turn, frame: Frame) -> bool:
+        """The open question: "thanks", hesitation, the price at the summary, a question asked in
+        passing, the form's facts, then the state's own reading; a booking on file referred to."""
         state = STATES[t.state]
         d = t.draft
         if t.state == StateName.MY_BOOKINGS and frame.has(Intent.THANKS) and not frame.fills_booking:
@@ -202,8 +224,10 @@ class _Policy:
         if changed:
             await flows.advance(t)
             return True
-        if await self._about_existing_booking(t, frame):
-            return True
+        return await self._about_existing_booking(t, frame)
+
+    async def _free_talk(self, t: Turn, frame: Frame) -> bool:
+        """No flow took the message: a complaint, a price, a day's hours, the FAQ, an intent."""
         self._remember_topic(t, frame)
         # "可乐洗一次澡多少钱呀": the FAQ's answer when it has one, else that very service's price from
         # config (the topic stays for "那就约周六")
@@ -235,6 +259,7 @@ class _Policy:
             t.say(t.t("misc.you_are_welcome"))
             return True
         return False
+
 
     # ------------------------------------------------------------------ patterns
 
@@ -480,32 +505,29 @@ class _Policy:
         return True
 
     async def _global_button(self, t: Turn, payload: str) -> bool:
-        if payload.startswith(f"{series.PREFIX}:"):  # a time chosen for a visit of a series whose day was full
-            reply = await series.answer_button(self.engine.bookings, payload, t.customer.id, t.lang)
-            for message in reply.messages:
-                t.say(message.text, list(message.buttons))
-            return True
-        if payload.startswith("faq:"):
-            matcher = self.engine.faq_matcher(t.shop_id)
-            entry = matcher.faq.entry(payload[4:]) if matcher else None
-            if entry is None:
-                return False
-            t.say(flows.faq_answer_text(t, entry))
-            await record_faq_answer(self.engine.db, t.shop_id, entry.id, t.now)
-            if entry.handoff:
-                await flows.escalate(t, route=entry.route, reason=f"faq:{entry.id}")
-            elif t.state != StateName.IDLE:
-                t.say(t.t("faq.followup"))
-                await t.reprompt()
-            return True
-        if payload.startswith("rate:"):
-            return await self._rating_button(t, payload)
-        if payload[:3] in ("rc:", "rr:", "rx:"):
-            return await self._reminder_button(t, payload)
-        if payload.startswith("sc:"):
-            return await self._shop_change_button(t, payload)
-        if payload[:3] in ("wa:", "wn:", "wl:"):
-            return await self._waitlist_button(t, payload)
+        """A button any state understands, through the one table of button handlers."""
+        for prefixes, handler in _BUTTONS:
+            if payload.startswith(prefixes):
+                return await handler(self, t, payload)
+        return await self._menu_button(t, payload)
+
+    async def _series_button(self, t: Turn, payload: str) -> bool:
+        """A time chosen for a visit of a series whose day was full."""
+        reply = await series.answer_button(self.engine.bookings, payload, t.customer.id, t.lang)
+        for message in reply.messages:
+            t.say(message.text, list(message.buttons))
+        return True
+
+    async def _faq_button(self, t: Turn, payload: str) -> bool:
+        """A "did you mean" entry tapped: its answer, as if it had been asked."""
+        matcher = self.engine.faq_matcher(t.shop_id)
+        entry = matcher.faq.entry(payload[4:]) if matcher else None
+        if entry is None:
+            return False
+        await flows.say_answers(t, [entry])
+        return True
+
+    async def _menu_button(self, t: Turn, payload: str) -> bool:
         match payload:
             case "m:book":
                 await flows.start_booking(t)
@@ -612,64 +634,87 @@ class _Policy:
     # ------------------------------------------------------------------ commands
 
     async def _command(self, t: Turn, command: Command, frame: Frame) -> bool:
-        match command:
-            case Command.CANCEL_FLOW:
-                if t.state == StateName.IDLE:
-                    await flows.start_manage(t, Action.CANCEL, frame)
-                else:
-                    await self._cancel_flow(t)
-            case Command.BACK:
-                stack: list[str] = t.data.get("stack", [])
-                if not stack:
-                    t.say(t.t("misc.at_start"))
-                    await t.reprompt()
-                    return True
-                await STATES[t.state].leave(t)
-                previous = stack.pop()
-                try:
-                    target = StateName(previous)
-                except ValueError:
-                    target = StateName.IDLE
-                await t.go(target, push=False)
-            case Command.HUMAN:
-                await self._leave(t)
-                await flows.escalate(t, route=None, reason="asked")
-            case Command.MENU:
-                await self._leave(t)
-                t.clear_draft()
-                t.conv.state = StateName.IDLE.value
+        """A typed command, through the one table of command handlers; False when not handled."""
+        handler = _COMMANDS.get(command)
+        return handler is not None and await handler(self, t, command, frame)
+
+    async def _cmd_cancel_flow(self, t: Turn, command: Command, frame: Frame) -> bool:
+        if t.state == StateName.IDLE:
+            await flows.start_manage(t, Action.CANCEL, frame)  # "取消" with nothing open: a booking
+        else:
+            await self._cancel_flow(t)
+        return True
+
+    async def _cmd_back(self, t: Turn, command: Command, frame: Frame) -> bool:
+        stack: list[str] = t.data.get("stack", [])
+        if not stack:
+            t.say(t.t("misc.at_start"))
+            await t.reprompt()
+            return True
+        await STATES[t.state].leave(t)
+        previous = stack.pop()
+        try:
+            target = StateName(previous)
+        except ValueError:
+            target = StateName.IDLE
+        await t.go(target, push=False)
+        return True
+
+    async def _cmd_human(self, t: Turn, command: Command, frame: Frame) -> bool:
+        await self._leave(t)
+        await flows.escalate(t, route=None, reason="asked")
+        return True
+
+    async def _cmd_menu(self, t: Turn, command: Command, frame: Frame) -> bool:
+        await self._leave(t)
+        t.clear_draft()
+        t.conv.state = StateName.IDLE.value
+        await t.reprompt()
+        return True
+
+    async def _cmd_greet(self, t: Turn, command: Command, frame: Frame) -> bool:
+        await t.reprompt()
+        return True
+
+    async def _cmd_my_bookings(self, t: Turn, command: Command, frame: Frame) -> bool:
+        if frame.has(Intent.BOOK) and frame.service is not None:
+            return False
+        if frame.has(Intent.ADD_ADDON):
+            await flows.start_manage(t, Action.ADDON, frame, addon=frame.addons[0] if frame.addons else None)
+        else:
+            await flows.start_manage(t, None, frame)
+        return True
+
+    async def _cmd_reschedule(self, t: Turn, command: Command, frame: Frame) -> bool:
+        await flows.start_manage(t, Action.RESCHEDULE, frame)
+        return True
+
+    async def _cmd_cancel_booking(self, t: Turn, command: Command, frame: Frame) -> bool:
+        await flows.start_manage(t, Action.CANCEL, frame)
+        return True
+
+    async def _cmd_notices(self, t: Turn, command: Command, frame: Frame) -> bool:
+        wanted = command == Command.NOTICES_ON
+        t.say(t.t(await notices.subscribe(self.customers, t.customer.id, wanted)))
+        return True
+
+    async def _cmd_book(self, t: Turn, command: Command, frame: Frame) -> bool:
+        await flows.start_booking(t, frame)
+        return True
+
+    async def _cmd_leave_waitlist(self, t: Turn, command: Command, frame: Frame) -> bool:
+        left = await self.waitlist.leave(t.shop_id, t.customer.id)
+        t.say(t.t("waitlist.left") if left else t.t("waitlist.nothing"))
+        return True
+
+    async def _cmd_language(self, t: Turn, command: Command, frame: Frame) -> bool:
+        rest = _without_language_request(frame.text)  # "3pm works, english pls": 3pm still counts
+        await self._switch_language(t, "en" if command == Command.TO_ENGLISH else "zh", reprompt=not rest)
+        if rest:
+            local_now = t.now.astimezone(t.shop.tz).time()
+            again = understand(rest, t.shop, t.customer.pets, t.today, lang=t.lang, now=local_now)
+            if not await self._understood(t, again):
                 await t.reprompt()
-            case Command.GREET:
-                await t.reprompt()
-            case Command.MY_BOOKINGS:
-                if frame.has(Intent.BOOK) and frame.service is not None:
-                    return False
-                if frame.has(Intent.ADD_ADDON):
-                    await flows.start_manage(t, Action.ADDON, frame, addon=frame.addons[0] if frame.addons else None)
-                    return True
-                await flows.start_manage(t, None, frame)
-            case Command.RESCHEDULE:
-                await flows.start_manage(t, Action.RESCHEDULE, frame)
-            case Command.CANCEL_BOOKING:
-                await flows.start_manage(t, Action.CANCEL, frame)
-            case Command.NOTICES_ON | Command.NOTICES_OFF:
-                wanted = command == Command.NOTICES_ON
-                t.say(t.t(await notices.subscribe(self.customers, t.customer.id, wanted)))
-            case Command.BOOK:
-                await flows.start_booking(t, frame)
-            case Command.LEAVE_WAITLIST:
-                left = await self.waitlist.leave(t.shop_id, t.customer.id)
-                t.say(t.t("waitlist.left") if left else t.t("waitlist.nothing"))
-            case Command.TO_ENGLISH | Command.TO_CHINESE:
-                rest = _without_language_request(frame.text)  # "3pm works, english pls": 3pm still counts
-                await self._switch_language(t, "en" if command == Command.TO_ENGLISH else "zh", reprompt=not rest)
-                if rest:
-                    local_now = t.now.astimezone(t.shop.tz).time()
-                    again = understand(rest, t.shop, t.customer.pets, t.today, lang=t.lang, now=local_now)
-                    if not await self._understood(t, again):
-                        await t.reprompt()
-            case _:
-                return False
         return True
 
     async def _cancel_flow(self, t: Turn) -> None:
@@ -895,3 +940,31 @@ def _only_small_talk(frame: Frame) -> bool:
 
 def _empty_frame(t: Turn) -> Frame:
     return Frame(text="", norm="")
+
+
+_CommandHandler = Callable[[_Policy, Turn, Command, Frame], Awaitable[bool]]
+_COMMANDS: dict[Command, _CommandHandler] = {
+    Command.CANCEL_FLOW: _Policy._cmd_cancel_flow,
+    Command.BACK: _Policy._cmd_back,
+    Command.HUMAN: _Policy._cmd_human,
+    Command.MENU: _Policy._cmd_menu,
+    Command.GREET: _Policy._cmd_greet,
+    Command.MY_BOOKINGS: _Policy._cmd_my_bookings,
+    Command.RESCHEDULE: _Policy._cmd_reschedule,
+    Command.CANCEL_BOOKING: _Policy._cmd_cancel_booking,
+    Command.NOTICES_ON: _Policy._cmd_notices,
+    Command.NOTICES_OFF: _Policy._cmd_notices,
+    Command.BOOK: _Policy._cmd_book,
+    Command.LEAVE_WAITLIST: _Policy._cmd_leave_waitlist,
+    Command.TO_ENGLISH: _Policy._cmd_language,
+    Command.TO_CHINESE: _Policy._cmd_language,
+}
+_ButtonHandler = Callable[[_Policy, Turn, str], Awaitable[bool]]
+_BUTTONS: tuple[tuple[tuple[str, ...], _ButtonHandler], ...] = (
+    ((f"{series.PREFIX}:",), _Policy._series_button),
+    (("faq:",), _Policy._faq_button),
+    (("rate:",), _Policy._rating_button),
+    (("rc:", "rr:", "rx:"), _Policy._reminder_button),
+    (("sc:",), _Policy._shop_change_button),
+    (("wa:", "wn:", "wl:"), _Policy._waitlist_button),
+)

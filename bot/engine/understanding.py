@@ -846,6 +846,27 @@ def fix_typos(text: str) -> str:
     return lowered
 
 
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """One message read once: the text as typed (simplified script), with typos and aliases
+    fixed, normalised, and the part of it that asks for something (a story's asking sentences)."""
+
+    raw: str
+    fixed: str
+    norm: str
+    focus: str
+    focus_norm: str
+    long: bool
+
+
+def _read(text: str, shop: ShopConfig, today: date) -> _Reading:
+    raw = to_simplified(text.strip())  # "想幫我家狗狗預約洗澡" reads as "想帮我家狗狗预约洗澡"
+    fixed = _half_past(_joined_aliases(_SPLIT_BATH.sub("洗澡", fix_typos(raw)), shop))
+    long = len(raw) > LONG_MESSAGE
+    focus = _asking_part(fixed, today) if long else _present_part(fixed, today)
+    return _Reading(raw, fixed, normalise(fixed), focus, normalise(focus), long)
+
+
 def understand(
     text: str,
     shop: ShopConfig,
@@ -856,146 +877,58 @@ def understand(
     now: time | None = None,
 ) -> Frame:
     """The frame of one typed message (buttons are payloads and never reach here)."""
-    raw = to_simplified(text.strip())  # "想幫我家狗狗預約洗澡" reads as "想帮我家狗狗预约洗澡"
-    fixed = _half_past(_joined_aliases(_SPLIT_BATH.sub("洗澡", fix_typos(raw)), shop))
-    norm = normalise(fixed)
-    written = language_written(raw)
-    long = len(raw) > LONG_MESSAGE
-    # the part of the message that asks for something: all of it, or the asking sentences of a story
-    focus = _asking_part(fixed, today) if long else _present_part(fixed, today)
-    focus_norm = normalise(focus)
-    command = command_in(focus)
-    if command is not None and _NOT_COMMAND.search(focus.lower()):
-        command = None  # "哦不是改期，我是想再约个剪指甲": the command word is denied
-    if command == Command.RESCHEDULE and _SWAP.search(focus) and addon_in(focus, shop) is not None:
-        command = None  # "驱虫不要了，换成护毛素": an add-on is swapped, the booking is not moved
-    if command == Command.HUMAN and _MANUAL_METHOD.search(focus.lower()):
-        command = None  # "你们是人工验光还是电脑验光？": how the exam is done, not "a person please"
-    if command is None and _MOVE_TO.search(focus.lower()) and _parse(focus, today, lang == "en").found:
-        command = Command.RESCHEDULE  # "can oreo's bath go to next saturday instead?"
-    intents: set[Intent] = set()
-    if looks_like_question(raw) and not _only_time_question(raw) and not _has(normalise(raw), ANY_TIME_WORDS):
-        intents.add(Intent.ASK)  # "随便哪个时间，最早的就行" answers, it does not ask
-    wants = _has(_MY_BOOKING.sub(" ", focus_norm), BOOK_WORDS) or _BRING_IN.search(focus_norm) is not None
-    if wants:
-        intents.add(Intent.BOOK)
-    if _has(focus_norm, AVAILABILITY_WORDS):
-        intents.add(Intent.AVAILABILITY)
-    needs_bath = shop.kind == "pet" and _has(focus_norm, NEED_BATH_WORDS) and not _NEED_NOT.search(focus.lower())
-    needs_groom = shop.kind == "pet" and _has(focus_norm, NEED_GROOM_WORDS) and not _NEED_NOT.search(focus.lower())
-    if (needs_bath or needs_groom) and not _has(focus_norm, PRICE_WORDS):
-        intents.add(Intent.BOOK)  # a need said, not asked about: the booking for it begins
-    if _has(norm, SAME_WORDS):
-        intents.add(Intent.SAME_AGAIN)
-    if _has(norm, THANKS_WORDS) or _has(norm, BYE_WORDS):
-        intents.add(Intent.THANKS)
-    if _has(focus_norm, RESULTS_WORDS) and not _PAST.search(focus.lower()) and not _RESULTS_NOT.search(focus_norm):
-        intents.add(Intent.RESULTS)
-    if _correction(norm):
-        intents.add(Intent.CORRECTION)
-    match command:
-        case Command.RESCHEDULE:
-            intents.add(Intent.RESCHEDULE)
-        case Command.CANCEL_BOOKING:
-            intents.add(Intent.CANCEL_BOOKING)
-        case Command.MY_BOOKINGS:
-            intents.add(Intent.MY_BOOKINGS)
-        case _:
-            pass
+    r = _read(text, shop, today)
+    raw, fixed, norm, focus, focus_norm, long = r.raw, r.fixed, r.norm, r.focus, r.focus_norm, r.long
+    needs = _needs(r, shop)
+    intents = _intents(r, needs)
+    command = _command_of(r, shop, today, lang)
+    intents |= _COMMAND_INTENTS.get(command, frozenset()) if command is not None else frozenset()
     if command == Command.GREET and intents & {Intent.BOOK, Intent.AVAILABILITY, Intent.SAME_AGAIN}:
         command = None  # "hi! same as last time for milo pls": the greeting opens a request
     answer = yes_no_answer(fixed)
-    if answer is True:
-        intents.add(Intent.AFFIRM)
-    elif answer is False:
-        intents.add(Intent.DENY)
-
+    if answer is not None:
+        intents.add(Intent.AFFIRM if answer else Intent.DENY)
     when = _when(focus, today, lang)
     if when.found and _has(focus_norm, ("free", "空", "有位", "open slot", "slots")):
         intents.add(Intent.AVAILABILITY)  # "Is Tuesday afternoon free?"
-    if not when.found:
-        when = _bare_hour(focus) or when
-    if not when.found and now is not None and _has(focus_norm, NOW_WORDS):
-        when = When(date=today, time=now.replace(second=0, microsecond=0), spans=((0, 1),))  # "现在马上能洗吗"
-    corrected = _corrected_part(focus)  # "给旺财……不对，给咪咪约个洗澡": what comes after the cue wins
-    pet = (_pet(corrected, pets) if corrected else None) or _pet(focus, pets) or _pet(fixed, pets)
-    species = species_in(corrected or "") or species_in(focus) or None
-    service = _service(corrected, shop, species or (pet.species if pet else None)) if corrected else None
-    service = service or _service(focus, shop, species or (pet.species if pet else None))
-    if service is None and not long:
-        service = _service(fixed, shop, species or (pet.species if pet else None))
-    bath = service is None and shop.kind == "pet" and (_has(normalise(focus), BATH_WORDS) or needs_bath)
-    if when.found and _event_date(focus, when):
-        event = when
-        when = _when(_without_events(focus), today, lang)  # only the days and times the request is about
-        if not when.found and event.date is not None and _has(focus_norm, AFTER_THAT_WORDS):
-            # "my son finishes school at 4 on Thursday, can we come after that?": that day, a time after it
-            when = When(date=event.date, period=event.period, spans=event.spans)
+    when = _request_when(r, when, today, lang, now)
+    pet, species, service = _subject(r, shop, pets)
+    bath = service is None and shop.kind == "pet" and (_has(normalise(focus), BATH_WORDS) or needs[0])
     addons = _addons(_not_past_clauses(focus, today), shop)  # "上个月刚做过驱虫，这次就洗个澡": no deworming
-    adds_extra = _has(norm, ("add something", "add anything", "add an extra", "加点什么", "加个项目", "加项目"))
-    if _has(norm, ADD_WORDS) and (addons or _has(norm, BOOKING_REFERENCE) or adds_extra):
-        intents.add(Intent.ADD_ADDON)  # "can I add something to Biscuit's bath?"
-    if _MY_BOOKING.search(norm) or _has(norm, STATUS_WORDS):
-        intents.add(Intent.MY_BOOKINGS)
-    if _has(norm, CANT_COME_WORDS):
-        intents.add(Intent.CANT_COME)
-    breed = breed_in(focus)
-    explicit_size = _has(normalise(focus), SIZE_HINTS)
-    sized = _NOT_SIZE.sub(" ", focus.lower())  # "she's actually medium not small": medium
-    size = _size_from_weight(focus) or (size_in(sized) if (explicit_size or (breed and pet is None)) else None)
-    if pet is not None:
-        breed = None  # a breed in the message is someone else's ("我朋友家的金毛"), not the pet on file
+    intents |= _booking_intents(norm, addons)
+    about = _pet_facts(r, shop, pets, pet, species)
     vaccinated, vaccinated_on = _vaccination(_about_vaccines(fixed) if long else fixed, today)
     if Intent.ASK in intents and vaccinated is not None and not _has(norm, VACCINE_YES + VACCINE_NO):
         vaccinated = vaccinated_on = None  # "疫苗要打哪些？" asks, it does not answer
     child, age = _whose_exam(focus if long else fixed)  # a story's grandmother is not the patient
-    renamed = _renamed(raw) if shop.kind == "pet" else None
-    meant = _pet(renamed[0], pets) if renamed is not None else None
-    if meant is not None:
-        pet = meant  # "是球球不是豆豆" with both on file: 球球
-    elif renamed is not None and pet is not None and pet.name.lower() == renamed[1].lower():
-        pet = None  # "her name is Mumu not Momo": Momo is the name being corrected, not the pet meant
-    new_name = None if pet else (_new_pet_name(focus, shop) if long else None) or _new_pet_name(raw, shop)
-    if renamed is not None and pet is None:
-        new_name = renamed[0]
-    if long and new_name and pet is None:  # "我家豆豆是一只四岁的泰迪": the story's facts about that pet
-        about = next((c for c in _clauses(fixed) if new_name in c and (breed_in(c) or species_in(c))), "") or next(
-            (c for c in _sentences(fixed) if new_name.lower() in c.lower() and breed_in(c)), ""
-        )  # "We adopted Pickles, a little Maltese, about a year ago."
-        breed = breed or breed_in(about)  # the first clause that says what the pet is
-        species = species or species_in(about) or None
-        size = size or (size_in(about) if breed else None)
-    same_time = _has(norm, SAME_TIME_WORDS)
     after = None if long else _after_time(focus)
-    earliest = _has(norm, EARLIEST_WORDS) or (_has(norm, ANY_HOUR_WORDS) and after is None)
     if after is not None and when.time == after:  # "after 4pm" is not four o'clock
         when = When(date=when.date, period=when.period, span=when.span, spans=when.spans, past=when.past)
-    code = _booking_code(raw)
     options = () if long else _time_options(fixed)  # "11 or 2, the earlier one if it's free"
     return Frame(
         text=raw,
         norm=norm,
-        lang=written,
+        lang=language_written(raw),
         command=command,
         intents=frozenset(intents),
         service=service,
         addons=addons,
-        pet=pet,
-        new_pet_name=new_name,
-        species=species,
-        breed=breed,
-        size=size,
+        pet=about.pet,
+        new_pet_name=about.new_name,
+        species=about.species,
+        breed=about.breed,
+        size=about.size,
         vaccinated=vaccinated,
         vaccinated_on=vaccinated_on,
         child=child,
         age=age,
         when=when,
-        booking_code=code,
+        booking_code=_booking_code(raw),
         answer=answer,
         long=long,
         focus=focus,
-        same_time=same_time,
-        earliest=earliest,
+        same_time=_has(norm, SAME_TIME_WORDS),
+        earliest=_has(norm, EARLIEST_WORDS) or (_has(norm, ANY_HOUR_WORDS) and after is None),
         bath=bath,
         staff_id=_staff(fixed, shop),
         removed_addons=_removed_addons(fixed, shop, addons),
@@ -1011,6 +944,143 @@ def understand(
         time_options=options,
         after=after,
     )
+
+
+def _needs(r: _Reading, shop: ShopConfig) -> tuple[bool, bool]:
+    """A bath, a groom said as a need ("he stinks", "毛太长了"), not denied ("doesn't need a bath")."""
+    if shop.kind != "pet" or _NEED_NOT.search(r.focus.lower()):
+        return False, False
+    return _has(r.focus_norm, NEED_BATH_WORDS), _has(r.focus_norm, NEED_GROOM_WORDS)
+
+
+def _intents(r: _Reading, needs: tuple[bool, bool]) -> set[Intent]:
+    """What the message's words ask for, before commands, yes/no, days and add-ons."""
+    intents: set[Intent] = set()
+    if looks_like_question(r.raw) and not _only_time_question(r.raw) and not _has(normalise(r.raw), ANY_TIME_WORDS):
+        intents.add(Intent.ASK)  # "随便哪个时间，最早的就行" answers, it does not ask
+    if _has(_MY_BOOKING.sub(" ", r.focus_norm), BOOK_WORDS) or _BRING_IN.search(r.focus_norm) is not None:
+        intents.add(Intent.BOOK)
+    if _has(r.focus_norm, AVAILABILITY_WORDS):
+        intents.add(Intent.AVAILABILITY)
+    if any(needs) and not _has(r.focus_norm, PRICE_WORDS):
+        intents.add(Intent.BOOK)  # a need said, not asked about: the booking for it begins
+    if _has(r.norm, SAME_WORDS):
+        intents.add(Intent.SAME_AGAIN)
+    if _has(r.norm, THANKS_WORDS) or _has(r.norm, BYE_WORDS):
+        intents.add(Intent.THANKS)
+    results = _has(r.focus_norm, RESULTS_WORDS) and not _RESULTS_NOT.search(r.focus_norm)
+    if results and not _PAST.search(r.focus.lower()):
+        intents.add(Intent.RESULTS)
+    if _correction(r.norm):
+        intents.add(Intent.CORRECTION)
+    if _MY_BOOKING.search(r.norm) or _has(r.norm, STATUS_WORDS):
+        intents.add(Intent.MY_BOOKINGS)
+    if _has(r.norm, CANT_COME_WORDS):
+        intents.add(Intent.CANT_COME)
+    return intents
+
+
+_COMMAND_INTENTS = {
+    Command.RESCHEDULE: frozenset({Intent.RESCHEDULE}),
+    Command.CANCEL_BOOKING: frozenset({Intent.CANCEL_BOOKING}),
+    Command.MY_BOOKINGS: frozenset({Intent.MY_BOOKINGS}),
+}
+
+
+def _command_of(r: _Reading, shop: ShopConfig, today: date, lang: str) -> Command | None:
+    """The command the asking part gives, unless its words are denied or mean something else."""
+    focus, lowered = r.focus, r.focus.lower()
+    command = command_in(focus)
+    if command is not None and _NOT_COMMAND.search(lowered):
+        return None  # "哦不是改期，我是想再约个剪指甲": the command word is denied
+    if command == Command.RESCHEDULE and _SWAP.search(focus) and addon_in(focus, shop) is not None:
+        return None  # "驱虫不要了，换成护毛素": an add-on is swapped, the booking is not moved
+    if command == Command.HUMAN and _MANUAL_METHOD.search(lowered):
+        return None  # "你们是人工验光还是电脑验光？": how the exam is done, not "a person please"
+    if command is None and _MOVE_TO.search(lowered) and _parse(focus, today, lang == "en").found:
+        return Command.RESCHEDULE  # "can oreo's bath go to next saturday instead?"
+    return command
+
+
+def _request_when(r: _Reading, when: When, today: date, lang: str, now: time | None) -> When:
+    """The day and time the request is about: a bare hour, "now", and not an event's day."""
+    if not when.found:
+        when = _bare_hour(r.focus) or when
+    if not when.found and now is not None and _has(r.focus_norm, NOW_WORDS):
+        return When(date=today, time=now.replace(second=0, microsecond=0), spans=((0, 1),))  # "现在马上能洗吗"
+    if when.found and _event_date(r.focus, when):
+        event = when
+        when = _when(_without_events(r.focus), today, lang)  # only the days and times the request is about
+        if not when.found and event.date is not None and _has(r.focus_norm, AFTER_THAT_WORDS):
+            # "my son finishes school at 4 on Thursday, can we come after that?": that day, a time after it
+            when = When(date=event.date, period=event.period, spans=event.spans)
+    return when
+
+
+def _subject(
+    r: _Reading, shop: ShopConfig, pets: tuple[PetView, ...]
+) -> tuple[PetView | None, str | None, ServiceMention | None]:
+    """The pet on file, the species and the service named; after a correction cue, what follows wins
+    ("给旺财……不对，给咪咪约个洗澡")."""
+    corrected = _corrected_part(r.focus)
+    pet = (_pet(corrected, pets) if corrected else None) or _pet(r.focus, pets) or _pet(r.fixed, pets)
+    species = species_in(corrected or "") or species_in(r.focus) or None
+    kind = species or (pet.species if pet else None)
+    service = _service(corrected, shop, kind) if corrected else None
+    service = service or _service(r.focus, shop, kind)
+    if service is None and not r.long:
+        service = _service(r.fixed, shop, kind)
+    return pet, species, service
+
+
+def _booking_intents(norm: str, addons: tuple[str, ...]) -> set[Intent]:
+    adds_extra = _has(norm, ("add something", "add anything", "add an extra", "加点什么", "加个项目", "加项目"))
+    if _has(norm, ADD_WORDS) and (addons or _has(norm, BOOKING_REFERENCE) or adds_extra):
+        return {Intent.ADD_ADDON}  # "can I add something to Biscuit's bath?"
+    return set()
+
+
+@dataclass(frozen=True, slots=True)
+class _PetFacts:
+    pet: PetView | None
+    new_name: str | None
+    species: str | None
+    breed: str | None
+    size: str | None
+
+
+def _pet_facts(
+    r: _Reading, shop: ShopConfig, pets: tuple[PetView, ...], pet: PetView | None, species: str | None
+) -> _PetFacts:
+    """Which pet, or the new pet's name, breed and size the message gives."""
+    breed = breed_in(r.focus)
+    explicit_size = _has(normalise(r.focus), SIZE_HINTS)
+    sized = _NOT_SIZE.sub(" ", r.focus.lower())  # "she's actually medium not small": medium
+    size = _size_from_weight(r.focus) or (size_in(sized) if (explicit_size or (breed and pet is None)) else None)
+    if pet is not None:
+        breed = None  # a breed in the message is someone else's ("我朋友家的金毛"), not the pet on file
+    renamed = _renamed(r.raw) if shop.kind == "pet" else None
+    meant = _pet(renamed[0], pets) if renamed is not None else None
+    if meant is not None:
+        pet = meant  # "是球球不是豆豆" with both on file: 球球
+    elif renamed is not None and pet is not None and pet.name.lower() == renamed[1].lower():
+        pet = None  # "her name is Mumu not Momo": Momo is the name being corrected, not the pet meant
+    new_name = None if pet else (_new_pet_name(r.focus, shop) if r.long else None) or _new_pet_name(r.raw, shop)
+    if renamed is not None and pet is None:
+        new_name = renamed[0]
+    if r.long and new_name and pet is None:  # "我家豆豆是一只四岁的泰迪": the story's facts about that pet
+        about = _story_about(r.fixed, new_name)
+        breed = breed or breed_in(about)  # the first clause that says what the pet is
+        species = species or species_in(about) or None
+        size = size or (size_in(about) if breed else None)
+    return _PetFacts(pet, new_name, species, breed, size)
+
+
+def _story_about(text: str, name: str) -> str:
+    """The clause of a story that says what the pet called ``name`` is."""
+    return next((c for c in _clauses(text) if name in c and (breed_in(c) or species_in(c))), "") or next(
+        (c for c in _sentences(text) if name.lower() in c.lower() and breed_in(c)), ""
+    )  # "We adopted Pickles, a little Maltese, about a year ago."
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -1462,25 +1532,30 @@ def yes_no_answer(text: str) -> bool | None:
     norm = _FILLER.sub("", normalise(text)).strip()
     if not norm or len(norm) > 24 or hesitates(text):
         return None  # "嗯…我再想想" is neither yes nor no
-    norm = _STRETCHED_YES.sub("yes", norm)  # "yesss", "yess pls"
+    return _yes_no_words(_STRETCHED_YES.sub("yes", norm))  # "yesss", "yess pls"
+
+
+def _starts_with_word(norm: str, word: str) -> bool:
+    w = normalise(word)
+    return norm == w or (w.isascii() and norm.startswith(w + " ")) or (not w.isascii() and norm.startswith(w))
+
+
+def _yes_no_words(norm: str) -> bool | None:
+    """Yes or no from a short normalised answer's words."""
     if _has(norm, KEEP_WORDS) or (len(norm) <= 16 and _has(norm, NOT_GOOD)):
         return False
     if norm in ("不错", "没错", "不客气"):
         return True if norm == "没错" else None
-    for word in _NO_START:
-        w = normalise(word)
-        if norm == w or (w.isascii() and norm.startswith(w + " ")) or (not w.isascii() and norm.startswith(w)):
-            if w == "没" and norm.startswith("没问题"):
-                return True
-            if w == "不" and norm.startswith(("不错", "不客气")):
-                return None
-            return False
-    for word in _YES_START:
-        w = normalise(word)
-        if norm == w or (w.isascii() and norm.startswith(w + " ")) or (not w.isascii() and norm.startswith(w)):
-            if w == "好" and norm.startswith(("好久", "好多", "好几")):
-                return None
+    no = next((normalise(w) for w in _NO_START if _starts_with_word(norm, w)), None)
+    if no is not None:
+        if no == "没" and norm.startswith("没问题"):
             return True
+        if no == "不" and norm.startswith(("不错", "不客气")):
+            return None
+        return False
+    yes = next((normalise(w) for w in _YES_START if _starts_with_word(norm, w)), None)
+    if yes is not None:
+        return None if yes == "好" and norm.startswith(("好久", "好多", "好几")) else True
     return None
 
 
@@ -2205,11 +2280,15 @@ def _new_pet_name(text: str, shop: ShopConfig) -> str | None:
             name = _clean_cn_name(m.group("name"))
             if _good_cn_name(name, shop):
                 return name
-    lowered = normalise(text)
+    return _english_pet_name(text)
+
+
+def _english_pet_name(text: str) -> str | None:
+    """A name in English: "her name is Luna", "bath for Max", "my corgi biscuit" (in lower case)."""
     renamed = _EN_RENAMED.search(text)
     if renamed and renamed.group("name").lower() not in _EN_NOT_NAMES:
         return renamed.group("name").capitalize()
-    named = _EN_NAMED.search(lowered)
+    named = _EN_NAMED.search(normalise(text))
     if named:
         name = named.group("name").capitalize()
         if name not in _EN_NOT_NAMES:
