@@ -206,6 +206,8 @@ TIME_CASES: list[tuple[str, dt.time | None]] = [
     ("十二点", T(12, 0)),
     ("两点", T(2, 0)),
     ("两点四十五", T(2, 45)),
+    ("下午两点两只狗都洗", T(14, 0)),  # a count after the hour is not its minutes
+    ("三点三个人", T(3, 0)),
     ("晚上7点", T(19, 0)),
     ("晚上十点", T(22, 0)),
     ("晚7点", T(19, 0)),

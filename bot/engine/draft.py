@@ -62,6 +62,7 @@ class Draft:
     new_pet: bool = False  # the customer said it is a pet we do not know yet
     created_pet: int | None = None  # the pet put on file in this very dialog (its name can still be corrected)
     pet_id: int | None = None
+    next_pets: list[int] = field(default_factory=list)  # "baths for max and bella": booked next, same time
     pet_name: str | None = None
     species: str | None = None
     breed: str | None = None
@@ -106,7 +107,7 @@ class Draft:
                 values["action"] = Action(values["action"])
             except ValueError:
                 values["action"] = None
-        for key in ("addons", "alternatives"):
+        for key in ("addons", "alternatives", "next_pets"):
             values[key] = list(values.get(key) or [])
         return cls(**values)
 

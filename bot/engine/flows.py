@@ -108,6 +108,7 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
     when_changed = _apply_when(t, frame, wished_time)
     when_changed = _apply_after(t, frame) or when_changed
     when_changed = await _apply_that_day(t, frame) or when_changed
+    when_changed = await _apply_same_visit(t, frame) or when_changed
     if frame.when.from_date is not None and frame.when.date is None and not (d.day or d.want_day):
         d.day_from = frame.when.from_date.isoformat()  # "next week sometime": the days offered start there
         d.day_until = frame.when.until_date.isoformat() if frame.when.until_date else None  # "周末": Sat or Sun
@@ -213,10 +214,48 @@ async def _apply_that_day(t: Turn, frame: Frame) -> bool:
     return True
 
 
+# "豆豆周六那个能不能顺便剪个指甲" / "can I also get her nails done saturday": one more service on
+# the day of a booking on file, offered right after it
+_SAME_VISIT = re.compile(
+    r"顺便|顺带|顺道|一起做|同时|也想|也要|也帮|也给|再加个|"
+    r"\balso\b|\btoo\b|\bas well\b|\bwhile (?:he|she|they|we|i)(?:'s|'re|'m| is| are| am)? (?:there|in)\b|"
+    r"\bsame visit\b|\bright after\b|\bstraight after\b"
+)
+
+
+async def _apply_same_visit(t: Turn, frame: Frame) -> bool:
+    """Another service on the day of a booking on file (for the same pet), no time said: the time
+    right after that booking, said so; the summary then asks."""
+    d = t.draft
+    day = d.day or d.want_day
+    if d.mode != Mode.BOOK or not day or d.start or d.want_time or frame.when.time is not None:
+        return False
+    if not _SAME_VISIT.search(frame.text.lower()) or not (d.service or d.category or d.bath):
+        return False
+    if t.shop.kind == "pet" and d.pet_id is None:
+        return False
+    on_day = [
+        b
+        for b in await upcoming(t)
+        if b.start.astimezone(t.shop.tz).date().isoformat() == day
+        and (d.pet_id is None or b.pet_id == d.pet_id)
+        and b.service_id != d.service
+    ]
+    if len(on_day) != 1:
+        return False
+    visit = on_day[0]
+    end = visit.end.astimezone(t.shop.tz).strftime("%H:%M")
+    pet = t.pet(visit.pet_id)
+    t.say(t.t("info.right_after", pet=pet.name if pet else "", service=t.service_name(visit.service_id), time=end))
+    d.want_time = end
+    return True
+
+
 def _what(d: Draft) -> tuple[Any, ...]:
     """The parts of a draft that say what is booked (a change to any re-checks the time)."""
     return (
-        d.bath, d.service, d.category, d.pet_id, d.pet_name, d.species, d.size, tuple(d.addons), d.child, d.staff
+        d.bath, d.service, d.category, d.pet_id, d.pet_name, d.species, d.size, tuple(d.addons), d.child, d.staff,
+        tuple(d.next_pets),
     )  # fmt: skip
 
 
@@ -265,6 +304,10 @@ def _apply_pet(t: Turn, frame: Frame) -> bool:
     if frame.pet is not None and frame.pet.id != d.pet_id:
         use_pet(t, frame.pet)
         changed = True
+    if len(frame.pets) > 1 and d.mode == Mode.BOOK:  # "baths for max and bella": one after the other
+        d.next_pets = [p.id for p in frame.pets if p.id != d.pet_id]
+    elif frame.pet is not None:  # "just max" / "actually only bella": the others are not booked
+        d.next_pets = []
     elif frame.new_pet_name and d.pet_id is None and frame.new_pet_name != d.pet_name:
         d.pet_name = frame.new_pet_name
         changed = True
@@ -995,7 +1038,7 @@ async def release_hold(t: Turn) -> None:
 async def confirm(t: Turn) -> None:
     d = t.draft
     assert d.hold_id is not None
-    pet_id, vaccinated = d.pet_id, d.vaccinated
+    pet_id, vaccinated, following, addons = d.pet_id, d.vaccinated, list(d.next_pets), list(d.addons)
     result = await t.engine.bookings.confirm(t.shop_id, int(d.hold_id), actor(t))
     if isinstance(result, Booked):
         b = result.booking
@@ -1017,9 +1060,35 @@ async def confirm(t: Turn) -> None:
             "day": b.start.astimezone(t.shop.tz).date().isoformat(),
             "at": t.now.isoformat(),
         }
+        if following:
+            await _book_next_pet(t, b, following, addons)
         return
     d.hold_id = None
     await explain_failure(t, result)
+
+
+async def _book_next_pet(t: Turn, booked: BookingView, following: list[int], addons: list[str]) -> None:
+    """"Baths for max and bella": once the first is booked, the next pet's booking, the same kind
+    of service (sized for this pet), day and time, with its own summary and yes."""
+    pet = t.pet(following[0])
+    if pet is None:
+        return
+    service = t.shop.services[booked.service_id]
+    d = t.draft
+    d.mode = Mode.BOOK
+    if service.species and pet.species not in service.species:  # a dog's bath, then the cat's bath
+        d.service = _same_kind_for_species(t, booked.service_id, pet.species)
+    elif service.category:
+        d.category = service.category
+    else:
+        d.service = booked.service_id
+    use_pet(t, pet)
+    d.next_pets = following[1:]
+    d.addons = addons
+    local = booked.start.astimezone(t.shop.tz)
+    d.want_day, d.want_time = local.date().isoformat(), local.strftime("%H:%M")
+    t.say(t.t("info.next_pet", pet=pet.name))
+    await advance(t)
 
 
 async def calendar_link(t: Turn, b: BookingView) -> tuple[str, str] | None:
@@ -1091,6 +1160,9 @@ def summary(t: Turn, booking: BookingView) -> str:
     lines.append(t.t("summary.held", minutes=t.shop.booking.hold_ttl_min))
     if t.shop.services[booking.service_id].confirmation == "staff":
         lines.append(t.t("summary.approval"))
+    following = [p.name for p in map(t.pet, t.draft.next_pets) if p is not None]
+    if following:
+        lines.append(t.t("summary.next_pets", pets=t.texts.join(following)))
     return "\n".join(lines)
 
 

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, time, timedelta
 from enum import StrEnum
+from functools import cache
 
 from rapidfuzz import fuzz
 
@@ -763,6 +764,7 @@ class Frame:
     service: ServiceMention | None = None
     addons: tuple[str, ...] = ()
     pet: PetView | None = None  # a pet on file the message names
+    pets: tuple[PetView, ...] = ()  # two or more pets on file the request is for ("max and bella")
     new_pet_name: str | None = None  # a name that is not on file yet ("给我家球球洗澡")
     species: str | None = None
     breed: str | None = None
@@ -914,6 +916,7 @@ def understand(
         service=service,
         addons=addons,
         pet=about.pet,
+        pets=pets_together(focus, pets) if about.pet is not None and not _corrected_part(focus) else (),
         new_pet_name=about.new_name,
         species=about.species,
         breed=about.breed,
@@ -1024,6 +1027,9 @@ def _subject(
     ("给旺财……不对，给咪咪约个洗澡")."""
     corrected = _corrected_part(r.focus)
     pet = (_pet(corrected, pets) if corrected else None) or _pet(r.focus, pets) or _pet(r.fixed, pets)
+    together = () if corrected else pets_together(r.focus, pets)
+    if together:
+        pet = together[0]  # "baths for max and bella": the first named is booked first
     species = species_in(corrected or "") or species_in(r.focus) or None
     kind = species or (pet.species if pet else None)
     service = _service(corrected, shop, kind) if corrected else None
@@ -1096,27 +1102,26 @@ def _phrase_branch(phrase: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class _WordList:
-    """A word list normalised and compiled once: Chinese words and longer English stems match as
-    substrings, short English words only whole, English phrases as _phrase_branch says."""
+    """A word list normalised and compiled once into one pattern: Chinese words and longer English
+    stems match as substrings, short English words only whole, English phrases as _phrase_branch
+    says."""
 
-    substrings: re.Pattern[str] | None
-    whole: re.Pattern[str] | None
-    phrases: re.Pattern[str] | None
-
-
-_PREPARED: dict[tuple[str, ...], _WordList] = {}
+    pattern: re.Pattern[str] | None
 
 
-def _alternation(branches: list[str], template: str = "{}") -> re.Pattern[str] | None:
+_PREPARED: dict[int, tuple[tuple[str, ...], _WordList]] = {}  # by the tuple's id: hashing it costs more
+
+
+def _alternation(branches: list[str], template: str = "{}") -> str | None:
     if not branches:
         return None
-    return re.compile(template.format("|".join(sorted(set(branches), key=len, reverse=True))))
+    return template.format("|".join(sorted(set(branches), key=len, reverse=True)))
 
 
 def _prepared(words: tuple[str, ...]) -> _WordList:
-    found = _PREPARED.get(words)
-    if found is not None:
-        return found
+    held = _PREPARED.get(id(words))
+    if held is not None and held[0] is words:
+        return held[1]
     substrings: list[str] = []
     whole: list[str] = []
     phrases: list[str] = []
@@ -1130,25 +1135,26 @@ def _prepared(words: tuple[str, ...]) -> _WordList:
             whole.append(re.escape(w))
         else:
             phrases.append(_phrase_branch(w))
-    found = _WordList(
-        _alternation(substrings),
-        _alternation(whole, "(?<= )(?:{})(?= )"),
-        _alternation(phrases, "(?<![a-z])(?:{})(?![a-z])"),
-    )
+    parts = [
+        part
+        for part in (
+            _alternation(substrings, "(?:{})"),
+            _alternation(whole, "(?<= )(?:{})(?= )"),
+            _alternation(phrases, "(?<![a-z])(?:{})(?![a-z])"),
+        )
+        if part is not None
+    ]
+    found = _WordList(re.compile("|".join(parts)) if parts else None)
     if len(_PREPARED) < 4096:  # word lists are module constants; a message-built tuple is rare
-        _PREPARED[words] = found
+        _PREPARED[id(words)] = (words, found)
     return found
 
 
 def _has(norm: str, words: tuple[str, ...]) -> bool:
     """Whether the normalised message holds one of the words: a stem matches longer words ("groom"
     in "grooming"); a phrase only whole ("needs a" is not in "needs all")."""
-    prepared = _prepared(words)
-    padded = f" {norm} "
-    return any(
-        pattern is not None and pattern.search(padded) is not None
-        for pattern in (prepared.substrings, prepared.whole, prepared.phrases)
-    )
+    pattern = _prepared(words).pattern
+    return pattern is not None and pattern.search(f" {norm} ") is not None
 
 
 _EN_WORDS = frozenset(
@@ -1535,9 +1541,14 @@ def yes_no_answer(text: str) -> bool | None:
     return _yes_no_words(_STRETCHED_YES.sub("yes", norm))  # "yesss", "yess pls"
 
 
-def _starts_with_word(norm: str, word: str) -> bool:
-    w = normalise(word)
+def _starts_with_word(norm: str, w: str) -> bool:
+    """Whether ``norm`` is or opens with the normalised word ``w`` (an English word whole)."""
     return norm == w or (w.isascii() and norm.startswith(w + " ")) or (not w.isascii() and norm.startswith(w))
+
+
+@cache
+def _normalised(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(normalise(w) for w in words)
 
 
 def _yes_no_words(norm: str) -> bool | None:
@@ -1546,14 +1557,14 @@ def _yes_no_words(norm: str) -> bool | None:
         return False
     if norm in ("不错", "没错", "不客气"):
         return True if norm == "没错" else None
-    no = next((normalise(w) for w in _NO_START if _starts_with_word(norm, w)), None)
+    no = next((w for w in _normalised(_NO_START) if _starts_with_word(norm, w)), None)
     if no is not None:
         if no == "没" and norm.startswith("没问题"):
             return True
         if no == "不" and norm.startswith(("不错", "不客气")):
             return None
         return False
-    yes = next((normalise(w) for w in _YES_START if _starts_with_word(norm, w)), None)
+    yes = next((w for w in _normalised(_YES_START) if _starts_with_word(norm, w)), None)
     if yes is not None:
         return None if yes == "好" and norm.startswith(("好久", "好多", "好几")) else True
     return None
@@ -1661,6 +1672,26 @@ def _fuzzy_service(text: str, shop: ShopConfig) -> ServiceMention | None:
         return None
     words = norm.split()
     best: tuple[float, ServiceMention] | None = None
+    grams: dict[int, list[str]] = {}
+    for alias, n, mention in _fuzzy_aliases(shop):
+        if n not in grams:
+            grams[n] = [" ".join(words[i : i + n]) for i in range(max(len(words) - n + 1, 0))]
+        for gram in grams[n]:
+            score = fuzz.ratio(gram, alias, score_cutoff=80)
+            if score and (best is None or score > best[0]):
+                best = (score, mention)
+    return best[1] if best else None
+
+
+_FUZZY_ALIASES: dict[int, tuple[ShopConfig, tuple[tuple[str, int, ServiceMention], ...]]] = {}
+
+
+def _fuzzy_aliases(shop: ShopConfig) -> tuple[tuple[str, int, ServiceMention], ...]:
+    """The shop's English aliases of five letters or more, normalised, with their word counts
+    (computed once per shop config)."""
+    held = _FUZZY_ALIASES.get(id(shop))
+    if held is not None and held[0] is shop:
+        return held[1]
     candidates: list[tuple[str, ServiceMention]] = []
     for cid, category in shop.categories.items():
         for alias in [*category.aliases, category.name.en]:
@@ -1668,16 +1699,9 @@ def _fuzzy_service(text: str, shop: ShopConfig) -> ServiceMention | None:
     for sid, service in shop.services.items():
         for alias in [*service.aliases, service.name.en]:
             candidates.append((normalise(alias), ServiceMention(service_id=sid)))
-    for alias, mention in candidates:
-        if not alias.isascii() or len(alias) < 5:
-            continue
-        n = len(alias.split())
-        grams = [" ".join(words[i : i + n]) for i in range(max(len(words) - n + 1, 0))]
-        for gram in grams:
-            score = fuzz.ratio(gram, alias)
-            if score >= 80 and (best is None or score > best[0]):
-                best = (score, mention)
-    return best[1] if best else None
+    found = tuple((a, len(a.split()), m) for a, m in candidates if a.isascii() and len(a) >= 5)
+    _FUZZY_ALIASES[id(shop)] = (shop, found)
+    return found
 
 
 def _removed_addons(text: str, shop: ShopConfig, addons: tuple[str, ...]) -> tuple[str, ...]:
@@ -2034,6 +2058,29 @@ def _parse(text: str, today: date, day_first: bool) -> When:
 
 def _time(hour: int) -> time:
     return time(hour, 0)
+
+
+_BOTH_PETS = re.compile(
+    r"\bboth\s+(?:of\s+(?:them|my\s+\w+)|my\s+\w+|dogs|cats|pups|puppies|kitties|babies)\b|\bthe\s+two\s+of\s+them\b"
+    r"|两只都|两只一起|两个都|俩都|它俩|他俩|她俩|两只(?:狗狗|猫咪|狗|猫|宝贝)|两个宝贝"
+)
+_NOT_PET = r"(?:不是|not|instead of|而不是|only|just|只|就)\s*"
+
+
+def pets_together(text: str, pets: tuple[PetView, ...]) -> tuple[PetView, ...]:
+    """The pets on file one request is for when it names two or more ("baths for max and bella",
+    "豆豆和球球都洗"), or says "both" with exactly two on file; in the order named. Empty when
+    one of them is denied ("是球球不是豆豆") or singled out ("just max")."""
+    if len(pets) < 2:
+        return ()
+    norm = normalise(text)
+    named = [p for p in pets if p.name and normalise(p.name) in norm]
+    if len(named) < 2:
+        return pets if not named and len(pets) == 2 and _BOTH_PETS.search(text.lower()) else ()
+    lowered = text.lower()
+    if any(re.search(_NOT_PET + re.escape(p.name.lower()), lowered) for p in named):
+        return ()
+    return tuple(sorted(named, key=lambda p: norm.index(normalise(p.name))))
 
 
 def _pet(text: str, pets: tuple[PetView, ...]) -> PetView | None:
