@@ -41,7 +41,7 @@ async def test_two_pets_in_one_message_are_both_booked(
     services: Services, make_chat: ChatFactory, lang: str, typed: str
 ) -> None:
     customer_id = await two_dogs(services, lang)
-    first, second = TWO_PETS[lang]
+    second = TWO_PETS[lang][1]
     chat = make_chat(lang)
     await chat.push(typed)
     assert summary_time(chat, lang)
@@ -61,7 +61,7 @@ async def test_one_of_two_pets_singled_out_at_the_summary(
     services: Services, make_chat: ChatFactory, lang: str, only: str
 ) -> None:
     customer_id = await two_dogs(services, lang)
-    first, second = TWO_PETS[lang]
+    second = TWO_PETS[lang][1]
     chat = make_chat(lang)
     await chat.push({"en": "baths for max and bella next saturday 2pm", "zh": "下周六下午两点豆豆和球球洗澡"}[lang])
     await chat.push(only)
@@ -76,7 +76,7 @@ async def test_one_of_two_pets_singled_out_at_the_summary(
 @pytest.mark.parametrize("lang", LANGS)
 async def test_one_pet_named_is_one_booking(services: Services, make_chat: ChatFactory, lang: str) -> None:
     await two_dogs(services, lang)
-    first, second = TWO_PETS[lang]
+    first = TWO_PETS[lang][0]
     chat = make_chat(lang)
     await chat.push({"en": "bath for bella next saturday 2pm", "zh": "下周六下午两点给球球洗澡"}[lang])
     assert summary_time(chat, lang)
