@@ -801,6 +801,7 @@ _RULES_SOURCE: Final[tuple[tuple[str, _Handler], ...]] = (
     ),
     (rf"(?<![0-9a-z])(?P<h>[0-9]{{1,2}}|{_EN_HOUR_WORDS})ish(?![a-z])", _h_en_at),
     (rf"(?<![a-z])(?:at{_SP})?(?:12\s{{0,2}})?(?P<w>noon|midday|midnight)(?![a-z])", _h_en_noon),
+    (rf"(?<![a-z])(?:around|at|about|over|during){_SP}(?P<w>lunch(?:{_SP}?time)?)(?![a-z])", _h_en_noon),
     (r"(?P<w>正午)", _h_en_noon),
     (r"(?<![0-9a-z])(?P<h>[0-9]{1,2})h(?P<m>[0-9]{2})?(?![0-9a-z])", _h_hour_h),
     (

@@ -112,11 +112,11 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
     if frame.when.from_date is not None and frame.when.date is None and not (d.day or d.want_day):
         d.day_from = frame.when.from_date.isoformat()  # "next week sometime": the days offered start there
         d.day_until = frame.when.until_date.isoformat() if frame.when.until_date else None  # "周末": Sat or Sun
-    if frame.earliest and not frame.when.time and not when_changed and (d.day or d.want_day):
+    if frame.earliest and not frame.when.time and (d.day or d.want_day):
         day = d.day or d.want_day
         d.forget_when()
         d.want_day = day
-        when_changed = True  # "越早越好": the first free time of the day chosen
+        when_changed = True  # "越早越好" / "whatever's free in the afternoon": the first free time of the day
     if what_changed and not when_changed and (d.start or d.hold_id):
         day = d.day
         d.forget_when()
@@ -1228,7 +1228,8 @@ def _asks_about_it(frame: Frame) -> bool:
     from bot.engine.understanding import STATUS_WORDS, _has
 
     changes = frame.has(Intent.RESCHEDULE) or frame.has(Intent.CANCEL_BOOKING) or frame.has(Intent.ADD_ADDON)
-    return not changes and (frame.price_question or _has(frame.norm, STATUS_WORDS))
+    asks_when = frame.wh_question and frame.has(Intent.MY_BOOKINGS)  # "what time is rocky's appointment?"
+    return not changes and (frame.price_question or asks_when or _has(frame.norm, STATUS_WORDS))
 
 
 def pending_mark(t: Turn, b: BookingView) -> str:
@@ -1295,9 +1296,15 @@ def _new_when(t: Turn, frame: Frame) -> Any:
     for cue in MOVE_CUES:
         at = lowered.rfind(cue)
         if at >= 0:
-            after = _when(text[at + len(cue) :], t.today, t.lang)
-            if after.found:
+            rest = text[at + len(cue) :]
+            instead_of = cue == "instead" and rest.lstrip().lower().startswith("of ")
+            after = _when(rest, t.today, t.lang) if not instead_of else None  # "at 11 instead of 10": 10 is the old
+            if after is not None and after.found:
                 return after
+            if cue == "instead":  # "something came up saturday, can we do sunday instead?": before the cue
+                before = _when(re.split(r"[,.;!?，。；！？]", text[:at])[-1], t.today, t.lang)
+                if before.found:
+                    return before
     return frame.when
 
 

@@ -361,7 +361,17 @@ def command_in(text: str) -> Command | None:
         return Command.MENU
     if norm.startswith(("取消", "cancel ", "帮我取消")):
         return Command.CANCEL_BOOKING  # "取消周日那个" / "cancel the sunday one" (a bare "取消" ends the flow)
+    if _CANCEL_EN.search(norm) and not _CANCEL_ASKS.search(norm):
+        return Command.CANCEL_BOOKING  # "pls cancel rocky's saturday appt, he's sick"
     return None
+
+
+_CANCEL_EN = re.compile(r"(?<!don t )(?<!not )(?<!no need to )(?<!never )\bcancel(?:l?ed)?\b")
+# questions about cancelling (the FAQ's policy), not a request to cancel
+_CANCEL_ASKS = re.compile(
+    r"\bhow\b.*\bcancel|\bcancel\w*\b.*\b(?:free|fee|fees|charge|charged|policy|penalty|deposit|refund|notice)\b"
+    r"|\bif\s+(?:i|we)\s+(?:need\s+to\s+|have\s+to\s+)?cancel|\bcancel\w*\s+(?:policy|fee)"
+)
 
 
 def yes_no(text: str) -> bool | None:

@@ -290,6 +290,10 @@ class ChooseDay(State):
         if not days:
             t.say(t.t("info.no_days", days=t.shop.booking.horizon_days), [t.button("btn.human", "m:human")])
             return
+        if d.asked_time == "earliest" and not d.day_from:  # "earliest you have?": the first free time
+            d.day_from = days[0].isoformat()  # asked again (nothing free after all): the days from there
+            await flows.pick_day(t, days[0], period=d.period)
+            return
         buttons = flows.day_buttons(t, days)
         if more:
             buttons.append(Button(t.t("btn.more_days"), f"dm:{(days[-1] + timedelta(days=1)).isoformat()}"))

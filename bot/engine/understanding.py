@@ -92,6 +92,7 @@ TYPOS: dict[str, str] = {
     "grroming": "grooming",
     "groomig": "grooming",
     "apointment": "appointment",
+    "appt": "appointment",  # "rocky's saturday appt"
     "appoinment": "appointment",
     "appointmnet": "appointment",
     "resched": "reschedule",
@@ -298,6 +299,7 @@ STATUS_WORDS = (
     "is it booked",
     "when is my",
     "what time is my",
+    *("still on", "what time is it", "what day is it", "when is it", "remind me when", "remind me what time"),
     "confirmed yet",
     "approved yet",
     "been approved",
@@ -321,8 +323,9 @@ STATUS_WORDS = (
     "我有什么预约",
 )
 _MY_BOOKING = re.compile(
-    r"\b(?:my|our)\s(?:\w+\s){0,2}(?:appointment|booking|visit)s?\b|我的(?:那个|这个|美容|洗澡)?预约|我(?:约|订)的"
-)
+    r"\b(?:my|our|his|her|their)\s(?:\w+\s){0,2}(?:appointment|booking|visit)s?\b|我的(?:那个|这个|美容|洗澡)?预约|我(?:约|订)的"
+    r"|\b(?!(?:what|that|it|there|here|let|who|where|how|he|she)\s)[a-z]+\ss\s(?:\w+\s){0,2}?(?:appointment|booking)s?\b"
+)  # "what time is rocky's appointment again?": a booking on file ("rocky s" once normalised)
 SAME_TIME_WORDS = ("same time", "同一时间", "一样的时间", "时间不变", "原来的时间", "同样的时间", "还是那个时间")
 EARLIEST_WORDS = (
     "earliest",
@@ -330,6 +333,7 @@ EARLIEST_WORDS = (
     "first thing",
     "as early as possible",
     "soonest",
+    *("next free", "next available", "next opening", "next slot", "first free", "最近哪天", "最近的空位", "最近有空位"),
     "最早",
     "越早越好",
     "尽早",
@@ -950,9 +954,12 @@ def understand(
 
 
 def _needs(r: _Reading, shop: ShopConfig) -> tuple[bool, bool]:
-    """A bath, a groom said as a need ("he stinks", "毛太长了"), not denied ("doesn't need a bath")."""
-    if shop.kind != "pet" or _NEED_NOT.search(r.focus.lower()):
+    """A bath, a groom said as a need ("he stinks", "毛太长了"), not denied ("doesn't need a bath");
+    at the optician an exam ("she needs her eyes checked")."""
+    if _NEED_NOT.search(r.focus.lower()):
         return False, False
+    if shop.kind != "pet":
+        return _has(r.focus_norm, NEED_EXAM_WORDS), False
     return _has(r.focus_norm, NEED_BATH_WORDS), _has(r.focus_norm, NEED_GROOM_WORDS)
 
 
@@ -1005,10 +1012,32 @@ def _command_of(r: _Reading, shop: ShopConfig, today: date, lang: str) -> Comman
     return command
 
 
+_HOUR_AFTER_DAY = re.compile(
+    r"\s+(?P<h>[1-9]|1[0-2])(?=\s*$|\s*[,.!?，。！？]|\s+(?:please|pls|ok|if|for|with|then)\b)"
+)
+
+
+def _hour_after_day(text: str, when: When) -> When:
+    """"Rocky bath Sunday 2": a bare hour right after the day is the time (1-7 read as afternoon)."""
+    if when.date is None or when.time is not None or when.period is not None or not when.spans:
+        return when
+    end = max(e for _, e in when.spans)
+    m = _HOUR_AFTER_DAY.match(text, end)
+    if m is None:
+        return when
+    hour = int(m.group("h"))
+    if hour == when.date.day:
+        return when  # "sat 12" when Saturday is the 12th: the date said twice
+    hour = hour + 12 if hour <= 7 else hour
+    return When(date=when.date, time=time(hour, 0), spans=(*when.spans, (m.start("h"), m.end("h"))))
+
+
 def _request_when(r: _Reading, when: When, today: date, lang: str, now: time | None) -> When:
     """The day and time the request is about: a bare hour, "now", and not an event's day."""
     if not when.found:
         when = _bare_hour(r.focus) or when
+    if lang == "en" or r.focus.isascii():
+        when = _hour_after_day(r.focus, when)
     if not when.found and now is not None and _has(r.focus_norm, NOW_WORDS):
         return When(date=today, time=now.replace(second=0, microsecond=0), spans=((0, 1),))  # "现在马上能洗吗"
     if when.found and _event_date(r.focus, when):
@@ -1256,7 +1285,8 @@ def relative_time(text: str) -> str | None:
 
 
 _MOVE_TO = re.compile(
-    r"\b(?:go|be\s+moved|move|moved|switch|shift|bump|push|changed?)\s+(?:it\s+|that\s+|this\s+|him\s+|her\s+)?"
+    r"\b(?:can|could)\s+(?:we|i)\s+(?:do|make\s+it|switch\s+to|go\s+for|come(?:\s+in)?)\s+.{0,30}\binstead\b"
+    r"|\b(?:go|be\s+moved|move|moved|switch|shift|bump|push|changed?)\s+(?:it\s+|that\s+|this\s+|him\s+|her\s+)?"
     r"(?:to|till|until)\s+(?!a\b|an\b|the\s+(?:full|bath|groom|nail))"
     r"|(?:的|那个|那次)(?:预约|洗澡|美容|验光)?(?:能|可以)?(?:挪|换|改)到"
 )
@@ -1350,6 +1380,7 @@ ANY_TIME_WORDS = ("随便哪", "随便什么", "哪个都行", "哪天都行", "
 ANY_HOUR_WORDS = (
     *("whenever", "any time is fine", "anytime is fine", "any time works", "anytime works", "whatever time"),
     *("whatever works", "whatever suits", "you pick", "up to you"),
+    *("whatever s free", "whatever is free", "whatever s open", "whatever s available", "any free time"),
     *("随便几点", "几点都行", "几点都可以", "什么时间都行", "什么时候都行", "时间随便", "随便哪个时间"),
     *("你们定", "看你们安排"),
 )
@@ -1579,6 +1610,12 @@ NEED_BATH_WORDS = (
 NEED_GROOM_WORDS = (
     *("too long", "so long", "getting long", "needs a tidy", "needs tidying", "scruffy", "shaggy", "overgrown"),
     *("毛太长", "毛长了", "毛好长", "该收拾", "收拾收拾", "收拾一下", "打理一下", "修一修", "修修毛", "剪剪毛"),
+)
+NEED_EXAM_WORDS = (
+    *("eyes checked", "eyes tested", "eye checked", "eye tested", "eyes examined", "vision checked"),
+    *("check her eyes", "check his eyes", "check my eyes", "test her eyes", "test his eyes", "test my eyes"),
+    *("eye test", "eye check", "sight test", "needs glasses", "need glasses", "new glasses"),
+    *("查视力", "测视力", "测一下视力", "查一下视力", "检查视力", "检查一下视力", "配副眼镜", "配眼镜"),
 )
 _NEED_NOT = re.compile(r"last\s+time|上次|after\s+(?:the|his|her)\s+(?:bath|groom)|洗完|剪完|美容完")
 BATH_WORDS = (
@@ -2138,6 +2175,7 @@ REQUEST_FORMS = (
     "能",
 )
 CANT_COME_WORDS = (
+    *("something came up", "something s come up", "something has come up", "临时有事"),
     "can t make it",
     "cannot make it",
     "won t make it",
@@ -2330,8 +2368,17 @@ def _new_pet_name(text: str, shop: ShopConfig) -> str | None:
     return _english_pet_name(text)
 
 
+_EN_TRAILING_NAME = re.compile(r",\s*(?P<name>[A-Z][a-z]{1,15})\s*[.!?]*\s*$")
+
+
 def _english_pet_name(text: str) -> str | None:
-    """A name in English: "her name is Luna", "bath for Max", "my corgi biscuit" (in lower case)."""
+    """A name in English: "her name is Luna", "bath for Max", "my corgi biscuit" (in lower case),
+    "he's a 4 month old lab, Toby" (a capitalised name after the pet is described)."""
+    trailing = _EN_TRAILING_NAME.search(text)
+    if trailing and trailing.group("name").lower() not in _EN_NOT_NAMES:
+        described = text[: trailing.start()]
+        if species_in(described) or breed_in(described) or re.search(r"\b(?:puppy|pup|kitten)\b", described.lower()):
+            return trailing.group("name")
     renamed = _EN_RENAMED.search(text)
     if renamed and renamed.group("name").lower() not in _EN_NOT_NAMES:
         return renamed.group("name").capitalize()
