@@ -8,13 +8,14 @@ whose replies are written to the outbox in the turn's transaction.
 
 Outbound (messages that are not an inline reply: staff replies, confirmations, reminders): the
 delivery loop calls the channel's ``ChannelSender.send``. A send that fails raises
-``DeliveryError``, saying whether retrying can help and how long the network asked us to wait.
+``DeliveryError``, saying whether retrying can help and how long the network asked us to wait
+(``code_failure``: a network's error code through its table of permanent ones; ``not_configured``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -43,6 +44,20 @@ class DeliveryError(Exception):
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
+
+
+def code_failure(code: int | None, permanent: Mapping[int, str], transient: str) -> DeliveryError:
+    """The ``DeliveryError`` for an error code a network answered: permanent with its reason when
+    the code is in ``permanent`` (code -> reason: retrying cannot help), else transient saying
+    ``transient``. The WeChat and WeCom senders classify their codes with it."""
+    if code is not None and code in permanent:
+        return DeliveryError(permanent[code], permanent=True)
+    return DeliveryError(transient, permanent=False)
+
+
+def not_configured(shop_id: str, account: str) -> DeliveryError:
+    """The shop has no ``account`` (e.g. "WeChat account") to send with: permanent."""
+    return DeliveryError(f"shop {shop_id} has no {account}", permanent=True)
 
 
 class ChannelSender(Protocol):

@@ -89,7 +89,7 @@ from wechatpy.client.base import BaseWeChatClient
 from wechatpy.crypto import PrpCrypto, WeChatCrypto
 from wechatpy.exceptions import WeChatClientException
 
-from channels.base import ChannelContext, DeliveryError, InboxBusy, MessageHandler
+from channels.base import ChannelContext, DeliveryError, InboxBusy, MessageHandler, code_failure, not_configured
 from channels.wechat_templates import template_message
 from core.config import ShopConfig, WeChatConfig
 from core.messages import MAX_PAYLOAD_BYTES, IncomingMessage, MessageKind, OutgoingMessage
@@ -393,11 +393,9 @@ def _wechat_config(shop: ShopConfig | None) -> WeChatConfig | None:
 def _delivery_error(exc: Exception) -> DeliveryError:
     if isinstance(exc, WeChatClientException) and exc.errcode is not None:
         code = int(exc.errcode)
-        if code in PERMANENT_ERRORS:
-            return DeliveryError(PERMANENT_ERRORS[code], permanent=True)
         if code == 45047:
             return DeliveryError("too many messages (45047)", permanent=False)
-        return DeliveryError(f"WeChat error {code}: {redact(str(exc.errmsg))}", permanent=False)
+        return code_failure(code, PERMANENT_ERRORS, f"WeChat error {code}: {redact(str(exc.errmsg))}")
     if isinstance(exc, WeChatClientException):
         status = exc.response.status_code if exc.response is not None else "no response"
         return DeliveryError(f"WeChat API HTTP error ({status})", permanent=False)
@@ -427,7 +425,7 @@ class WeChatSender:
         staff replies and marketing never go as templates. Without them: the legacy reminder template."""
         cfg = _wechat_config(self.ctx.config.shop(shop_id))
         if cfg is None:
-            raise DeliveryError(f"shop {shop_id} has no WeChat account", permanent=True)
+            raise not_configured(shop_id, "WeChat account")
         client = client_for(cfg)
         if message.buttons:
             ids = self.menus.new_ids(shop_id, external_id, [b.payload for b in message.buttons])

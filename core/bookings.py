@@ -15,7 +15,9 @@ its occupancy cells, its own reminder plan and its audit row; no ORM. Expired ho
 when they are in the way (their cells refused a claim, or the booking asked for is one), not on
 every call; the scheduler sweeps the rest (``release_expired_holds``). What the unit of work
 wrote is remembered in it, so the same turn reading its own hold back (the confirmation step,
-``get``) does not query again.
+``get``) does not query again. Reschedule and add-on go through the ORM session: one calendar
+read (``slot_placement.fit``), then ``slot_placement.place`` claims; when a lapsed hold is in the
+way it is swept and the same fit claimed again. Prices become cents through core/money.py only.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, delete, select, update
@@ -46,6 +49,7 @@ from core.models import (
     Occupancy,
     ShopChange,
 )
+from core.money import cents
 from core.occupancy import release
 from core.ratings import queue_rating_request
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Reason, Taken
@@ -371,7 +375,7 @@ class BookingService:
                     "booking_id": booking_id,
                     "addon_id": a,
                     "duration_min": shop.addons[a].duration_min,
-                    "price_cents": int(shop.addons[a].price * 100),
+                    "price_cents": cents(shop.addons[a].price),
                 }
                 for a in request.addons
             ],
@@ -382,22 +386,8 @@ class BookingService:
             await reminders.plan_new(uow, booking_id, start, service_id, shop, now, confirmation=confirmation)
         details = {"status": status.value, "start": _iso(start), "staff": staff_id, "addons": list(request.addons)}
         await self._event(uow, booking_id, actor, now, "held" if hold else "booked", details)
-        view = BookingView(
-            id=booking_id,
-            shop_id=shop_id,
-            code=code,
-            service_id=service_id,
-            staff_id=staff_id,
-            start=start,
-            end=found.end,
-            status=status,
-            customer_id=request.customer_id,
-            pet_id=request.pet_id,
-            addons=tuple(sorted(request.addons)),
-            resources=tuple(sorted(units)),
-            hold_expires_at=expires,
-            price_cents=price_cents,
-        )
+        row = SimpleNamespace(**{**values, "id": booking_id, "staff_id": staff_id})  # the row as written
+        view = BookingView.of_columns(row, request.addons, units)
         self._bookings(uow)[(shop_id, booking_id)] = view
         return view
 
@@ -590,9 +580,9 @@ class BookingService:
                 raise _Abort(problem)
             b.end_at = new_start + timedelta(minutes=duration)
             if addon is not None and add_addon is not None:
-                cents = int(addon.price * 100)
-                b.addons.append(BookingAddon(addon_id=add_addon, duration_min=addon.duration_min, price_cents=cents))
-                b.price_cents += cents
+                price = cents(addon.price)
+                b.addons.append(BookingAddon(addon_id=add_addon, duration_min=addon.duration_min, price_cents=price))
+                b.price_cents += price
                 self._audit(s, b, actor, now, "addon_added", addon=add_addon, end=_iso(b.end_at))
             self._audit(
                 s,
@@ -632,10 +622,10 @@ class BookingService:
                 raise _Abort(Wanted(shop_id, b.service_id, b.start_at, duration, staff, b.id, "addon_does_not_fit"))
             addon = shop.addons[addon_id]
             b.addons.append(
-                BookingAddon(addon_id=addon_id, duration_min=addon.duration_min, price_cents=int(addon.price * 100))
+                BookingAddon(addon_id=addon_id, duration_min=addon.duration_min, price_cents=cents(addon.price))
             )
             b.end_at = b.start_at + timedelta(minutes=duration)
-            b.price_cents += int(addon.price * 100)
+            b.price_cents += cents(addon.price)
             self._audit(s, b, actor, now, "addon_added", addon=addon_id, end=_iso(b.end_at))
             return Booked(BookingView.of(b))
 
@@ -791,17 +781,19 @@ class BookingService:
             staff = self._service_staff(shop, booking.service_id, staff_pref)
         except UnknownItem as exc:
             return NotAllowed(exc.reason, exc.detail)
-        placed = await slot_placement.place(
-            s, shop, booking, start, duration_min, staff=staff, staff_pref=staff_pref, now=now, prefer=prefer,
-            lead_time=lead_time,
+        found = await fit(
+            session_run(s), shop, booking.shop_id, booking.service_id, start, duration_min, staff=staff,
+            staff_pref=staff_pref, now=now, exclude_booking=booking.id, prefer=prefer, lead_time=lead_time,
         )  # fmt: skip
-        if isinstance(placed, Wanted) and await self._release_expired(s, booking.shop_id, now):
-            # expired holds (not swept yet) may hold the cells: freed, so try once more
-            placed = await slot_placement.place(
-                s, shop, booking, start, duration_min, staff=staff, staff_pref=staff_pref, now=now,
-                prefer=prefer, lead_time=lead_time,
-            )  # fmt: skip
-        return placed
+        if not isinstance(found, Fit):
+            return found
+        placed = await slot_placement.place(s, shop, booking, found)
+        if not placed and await self._release_expired(s, booking.shop_id, now):
+            # expired holds (not swept yet) may hold the cells: freed, so the same fit is tried once more
+            placed = await slot_placement.place(s, shop, booking, found)
+        if placed:
+            return None
+        return Wanted(booking.shop_id, booking.service_id, start, duration_min, tuple(staff), booking.id)
 
     # ------------------------------------------------------------------ the thin path's helpers
 
@@ -909,7 +901,7 @@ class BookingService:
     @staticmethod
     def _price_cents(shop: ShopConfig, service_id: str, addons: Sequence[str]) -> int:
         total = shop.services[service_id].price + sum(shop.addons[a].price for a in addons)
-        return int(total * 100)
+        return cents(total)
 
     @staticmethod
     def _audit(s: AsyncSession, booking: Booking, actor: Actor, now: datetime, action: str, **details: Any) -> None:

@@ -7,6 +7,7 @@ full but only ever shown masked (``mask_phone``) in logs.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
@@ -42,6 +43,20 @@ class CustomerView:
     notes: str
     pets: tuple[PetView, ...]
     notices: bool = False  # opted in to shop news
+
+    @classmethod
+    def of(cls, row: Any, pets: Iterable[PetView]) -> CustomerView:
+        """The view of a customer row (an ORM object or a Core row with the same column names)."""
+        return cls(
+            id=row.id,
+            shop_id=row.shop_id,
+            display_name=row.display_name,
+            language=row.language,
+            phone=row.phone,
+            notes=row.notes,
+            pets=tuple(pets),
+            notices=bool(row.notices),
+        )
 
 
 def mask_phone(phone: str | None) -> str:
@@ -106,16 +121,7 @@ def _view_of(rows: list[Any]) -> CustomerView | None:
         for r in rows
         if r.pet_id is not None
     )
-    return CustomerView(
-        id=first.id,
-        shop_id=first.shop_id,
-        display_name=first.display_name,
-        language=first.language,
-        phone=first.phone,
-        notes=first.notes,
-        pets=pets,
-        notices=bool(first.notices),
-    )
+    return CustomerView.of(first, pets)
 
 
 def _pet_view(p: Pet) -> PetView:
@@ -311,16 +317,7 @@ class CustomerDirectory:
 
     async def _view(self, s: AsyncSession, customer: Customer) -> CustomerView:
         pets = await s.scalars(select(Pet).where(Pet.customer_id == customer.id).order_by(Pet.id))
-        return CustomerView(
-            id=customer.id,
-            shop_id=customer.shop_id,
-            display_name=customer.display_name,
-            language=customer.language,
-            phone=customer.phone,
-            notes=customer.notes,
-            pets=tuple(_pet_view(p) for p in pets),
-            notices=bool(customer.notices),
-        )
+        return CustomerView.of(customer, (_pet_view(p) for p in pets))
 
 
 async def notice_audience(db: Database, shop_id: str) -> list[tuple[int, str]]:

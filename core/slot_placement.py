@@ -1,20 +1,23 @@
 """Slot placement: putting a booking into the calendar, and what to offer when it does not fit.
 
-``place`` finds the booking's staff member and resource units at a start time: the day's
-calendar is read inside the caller's write transaction, the start must be one of the free slots,
-then the candidates (the preferred staff member first, then the least loaded) are tried one by
-one, each claim of occupancy cells (core/occupancy.py) in a savepoint of its own, so a cell
-another booking holds moves on to the next candidate and the database itself refuses an overlap.
+``fit`` reads the day's calendar once (inside the caller's write transaction), checks that the
+start is free and orders the candidates (the preferred staff member first, then the least
+loaded); ``place`` (the ORM path: reschedule, add-on) and ``claim_cells`` (the thin path) then
+try them one by one, each claim of occupancy cells (core/occupancy.py) in a savepoint of its
+own, so a cell another booking holds moves on to the next candidate and the database itself
+refuses an overlap. A claim retried after expired holds are swept reuses the same ``Fit``: the
+calendar already leaves lapsed holds out.
 ``why_not`` tells a start that can never be booked (too soon, closed, outside hours...) from one
 that is just busy; ``alternatives`` finds the nearest free starts to a refused one, read after
 the write transaction (losers of a race never compute them while holding the write lock).
-Used by core/bookings.py (hold, book, confirm, reschedule, add-on) and core/shop_changes.py.
+Used by core/bookings.py (hold, book, confirm, reschedule, add-on); ``Wanted`` also by core/shop_changes.py.
 
-The thin path (hold, book, confirm; issue 10): ``read_calendar`` is ``load_calendar`` as three
-prepared Core statements (core/db.py ``Prepared``: one sqlite3 call each inside a unit of work),
-``fit`` checks the one start asked for (``availability.slot_at``, not the whole day) and orders
-the candidates, ``claim`` claims a candidate's cells with a prepared executemany in a savepoint
-(``UnitOfWork.attempt_many``). The occupancy cells' primary key still refuses every overlap.
+``read_calendar`` is ``core.schedule.load_calendar`` as three prepared Core statements (core/db.py
+``Prepared``: one sqlite3 call each inside a unit of work; the ORM reader stays for
+bench/availability.py); ``fit`` checks the one start asked for (``availability.slot_at``, not the
+whole day); ``claim_cells`` (hold, book, confirm; issue 10) claims a candidate's cells with a
+prepared executemany in a savepoint (``UnitOfWork.attempt_many``). The occupancy cells' primary
+key still refuses every overlap.
 """
 
 from __future__ import annotations
@@ -61,52 +64,23 @@ class _ResourceFull(Exception):
     pass
 
 
-async def place(
-    s: AsyncSession,
-    shop: ShopConfig,
-    booking: Booking,
-    start: datetime,
-    duration_min: int,
-    *,
-    staff: list[str],
-    staff_pref: str | None,
-    now: datetime,
-    prefer: str | None = None,
-    lead_time: bool = True,
-) -> NotAllowed | Wanted | None:
-    """Claim staff and resources for ``booking`` at ``start`` (``staff``: who may do the
-    service); None when it worked, else why not or the time to offer alternatives around."""
-    service_id = booking.service_id
-    service = shop.services[service_id]
-    day = start.astimezone(shop.tz).date()
-    span = day_span(shop, day)
-    cal = await read_calendar(session_run(s), shop, booking.shop_id, span, now, exclude_booking=booking.id)
-    query = slot_query(shop, service_id, day, now, duration_min=duration_min, staff_ids=staff, calendar=cal)
-    if not lead_time:
-        query = replace(query, lead_time_min=0)
-    slot = slot_at(query, start)
-    if slot is None:
-        reason = why_not(shop, day, start, staff_pref, now, query)
-        if reason is not None:
-            return reason
-        return Wanted(booking.shop_id, service_id, start, duration_min, tuple(staff), booking.id)
-    candidates: list[str | None] = list(slot.staff_ids) if service.staff_required else [None]
-    candidates.sort(key=lambda sid: (sid != prefer, cal.staff_load(sid, span) if sid else 0))
-    end = start + timedelta(minutes=duration_min)
+async def place(s: AsyncSession, shop: ShopConfig, booking: Booking, found: Fit) -> bool:
+    """Claim staff and resources for ``booking`` at the start ``fit`` found free: the first
+    candidate whose cells are all free (each in a savepoint); False when none could be claimed."""
     buffer = timedelta(minutes=shop.booking.buffer_min)
-    for staff_id in candidates:
+    for staff_id in found.candidates:
         try:
             async with s.begin_nested():
-                units = await _claim_all(s, shop, booking, staff_id, start, end, buffer)
+                units = await _claim_all(s, shop, booking, staff_id, found.start, found.end, buffer)
         except _NextCandidate:
             continue
         except _ResourceFull:
             break
         booking.staff_id = staff_id
-        booking.start_at, booking.end_at = start, end
+        booking.start_at, booking.end_at = found.start, found.end
         booking.resources.extend(BookingResource(resource_id=r, unit=u) for r, u in units)
-        return None
-    return Wanted(booking.shop_id, service_id, start, duration_min, tuple(staff), booking.id)
+        return True
+    return False
 
 
 async def _claim_all(

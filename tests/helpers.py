@@ -1,20 +1,25 @@
-"""Helpers shared by the tests: local times, the database-wide invariant check, and migrated
-template databases (made once per process, copied per test instead of migrating each time)."""
+"""Helpers shared by the tests: local times, the database-wide invariant check, every stored row
+as text (the privacy tests), the SQL statements sent (``statements``), and migrated template
+databases (made once per process, copied per test instead of migrating each time)."""
 
 from __future__ import annotations
 
 import atexit
 import hashlib
+import json
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from itertools import combinations
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from alembic.util.exc import CommandError
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.bootstrap import Services, bootstrap
 from core.clock import FixedClock
@@ -22,7 +27,7 @@ from core.config import AppConfig
 from core.db import Database
 from core.i18n import texts
 from core.migrate import upgrade
-from core.models import ACTIVE_STATUSES, Booking, BookingResource
+from core.models import ACTIVE_STATUSES, Base, Booking, BookingResource
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MON, TUE, WED, THU = (date(2026, 11, d) for d in (23, 24, 25, 26))
@@ -54,6 +59,34 @@ async def overlaps_in_database(services: Services) -> list[str]:
             if booking_id == a.id and units.get((b.id, resource_id)) == unit:
                 problems.append(f"{resource_id}#{unit}: {a.code} and {b.code}")
     return problems
+
+
+async def everything_stored(services: Services) -> str:
+    """Every row of every table, as text (to check that a deleted person's data is nowhere)."""
+    parts: list[str] = []
+    async with services.db.reading() as s:
+        for table in Base.metadata.sorted_tables:
+            for row in await s.execute(select(table)):
+                parts.append(json.dumps([str(v) for v in row], ensure_ascii=False))
+    return "\n".join(parts)
+
+
+@contextmanager
+def statements(services: Services) -> Iterator[list[str]]:
+    """Every SQL statement the services send meanwhile (both engines), in order."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    engines = {services.db.engine.sync_engine, services.db.read_engine.sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", note)
 
 
 def shows(key: str, text: str, lang: str = "zh") -> bool:

@@ -11,12 +11,9 @@ customer or the shop would notice if the shortcuts were wrong.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from bot.bootstrap import Services
 from core.bookings import BookingRequest
@@ -24,7 +21,7 @@ from core.clock import FixedClock
 from core.models import Booking, BookingStatus, Reminder
 from core.reminders import plan_reminders, rules_for
 from core.results import Actor, Booked, Taken
-from tests.helpers import MON, at, overlaps_in_database
+from tests.helpers import MON, at, overlaps_in_database, statements
 
 ALICE, BOB = Actor.customer(1), Actor.customer(2)
 DESK = Actor.staff("front_desk")
@@ -32,23 +29,6 @@ DESK = Actor.staff("front_desk")
 
 def bath(start_hhmm: str, staff: str | None = "xiaomei") -> BookingRequest:
     return BookingRequest("pawspa", "dog_bath_small", at(MON, start_hhmm), staff_id=staff)
-
-
-@contextmanager
-def statements(services: Services) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    engines = {services.db.engine.sync_engine, services.db.read_engine.sync_engine}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", note)
 
 
 async def test_a_refused_booking_in_a_turn_rolls_back_alone(services: Services) -> None:

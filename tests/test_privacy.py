@@ -26,7 +26,7 @@ from core.records import record_visit_notes, update_pet
 from core.results import Actor, Booked
 from core.vaccinations import record_vaccination
 from tests.conftest import CONFIG_PATH, NOW
-from tests.helpers import MON, at, copy_sqlite, sqlite_template
+from tests.helpers import MON, at, copy_sqlite, everything_stored, sqlite_template
 from tests.support.cli import CliResult, run_chatbook
 from tests.support.collecting import CollectingChannel
 
@@ -74,16 +74,6 @@ async def seed(services: Services) -> tuple[int, int, int]:
     )
     assert isinstance(upcoming, Booked)
     return customer_id, past.booking.id, upcoming.booking.id
-
-
-async def everything_stored(services: Services) -> str:
-    """Every row of every table, as text."""
-    parts: list[str] = []
-    async with services.db.reading() as s:
-        for table in Base.metadata.sorted_tables:
-            for row in await s.execute(select(table)):
-                parts.append(json.dumps([str(v) for v in row], ensure_ascii=False))
-    return "\n".join(parts)
 
 
 async def test_export_has_everything_and_delete_leaves_nothing(services: Services) -> None:

@@ -39,7 +39,7 @@ from core.series import Recurrence, SeriesService
 from core.staff_alerts import low_rating_message, queue, queue_handoff
 from core.vaccinations import record_vaccination
 from tests.conftest import NOW
-from tests.helpers import MON, at
+from tests.helpers import MON, at, everything_stored
 from tests.support.collecting import CollectingChannel
 from tests.test_staff_alerts import alerting
 
@@ -201,15 +201,6 @@ def exported(doc: dict[str, Any]) -> dict[str, set[Any]]:
 
 
 NOT_EXPORTED = {"inbound_messages"}  # dedupe records of messages whose words are in the transcript
-
-
-async def everything_stored(services: Services) -> str:
-    parts: list[str] = []
-    async with services.db.reading() as s:
-        for table in Base.metadata.sorted_tables:
-            for row in await s.execute(select(table)):
-                parts.append(json.dumps([str(v) for v in row], ensure_ascii=False))
-    return "\n".join(parts)
 
 
 def _stable(doc: dict[str, Any]) -> dict[str, Any]:

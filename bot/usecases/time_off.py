@@ -1,5 +1,5 @@
 """Staff time off: recorded, and every affected customer told and offered alternatives (the
-shop-side change flow in core/bookings.py), unless asked not to."""
+shop-side change flow in core/shop_changes.py), unless asked not to."""
 
 from __future__ import annotations
 

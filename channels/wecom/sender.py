@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from channels.base import ChannelContext, DeliveryError
+from channels.base import ChannelContext, DeliveryError, code_failure, not_configured
 from channels.wechat import plain_text
 from channels.wecom.api import SEND_COUNT_LIMIT, SEND_TIME_LIMIT, STATE_FORBIDS_SENDING, WeComError, client_for
 from channels.wecom.store import CHANNEL, WeComStore
@@ -52,6 +52,11 @@ POOL_STATE = 2  # 待接入池排队中
 SERVICER_STATE = 3  # 由人工接待
 ENDED_STATE = 4  # 已结束/未开始
 RETRIED_APP_ERRORS = frozenset({-1, 45009})  # system busy, API rate limit: try again later
+PERMANENT_ERRORS = {  # send_msg answers that retrying cannot help (the rest are retried)
+    SEND_COUNT_LIMIT: f"window closed (WeCom {SEND_COUNT_LIMIT})",
+    SEND_TIME_LIMIT: f"window closed (WeCom {SEND_TIME_LIMIT})",
+    STATE_FORBIDS_SENDING: f"the WeCom session does not take messages now ({STATE_FORBIDS_SENDING})",
+}
 
 
 def wecom_config(ctx: ChannelContext, shop_id: str) -> WeComConfig | None:
@@ -142,7 +147,7 @@ class WeComSender:
             return await self._staff_alert(shop_id, external_id, message)
         cfg = wecom_config(self.ctx, shop_id)
         if cfg is None:
-            raise DeliveryError(f"shop {shop_id} has no WeCom customer service account", permanent=True)
+            raise not_configured(shop_id, "WeCom customer service account")
         api = client_for(cfg)
         store = self.store
         conversation = await store.conversation_mode(shop_id, external_id)
@@ -174,7 +179,7 @@ class WeComSender:
         """An alert to the shop's WeCom staff group chat (text only: staff act in the console)."""
         cfg = staff_alert_config(self.ctx, shop_id)
         if cfg is None:
-            raise DeliveryError(f"shop {shop_id} has no WeCom staff alerts configured", permanent=True)
+            raise not_configured(shop_id, "WeCom staff alerts configured")
         api = client_for(cfg)
         for piece in split_text(plain_text(message)):
             try:
@@ -196,12 +201,12 @@ class WeComSender:
         except WeComError as exc:
             if exc.errcode in (SEND_COUNT_LIMIT, SEND_TIME_LIMIT):
                 await store.exhaust(shop_id, cfg.open_kfid, user)
-                raise DeliveryError(f"window closed (WeCom {exc.errcode})", permanent=True) from None
-            await store.release(shop_id, cfg.open_kfid, user)
-            if exc.errcode == STATE_FORBIDS_SENDING:
-                raise DeliveryError("the WeCom session does not take messages now (95018)", permanent=True) from None
-            log.warning("WeCom %s: send to %s failed: %s", shop_id, _short(user), exc)
-            raise DeliveryError(str(exc), permanent=False) from None
+            else:
+                await store.release(shop_id, cfg.open_kfid, user)
+            error = code_failure(exc.errcode, PERMANENT_ERRORS, str(exc))
+            if not error.permanent:
+                log.warning("WeCom %s: send to %s failed: %s", shop_id, _short(user), exc)
+            raise error from None
         return str(result.get("msgid") or "") or None
 
     async def _transfer(self, cfg: WeComConfig, shop_id: str, user: str, state: int, servicer: str | None) -> None:

@@ -48,6 +48,7 @@ from core.messages import Button, IncomingMessage, OutgoingMessage
 from core.models import BookingStatus
 from tests.channels.fake_telegram import FakeTelegram, callback_update, text_update
 from tests.helpers import at
+from tests.support.steps import answer_vaccinated
 
 TOKEN = "7012345678:AAHk3Zfake-TOKEN_for_chatbook_tests0"
 SECRET = "pawspa-webhook-secret"
@@ -210,9 +211,7 @@ async def walk_to_summary(user: TelegramUser, *, hello: bool = True) -> None:
     await user.say("豆豆")
     assert user.text == say("ask.size", pet="豆豆")
     await user.press(say("btn.size_small"))
-    assert say("ask.vaccinated", pet="豆豆") in user.text
-    await user.press(say("btn.affirm"))
-    assert user.text == say("ask.day")
+    await answer_vaccinated(user, texts("zh"), "豆豆")
     await user.press("明天")
     await user.press(say("btn.afternoon"))
     await user.press("15:00")

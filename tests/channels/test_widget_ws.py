@@ -26,6 +26,7 @@ from core.i18n import texts
 from core.messages import IncomingMessage, OutgoingMessage
 from core.models import Conversation
 from tests.conftest import NOW
+from tests.support.steps import answer_vaccinated
 
 pytestmark = pytest.mark.asyncio
 WAIT = 15  # seconds: a bound on every receive, not a timing assertion
@@ -154,8 +155,7 @@ async def to_summary(chat: Chat) -> None:
     assert chat.text == EN.t("ask.pet_name")
     await chat.say("Max")
     await chat.press(EN.t("btn.size_small"))
-    await chat.press(EN.t("btn.affirm"))
-    assert chat.text == EN.t("ask.day")
+    await answer_vaccinated(chat, EN, "Max")
     await chat.press("Tomorrow")
     await chat.press(EN.t("btn.afternoon"))
     await chat.press("15:00")
