@@ -57,6 +57,7 @@ class Draft:
     bath: bool = False  # "a bath", for a pet whose species is not known yet (dog or cat bath)
     addons: list[str] = field(default_factory=list)
     child: bool | None = None  # whose exam (optician)
+    next_people: list[str] = field(default_factory=list)  # "me and my son": "child" / "adult", booked next
     staff: str | None = None  # the groomer / optometrist the customer asked for
     # the pet
     new_pet: bool = False  # the customer said it is a pet we do not know yet
@@ -107,7 +108,7 @@ class Draft:
                 values["action"] = Action(values["action"])
             except ValueError:
                 values["action"] = None
-        for key in ("addons", "alternatives", "next_pets"):
+        for key in ("addons", "alternatives", "next_pets", "next_people"):
             values[key] = list(values.get(key) or [])
         return cls(**values)
 

@@ -91,7 +91,7 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
     the time asked for before ("actually make it Sunday").
     """
     d = t.draft
-    before = _what(d)
+    before, staff_before = _what(d), d.staff
     _apply_service(t, frame)
     if frame.addons and d.mode == Mode.BOOK:  # "驱虫不要了，换成护毛素": one out, the other in
         d.addons = [a for a in d.addons if a not in frame.removed_addons]
@@ -100,6 +100,7 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
         _apply_pet(t, frame)
         await _rename_new_pet(t, frame)
     what_changed = before != _what(d)
+    staff_changed = d.staff is not None and d.staff != staff_before
     wished_time = _chosen_time(t)
     if frame.when.time is not None:
         d.asked_time = frame.when.time.strftime("%H:%M")
@@ -117,10 +118,14 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
         d.forget_when()
         d.want_day = day
         when_changed = True  # "越早越好" / "whatever's free in the afternoon": the first free time of the day
-    if what_changed and not when_changed and (d.start or d.hold_id):
-        day = d.day
+    if what_changed and not when_changed and (d.start or d.hold_id or (staff_changed and d.day)):
+        day = d.day  # "is dr wang in that day?": the day is checked again for that person
         d.forget_when()
         d.want_day, d.want_time = day, wished_time
+    if staff_changed and d.want_day and _staff_wish(t) == d.staff and d.staff is not None:
+        asked_day = date.fromisoformat(d.want_day)
+        if t.shop.staff[d.staff].shifts.get(WEEKDAYS[asked_day.weekday()]):
+            t.say(t.t("info.staff_in", staff=t.staff_name(d.staff), day=t.day_text(asked_day)))
     if (what_changed or when_changed) and d.hold_id:
         await release_hold(t)
     if what_changed and d.size and d.service and d.mode == Mode.BOOK:
@@ -143,6 +148,9 @@ def _apply_service(t: Turn, frame: Frame) -> None:
         d.service = _child_service(t) if frame.child else _adult_exam(t)
     if frame.child is not None and t.shop.kind == "optician":
         d.child = frame.child
+    if len(frame.party) > 1 and d.mode == Mode.BOOK:  # "me and my son": one exam after the other
+        d.child = frame.party[0]
+        d.next_people = ["child" if child else "adult" for child in frame.party[1:]]
     if frame.staff_id and frame.staff_id != d.staff and d.mode == Mode.BOOK:
         d.staff = frame.staff_id
     repeat = recurrence_in(frame.text) if d.mode == Mode.BOOK else None
@@ -255,7 +263,7 @@ def _what(d: Draft) -> tuple[Any, ...]:
     """The parts of a draft that say what is booked (a change to any re-checks the time)."""
     return (
         d.bath, d.service, d.category, d.pet_id, d.pet_name, d.species, d.size, tuple(d.addons), d.child, d.staff,
-        tuple(d.next_pets),
+        tuple(d.next_pets), tuple(d.next_people),
     )  # fmt: skip
 
 
@@ -333,14 +341,12 @@ async def _rename_new_pet(t: Turn, frame: Frame) -> None:
     name = frame.new_pet_name
     if not name or frame.pet is not None or d.pet_id is None or d.pet_id != d.created_pet or name == d.pet_name:
         return
-    if not (frame.has(Intent.CORRECTION) or _RENAMING.search(frame.text.lower())):
+    if not (frame.has(Intent.CORRECTION) or frame.names_pet):
         return
     if await t.engine.customers.update_pet(t.customer.id, d.pet_id, name=name) is not None:
         d.pet_name = name
         await _reload_customer(t)
 
-
-_RENAMING = re.compile(r"\bname\s+is\b|\bcalled\b|\bnamed\b|名字是|叫")
 
 
 def use_pet(t: Turn, pet: PetView) -> None:
@@ -1039,6 +1045,7 @@ async def confirm(t: Turn) -> None:
     d = t.draft
     assert d.hold_id is not None
     pet_id, vaccinated, following, addons = d.pet_id, d.vaccinated, list(d.next_pets), list(d.addons)
+    people = list(d.next_people)
     result = await t.engine.bookings.confirm(t.shop_id, int(d.hold_id), actor(t))
     if isinstance(result, Booked):
         b = result.booking
@@ -1062,9 +1069,25 @@ async def confirm(t: Turn) -> None:
         }
         if following:
             await _book_next_pet(t, b, following, addons)
+        elif people:
+            await _book_next_person(t, b, people)
         return
     d.hold_id = None
     await explain_failure(t, result)
+
+
+async def _book_next_person(t: Turn, booked: BookingView, people: list[str]) -> None:
+    """"Me and my son both need eye exams": once the first is booked, the next person's (the
+    child's or the adult's exam), the same day and time, with its own summary and yes."""
+    d = t.draft
+    d.mode = Mode.BOOK
+    d.service = booked.service_id  # an exam becomes the child's or the adult's one in advance()
+    d.child = people[0] == "child"
+    d.next_people = people[1:]
+    local = booked.start.astimezone(t.shop.tz)
+    d.want_day, d.want_time = local.date().isoformat(), local.strftime("%H:%M")
+    t.say(t.t("info.next_person"))
+    await advance(t)
 
 
 async def _book_next_pet(t: Turn, booked: BookingView, following: list[int], addons: list[str]) -> None:
@@ -1163,6 +1186,8 @@ def summary(t: Turn, booking: BookingView) -> str:
     following = [p.name for p in map(t.pet, t.draft.next_pets) if p is not None]
     if following:
         lines.append(t.t("summary.next_pets", pets=t.texts.join(following)))
+    if t.draft.next_people:
+        lines.append(t.t("summary.next_people", count=len(t.draft.next_people)))
     return "\n".join(lines)
 
 

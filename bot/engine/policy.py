@@ -797,6 +797,8 @@ def _refers_back(frame: Frame) -> bool:
 def _wants_booking(frame: Frame, has_topic: bool) -> bool:
     """Whether a message asks to book (rather than asking about something or telling a story)."""
     booking_words = frame.has(Intent.BOOK) or frame.has(Intent.AVAILABILITY)
+    if frame.booking_question:
+        return False  # "can i just walk in or do i need to book?": the FAQ answers it
     past_story = frame.when.past and not booking_words and frame.when.date is None
     if past_story:
         return False  # "Max came back from his bath last week with a cut": not a booking

@@ -334,6 +334,7 @@ EARLIEST_WORDS = (
     "as early as possible",
     "soonest",
     *("next free", "next available", "next opening", "next slot", "first free", "最近哪天", "最近的空位", "最近有空位"),
+    *("越快越好", "尽快", "最快什么时候", "最快哪天", "最快能约"),
     "最早",
     "越早越好",
     "尽早",
@@ -769,6 +770,7 @@ class Frame:
     addons: tuple[str, ...] = ()
     pet: PetView | None = None  # a pet on file the message names
     pets: tuple[PetView, ...] = ()  # two or more pets on file the request is for ("max and bella")
+    party: tuple[bool, ...] = ()  # optician: two or more people, each True for a child ("me and my son")
     new_pet_name: str | None = None  # a name that is not on file yet ("给我家球球洗澡")
     species: str | None = None
     breed: str | None = None
@@ -798,6 +800,8 @@ class Frame:
     relative: str | None = None  # "anything earlier?" / "有没有晚一点的": "earlier" or "later" than offered
     time_options: tuple[time, ...] = ()  # "11 or 2, the earlier one if it's free": in the order to try
     after: time | None = None  # "anytime after 4" / "4点以后都行": any free time from then on
+    booking_question: bool = False  # "can i just walk in or do i need to book?": asks about booking
+    names_pet: bool = False  # "her name is Mumu", "它叫球球": says what a pet is called
 
     @property
     def has_day_or_reference(self) -> bool:
@@ -921,6 +925,7 @@ def understand(
         addons=addons,
         pet=about.pet,
         pets=pets_together(focus, pets) if about.pet is not None and not _corrected_part(focus) else (),
+        party=people_together(focus) if shop.kind == "optician" else (),
         new_pet_name=about.new_name,
         species=about.species,
         breed=about.breed,
@@ -950,6 +955,8 @@ def understand(
         relative=None if long or options else relative_time(fixed),  # "the earlier one" of two times named
         time_options=options,
         after=after,
+        booking_question=_ASKS_IF_BOOKING_NEEDED.search(focus_norm) is not None,
+        names_pet=_NAMING.search(raw.lower()) is not None,
     )
 
 
@@ -968,7 +975,8 @@ def _intents(r: _Reading, needs: tuple[bool, bool]) -> set[Intent]:
     intents: set[Intent] = set()
     if looks_like_question(r.raw) and not _only_time_question(r.raw) and not _has(normalise(r.raw), ANY_TIME_WORDS):
         intents.add(Intent.ASK)  # "随便哪个时间，最早的就行" answers, it does not ask
-    if _has(_MY_BOOKING.sub(" ", r.focus_norm), BOOK_WORDS) or _BRING_IN.search(r.focus_norm) is not None:
+    wants = _has(_MY_BOOKING.sub(" ", r.focus_norm), BOOK_WORDS) or _BRING_IN.search(r.focus_norm) is not None
+    if wants and not _ASKS_IF_BOOKING_NEEDED.search(r.focus_norm):
         intents.add(Intent.BOOK)
     if _has(r.focus_norm, AVAILABILITY_WORDS):
         intents.add(Intent.AVAILABILITY)
@@ -1300,6 +1308,11 @@ _RENAME_EN = re.compile(
 _RENAME_CN = re.compile(r"(?:叫|是)(?P<new>[\u4e00-\u9fff]{1,4}?)[，,\s]*(?:不是|不叫)(?P<old>[\u4e00-\u9fff]{1,4})")
 
 
+# Renames, all here: "X not Y" (above), a typo fixed (_CN_RENAMED / _EN_RENAMED), and any wording
+# that says what a pet is called (the flow renames a pet put on file a moment ago only then).
+_NAMING = re.compile(r"\bname\s+is\b|\bcalled\b|\bnamed\b|名字是|叫")
+
+
 def _renamed(text: str) -> tuple[str, str] | None:
     """ "her name is Mumu not Momo" / "它叫球球不叫豆豆": (the right name, the wrong one)."""
     m = _RENAME_EN.search(text) or _RENAME_CN.search(text)
@@ -1629,8 +1642,18 @@ HELP_WORDS = ("do something", "help", "帮", "弄", "处理", "搞")  # "can you
 DECLINE_WORDS = ("不用", "不需要", "不做", "没必要", "no need", "don t need", "doesn t need", "not need", "skip the")
 
 
+_DENIED_SERVICE = re.compile(
+    r"\b(?:not|instead\s+of|rather\s+than)\s+(?:the\s+|a\s+|an\s+|his\s+|her\s+)?[a-z]+(?:\s+(?:cut|trim|bath|groom))?\b"
+    r"|(?:而不是|不是|不要)(?:做|约)?[\u4e00-\u9fff]{2}(?=[，,。.!！]|$)"
+)
+
+
 def _service(text: str, shop: ShopConfig, species: str | None) -> ServiceMention | None:
-    """The service a message asks for: the one in a clause that asks ("想验个光"), else any."""
+    """The service a message asks for: the one in a clause that asks ("想验个光"), else any; never
+    the one it turns down ("make it the bath not the groom", "洗澡，不是美容")."""
+    kept = _DENIED_SERVICE.sub(" ", text.lower() if text.isascii() else text)
+    if kept.strip() and kept != text and service_in(text, shop) is not None:
+        text = kept  # what is left may name no service ("the bath" is a bath word, read elsewhere)
     clauses = [c for c in re.split(r"[，,;；。.!?！？]|\band\b|\bbut\b|但是|不过", text) if c.strip()]
     wanted = [c for c in clauses if not _has(normalise(c), DECLINE_WORDS)]
     if wanted and len(wanted) < len(clauses):  # "这次不用做造型，就简单洗个澡就好": not the grooming
@@ -1937,6 +1960,9 @@ def _cue_is_correction(norm: str, at: int, cue: str) -> bool:
         return False  # "是不是", "不是很怕水": a question or a description, not a correction
     if cue == "不是" and re.search(r"是[^，,。；;!！?？]{1,12}$", norm[:at]):
         return False  # "是咪咪不是豆豆": what comes first is meant
+    after_comma = norm[:at].rstrip()[-1:] in ("，", ",")
+    if cue == "不是" and after_comma and re.match(r"[\u4e00-\u9fff](?<![是的])", norm[at + 2 :]):
+        return False  # "洗澡，不是美容": what follows is turned down (a correction says "不是，是剪指甲")
     if cue in ("actually", "sorry"):
         return norm[:at].rstrip()[-1:] in (",", "，", ".", "。", "…", "-", "—", "!", "！")  # ", actually a groom"
     return True
@@ -2066,27 +2092,36 @@ _DAY_SHIFT = re.compile(
 )
 
 
+_SHIFT_LATER = re.compile(r"\b(?:back|later|push|pushed|delay)\b|往后|推迟|延后|晚")
+_SHIFT_EARLIER = re.compile(r"\b(?:forward|earlier|bring|brought|sooner)\b|往前|提前|早")
+
+
 def _shift_minutes(text: str) -> int | None:
-    """ "an hour later" -> +60, "早半小时" -> -30, "往后挪一天" -> +1 day: relative to the booking's time."""
+    """ "an hour later" -> +60, "push it back an hour" -> +60, "早半小时" -> -30, "往后挪一天" -> +1
+    day: relative to the booking's time; a move by hours wins over the day words around it."""
     lowered = text.lower()
+    m = _SHIFT.search(lowered)
+    if m:
+        if m.group("cn"):
+            n = m.group("n2") or "一"
+            sign: int | None = 1 if m.group("cn") in ("晚", "推迟") else -1
+        else:
+            n = m.group("n")
+            direction = m.group("d") or ""
+            if direction:
+                sign = -1 if direction == "earlier" else 1
+            else:  # "push it back an hour" / "bring it forward an hour": the direction is said before
+                later, earlier = _SHIFT_LATER.search(lowered), _SHIFT_EARLIER.search(lowered)
+                sign = 1 if later and not earlier else -1 if earlier and not later else None
+        if sign is not None:
+            amount = {"半": 30, "half a": 30, "half an": 30, "两": 120, "2": 120, "two": 120, "两个": 120}.get(n, 60)
+            if n in ("3",):
+                amount = 180
+            return sign * amount
     day = _DAY_SHIFT.search(lowered)
     if day and ("天" in day.group(0) or "day" in day.group(0) or "back" in day.group(0) or "日" in day.group(0)):
         return 1440 if day.group("later") or day.group("later2") else -1440
-    m = _SHIFT.search(lowered)
-    if not m:
-        return None
-    if m.group("cn"):
-        n = m.group("n2") or "一"
-        sign = 1 if m.group("cn") in ("晚", "推迟") else -1
-    else:
-        if not m.group("d"):
-            return None
-        n = m.group("n")
-        sign = -1 if m.group("d") == "earlier" else 1
-    amount = {"半": 30, "half a": 30, "half an": 30, "两": 120, "2": 120, "two": 120, "两个": 120}.get(n, 60)
-    if n in ("3",):
-        amount = 180
-    return sign * amount
+    return None
 
 
 def _parse(text: str, today: date, day_first: bool) -> When:
@@ -2102,6 +2137,54 @@ _BOTH_PETS = re.compile(
     r"|两只都|两只一起|两个都|俩都|它俩|他俩|她俩|两只(?:狗狗|猫咪|狗|猫|宝贝)|两个宝贝"
 )
 _NOT_PET = r"(?:不是|not|instead of|而不是|only|just|只|就)\s*"
+
+
+_ADULT_REL = (
+    r"wife|husband|partner|boyfriend|girlfriend|mom|mum|mother|dad|father|friend|colleague|roommate"
+    r"|grandma|grandpa|grandmother|grandfather|sister|brother|fianc[eé]e?"
+)
+_CHILD_REL = r"son|daughter|kid|child|boy|girl|little one"
+_CN_ADULT_REL = r"老公|老婆|爱人|先生|太太|妈妈|爸爸|妈|爸|朋友|同事|男朋友|女朋友|对象|姐姐|妹妹|哥哥|弟弟|婆婆|公公"
+_CN_CHILD_REL = r"儿子|女儿|孩子|闺女|小孩|宝宝|娃"
+_RELATION = re.compile(rf"(?:{_CHILD_REL}|{_CN_CHILD_REL})s?")
+# (pattern, the people it names: None for "me" and the relation it names, me first or last)
+_PARTY_PATTERNS: tuple[tuple[re.Pattern[str], tuple[bool, ...] | None, bool], ...] = (
+    (re.compile(rf"\b(?:me|myself)\s+and\s+(?:my\s+|our\s+)?(?P<rel>{_ADULT_REL}|{_CHILD_REL})s?\b"), None, True),
+    (re.compile(rf"\b(?:my|our)\s+(?P<rel>{_ADULT_REL}|{_CHILD_REL})\s+and\s+(?:i|me|myself)\b"), None, False),
+    (re.compile(rf"我和(?:我的?)?(?P<rel>{_CN_ADULT_REL}|{_CN_CHILD_REL})"), None, True),
+    (re.compile(rf"(?P<rel>{_CN_CHILD_REL}|{_CN_ADULT_REL})和我"), None, False),
+    (
+        re.compile(
+            r"\b(?:my|our)\s+(?:two|2)\s+(?:kids|children|sons|daughters|boys|girls)\b"
+            r"|\bboth\s+(?:my\s+|our\s+)?(?:kids|children)\b|两个孩子|俩孩子|两个娃|两个小孩|两个宝宝|两个儿子|两个女儿"
+        ),
+        (True, True),
+        True,
+    ),
+    (
+        re.compile(
+            r"\b(?:both\s+of\s+us|the\s+two\s+of\s+us|two\s+of\s+us|us\s+both|for\s+two\s+(?:people|adults))\b"
+            r"|我们(?:两个|俩)|两个人|两位大人"
+        ),
+        (False, False),
+        True,
+    ),
+)
+
+
+def people_together(text: str) -> tuple[bool, ...]:
+    """The people one optician request is for when it names two ("me and my wife both need eye
+    exams", "我和儿子都想验光"), each True for a child, in the order said; empty for one person."""
+    lowered = text.lower()
+    for pattern, fixed, me_first in _PARTY_PATTERNS:
+        m = pattern.search(lowered)
+        if m is None:
+            continue
+        if fixed is not None:
+            return fixed
+        child = _RELATION.fullmatch(m.group("rel")) is not None
+        return (False, child) if me_first else (child, False)
+    return ()
 
 
 def pets_together(text: str, pets: tuple[PetView, ...]) -> tuple[PetView, ...]:
@@ -2195,6 +2278,14 @@ COMPLAINT_WORDS = (
     *("not happy", "unhappy", "disappointed", "disappointing", "unacceptable", "refund", "so rude", "very rude"),
     *("complaint", "complain", "furious", "upset about", "ruined", "butchered", "compensation"),
     *("cut my dog", "cut my cat", "cut his ear", "cut her ear", "hurt my dog", "hurt my cat", "injured my"),
+    *("not ok", "not okay", "came home with", "a cut on", "nicked", "was bleeding", "is bleeding", "razor burn"),
+    *("worst service", "terrible service", "not impressed", "very poor", "回来就", "回家发现"),
+)
+# "can i just walk in or do i need to book?" / "需要提前预约吗": asks about booking, books nothing
+_ASKS_IF_BOOKING_NEEDED = re.compile(
+    r"\bwalk\s?in|\bwalk-in|\bdo (?:i|we|you) (?:need|have) to (?:book|make an appointment|reserve)"
+    r"|\bis (?:a )?booking (?:needed|required|necessary)"
+    r"|(?:需要|要|得)(?:提前)?预约吗|用预约吗|可以直接(?:来|过来|去)|直接过来(?:就)?(?:行|可以)"
 )
 _COMPLAINT_NOT = re.compile(r"won.t be disappointed|never disappointed|不会失望|没有不满|从没失望")
 SYMPTOM_WORDS = (

@@ -113,3 +113,9 @@ async def test_feasibility_reports_an_expected_booking_on_a_closed_day(tmp_path:
     text = head + 'pet: 豆豆}, {service: nail_trim, start: "2026-11-24 11:00"}]' + tail
     problems = await feasibility(script_of(tmp_path, text), tmp_path)
     assert len(problems) == 1 and "2026-11-24 11:00" in problems[0] and "closed" in problems[0], problems
+
+
+def test_a_time_typed_unquoted_stays_the_text_the_customer_typed(tmp_path: Path) -> None:
+    text = GREETING.replace("- say: 你好", "- say: 3:30").replace("ASKS", "asks: idle")
+    script = script_of(tmp_path, text.replace("START", "2026-11-28 15:00"))
+    assert script.steps[0].value == "3:30"  # YAML 1.1 would read 210 (base 60)

@@ -123,3 +123,51 @@ async def test_is_it_still_on_tells_the_booking(services: Services, make_chat: C
     await chat.push("is my booking still on for sunday?")
     assert booking.code in chat.text and when(EN, at(SUN, "10:00")) in chat.text
     assert say(EN, "btn.reschedule") not in chat.labels  # told, not asked what to change
+
+
+async def test_the_service_turned_down_is_not_the_one_booked(services: Services, make_chat: ChatFactory) -> None:
+    await rocky(services)
+    chat = make_chat(EN)
+    await chat.push("full groom for rocky on sunday at 10")
+    assert summary_time(chat, EN) and "Full grooming" in chat.text
+    await chat.push("wait no, make it the bath not the groom")
+    assert summary_time(chat, EN) and "Dog bath (large)" in chat.text
+    assert when(EN, at(SUN, "10:00")) in chat.text  # the day and time stay
+
+
+async def test_is_a_staff_member_in_that_day(services: Services, make_chat: ChatFactory) -> None:
+    chat = make_chat(EN, shop="clearsight")
+    await chat.push("eye exam for me monday morning")
+    monday = date(2026, 11, 23)
+    assert say(EN, "ask.time_period", day=day_text(EN, monday), period=say(EN, "period.morning")) in chat.text
+    await chat.push("is dr wang in that day?")
+    assert say(EN, "info.staff_in", staff="Dr. Wang", day=day_text(EN, monday)) in chat.text
+    other = make_chat(EN, shop="clearsight", user="u2")
+    await other.push("eye exam for me sunday morning")
+    await other.push("is dr wang in that day?")  # Dr. Wang does not work on Sundays
+    assert say(EN, "info.staff_off_day", staff="Dr. Wang", day=day_text(EN, SUN)) in other.text
+
+
+async def test_push_it_back_an_hour(services: Services, make_chat: ChatFactory) -> None:
+    customer, pet = await rocky(services)
+    booking = await book(services, "dog_bath_large", at(SUN, "10:00"), customer=customer, pet=pet)
+    chat = make_chat(EN)
+    await chat.push("hi! could we push rocky's bath back an hour?")
+    assert booking.code in chat.text and when(EN, at(SUN, "11:00")) in chat.text  # an hour, not a day
+    await chat.push("great")
+    assert when(EN, at(SUN, "11:00")) in chat.text
+
+
+async def test_a_hurt_pet_after_a_visit_goes_to_staff(services: Services, make_chat: ChatFactory) -> None:
+    await rocky(services)
+    chat = make_chat(EN)
+    await chat.push("rocky came home with a cut on his paw after his groom yesterday. not ok")
+    assert say(EN, "ask.day") not in chat.text  # no booking started from "groom"
+    await chat.push("hello?")
+    assert chat.replies == []  # staff have the chat
+
+
+async def test_asking_whether_to_book_starts_no_booking(services: Services, make_chat: ChatFactory) -> None:
+    chat = make_chat(EN, shop="clearsight")
+    await chat.push("can i just walk in for an eye test or do i need to book?")
+    assert say(EN, "ask.day") not in chat.text and say(EN, "btn.confirm") not in chat.labels

@@ -130,3 +130,15 @@ async def test_a_move_read_against_the_booking(
     await chat.push(typed)
     assert bath.code in chat.text and new in chat.text.split(" to ", 1)[-1], chat.text
     assert say("en", "btn.confirm_change") in chat.labels  # nothing moves before the yes
+
+
+async def test_a_service_turned_down_in_chinese(services: Services, make_chat: ChatFactory) -> None:
+    await with_pet(services, "zh")
+    chat = make_chat("zh")
+    await chat.push("明天下午3点给豆豆做个美容")
+    if say("zh", "btn.affirm") in chat.labels:
+        await chat.press(say("zh", "btn.affirm"))
+    assert summary_time(chat, "zh") and "精致美容造型" in chat.text
+    await chat.push("哦，洗澡，不是美容")
+    assert summary_time(chat, "zh") and "小型犬洗澡" in chat.text and "精致美容造型" not in chat.text
+    assert when("zh", at(SUN, "15:00")) in chat.text  # the day and time stay

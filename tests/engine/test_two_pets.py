@@ -96,3 +96,27 @@ async def test_a_dog_and_a_cat_get_each_their_own_bath(services: Services, make_
     await chat.press(say("en", "btn.confirm"))
     booked = [b for b in await bookings_of(services, customer.id) if b.status == BookingStatus.CONFIRMED]
     assert sorted(b.service_id for b in booked) == ["cat_bath", "dog_bath_medium"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "typed", "second"),
+    [
+        ("en", "hi, me and my wife both need eye exams, tuesday 10am if possible", "adult_exam"),
+        ("zh", "我和儿子都想验光，下周二上午10点", "child_exam"),
+    ],
+)
+async def test_two_people_at_the_optician_are_both_booked(
+    services: Services, make_chat: ChatFactory, lang: str, typed: str, second: str
+) -> None:
+    customer = await customer_of(services, lang, shop="clearsight")
+    chat = make_chat(lang, shop="clearsight")
+    await chat.push(typed)
+    assert summary_time(chat, lang)
+    assert say(lang, "summary.next_people", count=1) in chat.text
+    await chat.press(say(lang, "btn.confirm"))
+    assert say(lang, "info.next_person") in chat.text
+    if not summary_time(chat, lang):  # one exam room: the next free time is offered, never a guess
+        await chat.push("1")
+    await chat.press(say(lang, "btn.confirm"))
+    booked = [b for b in await bookings_of(services, customer.id) if b.status == BookingStatus.CONFIRMED]
+    assert sorted(b.service_id for b in booked) == sorted(["adult_exam", second])

@@ -13,38 +13,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.bootstrap import Services
 from core.models import Booking, Conversation, Customer, InboundMessage, TranscriptEntry
 from tests.engine.conftest import LANGS, SUN, ChatFactory, day_text, say, with_pet
+from tests.helpers import statements as counted
 
 pytestmark = pytest.mark.asyncio
 BATH_FOR_PET = {"zh": "明天给豆豆洗澡", "en": "bath for Max tomorrow"}
-
-
-@contextmanager
-def counted(services: Services) -> Iterator[list[str]]:
-    """Every SQL statement the services send meanwhile (both engines)."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    engines = {services.db.engine.sync_engine, services.db.read_engine.sync_engine}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", note)
 
 
 @pytest.mark.parametrize("lang", LANGS)
