@@ -7,6 +7,10 @@ with a cylinder), add 0..4 in 0.25 steps, PD 40..80 mm in 0.5 steps; visual acui
 naming the field (od_* right eye, os_* left eye). Powers are kept in hundredths of a dioptre.
 Recall (``recall_due``): short-sighted children every 6 months (3 when it grew since the last
 exam), other children and adults yearly; the shop's config ``eye_recall`` sets the months.
+``recalls_due`` lists, for the optometrist, each person (the customer, or their child) whose
+latest exam's recall date has come or comes within a window; ``send_recall`` writes the check-up
+reminder to the customer's latest chat in their language (once per exam, in the audit trail
+as ``eye_record.recall_sent``, which names no eye values).
 Eye data is personal health data: only the shop's staff and the customer see it, and nothing
 here logs it.
 """
@@ -14,11 +18,11 @@ here logs it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 
@@ -27,7 +31,9 @@ from core.clock import Clock
 from core.config import EyeRecallRules, ShopConfig
 from core.db import Database
 from core.i18n import texts
-from core.models import Booking, Customer, EyeRecord
+from core.messages import OutgoingMessage
+from core.models import AuditEvent, Booking, Customer, EyeRecord
+from core.ratings import latest_chat, queue_in_chat
 from core.records import MAX_NOTES, RecordChange, parse_day, recorded_by, text_value
 from core.results import Actor
 
@@ -444,6 +450,32 @@ def _myopia(record: EyeRecordView | EyeExam) -> int | None:
     return min(values) if values else None
 
 
+RecallRule = Literal["adult", "child", "child_myopia", "child_progressing"]
+
+
+def recall_rule(
+    record: EyeRecordView | EyeExam,
+    *,
+    birth_date: date | None = None,
+    age: int | None = None,
+    rules: EyeRecallRules | None = None,
+    previous: EyeRecordView | EyeExam | None = None,
+) -> tuple[RecallRule, date]:
+    """Which recall rule applies to this person and the date it gives (see ``recall_due``)."""
+    rules = rules or EyeRecallRules()
+    birth = birth_date or record.patient_birth_date
+    years = age_on(birth, record.examined_on) if birth is not None else age
+    se = _myopia(record)
+    if years is None or years >= rules.child_until_age:
+        return "adult", add_months(record.examined_on, rules.adult_months)
+    if se is None or se > MYOPIA_SE:
+        return "child", add_months(record.examined_on, rules.child_months)
+    before = _myopia(previous) if previous is not None else None
+    if before is not None and before - se >= PROGRESSION:
+        return "child_progressing", add_months(record.examined_on, rules.child_progressing_months)
+    return "child_myopia", add_months(record.examined_on, rules.child_myopia_months)
+
+
 def recall_due(
     record: EyeRecordView | EyeExam,
     *,
@@ -455,20 +487,170 @@ def recall_due(
     """When this person should be examined again: short-sighted children every 6 months (3 if the
     myopia grew by 0.50 D or more since ``previous``), other children and adults yearly (months
     from ``rules``). Age from ``birth_date`` (default: the record's), else ``age``; unknown: adult."""
-    rules = rules or EyeRecallRules()
-    birth = birth_date or record.patient_birth_date
-    years = age_on(birth, record.examined_on) if birth is not None else age
-    se = _myopia(record)
-    if years is None or years >= rules.child_until_age:
-        return add_months(record.examined_on, rules.adult_months)
-    if se is None or se > MYOPIA_SE:
-        return add_months(record.examined_on, rules.child_months)
-    before = _myopia(previous) if previous is not None else None
-    if before is not None and before - se >= PROGRESSION:
-        return add_months(record.examined_on, rules.child_progressing_months)
-    return add_months(record.examined_on, rules.child_myopia_months)
+    return recall_rule(record, birth_date=birth_date, age=age, rules=rules, previous=previous)[1]
 
 
 def recall_for(shop: ShopConfig, record: EyeRecordView, previous: EyeRecordView | None = None) -> date:
     """``recall_due`` with the shop's rules (the record's own birth date)."""
     return recall_due(record, rules=shop.eye_recall, previous=previous)
+
+
+def previous_of(records: Sequence[EyeRecordView], record: EyeRecordView) -> EyeRecordView | None:
+    """The exam of the same person (customer and patient) before ``record`` among ``records``
+    (newest first, as ``eye_records_of`` gives them): what tells whether a child's myopia grew."""
+    mine = [r for r in records if r.customer_id == record.customer_id and r.patient_name == record.patient_name]
+    after = False
+    for r in mine:
+        if after:
+            return r
+        after = r.id == record.id
+    return None
+
+
+# ------------------------------------------------------------------------------------------ recall list
+
+
+RECALL_WINDOW_DAYS = 30  # the optometrist's list shows recalls due within this many days (and overdue ones)
+RECALL_SENT = "eye_record.recall_sent"
+
+
+@dataclass(frozen=True)
+class RecallDue:
+    """One person due for a check-up: their latest exam, the recall date and rule, and when the
+    reminder went to the customer's chat (None: not yet). No eye values: this is a to-do list."""
+
+    record_id: int
+    customer_id: int
+    customer_name: str
+    patient_name: str  # "" = the customer
+    examined_on: date
+    recall_on: date
+    rule: RecallRule
+    reminded_at: datetime | None
+
+    def as_json(self, today: date) -> dict[str, Any]:
+        return {
+            "record_id": self.record_id,
+            "customer_id": self.customer_id,
+            "customer": self.customer_name,
+            "patient_name": self.patient_name,
+            "examined_on": self.examined_on.isoformat(),
+            "recall_on": self.recall_on.isoformat(),
+            "overdue": self.recall_on < today,
+            "rule": self.rule,
+            "reminded_at": self.reminded_at.isoformat() if self.reminded_at else None,
+        }
+
+
+async def recalls_due(
+    db: Database, shop: ShopConfig, shop_id: str, today: date, *, within_days: int = RECALL_WINDOW_DAYS
+) -> list[RecallDue]:
+    """Everyone at this shop whose latest exam says "come back" on or before ``today`` +
+    ``within_days``, soonest (most overdue) first. One row per person: a customer and each child
+    they brought are separate people (``patient_name``); an older exam of someone examined again
+    since is not due."""
+    until = today + timedelta(days=within_days)
+    async with db.reading() as s:
+        rows = list(
+            await s.execute(
+                select(EyeRecord, Customer.display_name)
+                .join(Customer, Customer.id == EyeRecord.customer_id)
+                .where(EyeRecord.shop_id == shop_id)
+                .order_by(
+                    EyeRecord.customer_id, EyeRecord.patient_name, EyeRecord.examined_on.desc(), EyeRecord.id.desc()
+                )
+            )
+        )
+        people: dict[tuple[int, str], list[tuple[EyeRecordView, str]]] = {}
+        for record, name in rows:
+            people.setdefault((record.customer_id, record.patient_name), []).append((_view(record), name))
+        due: list[tuple[EyeRecordView, str, RecallRule, date]] = []
+        for exams in people.values():
+            latest, name = exams[0]
+            previous = exams[1][0] if len(exams) > 1 else None
+            rule, on = recall_rule(latest, rules=shop.eye_recall, previous=previous)
+            if on <= until:
+                due.append((latest, name, rule, on))
+        sent: dict[int, datetime] = {}
+        if due:
+            for subject_id, at in await s.execute(
+                select(AuditEvent.subject_id, AuditEvent.at).where(
+                    AuditEvent.shop_id == shop_id,
+                    AuditEvent.action == RECALL_SENT,
+                    AuditEvent.subject_id.in_([r.id for r, *_ in due]),
+                )
+            ):
+                if subject_id is not None and (subject_id not in sent or at > sent[subject_id]):
+                    sent[subject_id] = at
+    out = [
+        RecallDue(r.id, r.customer_id, name, r.patient_name, r.examined_on, on, rule, sent.get(r.id))
+        for r, name, rule, on in due
+    ]
+    return sorted(out, key=lambda x: (x.recall_on, x.customer_id, x.patient_name))
+
+
+def recall_text(record: EyeRecordView, shop: ShopConfig, lang: str, recall_on: date) -> str:
+    """The check-up reminder as the customer reads it: when they (or their child) were examined,
+    the month to come back, and an invitation to book."""
+    t = texts(lang)
+
+    def month(day: date) -> str:
+        return t.t("eye.month", year=day.year, month=t.list("format.months")[day.month - 1])
+
+    values = {"shop": shop.name.get(t.lang), "date": month(record.examined_on), "recall": month(recall_on)}
+    if record.patient_name:
+        return t.t("eye_recall.reminder_for", name=record.patient_name, **values)
+    return t.t("eye_recall.reminder", **values)
+
+
+class RecallRefused(Exception):
+    """The reminder was not sent: ``already_sent``, ``not_latest`` (a newer exam of that person
+    exists) or ``no_channel`` (the customer has no chat with us)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+async def send_recall(db: Database, clock: Clock, shop: ShopConfig, shop_id: str, record_id: int, actor: Actor) -> int:
+    """Write the check-up reminder for exam ``record_id`` to the customer's latest chat (outbox row,
+    transcript line and audit row in one transaction); returns the outbox id. LookupError: no
+    such exam at this shop; RecallRefused otherwise (once per exam: two staff at once send one)."""
+    now = clock.now()
+    async with db.transaction() as s:
+        row = await s.scalar(select(EyeRecord).where(EyeRecord.id == record_id).with_for_update())
+        if row is None or row.shop_id != shop_id:
+            raise LookupError(f"no eye record {record_id}")
+        sent = await s.scalar(
+            select(AuditEvent.id).where(
+                AuditEvent.shop_id == shop_id, AuditEvent.action == RECALL_SENT, AuditEvent.subject_id == record_id
+            )
+        )
+        if sent is not None:
+            raise RecallRefused("already_sent")
+        exams = [
+            _view(r)
+            for r in await s.scalars(
+                select(EyeRecord)
+                .where(
+                    EyeRecord.shop_id == shop_id,
+                    EyeRecord.customer_id == row.customer_id,
+                    EyeRecord.patient_name == row.patient_name,
+                )
+                .order_by(EyeRecord.examined_on.desc(), EyeRecord.id.desc())
+            )
+        ]
+        if exams[0].id != record_id:
+            raise RecallRefused("not_latest")
+        conversation = await latest_chat(s, shop_id, row.customer_id)
+        if conversation is None:
+            raise RecallRefused("no_channel")
+        record = exams[0]
+        recall_on = recall_for(shop, record, exams[1] if len(exams) > 1 else None)
+        message = OutgoingMessage(recall_text(record, shop, conversation.language, recall_on))
+        outbox = queue_in_chat(
+            s, conversation, message, now, author=recorded_by(actor), extra={"eye_recall": record_id}
+        )
+        RecordChange(shop_id, row.customer_id, actor, now).note(s, RECALL_SENT, record_id)
+        await s.flush()
+        return outbox.id

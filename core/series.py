@@ -5,7 +5,9 @@ of day) every ``every`` weeks, months or days, ``count`` visits in all or until 
 visit is an ordinary booking made through ``BookingService.book``: the same no-double-booking
 guarantee, the same reminders (planned per booking by core/reminders.py), changed one by one with
 the booking operations (cancel, reschedule) or as a series (``cancel_rest``; when the shop
-cancels the rest, the customer is told in their latest chat which visits went).
+cancels the rest, the customer is told in their latest chat which visits went). The first
+booking's note for staff (e.g. "same as last time: products, blade") is put on every visit's
+booking, so staff see it whichever visit they open.
 
 Planning (pure, ``visit_day`` / ``open_day``): visit n falls ``(n-1) * every`` units after the
 first day (months keep the day of the month, the 31st becoming the month's last day); a day the
@@ -32,11 +34,12 @@ them so the chat reply and the later notices say the same.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.availability import Slot
 from core.bookings import BookingRequest, BookingService, UnknownItem
@@ -210,6 +213,17 @@ def _plan(row: BookingSeries) -> _Plan:
         row.first_day,
         row.local_time,
     )
+
+
+async def _first_notes(s: AsyncSession, series_id: int) -> str:
+    """The note for staff on the series' first booking (what was asked for when the series was
+    booked, "same as last time" included): every later visit's booking carries it too."""
+    notes = await s.scalar(
+        select(Booking.notes)
+        .join(SeriesVisit, SeriesVisit.booking_id == Booking.id)
+        .where(SeriesVisit.series_id == series_id, SeriesVisit.seq == 1)
+    )
+    return notes or ""
 
 
 def _recurrence(row: BookingSeries) -> Recurrence:
@@ -444,7 +458,7 @@ class SeriesService:
             if row is None or row.status != "active":
                 return [], False
             last = await s.scalar(select(func.max(SeriesVisit.seq)).where(SeriesVisit.series_id == series_id)) or 0
-            series = _plan(row)
+            series = replace(_plan(row), notes=await _first_notes(s, series_id))
         shop = self.bookings.shop(series.shop_id)
         today = now.astimezone(shop.tz).date()
         horizon = today + timedelta(days=shop.booking.horizon_days)
@@ -548,6 +562,7 @@ class SeriesService:
             customer_id=p.customer_id,
             pet_id=p.pet_id,
             addons=p.addons,
+            notes=p.notes,
         )
         return await self.bookings.book(request, actor)
 
@@ -564,7 +579,7 @@ class SeriesService:
                     return NotAllowed(Reason.NOT_FOUND, "no such visit")
                 if visit.booking_id is not None or row.status == "cancelled":
                     return NotAllowed(Reason.INVALID_STATE, "this visit needs no choice")
-                plan = _plan(row)
+                plan = replace(_plan(row), notes=await _first_notes(s, series_id))
             result = await self._book(plan, start, None, Actor.customer(customer_id))
             if isinstance(result, Booked):
                 async with self.db.transaction() as s:
@@ -700,3 +715,4 @@ class _Plan:
     recurrence: Recurrence
     first_day: date
     local_time: str
+    notes: str = ""  # the first booking's note for staff, carried onto every visit

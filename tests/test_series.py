@@ -30,6 +30,7 @@ from core.models import (
     SeriesVisit,
 )
 from core.privacy import delete_customer
+from core.records import note_on_booking
 from core.results import Actor, Booked, BookingView
 from core.series import Recurrence, SeriesService, parse_payload, payload, visit_day
 from tests.helpers import MON, SHANGHAI, at, hhmm, overlaps_in_database, shows
@@ -306,6 +307,7 @@ async def test_console_lists_the_series_and_cancels_the_rest(services: Services,
         assert status == 200
         [shown] = page["series"]
         assert (shown["every"], shown["unit"], shown["time"], shown["status"]) == (2, "week", "10:00", "active")
+        assert shown["interval"] == {"zh": "每2周", "en": "every 2 weeks"}  # what the card says
         assert [v["seq"] for v in shown["visits"]] == [1, 2, 3]
         assert shown["visits"][1]["booking"]["start"].startswith("2026-12-07T10:00")  # the shop's zone
         path = f"/api/console/records/series/{reply.series_id}/cancel_rest"
@@ -320,6 +322,41 @@ async def test_console_lists_the_series_and_cancels_the_rest(services: Services,
         [shown] = page["series"]
         assert shown["status"] == "cancelled" and shown["upcoming"] == 1  # visit 1 stays
         assert [v["booking"]["status"] for v in shown["visits"]] == ["confirmed", "cancelled", "cancelled"]
+
+
+async def test_the_note_given_with_the_first_booking_is_on_every_visit(services: Services, clock: FixedClock) -> None:
+    """ "Same as last time" (products, blade) said yes to while booking the first visit: staff see
+    that note on every visit of the series, those booked at once, the one booked later as its day
+    opened and the one the customer chose from buttons; the day view and the customer page show it."""
+    customer_id, pet_id = await _customer(services, "qian")
+    for staff in ("xiaomei", "ajie"):  # the 3rd Monday nobody works: that visit waits for a choice
+        third = MON + timedelta(weeks=2)
+        await services.bookings.add_time_off(
+            "pawspa", staff, at(third, "00:00"), at(third, "23:55"), Actor.staff("boss")
+        )
+    first = await _book(services, at(MON, "10:00"), customer_id, pet_id)
+    note = "上次（11月2日）：沐浴露 燕麦低敏；剃刀 7号 <b>"
+    assert await note_on_booking(services.db, clock, "pawspa", first.id, customer_id, note, Actor.customer(customer_id))
+    reply = await usecase.continue_series(services.bookings, first, Recurrence(1, "week", 6), "zh")
+    choice = reply.messages[-1]
+    await usecase.answer_button(services.bookings, choice.buttons[0].payload, customer_id, "zh")
+    other, _ = await _customer(services, "sun")  # a booking without a note shows none
+    plain = await _book(services, at(MON, "14:00"), other)
+    clock.set(clock.now() + timedelta(days=14))  # visits 5 and 6 come inside the horizon
+    assert await usecase.extend(services.bookings) >= 1
+    mine = await _bookings(services, customer_id)
+    assert len(mine) == 6 and [b.notes for b in mine] == [note] * 6
+
+    async with console_staff(services, ("mei", "pawspa")) as (mei,):
+        _, page = await mei.get(f"/api/console/day?shop=pawspa&date={MON.isoformat()}")
+        assert [x["notes"] for x in page["bookings"] if x["id"] == plain.id] == [""]
+        for b in mine:
+            day = b.start_at.astimezone(SHANGHAI).date().isoformat()
+            status, page = await mei.get(f"/api/console/day?shop=pawspa&date={day}")
+            assert status == 200
+            assert [x["notes"] for x in page["bookings"] if x["id"] == b.id] == [note]
+        status, records_page = await mei.get(f"/api/console/records/customers/{customer_id}")
+        assert {r["notes"] for r in records_page["bookings"]} == {note}
 
 
 async def test_deleting_the_customer_deletes_their_series(services: Services, clock: FixedClock) -> None:

@@ -115,7 +115,9 @@ def _local(services: Services, shop_id: str, moment: datetime | None) -> str | N
     return moment.astimezone(services.config.shops[shop_id].tz).isoformat()
 
 
-def _booking_json(services: Services, b: BookingView, names: dict[int, str] | None = None) -> dict[str, Any]:
+def _booking_json(
+    services: Services, b: BookingView, names: dict[int, str] | None = None, notes: dict[int, str] | None = None
+) -> dict[str, Any]:
     shop = services.config.shops[b.shop_id]
     return {
         "id": b.id,
@@ -130,6 +132,7 @@ def _booking_json(services: Services, b: BookingView, names: dict[int, str] | No
         "customer_id": b.customer_id,
         "customer": (names or {}).get(b.customer_id or 0, ""),
         "addons": list(b.addons),
+        "notes": (notes or {}).get(b.id, ""),  # for staff; the console writes it as text
     }
 
 
@@ -357,8 +360,8 @@ async def day_view(request: web.Request) -> web.Response:
                 {"id": sid, "name": svc.name.model_dump(), "duration_min": svc.duration_min}
                 for sid, svc in shop.services.items()
             ],
-            "bookings": [_booking_json(services, b, found.names) for b in found.bookings],
-            "pending": [_booking_json(services, b, found.names) for b in found.pending],
+            "bookings": [_booking_json(services, b, found.names, found.notes) for b in found.bookings],
+            "pending": [_booking_json(services, b, found.names, found.notes) for b in found.pending],
         }
     )
 
@@ -480,8 +483,10 @@ async def faq_status(request: web.Request) -> web.Response:
                 "errors": [str(e) for e in status.errors] if status else ["no FAQ file for this shop"],
                 "loaded_at": _local(services, shop_id, status.loaded_at) if status and status.loaded_at else None,
                 "entries": status.entries if status else 0,
-                "unanswered": [{"text": g.text, "count": g.count, "variants": list(g.variants)} for g in
-                               group_unanswered(await services.engine.unanswered(shop_id, limit=200))][:30],
+                "unanswered": [
+                    {"text": g.text, "count": g.count, "variants": list(g.variants)}
+                    for g in group_unanswered(await services.engine.unanswered(shop_id, limit=200))
+                ][:30],
             }
         )
     return _json({"shops": shops, "can_upload": session.account.is_admin})

@@ -16,6 +16,10 @@ everywhere in the console (bot/console/auth.py): a record of another shop is a 4
     POST /eye_records/{id}/send        the plain-language summary to the customer's latest chat
     POST /series/{id}/cancel_rest      {from_seq?}: cancel a recurring series' visits from that one on
                                        (the customer page lists each series with its visits)
+    GET  /recalls?shop=&within=        everyone due for an eye check-up (overdue or within N days,
+                                       default 30): name, last exam date, recall date and rule, no values
+    POST /eye_records/{id}/recall      the check-up reminder to the customer's latest chat, once per exam
+                                       (409 already_sent | not_latest, 422 no_channel)
 
 Bad input is a 400 naming the field (core's RecordError); eye answers are never cached
 (Cache-Control: no-store) and nothing here logs a record's values.
@@ -38,6 +42,7 @@ from bot.usecases import series as series_usecases
 from core import eye_records, records, vaccinations
 from core.audit import RecordError, trail
 from core.customers import mask_phone
+from core.i18n import LANGS
 from core.messages import OutgoingMessage
 from core.models import Booking, BookingSeries, BookingStatus, Customer, EyeRecord, Pet, Vaccination
 from core.records import RecordChange
@@ -107,7 +112,7 @@ async def find_customers(request: web.Request) -> web.Response:
     services = request.app[SERVICES_KEY]
     shop_id = request.query.get("shop", "")
     check_shop(session, shop_id)
-    _shop(services, shop_id)
+    shop = _shop(services, shop_id)
     q = text_field(dict(request.query), "q", max_len=100)
     query = select(Customer).where(Customer.shop_id == shop_id)
     if q:
@@ -132,6 +137,7 @@ async def find_customers(request: web.Request) -> web.Response:
         _json(
             {
                 "shop": shop_id,
+                "shop_kind": shop.kind,
                 "customers": [
                     {
                         "id": c.id,
@@ -171,6 +177,7 @@ async def _booking_rows(services: Services, customer_id: int) -> list[dict[str, 
                 "start": b.start_at.astimezone(tz).isoformat() if tz else b.start_at.isoformat(),
                 "status": b.status.value,
                 "pet_id": b.pet_id,
+                "notes": b.notes,  # for staff; the console writes it as text
             }
         )
     return out
@@ -191,13 +198,22 @@ async def _series_rows(services: Services, shop_id: str, customer_id: int) -> li
         row["service_name"] = (
             shop.services[view.service_id].name.model_dump() if view.service_id in shop.services else None
         )
+        # "every week" / "每6周": the words the chat uses (core/locales series.every_*), per language
+        row["interval"] = {lang: view.recurrence.describe(lang) for lang in LANGS}
         out.append(row)
     return out
 
 
-def _eye_json(services: Services, shop_id: str, lang: str, record: eye_records.EyeRecordView) -> dict[str, Any]:
+def _eye_json(
+    services: Services,
+    shop_id: str,
+    lang: str,
+    record: eye_records.EyeRecordView,
+    previous: eye_records.EyeRecordView | None = None,
+) -> dict[str, Any]:
+    """An exam with its recall date (a child's myopia growing since ``previous`` brings it closer)."""
     shop = services.config.shops[shop_id]
-    recall = eye_records.recall_for(shop, record)
+    recall = eye_records.recall_for(shop, record, previous)
     return {
         **record.as_json(),
         "recall_on": recall.isoformat(),
@@ -239,7 +255,9 @@ async def customer_records(request: web.Request) -> web.Response:
                 ],
                 "vaccine_kinds": kinds,
                 "visit_notes": [n.as_json() for n in await records.visit_notes_of(services.db, shop_id, customer_id)],
-                "eye_records": [_eye_json(services, shop_id, customer.language, r) for r in eyes],
+                "eye_records": [
+                    _eye_json(services, shop_id, customer.language, r, eye_records.previous_of(eyes, r)) for r in eyes
+                ],
                 "bookings": await _booking_rows(services, customer_id),
                 "series": await _series_rows(services, shop_id, customer_id),
                 "trail": [
@@ -381,7 +399,8 @@ async def _save_exam(
         raise _record_error(exc) from None
     customer = await services.customers.get(customer_id)
     lang = customer.language if customer else shop.default_language
-    return _private(_json({"ok": True, "record": _eye_json(services, shop_id, lang, saved)}))
+    previous = eye_records.previous_of(await eye_records.eye_records_of(services.db, shop_id, customer_id), saved)
+    return _private(_json({"ok": True, "record": _eye_json(services, shop_id, lang, saved, previous)}))
 
 
 async def add_eye_record(request: web.Request) -> web.Response:
@@ -407,18 +426,74 @@ async def send_eye_record(request: web.Request) -> web.Response:
     async with services.db.reading() as s:
         customer_id = await s.scalar(select(EyeRecord.customer_id).where(EyeRecord.id == record_id))
     assert customer_id is not None
-    record = next(
-        r for r in await eye_records.eye_records_of(services.db, shop_id, int(customer_id)) if r.id == record_id
-    )
+    exams = await eye_records.eye_records_of(services.db, shop_id, int(customer_id))
+    record = next(r for r in exams if r.id == record_id)
     conv = await services.store.latest_conversation(shop_id, int(customer_id))
     if conv is None:
         raise json_error(422, "no_channel", "the customer has no chat with us: give them the printout")
-    text = eye_records.eye_summary(record, conv.language, recall_on=eye_records.recall_for(shop, record))
+    recall = eye_records.recall_for(shop, record, eye_records.previous_of(exams, record))
+    text = eye_records.eye_summary(record, conv.language, recall_on=recall)
     outbox_id = await services.store.enqueue(conv, OutgoingMessage(text), author=f"staff:{session.account.username}")
     async with services.db.transaction() as s:
         RecordChange(shop_id, int(customer_id), _actor(session), services.clock.now()).note(
             s, "eye_record.sent", record_id
         )
+    return _json({"ok": True, "outbox_id": outbox_id})
+
+
+# ----------------------------------------------------------------------------- check-ups due
+
+MAX_WITHIN_DAYS = 365
+RECALL_REFUSALS = {
+    "already_sent": (409, "the reminder for this exam was sent already"),
+    "not_latest": (409, "this person had a newer exam: remind them from that one"),
+    "no_channel": (422, "the customer has no chat with us: call them instead"),
+}
+
+
+async def recalls(request: web.Request) -> web.Response:
+    """Everyone whose next eye exam is due (overdue, or within ``within`` days, default 30)."""
+    session = await require_session(request)
+    services = request.app[SERVICES_KEY]
+    shop_id = request.query.get("shop", "")
+    check_shop(session, shop_id)
+    shop = _shop(services, shop_id)
+    raw = request.query.get("within", str(eye_records.RECALL_WINDOW_DAYS))
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_WITHIN_DAYS:
+        raise bad("within", f"must be a number of days from 0 to {MAX_WITHIN_DAYS}", "bad_record")
+    today = _today(services, shop)
+    due = await eye_records.recalls_due(services.db, shop, shop_id, today, within_days=int(raw))
+    return _private(
+        _json(
+            {
+                "shop": shop_id,
+                "shop_kind": shop.kind,
+                "today": today.isoformat(),
+                "within": int(raw),
+                "recalls": [
+                    {
+                        **r.as_json(today),
+                        "reminded_at": r.reminded_at.astimezone(shop.tz).isoformat() if r.reminded_at else None,
+                    }
+                    for r in due
+                ],
+            }
+        )
+    )
+
+
+async def send_recall(request: web.Request) -> web.Response:
+    """The check-up reminder for this exam, to the customer's latest chat (once per exam)."""
+    services, session = await _changing(request)
+    record_id, shop_id = await _scoped(request, session, EyeRecord, "eye record")
+    shop = _shop(services, shop_id)
+    try:
+        outbox_id = await eye_records.send_recall(
+            services.db, services.clock, shop, shop_id, record_id, _actor(session)
+        )
+    except eye_records.RecallRefused as exc:
+        status, message = RECALL_REFUSALS[exc.reason]
+        raise json_error(status, exc.reason, message) from None
     return _json({"ok": True, "outbox_id": outbox_id})
 
 
@@ -457,3 +532,5 @@ def register(app: web.Application) -> None:
     r.add_post(f"{base}/eye_records/{{id}}", update_eye_record)
     r.add_post(f"{base}/eye_records/{{id}}/send", send_eye_record)
     r.add_post(f"{base}/series/{{id}}/cancel_rest", cancel_series_rest)
+    r.add_get(f"{base}/recalls", recalls)
+    r.add_post(f"{base}/eye_records/{{id}}/recall", send_recall)

@@ -1,8 +1,10 @@
-"""A shop's day (or week) for staff: the bookings in it and the requests waiting for approval."""
+"""A shop's day (or week) for staff: the bookings in it and the requests waiting for approval,
+with each booking's note for staff (what the customer or staff asked for, "same as last time"
+products and blade): shown on the day view and the booking's details, as plain text."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,7 @@ class DayView:
     bookings: list[BookingView]  # overlapping the range, lapsed holds left out, by start
     pending: list[BookingView]  # every future request waiting for the shop's approval, by start
     names: dict[int, str]  # customer id -> name
+    notes: dict[int, str] = field(default_factory=dict)  # booking id -> its note for staff (when it has one)
 
 
 async def day_view(services: Services, shop_id: str, start: datetime, end: datetime) -> DayView:
@@ -50,4 +53,5 @@ async def day_view(services: Services, shop_id: str, start: datetime, end: datet
             )
         )
     names = await customer_names(services, {b.customer_id for b in (*rows, *pending) if b.customer_id})
-    return DayView([BookingView.of(b) for b in rows], [BookingView.of(b) for b in pending], names)
+    notes = {b.id: b.notes for b in (*rows, *pending) if b.notes}
+    return DayView([BookingView.of(b) for b in rows], [BookingView.of(b) for b in pending], names, notes)

@@ -502,6 +502,7 @@
   function initDay() {
     var params = new URLSearchParams(location.search);
     var D = { date: params.get("date") || body.dataset.today, week: params.get("week") === "1", data: null, current: null };
+    var openOnLoad = params.get("booking");  // a link to one booking (e.g. a visit of a series): its details open
     var HOUR = 64;
 
     function addDays(iso, n) {
@@ -570,6 +571,11 @@
           : dayLabel(D.date);
         if (D.week) renderWeek(); else renderDay();
         renderPending();
+        if (openOnLoad) {
+          var wanted = D.data.bookings.concat(D.data.pending || []).filter(function (b) { return String(b.id) === openOnLoad; })[0];
+          openOnLoad = null;
+          if (wanted) openBooking(wanted);
+        }
       });
     }
 
@@ -631,6 +637,10 @@
           block.appendChild(el("span", "b-time", hhmm(b.start) + "–" + hhmm(b.end)));
           block.appendChild(el("span", "b-name", customerOf(b)));
           block.appendChild(el("span", "b-svc", serviceName(b) + (b.status !== "confirmed" ? " · " + t("status." + b.status) : "")));
+          if (b.notes) {  // the note for staff (customer-given text: written as text only)
+            block.appendChild(el("span", "b-note", b.notes.split("\n")[0]));
+            block.title = b.notes;
+          }
           block.addEventListener("click", function () { openBooking(b); });
           col.appendChild(block);
         });
@@ -670,7 +680,8 @@
           mine.forEach(function (b) {
             var m = el("button", "mini st-" + b.status, hhmm(b.start) + " " + customerOf(b));
             m.type = "button";
-            m.title = serviceName(b);
+            m.title = serviceName(b) + (b.notes ? "\n" + b.notes : "");
+            if (b.notes) m.classList.add("has-note");
             m.addEventListener("click", function () { openBooking(b); });
             td.appendChild(m);
           });
@@ -694,6 +705,7 @@
         info.appendChild(el("strong", "", customerOf(b)));
         info.appendChild(document.createTextNode(" · " + serviceName(b)));
         info.appendChild(el("div", "muted", mdhm(b.start) + " · " + staffName(b.staff) + " · " + b.code));
+        if (b.notes) info.appendChild(el("div", "note-text", b.notes));
         li.appendChild(info);
         li.appendChild(button(t("day.approve"), "btn btn-primary btn-small", function () { bookingAction(b, "approve", {}); }));
         li.appendChild(button(t("day.decline"), "btn btn-danger btn-small", function () { bookingAction(b, "decline", {}); }));
@@ -762,6 +774,10 @@
       var dd = el("dd");
       dd.appendChild(el("span", "pill pill-" + b.status, t("status." + b.status)));
       facts.appendChild(dd);
+      if (b.notes) {
+        facts.appendChild(el("dt", "", t("day.notes")));
+        facts.appendChild(el("dd", "note-text", b.notes)).id = "bd-notes";
+      }
       showAlert($("bd-error"), "");
       showAlert($("bd-result"), "");
       $("r-date").value = String(b.start).slice(0, 10);

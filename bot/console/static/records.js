@@ -1,4 +1,5 @@
-/* chatbook staff console: customers' records (pets, vaccinations, visit notes, eye exam results).
+/* chatbook staff console: customers' records (pets, vaccinations, visit notes, eye exam results,
+ * the optician's list of check-ups due).
  * Plain JS, no build step, beside console.js (which owns the chrome and live events). Data comes
  * from /api/console/records/...; customer text is only ever written with textContent. */
 (function () {
@@ -75,7 +76,8 @@
           var a = el("a", "grow", c.name || "#" + c.id);
           a.href = customerLink(c.id);
           li.appendChild(a);
-          li.appendChild(el("span", "muted", [c.phone, t("records.pets_count", { n: c.pets })].filter(Boolean).join(" · ")));
+          var pets = r.data.shop_kind === "pet" ? t("records.pets_count", { n: c.pets }) : "";  // an optician keeps no pets
+          li.appendChild(el("span", "muted", [c.phone, pets].filter(Boolean).join(" · ")));
           list.appendChild(li);
         });
         $("c-empty").hidden = rows.length > 0;
@@ -83,6 +85,49 @@
     }
     $("c-search").addEventListener("submit", function (ev) { ev.preventDefault(); search(); });
     search();
+    loadRecalls();
+  }
+
+  // ================================================================== check-ups due (opticians)
+  function loadRecalls() {
+    api("GET", API + "/recalls?shop=" + encodeURIComponent(SHOP)).then(function (r) {
+      if (!r.ok || r.data.shop_kind !== "optician") return;  // a groomer keeps no eye records
+      var list = $("recalls-list");
+      clear(list);
+      var rows = r.data.recalls || [];
+      $("recalls-card").hidden = false;
+      $("recalls-count").textContent = String(rows.length);
+      $("recalls-empty").hidden = rows.length > 0;
+      rows.forEach(function (rc) {
+        var li = el("li");
+        li.dataset.record = String(rc.record_id);
+        var who = el("span", "grow");
+        var a = el("a", "", rc.customer || "#" + rc.customer_id);
+        a.href = customerLink(rc.customer_id);
+        who.appendChild(a);
+        if (rc.patient_name) who.appendChild(document.createTextNode(" · " + t("records.recall_for", { name: rc.patient_name })));
+        who.appendChild(el("div", "muted", t("records.recall_last", { date: rc.examined_on }) + " · " + t("records.recall_rule_" + rc.rule)));
+        li.appendChild(who);
+        li.appendChild(el("span", "pill " + (rc.overdue ? "pill-bad" : "pill-pending"),
+          t(rc.overdue ? "records.recall_overdue" : "records.recall_due", { date: rc.recall_on })));
+        if (rc.reminded_at) {
+          li.appendChild(el("span", "chip reminded", t("records.recall_reminded", { date: String(rc.reminded_at).slice(0, 10) })));
+        } else {
+          var send = el("button", "btn btn-small", t("records.recall_send"));
+          send.type = "button";
+          send.addEventListener("click", function () {
+            send.disabled = true;
+            api("POST", API + "/eye_records/" + rc.record_id + "/recall", {}).then(function (res) {
+              send.disabled = false;
+              show($("recalls-result"), res.ok ? t("records.recall_sent", { name: rc.patient_name || rc.customer }) : errorText(res), res.ok);
+              if (res.ok || res.status === 409) loadRecalls();
+            });
+          });
+          li.appendChild(send);
+        }
+        list.appendChild(li);
+      });
+    });
   }
 
   // ================================================================== one customer
@@ -298,7 +343,9 @@
     clear(bookings);
     (data.bookings || []).forEach(function (b) {
       var li = el("li");
-      li.appendChild(el("span", "grow", String(b.start).slice(0, 16).replace("T", " ") + " · " + (named(b.service_name) || b.service)));
+      var what = el("span", "grow", String(b.start).slice(0, 16).replace("T", " ") + " · " + (named(b.service_name) || b.service));
+      if (b.notes) what.appendChild(el("div", "muted note-text", b.notes));  // for staff, as text
+      li.appendChild(what);
       li.appendChild(el("span", "pill pill-" + b.status, t("status." + b.status)));
       bookings.appendChild(li);
     });
@@ -324,7 +371,7 @@
       var card = el("div", "series");
       card.dataset.series = sr.id;
       var head = el("div", "series-head");
-      head.appendChild(el("span", "grow", t("records.series_" + sr.unit, { service: named(sr.service_name) || sr.service, n: sr.every, time: sr.time })));
+      head.appendChild(el("span", "grow", t("records.series_head", { service: named(sr.service_name) || sr.service, interval: named(sr.interval), time: sr.time })));
       head.appendChild(el("span", "pill pill-" + sr.status, t("records.series_status_" + sr.status)));
       card.appendChild(head);
       var visits = el("ul", "mini-list");
@@ -333,7 +380,17 @@
         var b = v.booking;
         var when = String(b ? b.start : v.planned_start).slice(0, 16).replace("T", " ");
         li.appendChild(el("span", "muted", "#" + v.seq));
-        li.appendChild(el("span", "grow", when + (v.outcome !== "booked" ? " · " + t("records.visit_" + v.outcome) : "")));
+        var what = el("span", "grow");
+        if (b) {  // this visit on the day view, its details open: cancel, move or complete it alone
+          var open = el("a", "visit-open", when);
+          open.href = withLang("/console/day?shop=" + encodeURIComponent(SHOP) + "&date=" + String(b.start).slice(0, 10) +
+            "&booking=" + encodeURIComponent(b.id));
+          what.appendChild(open);
+        } else {
+          what.appendChild(document.createTextNode(when));
+        }
+        if (v.outcome !== "booked") what.appendChild(document.createTextNode(" · " + t("records.visit_" + v.outcome)));
+        li.appendChild(what);
         if (b) li.appendChild(el("span", "pill pill-" + b.status, t("status." + b.status)));
         visits.appendChild(li);
       });
