@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from core.db import Database, Prepared, prepared_insert
 from core.models import Booking, BookingStatus, ChannelIdentity, Customer, Pet
+from core.pets import Species
 
 
 @dataclass(frozen=True)
@@ -257,8 +258,10 @@ class CustomerDirectory:
         breed: str | None = None,
         vaccinated_on: date | None = None,
         name: str | None = None,
+        species: Species | None = None,
     ) -> PetView | None:
-        """Remember what the customer told us about a pet on file (only the fields given)."""
+        """Remember what the customer told us about a pet on file (only the fields given); a new
+        species drops a size that was only meant for dogs."""
         async with self.db.transaction() as s:
             pet = await s.get(Pet, pet_id)
             if pet is None or pet.customer_id != customer_id:
@@ -271,6 +274,10 @@ class CustomerDirectory:
                 pet.breed = breed[:100]
             if vaccinated_on is not None:
                 pet.vaccinated_on = vaccinated_on
+            if species is not None and species != pet.species:
+                pet.species = species
+                if species != "dog":
+                    pet.size = None
             await s.flush()
             return _pet_view(pet)
 

@@ -32,6 +32,7 @@ from core.messages import Button, OutgoingMessage
 from core.models import ACTIVE_STATUSES, BookingStatus, ConversationMode
 from core.money import Money
 from core.opening import open_state
+from core.pets import Species
 from core.reports import record_faq_answer
 from core.results import Actor, Booked, BookingResult, BookingView, NotAllowed, Reason, Taken
 from core.shop_facts import opening_hours_text, render_facts
@@ -99,6 +100,7 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
     if t.shop.kind == "pet":
         _apply_pet(t, frame)
         await _rename_new_pet(t, frame)
+        await _respecies_new_pet(t, frame)
     what_changed = before != _what(d)
     staff_changed = d.staff is not None and d.staff != staff_before
     wished_time = _chosen_time(t)
@@ -333,6 +335,22 @@ def _apply_pet(t: Turn, frame: Frame) -> bool:
         d.vaccinated_on = frame.vaccinated_on.isoformat() if frame.vaccinated_on else None
         changed = True
     return changed
+
+
+async def _respecies_new_pet(t: Turn, frame: Frame) -> None:
+    """"oops Pumpkin is my cat, not a dog": the pet put on file a moment ago gets its species (a
+    dog's size dropped); the service is then checked for that species by advance()."""
+    d = t.draft
+    if not frame.species or d.pet_id is None or d.pet_id != d.created_pet or frame.species == d.species:
+        return
+    if not (frame.has(Intent.CORRECTION) or frame.names_pet or frame.new_pet_name == d.pet_name):
+        return
+    species: Species = "cat" if frame.species == "cat" else "dog"
+    if await t.engine.customers.update_pet(t.customer.id, d.pet_id, species=species) is not None:
+        d.species = species
+        if frame.species != "dog":
+            d.size = None
+        await _reload_customer(t)
 
 
 async def _rename_new_pet(t: Turn, frame: Frame) -> None:
@@ -660,6 +678,36 @@ async def refuse_unvaccinated(t: Turn) -> None:
     pet = t.pet(t.draft.pet_id)
     t.say(t.t("info.not_vaccinated", pet=pet.name if pet else ""), [t.button("btn.human", "m:human")])
     t.settle()
+
+
+async def introduce_pet(t: Turn, frame: Frame) -> bool:
+    """A new pet described before anything is asked ("hi, I have a little shih tzu called Pepper,
+    5kg, fully vaccinated in july"): put on file with what was said, greeted by name; the next
+    request ("can she get a bath tomorrow?") is then for that pet. False when the message asks or
+    requests something, or says too little about the pet."""
+    from core.pets import BREEDS
+
+    name = frame.new_pet_name
+    if t.shop.kind != "pet" or not name or frame.pet is not None or frame.question or frame.service_named:
+        return False
+    if frame.intents & {Intent.BOOK, Intent.AVAILABILITY, Intent.RESCHEDULE, Intent.CANCEL_BOOKING}:
+        return False
+    species = frame.species or (BREEDS[frame.breed][0] if frame.breed in BREEDS else None)
+    if species not in ("dog", "cat") or any(p.name.lower() == name.lower() for p in t.customer.pets):
+        return False
+    size = frame.size or (BREEDS[frame.breed][1] if frame.breed in BREEDS else None)
+    await t.engine.customers.add_pet(
+        t.customer.id,
+        name=name,
+        species=species,
+        size=size if species == "dog" else None,
+        breed=frame.breed or "",
+        vaccinated_on=frame.vaccinated_on if frame.vaccinated else None,
+    )
+    await _reload_customer(t)
+    t.say(t.t("info.new_pet", pet=name))
+    await t.reprompt()
+    return True
 
 
 async def _reload_customer(t: Turn) -> None:
@@ -1250,11 +1298,11 @@ async def start_manage(
 
 def _asks_about_it(frame: Frame) -> bool:
     """A question about a booking (its time, its status, its price), not a wish to change it."""
-    from bot.engine.understanding import STATUS_WORDS, _has
+    from bot.engine.understanding import status_question
 
     changes = frame.has(Intent.RESCHEDULE) or frame.has(Intent.CANCEL_BOOKING) or frame.has(Intent.ADD_ADDON)
     asks_when = frame.wh_question and frame.has(Intent.MY_BOOKINGS)  # "what time is rocky's appointment?"
-    return not changes and (frame.price_question or asks_when or _has(frame.norm, STATUS_WORDS))
+    return not changes and (frame.price_question or asks_when or status_question(frame.norm))
 
 
 def pending_mark(t: Turn, b: BookingView) -> str:

@@ -292,6 +292,8 @@ _CONTAINS: dict[Command, tuple[str, ...]] = {
         "my bookings",
         "my appointments",
         "upcoming",
+        *("appointments do i have", "bookings do i have", "what appointments", "what bookings"),
+        "appointments coming up",
     ),
 }
 _ADD_WORDS = ("加个", "加一个", "加上", "再加", "添加", "加项", "顺便", "add ", "add-on", "also want", "plus ")

@@ -235,9 +235,13 @@ class _Policy:
         if frame.complaint and not frame.intents & {Intent.BOOK, Intent.RESCHEDULE, Intent.CANCEL_BOOKING}:
             await flows.take_complaint(t, frame.text)  # "your groomer cut my dog's ear, not happy"
             return True
+        if t.state == StateName.IDLE and await flows.introduce_pet(t, frame):
+            return True  # "hi, I have a little shih tzu called Pepper, 5kg, vaccinated in july"
         named = frame.service is not None and (frame.service.service_id is not None or frame.size is not None)
         price_of = t.state == StateName.IDLE and frame.price_question and not frame.when.found
         price_of = price_of and (not frame.addons or named)
+        if price_of and frame.addons and flows.price_of_named(t, frame):
+            return True  # "how much for a medium dog bath with deworming and teeth brushing?": the total
         if price_of and await flows.answer_from_faq(t, frame.focus, only_answer=True):
             return True
         if price_of and flows.price_of_named(t, frame):
@@ -875,6 +879,7 @@ def _only_when(frame: Frame) -> bool:
 _DAY_WORDS = re.compile(
     r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?\b|\b(?:on|the|this|next|coming)\b"
     r"|\b(?:some ?time|any ?time|any ?day|some ?day|maybe|perhaps|possible|possibly|please)\b"
+    r"|\b(?:works?|would work|is good|good|fine|great|perfect|suits?|ok|okay|for me|for us|if possible)\b"
     r"|(?:周|星期|礼拜)[一二三四五六日天]|什么时候|哪天|都行|可以吗|行吗|吧"
 )
 

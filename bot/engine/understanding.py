@@ -222,6 +222,7 @@ AVAILABILITY_WORDS = (
     "anything available",
 )
 SAME_WORDS = (
+    *("和去年一样", "跟去年一样", "同去年一样", "和上回一样", "跟上回一样", "same as last year"),
     "再约一次",
     "再来一次",
     "再预约一次",
@@ -300,6 +301,7 @@ STATUS_WORDS = (
     "when is my",
     "what time is my",
     *("still on", "what time is it", "what day is it", "when is it", "remind me when", "remind me what time"),
+    *("appointments do i have", "bookings do i have", "what appointments", "anything coming up", "coming up"),
     "confirmed yet",
     "approved yet",
     "been approved",
@@ -379,6 +381,17 @@ ADULT_WORDS = (
     *("我自己", "给自己", "自己的", "本人", "成人", "大人", "老公", "老婆"),
     *("myself", "for me", "adult", "my wife", "my husband", "grown up", "grown-up"),
 )
+# "is Cotton's groom on sunday confirmed?": a question about a booking's status
+_STATUS_Q = re.compile(r"^(?:is|was|has|did)\b[^?.!]{0,40}\b(?:confirmed|approved|booked|still on|gone through)\b")
+
+
+def status_question(norm: str) -> bool:
+    """Whether a normalised message asks about a booking's status or time ("约上了吗", "is it still on")."""
+    return _has(norm, STATUS_WORDS) or _STATUS_Q.search(norm) is not None
+
+
+_SUGGESTS = re.compile(r"\b(?:what|how)\s+about\b")  # "what about 2pm with her?": a time offered
+_SUITS_ME = re.compile(r"\b(?:works|work|good|fine|ok|okay|best|better|great|easier|suits?|convenient)\s+for\s+me\b")
 _NOT_ME = re.compile(r"not (?:for )?me\b|not myself|不是(?:给)?我(?:自己)?(?:的|约|验)?")
 _NOT_THE_CHILD = re.compile(
     r"not (?:for )?(?:the|my|our) (?:kids?|son|daughter|children)|不是(?:给)?(?:孩子|小孩|儿子|女儿)"
@@ -593,6 +606,7 @@ NEGATIONS = (
     "not",
 )
 _CORRECTED_HOUR = re.compile(
+    r"(?<!she s )(?<!he s )(?<!she is )(?<!he is )(?<!she's )(?<!he's )(?<!aged )(?<!turned )(?<!age )"
     rf"(?<![0-9:.])([0-9]{{1,2}})(?![0-9:.])(?!\s*(?:{_UNITS_EN_AFTER}|pets?|kids?|children|sons?|daughters?)\b)"
     r"(?!\s*(?:岁|周岁|个月|斤|公斤|kg|号|日|月|天|只|个|年|次|度|块|元))"
 )
@@ -947,7 +961,8 @@ def understand(
         shift_minutes=_shift_minutes(fixed),
         new_pet=_has(norm, NEW_PET_WORDS),
         request_form=_has(norm, REQUEST_FORMS) and not _has(focus_norm, ASKING_FIRST),
-        wh_question=Intent.ASK in intents and _has(focus_norm, WH_WORDS),  # a story's "好几道" asks nothing
+        # a story's "好几道" asks nothing; "what about 2pm?" offers a time
+        wh_question=Intent.ASK in intents and _has(focus_norm, WH_WORDS) and not _SUGGESTS.search(focus_norm),
         price_question=_has(focus_norm, PRICE_WORDS),
         hesitant=hesitates(raw),
         symptom=_has(normalise(focus), SYMPTOM_WORDS),
@@ -991,7 +1006,7 @@ def _intents(r: _Reading, needs: tuple[bool, bool]) -> set[Intent]:
         intents.add(Intent.RESULTS)
     if _correction(r.norm):
         intents.add(Intent.CORRECTION)
-    if _MY_BOOKING.search(r.norm) or _has(r.norm, STATUS_WORDS):
+    if _MY_BOOKING.search(r.norm) or status_question(r.norm):
         intents.add(Intent.MY_BOOKINGS)
     if _has(r.norm, CANT_COME_WORDS):
         intents.add(Intent.CANT_COME)
@@ -1057,6 +1072,12 @@ def _request_when(r: _Reading, when: When, today: date, lang: str, now: time | N
     return when
 
 
+# "Pumpkin is my cat, not a dog": the species denied is not the pet's
+_NOT_SPECIES = re.compile(
+    r"\bnot\s+(?:a\s+|an\s+|the\s+)?(?:dog|cat|puppy|kitten|pup)s?\b|不是(?:小)?(?:狗|猫)(?:狗|咪)?"
+)
+
+
 def _subject(
     r: _Reading, shop: ShopConfig, pets: tuple[PetView, ...]
 ) -> tuple[PetView | None, str | None, ServiceMention | None]:
@@ -1067,7 +1088,7 @@ def _subject(
     together = () if corrected else pets_together(r.focus, pets)
     if together:
         pet = together[0]  # "baths for max and bella": the first named is booked first
-    species = species_in(corrected or "") or species_in(r.focus) or None
+    species = species_in(corrected or "") or species_in(_NOT_SPECIES.sub(" ", r.focus.lower())) or None
     kind = species or (pet.species if pet else None)
     service = _service(corrected, shop, kind) if corrected else None
     service = service or _service(r.focus, shop, kind)
@@ -1293,7 +1314,9 @@ def relative_time(text: str) -> str | None:
 
 
 _MOVE_TO = re.compile(
-    r"\b(?:can|could)\s+(?:we|i)\s+(?:do|make\s+it|switch\s+to|go\s+for|come(?:\s+in)?)\s+.{0,30}\binstead\b"
+    r"\b(?:change|move|shift|switch)\s+(?:my|our|the|his|her|\w+\s?s)\s+(?:\w+\s+){0,2}?"
+    r"(?:appointment|booking|visit|exam|fitting|groom|bath)\s+(?:to|till|until)\b"
+    r"|\b(?:can|could)\s+(?:we|i)\s+(?:do|make\s+it|switch\s+to|go\s+for|come(?:\s+in)?)\s+.{0,30}\binstead\b"
     r"|\b(?:go|be\s+moved|move|moved|switch|shift|bump|push|changed?)\s+(?:it\s+|that\s+|this\s+|him\s+|her\s+)?"
     r"(?:to|till|until)\s+(?!a\b|an\b|the\s+(?:full|bath|groom|nail))"
     r"|(?:的|那个|那次)(?:预约|洗澡|美容|验光)?(?:能|可以)?(?:挪|换|改)到"
@@ -1629,6 +1652,7 @@ NEED_EXAM_WORDS = (
     *("check her eyes", "check his eyes", "check my eyes", "test her eyes", "test his eyes", "test my eyes"),
     *("eye test", "eye check", "sight test", "needs glasses", "need glasses", "new glasses"),
     *("查视力", "测视力", "测一下视力", "查一下视力", "检查视力", "检查一下视力", "配副眼镜", "配眼镜"),
+    *("该复查", "要复查", "想复查", "复查一下", "due for a check", "due a check", "time for a check"),
 )
 _NEED_NOT = re.compile(r"last\s+time|上次|after\s+(?:the|his|her)\s+(?:bath|groom)|洗完|剪完|美容完")
 BATH_WORDS = (
@@ -1737,7 +1761,7 @@ def _fuzzy_service(text: str, shop: ShopConfig) -> ServiceMention | None:
         if n not in grams:
             grams[n] = [" ".join(words[i : i + n]) for i in range(max(len(words) - n + 1, 0))]
         for gram in grams[n]:
-            score = fuzz.ratio(gram, alias, score_cutoff=80)
+            score = fuzz.ratio(gram, alias, score_cutoff=85)  # "grroming", "nial trim"; not "is my cat"
             if score and (best is None or score > best[0]):
                 best = (score, mention)
     return best[1] if best else None
@@ -1914,7 +1938,8 @@ def _whose_exam(text: str) -> tuple[bool | None, int | None]:
     not_me = _NOT_ME.search(norm) is not None
     if not_me and _has(norm, CHILD_WORDS):
         return True, age  # "oh sorry, it's not for me, it's for my son"
-    if (_has(norm, ADULT_WORDS) and not not_me) or _NOT_THE_CHILD.search(norm):
+    adult = _has(_SUITS_ME.sub(" ", norm), ADULT_WORDS)  # "2:45pm works for me" says when, not whose exam
+    if (adult and not not_me) or _NOT_THE_CHILD.search(norm):
         return False, age  # "我儿子上次验得挺准，这次给自己约", "it's for me, not the kids"
     if _has(norm, CHILD_WORDS):
         return True, age
@@ -2459,17 +2484,21 @@ def _new_pet_name(text: str, shop: ShopConfig) -> str | None:
     return _english_pet_name(text)
 
 
-_EN_TRAILING_NAME = re.compile(r",\s*(?P<name>[A-Z][a-z]{1,15})\s*[.!?]*\s*$")
+_EN_TRAILING_NAME = re.compile(
+    r",\s*(?P<name>[A-Z][a-z]{1,15})\s*[.!?]*\s*$"
+    r"|\b(?:for|of)\s+(?:her|him)\s*,\s*(?P<name2>[A-Z][a-z]{1,15})\s*,"  # "a nail trim for her, Whiskers, sunday"
+)
 
 
 def _english_pet_name(text: str) -> str | None:
     """A name in English: "her name is Luna", "bath for Max", "my corgi biscuit" (in lower case),
     "he's a 4 month old lab, Toby" (a capitalised name after the pet is described)."""
     trailing = _EN_TRAILING_NAME.search(text)
-    if trailing and trailing.group("name").lower() not in _EN_NOT_NAMES:
-        described = text[: trailing.start()]
+    named = trailing.group("name") or trailing.group("name2") if trailing else None
+    if trailing and named and named.lower() not in _EN_NOT_NAMES:
+        described = text[: trailing.start()] if trailing.group("name") else text
         if species_in(described) or breed_in(described) or re.search(r"\b(?:puppy|pup|kitten)\b", described.lower()):
-            return trailing.group("name")
+            return named
     renamed = _EN_RENAMED.search(text)
     if renamed and renamed.group("name").lower() not in _EN_NOT_NAMES:
         return renamed.group("name").capitalize()
