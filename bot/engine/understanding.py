@@ -2059,6 +2059,9 @@ _NOT_MORNING = re.compile(
 )
 
 
+_AFTER_LUNCH = re.compile(r"\bafter\s+lunch(?:\s?time)?\b|午饭后|午饭以后|吃完午饭|午休后")
+
+
 def _after_time(text: str) -> time | None:
     """ "anytime after 4 is good", "after 4:30pm", "4点以后都行": the time from which any time suits;
     "not too early" is from 11:00, "not a morning person" / "上午不行" from noon."""
@@ -2067,6 +2070,8 @@ def _after_time(text: str) -> time | None:
         return time(12, 0)
     if _NOT_EARLY.search(lowered):
         return time(11, 0)
+    if _AFTER_LUNCH.search(lowered):
+        return time(13, 0)  # "anything after lunch" / "午饭后"
     m = _AFTER.search(lowered)
     if m is None:
         return None

@@ -171,3 +171,11 @@ async def test_asking_whether_to_book_starts_no_booking(services: Services, make
     chat = make_chat(EN, shop="clearsight")
     await chat.push("can i just walk in for an eye test or do i need to book?")
     assert say(EN, "ask.day") not in chat.text and say(EN, "btn.confirm") not in chat.labels
+
+
+async def test_anything_after_lunch(services: Services, make_chat: ChatFactory) -> None:
+    await rocky(services)
+    chat = make_chat(EN)
+    await chat.push("hey! rocky bath sunday?")
+    await chat.push("anything after lunch")
+    assert say(EN, "ask.time_after", day=day_text(EN, SUN), time="13:00") in chat.text
