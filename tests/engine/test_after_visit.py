@@ -12,7 +12,7 @@ from bot.bootstrap import Services
 from core.clock import FixedClock
 from core.models import OutboxMessage, Rating
 from core.results import Actor, Booked
-from tests.engine.conftest import MON, ChatFactory, book, say, with_pet
+from tests.engine.conftest import MON, SAT, ChatFactory, book, customer_of, say, with_pet
 from tests.helpers import at
 
 
@@ -98,3 +98,22 @@ async def test_faq_answers_are_counted_for_the_reports(services: Services, make_
     async with services.db.reading() as s:
         answered = [row.entry_id for row in await s.scalars(select(FaqAnswer))]
     assert answered == ["parking"]
+
+
+async def test_my_results_tell_the_latest_exam_to_that_customer_only(
+    services: Services, make_chat: ChatFactory
+) -> None:
+    from core.eye_records import parse_exam, save_eye_record
+
+    customer = await customer_of(services, "zh", shop="clearsight")
+    exam = parse_exam(
+        {"od_sphere": "-3.00", "od_cylinder": "-0.50", "od_axis": "180", "os_sphere": "-2.75", "pd": "62"},
+        today=SAT,
+    )
+    await save_eye_record(services.db, services.clock, "clearsight", customer.id, exam, Actor.staff("dr_wang"))
+    chat = make_chat("zh", shop="clearsight")
+    await chat.push("我的验光结果")
+    assert "右眼近视约300度，散光50度" in chat.text and "瞳距62毫米" in chat.text
+    other = make_chat("zh", shop="clearsight", user="someone-else")
+    await other.push("我的验光结果")
+    assert other.text == say("zh", "info.no_eye_result")  # another customer sees nothing of it
