@@ -159,7 +159,9 @@ def load_faq_registry(config: AppConfig) -> FaqRegistry | None:
         log.warning("FAQ directory %s not found: FAQ answers are off", directory)
         return None
     routes = {member.role for shop in config.shops.values() for member in shop.staff.values()}
-    registry = FaqRegistry(directory, known_routes=sorted(routes | {"front_desk"}))
+    registry = FaqRegistry(
+        directory, known_routes=sorted(routes | {"front_desk"}), cache_dir=config.faq_cache_dir or None
+    )
     for error in registry.errors():
         log.warning("FAQ: %s", error)
     return registry

@@ -526,6 +526,8 @@ class AppConfig(_Model):
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
     faq_dir: str = "faq"  # one FAQ YAML per shop; relative paths are relative to this config file
+    # built FAQ indexes kept between starts (faq/indexcache.py); "" turns the cache off
+    faq_cache_dir: str = ".cache/faq"
     shops: dict[str, ShopConfig]
 
     def shop(self, shop_id: str) -> ShopConfig | None:
@@ -676,14 +678,18 @@ def parse_config(doc: YamlDocument) -> AppConfig:
 def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> AppConfig:
     """Read and validate config.yaml; raise ConfigError with every problem found.
 
-    A relative ``faq_dir`` is resolved against the config file's directory.
+    A relative ``faq_dir`` (and ``faq_cache_dir``) is resolved against the config file's directory.
     """
     try:
         doc = load_yaml(path, environ=environ)
     except YamlSourceError as exc:
         raise ConfigError(exc.issues) from None
     config = parse_config(doc)
+    base = Path(path).resolve().parent
     faq_dir = Path(config.faq_dir)
     if not faq_dir.is_absolute():
-        config = config.model_copy(update={"faq_dir": str(Path(path).resolve().parent / faq_dir)})
+        config = config.model_copy(update={"faq_dir": str(base / faq_dir)})
+    cache_dir = Path(config.faq_cache_dir)
+    if config.faq_cache_dir and not cache_dir.is_absolute():
+        config = config.model_copy(update={"faq_cache_dir": str(base / cache_dir)})
     return config

@@ -4,13 +4,23 @@ Owns term statistics and scoring. Why hand-written instead of bm25s: an FAQ has 
 thousands of short documents and a message has about ten terms, so a dict of postings
 scores a message in microseconds; bm25s would bring numpy and scipy (tens of MB) and its
 sparse-matrix set-up cost per call is larger than the whole match here. Documents and
-queries are term -> count mappings produced by faq/matcher.py's analyser.
+queries are term -> count mappings produced by faq/matcher.py's analyser. `packed()` /
+`from_packed()` are the compact form faq/indexcache.py keeps on disk (faq/packed.py).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
+
+from faq.packed import LazyMap, LazyRows, dumps, loads, pack_weighted, unpack_weighted
+
+
+def _load_doc(blob: bytes) -> dict[str, int]:
+    doc = loads(blob)
+    assert isinstance(doc, dict)
+    return doc
 
 
 class Bm25Index:
@@ -21,27 +31,66 @@ class Bm25Index:
         self._b = b
         n = len(docs)
         lengths = [sum(doc.values()) for doc in docs]
-        average = (sum(lengths) / n) if n else 1.0
+        self._average = (sum(lengths) / n) if n else 1.0
+        self._docs: Sequence[Mapping[str, int]] = docs
         postings: dict[str, list[tuple[int, float]]] = {}
-        self._weights: list[dict[str, float]] = []
-        k1_1 = k1 + 1.0
+        self._weights: Sequence[Mapping[str, float]] = []
+        all_weights: list[Mapping[str, float]] = []
         for position, doc in enumerate(docs):
-            norm = k1 * (1.0 - b + b * (lengths[position] / average if average else 1.0))
-            weights = {term: tf * k1_1 / (tf + norm) for term, tf in doc.items()}
-            self._weights.append(weights)
+            weights = self._doc_weights(doc)
+            all_weights.append(weights)
             for term, weight in weights.items():
                 found = postings.get(term)
                 if found is None:
                     postings[term] = [(position, weight)]
                 else:
                     found.append((position, weight))
-        self._postings = postings
+        self._weights = all_weights
+        self._postings: dict[str, list[tuple[int, float]]] | LazyMap[list[tuple[int, float]]] = postings
         self._idf = {
             term: math.log(1.0 + (n - len(p) + 0.5) / (len(p) + 0.5)) for term, p in postings.items()
         }
         # Terms in more documents than this only rescore candidates that rarer terms found.
         self._common = max(64, n // 40)
         self.max_idf = math.log(1.0 + (n + 0.5) / 0.5) if n else 1.0
+
+    def _doc_weights(self, doc: Mapping[str, int]) -> dict[str, float]:
+        """term -> BM25 term weight (without IDF) of one document."""
+        k1, b, average = self._k1, self._b, self._average
+        norm = k1 * (1.0 - b + b * (sum(doc.values()) / average if average else 1.0))
+        k1_1 = k1 + 1.0
+        return {term: tf * k1_1 / (tf + norm) for term, tf in doc.items()}
+
+    # -- the compact form (faq/indexcache.py) ------------------------------------------
+    def packed(self) -> dict[str, object]:
+        """This index as plain data: postings as machine arrays, one record per document."""
+        postings = self._postings
+        assert isinstance(postings, dict), "only a freshly built index is packed"
+        return {
+            "k1": self._k1, "b": self._b, "average": self._average, "common": self._common,
+            "max_idf": self.max_idf, "idf": self._idf,
+            "postings": {term: pack_weighted(p) for term, p in postings.items()},
+            "docs": [dumps(dict(doc)) for doc in self._docs],
+        }
+
+    @classmethod
+    def from_packed(cls, state: Mapping[str, Any]) -> Bm25Index:
+        """The index `packed()` described; postings and documents are decoded when first used."""
+        self = cls.__new__(cls)
+        self._k1, self._b = float(state["k1"]), float(state["b"])
+        self._average = float(state["average"])
+        self._common = int(state["common"])
+        self.max_idf = float(state["max_idf"])
+        self._idf = dict(state["idf"])
+        self._postings = LazyMap(state["postings"], unpack_weighted)
+        docs: LazyRows[dict[str, int]] = LazyRows(list(state["docs"]), _load_doc)
+        self._docs = docs
+        self._weights = LazyRows(list(state["docs"]), lambda blob: self._doc_weights(_load_doc(blob)))
+        return self
+
+    def doc_counts(self, position: int) -> Mapping[str, int]:
+        """term -> count of one document, as it was given."""
+        return self._docs[position]
 
     @property
     def idf_table(self) -> Mapping[str, float]:
@@ -61,7 +110,11 @@ class Bm25Index:
 
         In a large FAQ, documents are found through the query's rarer terms and then scored
         on all of them (common terms alone still find documents when there is nothing else)."""
-        found = [(term, self._postings[term]) for term in query if term in self._postings]
+        found: list[tuple[str, list[tuple[int, float]]]] = []
+        for term in query:
+            postings = self._postings.get(term)
+            if postings is not None:
+                found.append((term, postings))
         rare = [(term, p) for term, p in found if len(p) <= self._common]
         out: dict[int, float] = {}
         for term, postings in rare or found:

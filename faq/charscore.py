@@ -12,18 +12,21 @@ Per entry (0-100):
   * keywords: a keyword contained in the message (whole words for Latin) is strong
     evidence; longer keywords count more; it lifts the similarity towards 100.
 Works without any dictionary, so it still ranks words jieba and the lexicon do not know.
+`packed()` / `from_packed()` are the compact form faq/indexcache.py keeps on disk.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 from rapidfuzz import fuzz, process
 
 from faq.model import Faq, FaqEntry
 from faq.normalize import Synonyms, is_cjk, normalize, runs, stem
+from faq.packed import LazyMap, LazyRows, dumps, loads, pack_positions, unpack_positions
 
 
 def _words(text: str) -> frozenset[str]:
@@ -57,6 +60,9 @@ class _Text:
     features: frozenset[str]
 
 
+CharText = _Text  # the public name of one analysed text (faq/matcher.py builds them)
+
+
 @dataclass(frozen=True, slots=True)
 class _Question:
     text: _Text
@@ -84,6 +90,38 @@ class CharQuery:
 
     text: _Text
     total: float
+
+
+_Part = tuple[FaqEntry, tuple[list[_Text], list[_Text]], frozenset[str]]
+
+
+def _load_texts(blob: bytes) -> tuple[list[_Text], list[_Text]]:
+    questions, keywords = cast(tuple[tuple[str, ...], tuple[str, ...]], loads(blob))
+    return ([text_from_tokens(canon.split(" ") if canon else ()) for canon in questions],
+            [text_from_tokens(canon.split(" ") if canon else ()) for canon in keywords])
+
+
+class _PackedParts(Mapping[str, _Part]):
+    """entry id -> (entry, its analysed texts, their features) of a scorer read from the cache,
+    what the next build (a hot reload) takes for the entries that did not change."""
+
+    def __init__(self, entries: Sequence[FaqEntry],
+                 raw: LazyRows[tuple[list[_Text], list[_Text]]]) -> None:
+        self._entries = entries
+        self._raw = raw
+        self._positions = {entry.id: position for position, entry in enumerate(entries)}
+
+    def __getitem__(self, entry_id: str) -> _Part:
+        position = self._positions[entry_id]
+        texts = self._raw[position]
+        features = frozenset().union(*(t.features for t in (*texts[0], *texts[1])))
+        return self._entries[position], texts, features
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        return len(self._positions)
 
 
 def _kind_weight(feature: str) -> float:
@@ -119,37 +157,52 @@ class _Analyzer:
         return out
 
     def analyze(self, text: str, repair: bool = True) -> _Text:
-        tokens = self.tokens(text, repair)
-        features: set[str] = set()
-        for token in tokens:
-            if is_cjk(token[0]):
-                features.update(token)
-                features.update(token[i : i + 2] for i in range(len(token) - 1))
-            else:
-                features.add(token)
-        canon = " ".join(tokens)
-        return _Text(canon, canon.replace(" ", ""), frozenset(features))
+        return text_from_tokens(self.tokens(text, repair))
+
+
+def run_features(run: str) -> frozenset[str]:
+    """The features of one Chinese run: its characters and character bigrams."""
+    return frozenset((*run, *(run[i : i + 2] for i in range(len(run) - 1))))
+
+
+def text_from_tokens(tokens: Sequence[str], cjk_features: Sequence[frozenset[str]] | None = None) -> _Text:
+    """A text as this ranking sees it, from its tokens (Chinese runs as they are, Latin words
+    lightly stemmed); `cjk_features` (`run_features` of each Chinese run, in order) when the
+    caller has them already (faq/matcher.py analyses every FAQ text once for both rankings)."""
+    features: set[str] = set()
+    given = iter(cjk_features) if cjk_features is not None else None
+    for token in tokens:
+        if is_cjk(token[0]):
+            features.update(next(given) if given is not None else run_features(token))
+        else:
+            features.add(token)
+    canon = " ".join(tokens)
+    return _Text(canon, canon.replace(" ", ""), frozenset(features))
 
 
 class CharScorer:
     """Character-level scores of one FAQ's entries (positions in `faq.entries`)."""
 
     def __init__(self, faq: Faq, synonyms: Synonyms, shortlist: int = 40,
-                 previous: CharScorer | None = None) -> None:
-        """`previous` (same synonyms) lends its analyses of texts that did not change."""
+                 previous: CharScorer | None = None,
+                 analyze_text: Callable[[str], _Text] | None = None) -> None:
+        """`previous` (same synonyms) lends its analyses of texts that did not change;
+        `analyze_text` analyses one FAQ text (faq/matcher.py passes the shared analysis)."""
         self._shortlist_size = shortlist
         plain = _Analyzer(synonyms)
+        fresh: Callable[[str], _Text] = analyze_text or (lambda text: plain.analyze(text, repair=False))
         old: dict[str, _Text] = previous._seen if previous is not None else {}
         seen: dict[str, _Text] = dict(old)  # the old texts too: a reload analyses only the new
         self._seen: dict[str, _Text] = seen
-        old_parts = previous._parts if previous is not None else {}
-        self._parts: dict[str, tuple[FaqEntry, tuple[list[_Text], list[_Text]], frozenset[str]]] = {}
+        old_parts: Mapping[str, _Part] = previous._parts if previous is not None else {}
+        self._parts: Mapping[str, _Part] = {}
+        parts: dict[str, _Part] = {}
         known_texts = len(seen)
 
         def analyze(text: str) -> _Text:
             found = seen.get(text)
             if found is None:
-                found = seen[text] = plain.analyze(text, repair=False)
+                found = seen[text] = fresh(text)
             return found
 
         raw: list[tuple[list[_Text], list[_Text]]] = []
@@ -160,7 +213,7 @@ class CharScorer:
                 texts = ([analyze(q) for q in entry.questions], [analyze(k) for k in entry.keywords])
                 features = frozenset().union(*(t.features for t in (*texts[0], *texts[1])))
                 part = (entry, texts, features)
-            self._parts[entry.id] = part
+            parts[entry.id] = part
             raw.append(part[1])
             for feature in part[2]:
                 postings = index.get(feature)
@@ -179,12 +232,48 @@ class CharScorer:
         self._weights = {
             f: (math.log((n + 1) / (len(p) + 1)) + 1.0) * _kind_weight(f) for f, p in index.items()
         }
+        self._parts = parts
         self._faq_entries = faq.entries
-        self._raw = raw
+        self._raw: Sequence[tuple[list[_Text], list[_Text]]] = raw
         self._entries: dict[int, _Entry] = {}  # built when an entry is first scored
         self._size = n
-        self._index = index
+        self._index: dict[str, list[int]] | LazyMap[list[int]] = index
         self._posting_cap = max(64, n // 20)  # longer postings carry little information
+
+    # -- the compact form (faq/indexcache.py) ------------------------------------------
+    def packed(self) -> dict[str, object]:
+        """This scorer's index as plain data (postings as machine arrays, a record per entry)."""
+        index = self._index
+        assert isinstance(index, dict), "only a freshly built scorer is packed"
+        return {
+            "weights": self._weights, "unknown_idf": self._unknown_idf, "size": self._size,
+            "posting_cap": self._posting_cap, "vocabulary": sorted(self._vocabulary),
+            "index": {feature: pack_positions(p) for feature, p in index.items()},
+            # the features follow from the canonical text (`text_from_tokens`): not stored
+            "entries": [dumps((tuple(t.canon for t in questions), tuple(t.canon for t in keywords)))
+                        for questions, keywords in self._raw],
+        }
+
+    @classmethod
+    def from_packed(cls, faq: Faq, synonyms: Synonyms, shortlist: int,
+                    state: Mapping[str, Any]) -> CharScorer:
+        """The scorer `packed()` described, for the same FAQ; decoded as entries are scored."""
+        self = cls.__new__(cls)
+        self._shortlist_size = shortlist
+        self._seen = {}
+        self._vocabulary = set(state["vocabulary"])
+        self._analyzer = _Analyzer(synonyms, self._vocabulary)
+        self._unknown_idf = float(state["unknown_idf"])
+        self._weights = dict(state["weights"])
+        self._faq_entries = faq.entries
+        raw: LazyRows[tuple[list[_Text], list[_Text]]] = LazyRows(list(state["entries"]), _load_texts)
+        self._raw = raw
+        self._entries = {}
+        self._size = int(state["size"])
+        self._index = LazyMap(state["index"], unpack_positions)
+        self._posting_cap = int(state["posting_cap"])
+        self._parts = _PackedParts(faq.entries, raw)
+        return self
 
     def _entry(self, position: int) -> _Entry:
         item = self._entries.get(position)
@@ -205,8 +294,10 @@ class CharScorer:
         return min(1.0, length / 3.0)
 
     def _weight(self, features: Iterable[str]) -> float:
+        # math.fsum: the same total whatever order a set yields its features in (a scorer read
+        # from the cache holds equal sets that may iterate differently)
         weights = self._weights
-        total = 0.0
+        parts: list[float] = []
         for feature in features:
             weight = weights.get(feature)
             if weight is None:
@@ -215,8 +306,8 @@ class CharScorer:
                 # side ("每天几点" -> "天几"), not a new topic: it weighs little.
                 if len(feature) == 2 and all(ch in weights for ch in feature):
                     weight *= _JUNK_BIGRAM_WEIGHT
-            total += weight
-        return total
+            parts.append(weight)
+        return math.fsum(parts)
 
     def query(self, text: str) -> CharQuery:
         """Analyse a message once."""
@@ -228,7 +319,8 @@ class CharScorer:
             return range(self._size)
         scores: dict[int, float] = {}
         weights = self._weights
-        for feature in features:
+        ordered = sorted(features)  # sums and ties independent of the set's order
+        for feature in ordered:
             postings = self._index.get(feature)
             if not postings or len(postings) > self._posting_cap:
                 continue
@@ -236,10 +328,10 @@ class CharScorer:
             for position in postings:
                 scores[position] = scores.get(position, 0.0) + weight
         if len(scores) < self._shortlist_size:  # only common words: fall back to them
-            for feature in features:
-                for position in self._index.get(feature, ()):
+            for feature in ordered:
+                for position in self._index.get(feature) or ():
                     scores[position] = scores.get(position, 0.0) + weights[feature]
-        ranked = sorted(scores, key=scores.__getitem__, reverse=True)
+        ranked = sorted(scores, key=lambda p: (-scores[p], p))
         return ranked[: self._shortlist_size]
 
     def score_one(self, position: int, query: CharQuery) -> tuple[float, float]:
@@ -254,7 +346,7 @@ class CharScorer:
             common = text.features & question.text.features
             if not common:
                 continue
-            inter = sum(weights[f] for f in common)
+            inter = math.fsum(weights[f] for f in common)
             covered, recall = min(1.0, inter / total), min(1.0, inter / question.weight)
             sim = recall**alpha * covered ** (1.0 - alpha)
             ratio = fuzz.ratio(text.canon, question.text.canon, processor=None, score_cutoff=30)
@@ -269,7 +361,7 @@ class CharScorer:
                 strongest = max(strongest, keyword.strength)
                 hit_features |= keyword.features
         if hit_features:
-            covered = min(1.0, sum(weights[f] for f in hit_features) / total)
+            covered = min(1.0, math.fsum(weights[f] for f in hit_features) / total)
             lift = (1.0 - missing) * covered ** (1.0 - alpha)
             best += _KEYWORD_LIFT * lift * (1.0 - best)
         return round(100.0 * best, 1), strongest

@@ -137,7 +137,8 @@ def group_unanswered(
     wording: dict[str, dict[str, int]] = {}
     for item in questions:
         text, count = (item, 1) if isinstance(item, str) else item
-        key = normalize(text).replace(" ", "") if any(ord(c) > 0x2E7F for c in text) else normalize(text)
+        plain = normalize(text, particles=True)
+        key = plain.replace(" ", "") if any(ord(c) > 0x2E7F for c in text) else plain
         if not key:
             continue
         counts[key] = counts.get(key, 0) + count

@@ -93,11 +93,14 @@ class Lexicon:
         self._cjk_sizes = sorted({len(t) for t in self.cjk_terms}, reverse=True)
         self._cjk_first = frozenset(t[0] for t in self.cjk_terms)
 
-    def cjk_spans(self, run: str) -> list[tuple[int, int, tuple[str, ...]]]:
+    def cjk_spans(self, run: str, shorter_than: int | None = None) -> list[tuple[int, int, tuple[str, ...]]]:
         """(start, end, concepts) of lexicon terms inside one Chinese run: leftmost, longest
-        first, no overlap (what `cjk_pattern.finditer` finds, by dictionary look-ups)."""
+        first, no overlap (what `cjk_pattern.finditer` finds, by dictionary look-ups);
+        `shorter_than`: only terms of fewer characters."""
         out: list[tuple[int, int, tuple[str, ...]]] = []
         terms, first, sizes = self.cjk_terms, self._cjk_first, self._cjk_sizes
+        if shorter_than is not None:
+            sizes = [size for size in sizes if size < shorter_than]
         i, n = 0, len(run)
         while i < n:
             if run[i] in first:
@@ -113,12 +116,16 @@ class Lexicon:
                 i += 1
         return out
 
-    def latin_spans(self, words: Sequence[str]) -> list[tuple[int, int, tuple[str, ...]]]:
-        """(first, end, concepts) of lexicon phrases in stemmed words, longest first, no overlap."""
+    def latin_spans(self, words: Sequence[str],
+                    shorter_than: int | None = None) -> list[tuple[int, int, tuple[str, ...]]]:
+        """(first, end, concepts) of lexicon phrases in stemmed words, longest first, no overlap;
+        `shorter_than`: only phrases of fewer words."""
         out: list[tuple[int, int, tuple[str, ...]]] = []
         i = 0
         while i < len(words):
             for size in self._lengths.get(words[i], ()):
+                if shorter_than is not None and size >= shorter_than:
+                    continue
                 concepts = self.latin_terms.get(tuple(words[i : i + size])) if i + size <= len(words) else None
                 if concepts:
                     out.append((i, i + size, concepts))

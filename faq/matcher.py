@@ -20,24 +20,30 @@ how much of the closest sample question the message covers, the heaviest word th
 never uses — go through a logistic model whose weights were fitted by
 leave-one-shop-out cross-validation (bench/faq_accuracy.py --tune). Its output, 0-100, is
 the score: `answer` at or above the entry's `threshold` (default `answer_threshold`),
-`suggest` at or above `suggest_threshold`, else `none`.
+`suggest` at or above `suggest_threshold`, else `none`. A message that names an off-topic
+lexicon concept no entry has (a job, an EV charger, eye surgery at an optician) scores at most
+`_FOREIGN_CAP`: it may be offered as "did you mean", never answered. The message analyser knows
+which concepts the FAQ uses: a shipped phrase none of its entries uses ("验光要多久") gives way
+to the phrases inside it (验光, 多久) unless it is off-topic.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, cast
 
 from rapidfuzz import fuzz, process
 
 from faq.bm25 import Bm25Index
-from faq.charscore import CharScorer
+from faq.charscore import CharScorer, CharText, run_features, text_from_tokens
 from faq.lexicon import CONCEPT_PREFIX, Lexicon, build_lexicon
 from faq.model import Faq, FaqEntry
 from faq.normalize import Synonyms, is_cjk, normalize, runs
+from faq.normalize import stem as char_stem
+from faq.packed import LazyRows, dumps, loads
 from faq.segment import add_words, cut, segment_version, stem, sub_words, topic_weight
 
 Decision = Literal["answer", "suggest", "none"]
@@ -89,6 +95,7 @@ _STOP_CHARS = frozenset(w for w in STOP_ZH if len(w) == 1)
 # Words every shop question may contain without changing its topic.
 GENERIC_ZH = _words("""店 门店 店里 店铺 你家 贵店 本店 这边 那边 过去 过来 一般 平时 大概 大约 请教 问问
     方便 时间 今天 明天 后天 现在 一次 这次 下次 东西 情况 服务 项目 提供 支持 接受 办理""")
+_FOREIGN_CAP = 60.0  # best score of an entry for a message naming an off-topic concept no entry has
 _UNKNOWN_SCALE = 0.7  # a word the FAQ never uses weighs this x its prior x the top IDF
 
 
@@ -132,7 +139,9 @@ _BIAS = -1.981
 class MatchSettings:
     """Ranking parameters, the decision model and its thresholds (0-100 calibrated score)."""
 
-    answer_threshold: float = 93.0  # the score is the estimated chance (%) the best entry is right
+    # the score is the estimated chance (%) the best entry is right; 90.5: chosen by
+    # `bench/faq_accuracy.py --loso-threshold` over all ten shops (each fold 89.5-90.5), session 5
+    answer_threshold: float = 90.5
     suggest_threshold: float = 20.0
     candidate_floor: float = 0.0  # lowest score offered as a "did you mean" candidate
     candidates: int = 3
@@ -156,6 +165,10 @@ class Analysis:
     concepts: frozenset[str]
 
 
+# One Chinese run analysed: content units, BM25 terms, lexicon concepts, character features.
+_Run = tuple[tuple[tuple[frozenset[str], float], ...], tuple[str, ...], tuple[str, ...], frozenset[str]]
+
+
 class WordAnalyzer:
     """Message/FAQ text -> jieba words, stemmed English words and lexicon concepts."""
 
@@ -164,10 +177,31 @@ class WordAnalyzer:
         self.synonyms = synonyms
         self.lexicon = lexicon
         # Chinese run -> its analysis, while an FAQ is indexed (the same phrases recur)
-        self._runs: dict[str, tuple[tuple[tuple[frozenset[str], float], ...], tuple[str, ...],
-                                    tuple[str, ...]]] | None = {} if cache_runs else None
+        self._runs: dict[str, _Run] | None = {} if cache_runs else None
         self.vocabulary = frozenset(vocabulary)
         self._vocab_list = sorted(self.vocabulary)
+        # The concepts the FAQ's entries use (set on the message analyser): a lexicon phrase
+        # none of them uses ("验光要多久") gives way to the phrases inside it (验光, 多久).
+        self.known_concepts: frozenset[str] | None = None
+
+    def _spans(self, spans: list[tuple[int, int, tuple[str, ...]]], text: Sequence[str],
+               inner: Callable[[Sequence[str], int], list[tuple[int, int, tuple[str, ...]]]]
+               ) -> list[tuple[int, int, tuple[str, ...]]]:
+        """`spans` of `text`, each one whose concepts the FAQ never uses (and none off-topic)
+        replaced by the shorter spans inside it when one of those the FAQ does use."""
+        known = self.known_concepts
+        if known is None or all(not known.isdisjoint(found) for _, _, found in spans):
+            return spans
+        out: list[tuple[int, int, tuple[str, ...]]] = []
+        for start, end, found in spans:
+            # (an off-topic phrase stays whole: "招店员" is about jobs, not about staff)
+            if end - start > 1 and known.isdisjoint(found) and self.lexicon.off_topic.isdisjoint(found):
+                parts = self._spans(inner(text[start:end], end - start), text[start:end], inner)
+                if any(not known.isdisjoint(f) for _, _, f in parts):
+                    out.extend((start + s, start + e, f) for s, e, f in parts)
+                    continue
+            out.append((start, end, found))
+        return out
 
     def _repair(self, word: str) -> str:
         """A misspelt word -> the FAQ/lexicon word it was meant to be ("adress" -> "address").
@@ -183,31 +217,39 @@ class WordAnalyzer:
                 return str(fixed)
         return word
 
-    def _cjk(self, run: str) -> tuple[tuple[tuple[frozenset[str], float], ...], tuple[str, ...], tuple[str, ...]]:
-        """(content units, terms, concepts) of one run of Chinese characters."""
+    def _cjk(self, run: str) -> _Run:
+        """(content units, terms, concepts, character features) of one run of Chinese characters."""
         units: list[tuple[frozenset[str], float]] = []
         bag: list[str] = []
         concepts: list[str] = []
-        spans = self.lexicon.cjk_spans(run)
-        words: list[tuple[str, int, int]] = []
+        spans = self._spans(self.lexicon.cjk_spans(run), run,
+                            lambda part, size: self.lexicon.cjk_spans("".join(part), size))
+        words = cut(run)
+        bounds: list[tuple[int, int]] = []
+        owner: list[int] = []  # character offset -> the word it is in
         offset = 0
-        for word in cut(run):
-            words.append((word, offset, offset + len(word)))
+        for index, word in enumerate(words):
+            bounds.append((offset, offset + len(word)))
+            owner.extend([index] * len(word))
             offset += len(word)
+        if offset != len(run):  # the cut always covers the run; if not, look at every word
+            owner = []
         taken: set[int] = set()
         for start, end, found in spans:
             members = set()
-            for index, (word, w_start, w_end) in enumerate(words):
-                if w_start < end and w_end > start:
-                    if end - start == 1 and w_end - w_start > 1:
-                        continue  # "猫" inside "猫砂" (cat litter): the word is its own content
-                    taken.add(index)
-                    if word not in STOP_ZH:
-                        members.add(word)
+            overlapping = (range(owner[start], owner[end - 1] + 1) if owner else
+                           [i for i, (w_start, w_end) in enumerate(bounds) if w_start < end and w_end > start])
+            for index in overlapping:
+                w_start, w_end = bounds[index]
+                if end - start == 1 and w_end - w_start > 1:
+                    continue  # "猫" inside "猫砂" (cat litter): the word is its own content
+                taken.add(index)
+                if words[index] not in STOP_ZH:
+                    members.add(words[index])
             units.append((frozenset((*found, *members)), 1.0))
             concepts.extend(found)
             bag.extend(found)
-        for index, (word, _, _) in enumerate(words):
+        for index, word in enumerate(words):
             if word in STOP_ZH or _STOP_CHARS.issuperset(word):
                 continue
             parts = sub_words(word)
@@ -216,9 +258,23 @@ class WordAnalyzer:
             if index not in taken:
                 prior = 0.2 if word in GENERIC_ZH else topic_weight(word)
                 units.append((frozenset((word, *parts)), prior))
-        return tuple(units), tuple(bag), tuple(concepts)
+        return tuple(units), tuple(bag), tuple(concepts), run_features(run)
 
     def analyze(self, text: str, repair: bool = True) -> Analysis:
+        """The text as real words (BM25 terms, content units, lexicon concepts)."""
+        return self._analyze(text, repair, None, [])
+
+    def analyze_both(self, text: str) -> tuple[Analysis, CharText]:
+        """An FAQ text (no typo repair) for both rankings, from one pass over it."""
+        char_tokens: list[str] = []
+        features: list[frozenset[str]] = []
+        analysis = self._analyze(text, False, char_tokens, features)
+        return analysis, text_from_tokens(char_tokens, features)
+
+    def _analyze(self, text: str, repair: bool, char_tokens: list[str] | None,
+                 features: list[frozenset[str]]) -> Analysis:
+        """`char_tokens`/`features`, when given, receive the character ranking's tokens and the
+        character features of each Chinese run."""
         norm = self.synonyms.apply(normalize(text))
         bag: list[str] = []  # every term, counted at the end
         add = bag.append
@@ -229,7 +285,7 @@ class WordAnalyzer:
         def flush_latin() -> None:
             if not latin:
                 return
-            spans = self.lexicon.latin_spans(latin)
+            spans = self._spans(self.lexicon.latin_spans(latin), latin, self.lexicon.latin_spans)
             inside: set[int] = set()
             for first, end, found in spans:
                 members = {w for w in latin[first:end] if w not in STOP_EN}
@@ -250,6 +306,8 @@ class WordAnalyzer:
         for run in runs(norm):
             if not is_cjk(run[0]):
                 latin.append(stem(self._repair(run) if repair else run))
+                if char_tokens is not None:
+                    char_tokens.append(char_stem(run))  # the character ranking's own light stem
                 continue
             flush_latin()
             found_run = cache.get(run) if cache is not None else None
@@ -260,6 +318,9 @@ class WordAnalyzer:
             units.extend(found_run[0])
             bag.extend(found_run[1])
             concepts.update(found_run[2])
+            if char_tokens is not None:
+                char_tokens.append(run)
+                features.append(found_run[3])
         flush_latin()
         return Analysis(dict(Counter(bag)), tuple(units), frozenset(concepts))
 
@@ -292,6 +353,50 @@ def register_words(faq: Faq) -> Lexicon:
     return lexicon
 
 
+_Units = tuple[tuple[frozenset[str], float], ...]  # the content units of one text
+# entry id -> (entry, BM25 document, its questions' units, its keywords' concepts)
+_Part = tuple[FaqEntry, Mapping[str, int], Sequence[_Units], frozenset[str]]
+
+
+def _load_entry(blob: bytes) -> tuple[tuple[_Units, ...], frozenset[str]]:
+    units, concepts = cast(tuple[tuple[_Units, ...], frozenset[str]], loads(blob))
+    return units, concepts
+
+
+class _Column(Sequence[Any]):
+    """One field of lazily decoded per-entry records, by position."""
+
+    def __init__(self, rows: LazyRows[tuple[Any, ...]], field_index: int) -> None:
+        self._rows = rows
+        self._field = field_index
+
+    def __getitem__(self, position: Any) -> Any:
+        return self._rows[position][self._field]
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
+class _PackedParts(Mapping[str, _Part]):
+    """entry id -> its part of a matcher read from the cache (what a hot reload reuses)."""
+
+    def __init__(self, matcher: FaqMatcher) -> None:
+        self._matcher = matcher
+        self._positions = {entry_id: position for position, entry_id in enumerate(matcher._ids)}
+
+    def __getitem__(self, entry_id: str) -> _Part:
+        position = self._positions[entry_id]
+        m = self._matcher
+        return (m.faq.entries[position], m._bm25.doc_counts(position), m._question_units[position],
+                m._keyword_concepts[position])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._positions)
+
+    def __len__(self) -> int:
+        return len(self._positions)
+
+
 class FaqMatcher:
     """Matches customer messages against one shop's FAQ. Build once, call `match` often."""
 
@@ -301,40 +406,45 @@ class FaqMatcher:
         lends its analyses of the texts that did not change."""
         self.faq = faq
         self.settings = settings or MatchSettings()
+        self.from_cache = False  # True when read from faq/indexcache.py instead of built
         synonyms = Synonyms(faq.synonyms)
         self.lexicon = register_words(faq)
         self._key: tuple[object, ...] = (tuple(sorted(faq.synonyms.items())), id(self.lexicon),
                                          segment_version(), self.settings.keyword_tf)
         reuse = previous is not None and previous._key == self._key
-        self._char: CharScorer = CharScorer(faq, synonyms, self.settings.shortlist,
-                                            previous._char if previous is not None and reuse else None)
         plain = WordAnalyzer(synonyms, self.lexicon, cache_runs=True)
         old: dict[str, Analysis] = previous._seen if previous is not None and reuse else {}
         # Every analysed text (the old ones too: a reload after one edit analyses one text)
         seen: dict[str, Analysis] = dict(old)
         self._seen: dict[str, Analysis] = seen
-        old_parts = previous._parts if previous is not None and reuse else {}
-        self._parts: dict[str, tuple[FaqEntry, dict[str, int], list[tuple[tuple[frozenset[str], float], ...]],
-                                     frozenset[str]]] = {}
+        char_texts: dict[str, CharText] = {}  # this build's texts as the character ranking sees them
+        old_parts: Mapping[str, _Part] = previous._parts if previous is not None and reuse else {}
+        parts: dict[str, _Part] = {}
 
         def analyze(text: str) -> Analysis:
             found = seen.get(text)
             if found is None:
                 found = old.get(text)
-                if found is None:
-                    found = plain.analyze(text, repair=False)
+                if found is None:  # one pass for both rankings
+                    found, char_texts[text] = plain.analyze_both(text)
                 seen[text] = found
             return found
 
-        docs: list[dict[str, int]] = []
-        question_units: list[list[tuple[tuple[frozenset[str], float], ...]]] = []
+        def char_text(text: str) -> CharText:
+            found = char_texts.get(text)
+            if found is None:
+                found = char_texts[text] = plain.analyze_both(text)[1]
+            return found
+
+        docs: list[Mapping[str, int]] = []
+        question_units: list[Sequence[_Units]] = []
         keyword_concepts: list[frozenset[str]] = []
         vocabulary: set[str] = set(self.lexicon.surface_words())
         known_texts = len(seen)
         for entry in faq.entries:
             part = old_parts.get(entry.id)
             if part is not None and part[0] == entry:  # unchanged since the serving version
-                self._parts[entry.id] = part
+                parts[entry.id] = part
                 docs.append(part[1])
                 question_units.append(part[2])
                 keyword_concepts.append(part[3])
@@ -355,7 +465,11 @@ class FaqMatcher:
                     doc[term] = doc.get(term, 0) + count * self.settings.keyword_tf
             docs.append(doc)
             keyword_concepts.append(frozenset(found))
-            self._parts[entry.id] = (entry, doc, units, keyword_concepts[-1])
+            parts[entry.id] = (entry, doc, units, keyword_concepts[-1])
+        self._parts: Mapping[str, _Part] = parts
+        self._char: CharScorer = CharScorer(faq, synonyms, self.settings.shortlist,
+                                            previous._char if previous is not None and reuse else None,
+                                            analyze_text=char_text)
         if previous is not None and reuse:
             vocabulary |= previous._vocabulary
             texts = list(seen)[known_texts:]  # added by this FAQ's edits
@@ -366,11 +480,60 @@ class FaqMatcher:
         self._vocabulary: set[str] = vocabulary
         self._analyzer = WordAnalyzer(synonyms, self.lexicon, vocabulary)
         self._bm25 = Bm25Index(docs, k1=self.settings.bm25_k1, b=self.settings.bm25_b)
-        self._keyword_concepts = keyword_concepts
-        self._question_units = question_units
+        self._analyzer.known_concepts = self._concepts_used()
+        self._keyword_concepts: Sequence[frozenset[str]] = keyword_concepts
+        self._question_units: Sequence[Sequence[_Units]] = question_units
         # position -> its questions' content units with their weights, built when first needed
         self._questions: dict[int, list[tuple[tuple[frozenset[str], float], ...]]] = {}
         self._ids = tuple(entry.id for entry in faq.entries)
+
+    @property
+    def dictionary_version(self) -> int:
+        """faq.segment.segment_version() when this matcher was built (its words were cut then)."""
+        return int(cast(int, self._key[2]))
+
+    # -- the compact form (faq/indexcache.py) ------------------------------------------
+    def packed(self) -> dict[str, object]:
+        """Everything this matcher built from its FAQ, as plain data (faq/packed.py)."""
+        return {
+            "ids": list(self._ids),
+            "vocabulary": sorted(self._vocabulary),
+            "entries": [dumps((tuple(tuple(u) for u in units), concepts))
+                        for units, concepts in zip(self._question_units, self._keyword_concepts, strict=True)],
+            "char": self._char.packed(),
+            "bm25": self._bm25.packed(),
+        }
+
+    @classmethod
+    def from_packed(cls, faq: Faq, state: Mapping[str, Any], settings: MatchSettings | None = None) -> FaqMatcher:
+        """The matcher `packed()` described for this same FAQ (faq/indexcache.py checks that it
+        is), without analysing any text: per-entry parts are decoded when first scored."""
+        self = cls.__new__(cls)
+        self.faq = faq
+        self.settings = settings or MatchSettings()
+        self.from_cache = True
+        synonyms = Synonyms(faq.synonyms)
+        self.lexicon = register_words(faq)
+        self._key = (tuple(sorted(faq.synonyms.items())), id(self.lexicon), segment_version(),
+                     self.settings.keyword_tf)
+        self._ids = tuple(entry.id for entry in faq.entries)
+        if list(state["ids"]) != list(self._ids):
+            raise ValueError("the packed index is of another FAQ")
+        self._seen = {}
+        rows: LazyRows[tuple[tuple[_Units, ...], frozenset[str]]] = LazyRows(list(state["entries"]), _load_entry)
+        self._question_units = _Column(rows, 0)
+        self._keyword_concepts = _Column(rows, 1)
+        self._char = CharScorer.from_packed(faq, synonyms, self.settings.shortlist, state["char"])
+        self._vocabulary = set(state["vocabulary"])
+        self._analyzer = WordAnalyzer(synonyms, self.lexicon, self._vocabulary)
+        self._bm25 = Bm25Index.from_packed(state["bm25"])
+        self._analyzer.known_concepts = self._concepts_used()
+        self._questions = {}
+        self._parts = _PackedParts(self)
+        return self
+
+    def _concepts_used(self) -> frozenset[str]:
+        return frozenset(t for t in self._bm25.idf_table if t.startswith(CONCEPT_PREFIX))
 
     # -- ranking -----------------------------------------------------------------------
     def _unit_weight(self, unit: frozenset[str], prior: float) -> float:
@@ -460,6 +623,8 @@ class FaqMatcher:
             )
             z = s.bias + sum(w * f for w, f in zip(s.weights, item.features, strict=True))
             item.score = round(100.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z)))), 1)
+            if foreign:  # it names a thing the shop does not do (a job, an EV charger): never answered
+                item.score = min(item.score, _FOREIGN_CAP)
         ranked = top
         return ranked
 

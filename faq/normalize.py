@@ -1,7 +1,9 @@
 """Text normalisation and tokenisation shared by FAQ entries and customer questions.
 
-Owns: `normalize` (NFKC full-width -> half-width, case-fold, punctuation/emoji/symbols
--> space, collapsed spaces), `runs` (split into CJK runs and Latin/digit words), a light
+Owns: `normalize` (NFKC full-width -> half-width, case-fold, English contractions spelt out
+("where's" / "wheres" -> "where is", "don't" -> "do not"), the Chinese particles 啊 呀 呢 吗
+嘛 啦 dropped (they never change what is asked), punctuation/emoji/symbols -> space,
+collapsed spaces), `runs` (split into CJK runs and Latin/digit words), a light
 English `stem`, and `Synonyms` (shop-wide variant -> canonical word rewriting).
 Both sides of a match go through exactly the same functions.
 """
@@ -54,10 +56,38 @@ class _NoiseTable(dict[int, str]):
 _NOISE = _NoiseTable()
 
 
+# "can't" / "won't" first (their stem changes), then the regular endings; the apostrophe may be
+# typed straight or curly. A possessive "'s" reads as "is": a stop word either way.
+_IRREGULAR = re.compile(r"\b(ca|wo)n['\u2019]t\b")
+_CONTRACTION = re.compile(r"(?<=[a-z])['\u2019](s|re|m|ll|ve|d)\b|(?<=[a-z])n['\u2019]t\b")
+_ENDINGS = {"s": " is", "re": " are", "m": " am", "ll": " will", "ve": " have", "d": " would"}
+# the same words typed without the apostrophe (none of them is another English word)
+_BARE = {"whats": "what is", "wheres": "where is", "hows": "how is", "whens": "when is",
+         "whos": "who is", "thats": "that is", "dont": "do not", "doesnt": "does not",
+         "didnt": "did not", "isnt": "is not", "arent": "are not", "cant": "can not",
+         "wont": "will not", "youre": "you are", "theres": "there is"}
+_BARE_RE = re.compile(r"\b(" + "|".join(_BARE) + r")\b")
+# Chinese sentence particles: "验光要多久啊" asks what "验光要多久" does.
+_PARTICLES = str.maketrans(dict.fromkeys("啊呀呢吗嘛啦", " "))
+
+
+def _contraction(match: re.Match[str]) -> str:
+    ending = match.group(1)
+    return _ENDINGS[ending] if ending is not None else " not"
+
+
 @lru_cache(maxsize=65536)
-def normalize(text: str) -> str:
-    """Case-folded, half-width text with punctuation, symbols and emoji replaced by spaces."""
-    text = unicodedata.normalize("NFKC", text).casefold().translate(_NOISE)
+def normalize(text: str, particles: bool = False) -> str:
+    """Case-folded, half-width text with contractions spelt out, Chinese particles dropped
+    (kept with `particles`: faq/learn.py compares whole wordings) and punctuation, symbols
+    and emoji replaced by spaces."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    if "'" in text or "\u2019" in text:
+        text = _CONTRACTION.sub(_contraction, _IRREGULAR.sub(lambda m: "can not" if m.group(1) == "ca"
+                                                              else "will not", text))
+    if not particles:
+        text = text.translate(_PARTICLES)
+    text = _BARE_RE.sub(lambda m: _BARE[m.group(1)], text.translate(_NOISE))
     return _SPACES.sub(" ", text).strip()
 
 

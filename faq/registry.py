@@ -8,6 +8,8 @@ version keeps serving; a fixed edit is picked up on the next call. No threads.
 A file that validates but cannot be matched (a bug) is reported the same way: one shop's
 file never takes another shop, or the server, down. `add_phrasing(shop, entry_id, text)`
 writes a customer's wording into the serving file (faq/learn.py) and reloads it at once.
+With a `cache_dir`, built indexes are kept on disk (faq/indexcache.py): a restart serves an
+unchanged file from there without reading its YAML or analysing its text again.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from faq.indexcache import Cached, IndexCache, matcher_from
 from faq.learn import PhrasingResult, add_phrasing
 from faq.loader import load_faq
 from faq.matcher import FaqMatcher, MatchSettings, register_words
@@ -47,6 +50,8 @@ class _FileState:
     fingerprint: _Fingerprint
     faq: Faq | None = None  # last good parse of this file
     errors: list[FaqError] = field(default_factory=list)  # problems of the current content
+    content: bytes | None = None  # the bytes `faq` was read from, until its matcher is built
+    cached: Cached | None = None  # the index cache's FAQ and indexes for exactly those bytes
 
 
 @dataclass(slots=True)
@@ -54,6 +59,13 @@ class _Serving:
     matcher: FaqMatcher
     file: str
     loaded_at: datetime
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
 
 
 class FaqRegistry:
@@ -66,8 +78,12 @@ class FaqRegistry:
         *,
         settings: MatchSettings | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        cache_dir: str | Path | None = None,
     ) -> None:
+        """`cache_dir`: where built indexes are kept between processes (faq/indexcache.py; the
+        server's data directory, not a shared /tmp); None: every start builds them."""
         self.directory = Path(directory)
+        self._cache = IndexCache(cache_dir) if cache_dir is not None else None
         self._routes = None if known_routes is None else frozenset(known_routes)
         self._settings = settings
         self._clock = clock
@@ -158,9 +174,12 @@ class FaqRegistry:
             del self._files[path]
         for path in sorted(changed):
             previous = self._files.get(path)
-            result = load_faq(path, self._routes)
+            content, cached = self._read_cached(path)
+            result = cached.faq if cached is not None else load_faq(path, self._routes)
             if isinstance(result, Faq):
-                self._files[path] = _FileState(found[path], result, [])
+                if cached is None and content is not None and _read(path) != content:
+                    content = None  # changed while it was read: not cached (the next poll sees it)
+                self._files[path] = _FileState(found[path], result, [], content, cached)
             else:
                 kept = previous.faq if previous else None
                 self._files[path] = _FileState(found[path], kept, result)
@@ -169,6 +188,31 @@ class FaqRegistry:
                 if kept is not None:
                     log.warning("%s: keeping the last good FAQ for shop %r", path, kept.shop)
         return self._assign(set(changed))
+
+    def _read_cached(self, path: str) -> tuple[bytes | None, Cached | None]:
+        """The file's bytes and the cache's FAQ and indexes for them (None without a cache)."""
+        if self._cache is None:
+            return None, None
+        content = _read(path)
+        if content is None:
+            return None, None
+        return content, self._cache.read(path, content, self._routes)
+
+    def _build(self, path: str, faq: Faq, current: _Serving | None) -> FaqMatcher:
+        """The matcher for `faq` (read from `path`): from the index cache when it is valid for it,
+        else built (the matcher it replaces lends its analyses of the unchanged questions) and
+        cached."""
+        state = self._files[path]
+        content, cached = state.content, state.cached
+        state.content = state.cached = None
+        if cached is not None and cached.faq is faq:
+            matcher = matcher_from(cached, self._settings)
+            if matcher is not None:
+                return matcher
+        matcher = FaqMatcher(faq, self._settings, previous=current.matcher if current else None)
+        if self._cache is not None and content is not None:
+            self._cache.write(path, content, self._routes, matcher)
+        return matcher
 
     def _register_words(self, changed: set[str]) -> None:
         """Every changed shop's words into the shared dictionary before any matcher is built,
@@ -210,8 +254,7 @@ class FaqRegistry:
                 serving[shop] = current
                 continue
             try:
-                # the matcher it replaces lends its analyses of the unchanged questions
-                matcher = FaqMatcher(faq, self._settings, previous=current.matcher if current else None)
+                matcher = self._build(owner, faq, current)
             except Exception as exc:
                 error = FaqError(owner, 1, f"cannot build the matcher: {type(exc).__name__}: {exc}")
                 log.error("%s", error)
@@ -221,6 +264,7 @@ class FaqRegistry:
                     serving[shop] = current  # the last good version keeps serving
                 continue
             serving[shop] = _Serving(matcher, owner, self._clock())
-            log.info("FAQ for shop %r loaded from %s (%d entries)", shop, owner, len(faq.entries))
+            log.info("FAQ for shop %r loaded from %s (%d entries%s)", shop, owner, len(faq.entries),
+                     ", indexes from the cache" if matcher.from_cache else "")
         self._serving = serving
         return new_errors

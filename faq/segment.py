@@ -12,6 +12,7 @@ text (from the same dictionary), so words the FAQ never uses still get a fair we
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import os
@@ -84,12 +85,27 @@ def add_words(words: Iterable[str]) -> None:
         tk.total += _ADDED_FREQ
         for end in range(1, len(word)):
             freq.setdefault(word[:end], 0)
+        _added.append(word)
         added = True
     if added:
         global version
         version += 1
         _cut.cache_clear()  # a new word can change how known text is cut
         _word_caches_clear()
+
+
+_added: list[str] = []  # every word `add_words` raised (the dictionary is jieba's plus these)
+_fingerprints: dict[int, str] = {}
+
+
+def dictionary_fingerprint() -> str:
+    """A digest of the words added to jieba's dictionary so far (with jieba's own dictionary,
+    which faq/indexcache.py's code version covers, it decides how every text is cut)."""
+    found = _fingerprints.get(version)
+    if found is None:
+        digest = hashlib.sha256("\n".join(sorted(_added)).encode()).hexdigest()
+        found = _fingerprints[version] = digest
+    return found
 
 
 def cut(run: str) -> list[str]:
