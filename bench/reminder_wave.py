@@ -2,7 +2,8 @@
 
 What a server does at 18:00 when every day-before reminder of tomorrow's visits comes due at once,
 through the production path: ``bot/scheduler.py`` ``queue_reminders`` (the scheduler job: it drains
-the due reminders in batches, waking the delivery loop after each) and the delivery loop
+the due reminders, lined up round robin over the shops, in batches of 500 (``ReminderDispatcher.queue``,
+one transaction each), waking the delivery loop after each) and the delivery loop
 ``Delivery.run`` (started as ``serve`` starts it), into a recording sender on a fake channel.
 
   seed      the synthetic shop of bench/_common.py, repeated until there are --reminders bookings
@@ -38,7 +39,7 @@ import math
 import statistics
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -251,14 +252,14 @@ async def wave(url: str, config: AppConfig, count: int, due: datetime, *, paced:
     recorder = Recorder(paced=paced, expected=count)
     svc = await bootstrap(config, clock=clock, database_url=url, migrate=False, senders_override={CHANNEL: recorder})
     queued: list[tuple[float, int]] = []
-    tick: Callable[..., Awaitable[int]] = svc.reminders.tick
+    batch: Callable[[Sequence[int]], Awaitable[int]] = svc.reminders.queue
 
-    async def timed_tick(limit: int = 100) -> int:
-        n = await tick(limit=limit)
+    async def timed_batch(ids: Sequence[int]) -> int:
+        n = await batch(ids)
         queued.append((time.monotonic() - recorder.start, n))
         return n
 
-    svc.reminders.tick = timed_tick  # type: ignore[method-assign]  # the bench times each batch's commit
+    svc.reminders.queue = timed_batch  # type: ignore[method-assign]  # the bench times each batch's commit
     try:
         svc.delivery.start()
         await asyncio.sleep(0.2)  # the loop is idle, waiting to be woken

@@ -68,6 +68,7 @@ given). ``check(shop_id, cfg)`` reports whether a token can be fetched, never pr
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import itertools
@@ -214,6 +215,33 @@ def text_reply_xml(to_user: str, from_user: str, create_time: int, content: str)
         f"<xml><ToUserName>{_cdata(to_user)}</ToUserName><FromUserName>{_cdata(from_user)}</FromUserName>"
         f"<CreateTime>{create_time}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
         f"<Content>{_cdata(content)}</Content></xml>"
+    )
+
+
+_ENCRYPTED_REPLY = """<xml>
+<Encrypt><![CDATA[{encrypt}]]></Encrypt>
+<MsgSignature><![CDATA[{signature}]]></MsgSignature>
+<TimeStamp>{timestamp}</TimeStamp>
+<Nonce><![CDATA[{nonce}]]></Nonce>
+</xml>"""
+
+
+@functools.lru_cache(maxsize=256)
+def prp_crypto(encoding_aes_key: str) -> PrpCrypto:
+    """wechatpy's AES-CBC crypto for an account's key, built once per key (the key's base64
+    decoding and the cipher set-up are per account, not per push; each call makes its own
+    encryptor/decryptor, so one object serves every request)."""
+    return PrpCrypto(WeChatCrypto("", encoding_aes_key, "").key)
+
+
+def encrypted_reply_xml(cfg: WeChatConfig, xml: str, nonce: str, timestamp: str) -> str:
+    """A passive reply in safe mode: what wechatpy's ``WeChatCrypto.encrypt_message`` returns
+    (same envelope, same msg_signature), with the account's crypto built once."""
+    assert cfg.encoding_aes_key is not None
+    encrypted = prp_crypto(cfg.encoding_aes_key).encrypt(xml, cfg.app_id)
+    encrypt = encrypted.decode() if isinstance(encrypted, bytes) else str(encrypted)
+    return _ENCRYPTED_REPLY.format(
+        encrypt=encrypt, signature=signature(cfg.token, timestamp, nonce, encrypt), timestamp=timestamp, nonce=nonce
     )
 
 
@@ -677,7 +705,7 @@ class WeChatWebhook:
         xml = text_reply_xml(msg.user_id, fields["ToUserName"], now, passive_text(replies))
         if aes:
             assert cfg.encoding_aes_key is not None
-            xml = WeChatCrypto(cfg.token, cfg.encoding_aes_key, cfg.app_id).encrypt_message(xml, nonce, str(now))
+            xml = encrypted_reply_xml(cfg, xml, nonce, str(now))
         return xml
 
     async def _durable(
@@ -734,9 +762,8 @@ class WeChatWebhook:
                 raise web.HTTPBadRequest(text="Encrypt missing")
             if not signature_ok(msg_signature, cfg.token, timestamp, nonce, encrypted):
                 raise web.HTTPForbidden(text="bad msg_signature")
-            crypto = WeChatCrypto(cfg.token, cfg.encoding_aes_key, cfg.app_id)
             try:
-                plain = PrpCrypto(crypto.key).decrypt(encrypted, cfg.app_id)
+                plain = prp_crypto(cfg.encoding_aes_key).decrypt(encrypted, cfg.app_id)
             except Exception:  # wrong app id, bad padding, not base64: signed but undecryptable
                 raise web.HTTPBadRequest(text="cannot decrypt") from None
             try:

@@ -58,6 +58,22 @@ class Claimed:
             body=dict(row.body),
         )
 
+    @classmethod
+    def of_row(cls, row: Any) -> Claimed:
+        """From a Core row of (id, shop_id, channel, external_id, conversation_id, kind, body, attempts)."""
+        body: dict[str, Any] = row.body
+        return cls(
+            id=row.id,
+            shop_id=row.shop_id,
+            channel=row.channel,
+            external_id=row.external_id,
+            conversation_id=row.conversation_id,
+            kind=row.kind,
+            message=OutgoingMessage.from_json(body),
+            attempts=row.attempts,
+            body=body,
+        )
+
 
 _TABLE = cast(Table, OutboxMessage.__table__)
 # An inline answer marked sent (WeChat's passive reply, the widget's frame): once per reply.
@@ -524,22 +540,19 @@ async def claim_fair(
 
 
 async def _take(s: AsyncSession, ids: list[int], owner: str, lease_until: datetime) -> list[Claimed]:
-    """Mark the picked rows as being sent by ``owner`` (one attempt used) and return them in id order."""
+    """Mark the picked rows as being sent by ``owner`` (one attempt used) and return them in id
+    order: one UPDATE ... RETURNING of the columns a send needs (no ORM objects)."""
     if not ids:
         return []
-    await s.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id.in_(ids))
-        .values(
-            status=OutboxStatus.SENDING,
-            lease_until=lease_until,
-            claimed_by=owner,
-            attempts=OutboxMessage.attempts + 1,
-        )
+    c = _TABLE.c
+    taken = await s.execute(
+        update(_TABLE)
+        .where(c.id.in_(ids))
+        .values(status=OutboxStatus.SENDING, lease_until=lease_until, claimed_by=owner, attempts=c.attempts + 1)
+        .returning(c.id, c.shop_id, c.channel, c.external_id, c.conversation_id, c.kind, c.body, c.attempts)
         .execution_options(synchronize_session=False)
     )
-    rows = await s.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
-    return [Claimed.of(r) for r in rows]
+    return sorted((Claimed.of_row(row) for row in taken), key=lambda claimed: claimed.id)
 
 
 def _in_chat_order(

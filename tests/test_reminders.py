@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.bootstrap import Services, bootstrap
+from bot.scheduler import queue_reminders
 from core.bookings import BookingRequest
 from core.clock import FixedClock
 from core.config import AppConfig, ReminderRules
@@ -180,6 +181,31 @@ async def test_two_processes_queue_each_reminder_once(
     per_reminder = list(sent.items())
     # Due by 09:05: six day-before reminders and five same-day ones (the 11:30 visit's is at 09:30).
     assert len(per_reminder) == 11 and all(count == 1 for _, count in per_reminder)
+
+
+async def test_a_wave_reaches_every_shop_from_its_first_batch(services: Services, clock: FixedClock) -> None:
+    """18:00 on Sunday: four clearsight customers and one pawspa customer are all due at once.
+    The shops are served round robin, so the first small batch already holds the pawspa
+    customer's reminder (they do not wait behind every clearsight one); then the scheduler's
+    job queues the rest of the wave, each reminder exactly once."""
+    for i, hhmm in enumerate(("10:00", "10:30", "11:00", "11:30")):
+        await _chat_booking(services, user=f"c{i}", hhmm=hhmm)
+    chat = CollectingChannel(services.engine, "pawspa", user="li")
+    await chat.push("你好")
+    customer = await services.customers.identify("pawspa", "test", "li")
+    booked = await services.bookings.book(
+        BookingRequest("pawspa", "dog_bath_small", at(MON, "10:00"), customer_id=customer.id),
+        Actor.customer(customer.id),
+    )
+    assert isinstance(booked, Booked) and booked.booking.status.value == "confirmed"
+    clock.set(at(MON, "00:00") - timedelta(hours=5, minutes=55))  # Sunday 18:05 in Shanghai
+    assert await services.reminders.tick(limit=2) == 2
+    assert sorted(row.shop_id for row in await _queued(services)) == ["clearsight", "pawspa"]
+    await queue_reminders(services)  # what the scheduler runs every second
+    queued = await _queued(services)
+    assert sorted(row.shop_id for row in queued) == ["clearsight"] * 4 + ["pawspa"]
+    assert set(Counter(row.body["reminder_id"] for row in queued).values()) == {1}
+    assert await services.reminders.drain(2) == 0  # nothing left, nothing twice
 
 
 async def test_staff_actions_tell_the_customer_at_once(services: Services) -> None:
