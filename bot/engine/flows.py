@@ -692,6 +692,8 @@ async def introduce_pet(t: Turn, frame: Frame) -> bool:
         return False
     if frame.intents & {Intent.BOOK, Intent.AVAILABILITY, Intent.RESCHEDULE, Intent.CANCEL_BOOKING}:
         return False
+    if not (frame.names_pet or (frame.breed and (frame.size or frame.vaccinated is not None))):
+        return False  # "我家狗狗怕吹风机" says something about a dog; it names none
     species = frame.species or (BREEDS[frame.breed][0] if frame.breed in BREEDS else None)
     if species not in ("dog", "cat") or any(p.name.lower() == name.lower() for p in t.customer.pets):
         return False

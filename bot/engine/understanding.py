@@ -2070,8 +2070,8 @@ def _after_time(text: str) -> time | None:
         return time(12, 0)
     if _NOT_EARLY.search(lowered):
         return time(11, 0)
-    if _AFTER_LUNCH.search(lowered):
-        return time(13, 0)  # "anything after lunch" / "午饭后"
+    if _AFTER_LUNCH.search(lowered) and not re.search(r"[0-9]|[一二两三四五六七八九十]点", lowered):
+        return time(13, 0)  # "anything after lunch" / "午饭后" (but "after lunch, like 1-ish" is 1pm)
     m = _AFTER.search(lowered)
     if m is None:
         return None

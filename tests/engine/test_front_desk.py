@@ -113,3 +113,10 @@ async def test_a_pet_described_first_is_the_one_booked_next(services: Services, 
     await chat.push("can she get a bath tomorrow afternoon?")
     assert say(EN, "ask.pet_name") not in chat.text
     assert say(EN, "ask.time_period", day=day_text(EN, SUN), period=say(EN, "period.afternoon")) in chat.text
+
+
+async def test_a_word_about_a_dog_puts_no_pet_on_file(services: Services, make_chat: ChatFactory) -> None:
+    customer = await customer_of(services, "zh")
+    chat = make_chat("zh")
+    await chat.push("我家狗狗怕吹风机")
+    assert (await services.customers.get(customer.id)).pets == ()  # type: ignore[union-attr]  # it exists
