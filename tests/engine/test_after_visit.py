@@ -6,6 +6,7 @@ customer taps a star on it, writes a comment, and the rating on record is what t
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from bot.bootstrap import Services
@@ -14,6 +15,13 @@ from core.models import OutboxMessage, Rating
 from core.results import Actor, Booked
 from tests.engine.conftest import MON, SAT, ChatFactory, book, customer_of, say, with_pet
 from tests.helpers import at
+
+
+@pytest.fixture
+def services(sqlite_services: Services) -> Services:
+    """Dialog behaviour only: SQLite is enough (the booking guarantee, the unit of work and the
+    channels are tested on both databases elsewhere); this keeps CI's clock down."""
+    return sqlite_services
 
 
 async def _completed(services: Services, clock: FixedClock, lang: str) -> int:

@@ -15,6 +15,13 @@ pytestmark = pytest.mark.parametrize("lang", LANGS)
 NEXT_MONDAY = "d:2026-11-23"
 
 
+@pytest.fixture
+def services(sqlite_services: Services) -> Services:
+    """Dialog behaviour only: SQLite is enough (the booking guarantee, the unit of work and the
+    channels are tested on both databases elsewhere); this keeps CI's clock down."""
+    return sqlite_services
+
+
 def _day_buttons(chat: CollectingChannel) -> list[str]:
     return [p for p in payloads(chat) if p.startswith("d:")]
 

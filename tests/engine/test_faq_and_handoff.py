@@ -30,6 +30,13 @@ pytestmark = pytest.mark.asyncio
 HELLO = {"zh": "你好", "en": "hello"}
 
 
+@pytest.fixture
+def services(sqlite_services: Services) -> Services:
+    """Dialog behaviour only: SQLite is enough (the booking guarantee, the unit of work and the
+    channels are tested on both databases elsewhere); this keeps CI's clock down."""
+    return sqlite_services
+
+
 def answer(services: Services, entry_id: str, lang: str, shop: str = "pawspa") -> str:
     assert services.faq is not None
     matcher = services.faq.get(shop)

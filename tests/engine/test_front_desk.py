@@ -19,6 +19,13 @@ from tests.engine.test_receptionist import at, summary_time
 EN = "en"
 
 
+@pytest.fixture
+def services(sqlite_services: Services) -> Services:
+    """Dialog behaviour only: SQLite is enough (the booking guarantee is tested on both databases
+    elsewhere); this keeps CI's clock down."""
+    return sqlite_services
+
+
 async def test_a_time_that_works_for_me_asks_which_service(services: Services, make_chat: ChatFactory) -> None:
     chat = make_chat(EN, shop="clearsight")
     await chat.push("2:45pm on monday works for me")

@@ -26,6 +26,13 @@ ASK = {
 AGAIN = {"zh": "豆豆下周六下午4点也洗一次澡", "en": "another bath for Max on Sat 28 Nov at 4pm"}
 
 
+@pytest.fixture
+def services(sqlite_services: Services) -> Services:
+    """Dialog behaviour only: SQLite is enough (the booking guarantee, the unit of work and the
+    channels are tested on both databases elsewhere); this keeps CI's clock down."""
+    return sqlite_services
+
+
 async def _visited(
     services: Services, customer: CustomerView, pet: PetView, notes: dict[str, str], hour: str = "10:00"
 ) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import pytest
+
 from bot.bootstrap import Services
 from core.customers import CustomerView, PetView
 from core.models import BookingStatus
@@ -18,6 +20,13 @@ from tests.engine.test_receptionist import at, summary_time
 
 EN = "en"
 TUE = date(2026, 11, 24)  # pawspa is closed on Tuesdays; clearsight is open
+
+
+@pytest.fixture
+def services(sqlite_services: Services) -> Services:
+    """Dialog behaviour only: SQLite is enough (the booking guarantee is tested on both databases
+    elsewhere); this keeps CI's clock down."""
+    return sqlite_services
 
 
 async def rocky(services: Services) -> tuple[CustomerView, PetView]:

@@ -18,6 +18,13 @@ from tests.helpers import SHANGHAI
 from tests.support.collecting import CollectingChannel
 
 
+@pytest.fixture
+def services(sqlite_services: Services) -> Services:
+    """Dialog behaviour only: SQLite is enough (the booking guarantee, the unit of work and the
+    channels are tested on both databases elsewhere); this keeps CI's clock down."""
+    return sqlite_services
+
+
 def at(day: date, hhmm: str) -> datetime:
     hour, minute = map(int, hhmm.split(":"))
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=SHANGHAI)

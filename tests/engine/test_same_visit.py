@@ -15,6 +15,13 @@ from tests.engine.test_booking_dialog import bookings_of
 from tests.engine.test_receptionist import at, summary_time
 
 
+@pytest.fixture
+def services(sqlite_services: Services) -> Services:
+    """Dialog behaviour only: SQLite is enough (the booking guarantee is tested on both databases
+    elsewhere); this keeps CI's clock down."""
+    return sqlite_services
+
+
 def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

@@ -17,6 +17,13 @@ from tests.engine.test_receptionist import at, summary_time
 TWO_PETS = {"en": ("Max", "Bella"), "zh": ("豆豆", "球球")}
 
 
+@pytest.fixture
+def services(sqlite_services: Services) -> Services:
+    """Dialog behaviour only: SQLite is enough (the booking guarantee is tested on both databases
+    elsewhere); this keeps CI's clock down."""
+    return sqlite_services
+
+
 async def two_dogs(services: Services, lang: str) -> int:
     """A returning customer with a medium and a small dog on file, both vaccinated."""
     customer = await customer_of(services, lang)
