@@ -34,7 +34,7 @@ from core.bookings import BookingService
 from core.calendar import CalendarService, absolute, booking_calendar_path
 from core.clock import Clock
 from core.config import AppConfig
-from core.db import Database, Prepared, UnitOfWork, prepared_insert
+from core.db import Database, Prepared, UnitOfWork
 from core.i18n import texts
 from core.models import (
     Booking,
@@ -44,9 +44,8 @@ from core.models import (
     Pet,
     Reminder,
     ReminderStatus,
-    TranscriptEntry,
 )
-from core.outbox import outbox_row
+from core.outbox import OUTBOX_INSERT, TRANSCRIPT_INSERT, outbox_row
 from core.results import BookingView
 
 log = logging.getLogger(__name__)
@@ -59,23 +58,6 @@ _REMINDERS = cast(Table, Reminder.__table__)
 _BOOKINGS = cast(Table, Booking.__table__)
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 _CONVERSATIONS = cast(Table, Conversation.__table__)
-_OUTBOX_COLUMNS = (
-    "shop_id",
-    "channel",
-    "external_id",
-    "conversation_id",
-    "kind",
-    "body",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-    "needs_staff",
-)
-_OUTBOX_IN = prepared_insert(_OUTBOX, _OUTBOX_COLUMNS, returning=[_OUTBOX.c.id])
-_LINE_IN = prepared_insert(
-    cast(Table, TranscriptEntry.__table__), ("conversation_id", "direction", "author", "text", "payload", "at")
-)
 _QUEUED = Prepared(
     update(_REMINDERS)
     .where(_REMINDERS.c.id == bindparam("b_id"))
@@ -243,13 +225,13 @@ class ReminderDispatcher:
         (on SQLite's inline connection one prepared sqlite3 call per outbox row, for its id)."""
         outbox_rows = [row for _, row, _ in queued]
         if uow.raw is not None:
-            ids = [int((await uow.run(_OUTBOX_IN, row))[0][0]) for row in outbox_rows]
+            ids = [int((await uow.run(OUTBOX_INSERT, row))[0][0]) for row in outbox_rows]
         else:
             result = await uow.conn.execute(
                 insert(_OUTBOX).returning(_OUTBOX.c.id, sort_by_parameter_order=True), outbox_rows
             )
             ids = [int(i) for i in result.scalars()]
-        await uow.run_many(_LINE_IN, [line for _, _, line in queued])
+        await uow.run_many(TRANSCRIPT_INSERT, [line for _, _, line in queued])
         await uow.run_many(
             _QUEUED,
             [{"b_id": q[0], "b_now": now, "b_outbox": outbox_id} for q, outbox_id in zip(queued, ids, strict=True)],

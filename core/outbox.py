@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
@@ -24,9 +24,9 @@ from sqlalchemy import Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
-from core.db import Database, Prepared, rowcount
+from core.db import Database, Prepared, prepared_insert, rowcount
 from core.messages import OutgoingMessage
-from core.models import OutboxMessage, OutboxStatus
+from core.models import OutboxMessage, OutboxStatus, TranscriptEntry
 
 LEASE = timedelta(seconds=60)
 OUTAGE = "unreachable: "  # error prefix of a retry waiting out a network outage (not a rate limit)
@@ -46,17 +46,8 @@ class Claimed:
 
     @classmethod
     def of(cls, row: OutboxMessage) -> Claimed:
-        return cls(
-            id=row.id,
-            shop_id=row.shop_id,
-            channel=row.channel,
-            external_id=row.external_id,
-            conversation_id=row.conversation_id,
-            kind=row.kind,
-            message=OutgoingMessage.from_json(row.body),
-            attempts=row.attempts,
-            body=dict(row.body),
-        )
+        """From an ORM row (its body copied: the row stays with its session)."""
+        return replace(cls.of_row(row), body=dict(row.body))
 
     @classmethod
     def of_row(cls, row: Any) -> Claimed:
@@ -81,6 +72,30 @@ _SENT_INLINE = Prepared(
     update(_TABLE)
     .where(_TABLE.c.id == bindparam("b_id"), _TABLE.c.status == OutboxStatus.PENDING)
     .values(status=OutboxStatus.SENT, sent_at=bindparam("b_now"), provider_id=bindparam("b_provider"), attempts=1)
+)
+
+
+# The statements that queue a message in a unit of work (core/db.py ``Prepared``, compiled once on
+# SQLite): its outbox row (returning its id) and its transcript line. Used by a chat turn
+# (bot/engine/store.py) and by a reminder wave (bot/notifier.py).
+OUTBOX_COLUMNS = (
+    "shop_id",
+    "channel",
+    "external_id",
+    "conversation_id",
+    "kind",
+    "body",
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "needs_staff",
+)
+OUTBOX_INSERT = prepared_insert(
+    cast(Table, OutboxMessage.__table__), OUTBOX_COLUMNS, returning=[cast(Table, OutboxMessage.__table__).c.id]
+)
+TRANSCRIPT_INSERT = prepared_insert(
+    cast(Table, TranscriptEntry.__table__), ("conversation_id", "direction", "author", "text", "payload", "at")
 )
 
 

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.base import TranscriptLine
 from core.clock import Clock
-from core.db import Database, Prepared, UnitOfWork, prepared_insert, rowcount
+from core.db import Database, Prepared, UnitOfWork, rowcount
 from core.messages import OutgoingMessage
 from core.models import (
     Conversation,
@@ -47,7 +47,7 @@ from core.models import (
     OutboxStatus,
     TranscriptEntry,
 )
-from core.outbox import enqueue, outbox_row
+from core.outbox import OUTBOX_INSERT, TRANSCRIPT_INSERT, enqueue, outbox_row
 
 # The tables the hot turn writes with Core statements (no ORM unit-of-work flush per turn).
 CONVERSATIONS = cast(Table, Conversation.__table__)
@@ -59,21 +59,6 @@ WAKE_CHANNEL = "chatbook_wake"  # NOTIFY channel: new outbox rows to send
 ABANDONED = timedelta(seconds=60)  # a claimed message with no reply after this is processed again
 
 # The hot turn's statements, built once (core/db.py ``Prepared``: compiled once on SQLite).
-_OUTBOX_COLUMNS = (
-    "shop_id",
-    "channel",
-    "external_id",
-    "conversation_id",
-    "kind",
-    "body",
-    "status",
-    "attempts",
-    "next_attempt_at",
-    "created_at",
-    "needs_staff",
-)
-_TRANSCRIPT_IN = prepared_insert(TRANSCRIPT, ("conversation_id", "direction", "author", "text", "payload", "at"))
-_OUTBOX_IN = prepared_insert(OUTBOX, _OUTBOX_COLUMNS, returning=[OUTBOX.c.id])
 _STATE_SAVED = Prepared(
     update(CONVERSATIONS)
     .where(CONVERSATIONS.c.id == bindparam("b_id"))
@@ -344,7 +329,7 @@ class ConversationStore:
                     for reply in replies
                 ]
                 outbox_ids = await self._outbox_rows(uow, rows)
-            await uow.run_many(_TRANSCRIPT_IN, transcript)
+            await uow.run_many(TRANSCRIPT_INSERT, transcript)
             state = {"b_id": conv.id, "b_language": conv.language, "b_state": conv.state, "b_data": conv.data}
             await uow.run(_STATE_SAVED, {**state, "b_now": now})
             done = {"b_shop": shop_id, "b_channel": channel, "b_message": message_id}
@@ -364,7 +349,7 @@ class ConversationStore:
         """The replies' outbox rows, their ids in order (SQLite: one cheap INSERT each;
         elsewhere one executemany with RETURNING: one round trip)."""
         if uow.raw is not None:
-            return [(await uow.run(_OUTBOX_IN, row))[0][0] for row in rows]
+            return [(await uow.run(OUTBOX_INSERT, row))[0][0] for row in rows]
         result = await uow.conn.execute(insert(OUTBOX).returning(OUTBOX.c.id, sort_by_parameter_order=True), rows)
         return [row_id for (row_id,) in result]
 
