@@ -916,7 +916,7 @@ def understand(
     if when.found and _has(focus_norm, ("free", "空", "有位", "open slot", "slots")):
         intents.add(Intent.AVAILABILITY)  # "Is Tuesday afternoon free?"
     when = _request_when(r, when, today, lang, now)
-    pet, species, service = _subject(r, shop, pets)
+    pet, species, service, together = _subject(r, shop, pets)
     bath = service is None and shop.kind == "pet" and (_has(normalise(focus), BATH_WORDS) or needs[0])
     addons = _addons(_not_past_clauses(focus, today), shop)  # "上个月刚做过驱虫，这次就洗个澡": no deworming
     intents |= _booking_intents(norm, addons)
@@ -938,7 +938,7 @@ def understand(
         service=service,
         addons=addons,
         pet=about.pet,
-        pets=pets_together(focus, pets) if about.pet is not None and not _corrected_part(focus) else (),
+        pets=together if about.pet is not None else (),
         party=people_together(focus) if shop.kind == "optician" else (),
         new_pet_name=about.new_name,
         species=about.species,
@@ -1080,9 +1080,9 @@ _NOT_SPECIES = re.compile(
 
 def _subject(
     r: _Reading, shop: ShopConfig, pets: tuple[PetView, ...]
-) -> tuple[PetView | None, str | None, ServiceMention | None]:
-    """The pet on file, the species and the service named; after a correction cue, what follows wins
-    ("给旺财……不对，给咪咪约个洗澡")."""
+) -> tuple[PetView | None, str | None, ServiceMention | None, tuple[PetView, ...]]:
+    """The pet on file, the species and the service named, and the pets one request is for ("max
+    and bella"); after a correction cue, what follows wins ("给旺财……不对，给咪咪约个洗澡")."""
     corrected = _corrected_part(r.focus)
     pet = (_pet(corrected, pets) if corrected else None) or _pet(r.focus, pets) or _pet(r.fixed, pets)
     together = () if corrected else pets_together(r.focus, pets)
@@ -1094,7 +1094,7 @@ def _subject(
     service = service or _service(r.focus, shop, kind)
     if service is None and not r.long:
         service = _service(r.fixed, shop, kind)
-    return pet, species, service
+    return pet, species, service, together
 
 
 def _booking_intents(norm: str, addons: tuple[str, ...]) -> set[Intent]:
