@@ -55,6 +55,7 @@ class Draft:
     service: str | None = None
     category: str | None = None  # a service family resolved later by the pet's size (dog bath)
     bath: bool = False  # "a bath", for a pet whose species is not known yet (dog or cat bath)
+    among: list[str] = field(default_factory=list)  # "修剪一下" / "a trim": the services it may mean
     addons: list[str] = field(default_factory=list)
     child: bool | None = None  # whose exam (optician)
     next_people: list[str] = field(default_factory=list)  # "me and my son": "child" / "adult", booked next
@@ -108,7 +109,7 @@ class Draft:
                 values["action"] = Action(values["action"])
             except ValueError:
                 values["action"] = None
-        for key in ("addons", "alternatives", "next_pets", "next_people"):
+        for key in ("addons", "alternatives", "among", "next_pets", "next_people"):
             values[key] = list(values.get(key) or [])
         return cls(**values)
 

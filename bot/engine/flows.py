@@ -138,11 +138,14 @@ async def apply_frame(t: Turn, frame: Frame) -> bool:
 def _apply_service(t: Turn, frame: Frame) -> None:
     """The service, the exam's patient, the staff member and a series the message names."""
     d = t.draft
-    if frame.service is not None:
+    if frame.service is not None and frame.service.among:
+        if d.service not in frame.service.among:  # "修剪一下": grooming or the nails, asked
+            d.service, d.category, d.among = None, None, list(frame.service.among)
+    elif frame.service is not None:
         service, category = frame.service.service_id, frame.service.category
         other_category = category and category != d.category and not _in_category(t, category)
         if (service and service != d.service) or other_category:
-            d.service, d.category = service, category
+            d.service, d.category, d.among = service, category, []
     elif frame.bath and not _is_bath(t, d.service, d.category):
         d.service, d.category, d.bath = None, None, True  # "make that a bath instead"
     elif frame.child is not None and not d.service and not d.category and t.shop.kind == "optician":

@@ -389,33 +389,51 @@ def yes_no(text: str) -> bool | None:
 class ServiceMention:
     service_id: str | None = None  # a concrete service
     category: str | None = None  # or a category resolved later by the pet (dog bath -> size)
+    # or a word two services share in the shop's aliases ("修剪", "a trim"): the customer picks
+    among: tuple[str, ...] = ()
 
 
 def _alias_hits(norm: str, aliases: list[str]) -> int:
     """Length of the longest alias found in the text (0 when none)."""
-    best = 0
-    for alias in aliases:
-        a = normalise(alias)
-        if a and a in norm:
-            best = max(best, len(a))
-    return best
+    return max((len(a) for a in _found_aliases(norm, aliases)), default=0)
+
+
+def _found_aliases(norm: str, aliases: list[str]) -> set[str]:
+    return {a for a in (normalise(alias) for alias in aliases) if a and a in norm}
 
 
 def service_in(text: str, shop: ShopConfig) -> ServiceMention | None:
-    """The service (or service category) a message names, longest match first."""
+    """The service (or service category) a message names, longest match first.
+
+    A word the shop lists under two services ("修剪" for grooming and nail trims, "trim") names
+    neither: the mention holds both (``among``) and the customer is asked which, unless another
+    word of the message names one of them alone ("修剪一下豆豆的指甲")."""
     norm = normalise(text)
     if not norm:
         return None
-    best: tuple[int, ServiceMention] | None = None
+    found: list[tuple[ServiceMention, set[str]]] = []
     for category_id, category in shop.categories.items():
-        score = _alias_hits(norm, [*category.aliases, category.name.zh, category.name.en])
-        if score and (best is None or score > best[0]):
-            best = (score, ServiceMention(category=category_id))
+        hits = _found_aliases(norm, [*category.aliases, category.name.zh, category.name.en])
+        if hits:
+            found.append((ServiceMention(category=category_id), hits))
     for service_id, service in shop.services.items():
-        score = _alias_hits(norm, [*service.aliases, service.name.zh, service.name.en])
-        if score and (best is None or score > best[0]):
-            best = (score, ServiceMention(service_id=service_id))
-    return best[1] if best else None
+        hits = _found_aliases(norm, [*service.aliases, service.name.zh, service.name.en])
+        if hits:
+            found.append((ServiceMention(service_id=service_id), hits))
+    if not found:
+        return None
+    longest = max(len(a) for _, hits in found for a in hits)
+    best = [(m, hits) for m, hits in found if max(len(a) for a in hits) == longest]
+    if len(best) == 1:
+        return best[0][0]
+    shared = {a for i, (_, hits) in enumerate(best) for a in hits if any(a in h for _, h in best[:i] + best[i + 1 :])}
+    own = [m for m, hits in best if hits - shared]
+    if own:
+        return own[0]  # "a dog bath and a trim": the bath is named alone
+    services = tuple(m.service_id for m, _ in best if m.service_id)
+    if len(services) == len(best):
+        return ServiceMention(among=services)
+    return best[0][0]
 
 
 def bath_for_species(text: str, shop: ShopConfig, species: str | None) -> ServiceMention | None:

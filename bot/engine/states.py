@@ -109,7 +109,15 @@ class ChooseService(State):
     name = StateName.CHOOSE_SERVICE
 
     async def enter(self, t: Turn) -> None:
-        buttons: list[Button] = []
+        among = [s for s in t.draft.among if s in t.shop.services]
+        if len(among) > 1:  # "a trim": a haircut or the nails?
+            names = [t.service_name(s) for s in among]
+            buttons = [Button(name, f"svc:{s}") for s, name in zip(among, names, strict=True)]
+            noted = t.draft.want_day
+            day = t.t("info.day_noted", day=t.day_text(date.fromisoformat(noted))) if noted else ""
+            t.say(day + t.t("ask.service_among", first=names[0], second=names[1]), buttons)
+            return
+        buttons = []
         seen: set[str] = set()
         for service_id, service in t.shop.services.items():
             if service.category and service.category in t.shop.categories:
@@ -127,7 +135,7 @@ class ChooseService(State):
     async def on_payload(self, t: Turn, payload: str) -> bool:
         kind, _, value = payload.partition(":")
         if kind == "svc" and value in t.shop.services:
-            t.draft.service, t.draft.category = value, None
+            t.draft.service, t.draft.category, t.draft.among = value, None, []
         elif kind == "cat" and value in t.shop.categories:
             t.draft.category, t.draft.service = value, None
         else:
