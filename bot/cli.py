@@ -23,6 +23,7 @@ from bot.bootstrap import Services, bootstrap
 from bot.engine.store import ConversationState
 from bot.scheduler import start_scheduler
 from bot.web import build_app
+from core import faq_log
 from core.config import AppConfig, ConfigError, load_config
 from faq.cli import add_faq_commands
 
@@ -245,7 +246,7 @@ def cmd_faq_unanswered(args: argparse.Namespace) -> int:
     async def work(services: Services) -> int:
         if _known_shop(services, args.shop) is None:
             return 2
-        rows = await services.engine.unanswered(args.shop, limit=args.limit)
+        rows = await faq_log.unanswered(services.db, args.shop, limit=args.limit)
         if not rows:
             print(f"{args.shop}: no unanswered questions yet")
         for text, count in rows:

@@ -42,6 +42,7 @@ from bot.usecases import Refused, booking_actions, handoff
 from bot.usecases.day_view import day_view as bookings_between
 from bot.usecases.manual_booking import book_for_customer
 from bot.usecases.time_off import record_time_off
+from core import faq_log
 from core.availability import to_utc
 from core.config import WEEKDAYS, ShopConfig
 from core.customers import mask_phone
@@ -485,7 +486,7 @@ async def faq_status(request: web.Request) -> web.Response:
                 "entries": status.entries if status else 0,
                 "unanswered": [
                     {"text": g.text, "count": g.count, "variants": list(g.variants)}
-                    for g in group_unanswered(await services.engine.unanswered(shop_id, limit=200))
+                    for g in group_unanswered(await faq_log.unanswered(services.db, shop_id, limit=200))
                 ][:30],
             }
         )

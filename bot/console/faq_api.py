@@ -27,19 +27,18 @@ written. Registered by bot/console/__init__.py.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
 
 from bot.api import SERVICES_KEY, bad, json_error, text_field
 from bot.bootstrap import Services
 from bot.console.api import _body, _json, _shop
 from bot.console.auth import check_csrf, check_shop, require_session
 from bot.console.views import relative_name
-from core import audit
-from core.models import Conversation, TranscriptEntry
+from core import audit, faq_log
 from core.results import Actor
 from faq import FaqMatcher, group_unanswered
 from faq.learn import MAX_PHRASING
@@ -106,40 +105,23 @@ def _label(entry: Any, lang: str) -> str:
     return f"{entry.id} · {first}"[:120]
 
 
-def _known(matcher: FaqMatcher, entry_id: str, text: str) -> bool:
-    entry = matcher.faq.entry(entry_id)
-    return entry is not None and any(normalize(q) == normalize(text) for q in entry.questions)
+def _learnable(matcher: FaqMatcher) -> Callable[[str, str], bool]:
+    """An entry the FAQ still has, and a phrasing it does not know yet."""
+
+    def learnable(entry_id: str, text: str) -> bool:
+        entry = matcher.faq.entry(entry_id)
+        return entry is not None and not any(normalize(q) == normalize(text) for q in entry.questions)
+
+    return learnable
 
 
 async def tapped_suggestions(services: Services, shop_id: str, matcher: FaqMatcher) -> list[dict[str, Any]]:
-    """(question, tapped entry, count): a customer's text followed, in the same chat, by their tap on
-    a ``faq:<id>`` button, most frequent first; pairs the entry already knows are left out."""
+    """(question, tapped entry, count), most frequent first; pairs the entry already knows are left out."""
     since = services.clock.now() - timedelta(days=TAPPED_DAYS)
-    async with services.db.reading() as s:
-        rows = await s.execute(
-            select(TranscriptEntry.conversation_id, TranscriptEntry.text, TranscriptEntry.payload)
-            .join(Conversation, Conversation.id == TranscriptEntry.conversation_id)
-            .where(Conversation.shop_id == shop_id, TranscriptEntry.direction == "in", TranscriptEntry.at >= since)
-            .order_by(TranscriptEntry.id.desc())
-            .limit(TAPPED_ROWS)
-        )
-        found = list(rows)
-    found.reverse()  # oldest first, so "the message before the tap" is the previous row
-    counts: dict[tuple[str, str], int] = {}
-    last_text: dict[int, str] = {}
-    for conversation_id, text, payload in found:
-        pressed = payload.get("payload") if isinstance(payload, dict) else None
-        if isinstance(pressed, str) and pressed.startswith("faq:"):
-            question = last_text.pop(conversation_id, None)
-            entry_id = pressed[4:]
-            if question and matcher.faq.entry(entry_id) is not None and not _known(matcher, entry_id, question):
-                counts[(question, entry_id)] = counts.get((question, entry_id), 0) + 1
-        elif pressed is None and text:
-            last_text[conversation_id] = text
-        else:
-            last_text.pop(conversation_id, None)  # another button: the question was answered otherwise
-    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [{"text": text, "entry": entry_id, "count": count} for (text, entry_id), count in ordered[:LIST_LIMIT]]
+    tapped = await faq_log.tapped_suggestions(
+        services.db, shop_id, since, learnable=_learnable(matcher), rows=TAPPED_ROWS, limit=LIST_LIMIT
+    )
+    return [{"text": t.text, "entry": t.entry, "count": t.count} for t in tapped]
 
 
 async def learn_view(request: web.Request) -> web.Response:
@@ -152,7 +134,7 @@ async def learn_view(request: web.Request) -> web.Response:
     lang = lang if lang in STRINGS else "zh"
     matcher = _matcher(services, shop_id)
     unanswered = []
-    for group in group_unanswered(await services.engine.unanswered(shop_id, limit=200))[:LIST_LIMIT]:
+    for group in group_unanswered(await faq_log.unanswered(services.db, shop_id, limit=200))[:LIST_LIMIT]:
         candidates = [c.id for c in matcher.scores(group.text)[:3]]
         unanswered.append({"text": group.text, "count": group.count, "variants": list(group.variants),
                            "candidates": candidates})

@@ -30,6 +30,7 @@ from aiohttp import web
 from bot.api import SERVICES_KEY, bad
 from bot.calendar import CALENDAR_KEY
 from bot.console import auth
+from core import faq_log
 from core.calendar import CalendarService
 from core.i18n import language_tag
 from core.staff_accounts import Session
@@ -278,7 +279,7 @@ async def faq_page(request: web.Request, session: Session, shop_id: str) -> web.
                 "loaded": loaded,
                 # near-duplicates ("几点开门", "几点开门啊？") as one row with their total count
                 "unanswered": [(g.text, g.count) for g in
-                               group_unanswered(await services.engine.unanswered(sid, limit=200))][:30],
+                               group_unanswered(await faq_log.unanswered(services.db, sid, limit=200))][:30],
             }
         )
     return shell(request, session, shop_id, "faq.html", "faq", cards=cards, can_upload=session.account.is_admin)

@@ -18,9 +18,8 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from bot.engine import policy
@@ -31,6 +30,7 @@ from bot.engine.intents import (
 from bot.engine.store import ConversationStore
 from bot.engine.turn import Turn
 from bot.events import EventBus
+from core import faq_log
 from core.bookings import BookingService
 from core.clock import Clock
 from core.config import AppConfig, ShopConfig
@@ -38,7 +38,7 @@ from core.customers import CustomerDirectory
 from core.db import Database
 from core.i18n import language_tag
 from core.messages import IncomingMessage, OutgoingMessage
-from core.models import ConversationMode, UnansweredQuestion
+from core.models import ConversationMode
 from core.waitlist import Waitlist
 from faq import FaqMatcher, FaqRegistry
 
@@ -256,29 +256,7 @@ class Engine:
 
     async def record_unanswered(self, shop_id: str, text: str, best: str | None, score: int) -> None:
         """Kept for the shop's FAQ review, in the turn's unit of work (one statement)."""
-        async with self.db.unit_of_work() as uow:
-            await uow.conn.execute(
-                insert(cast(Table, UnansweredQuestion.__table__)).values(
-                    shop_id=shop_id,
-                    text=text[:500],
-                    normalized=normalise(text)[:500],
-                    best_entry=best,
-                    score=score,
-                    at=self.clock.now(),
-                )
-            )
-
-    async def unanswered(self, shop_id: str, limit: int = 50) -> list[tuple[str, int]]:
-        """What customers asked that the FAQ could not answer, most frequent first."""
-        async with self.db.reading() as s:
-            rows = await s.execute(
-                select(UnansweredQuestion.normalized, func.count(), func.max(UnansweredQuestion.text))
-                .where(UnansweredQuestion.shop_id == shop_id)
-                .group_by(UnansweredQuestion.normalized)
-                .order_by(func.count().desc(), UnansweredQuestion.normalized)
-                .limit(limit)
-            )
-            return [(text, int(count)) for _, count, text in rows]
+        await faq_log.record_unanswered(self.db, shop_id, text, normalise(text), best, score, self.clock.now())
 
 
 _CONTROL = dict.fromkeys(c for c in range(32) if chr(c) not in "\n\t")

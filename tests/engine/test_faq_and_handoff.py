@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from bot.bootstrap import Services
+from core import faq_log
 from core.models import ConversationMode
 from core.shop_facts import render_facts
 from tests.engine.conftest import (
@@ -248,7 +249,7 @@ async def test_unanswered_questions_are_recorded_for_the_shop(services: Services
     await chat.push(HELLO["zh"])
     await chat.push("你们卖汽车保险吗？")
     assert chat.replies[0].text == say("zh", "faq.none")
-    assert [text for text, _ in await services.engine.unanswered("pawspa")] == ["你们卖汽车保险吗？"]
+    assert [text for text, _ in await faq_log.unanswered(services.db, "pawspa")] == ["你们卖汽车保险吗？"]
 
 
 # ----------------------------------------------------------------------------- languages
