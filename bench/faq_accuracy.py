@@ -55,17 +55,19 @@ FAQ_FILES = {
     "kidsight": ROOT / "tests" / "faq" / "data" / "shops" / "kidsight.yaml",
     "barkbarn": ROOT / "tests" / "faq" / "data" / "shops" / "barkbarn.yaml",  # set 4
     "opticapoint": ROOT / "tests" / "faq" / "data" / "shops" / "opticapoint.yaml",  # set 4
+    "hopnest": ROOT / "tests" / "faq" / "data" / "shops" / "hopnest.yaml",  # set 5
 }
 EVAL_FILES: tuple[Path, ...] = (ROOT / "bench" / "faq_eval.yaml", ROOT / "bench" / "faq_eval_unseen.yaml",
               ROOT / "bench" / "faq_eval_unseen2.yaml", ROOT / "bench" / "faq_eval_unseen3.yaml",
-              ROOT / "bench" / "faq_eval_unseen4.yaml")
+              ROOT / "bench" / "faq_eval_unseen4.yaml", ROOT / "bench" / "faq_eval_unseen5.yaml")
 UNSEEN_1 = ("happytails", "lumen")  # faq_eval_unseen.yaml
 UNSEEN_2 = ("meowhaus", "visionplus")  # faq_eval_unseen2.yaml (written after the matcher)
 UNSEEN_3 = ("purrlane", "kidsight")  # faq_eval_unseen3.yaml (written 2026-12-02, session 2)
 UNSEEN_4 = ("barkbarn", "opticapoint")  # faq_eval_unseen4.yaml (written blind, 2026-12-02, session 4)
+UNSEEN_5 = ("hopnest",)  # faq_eval_unseen5.yaml (a small-animal groomer, 2026-12-02 session 6)
 SETS = {"unseen set 1": UNSEEN_1, "unseen set 2": UNSEEN_2, "unseen set 3": UNSEEN_3,
-        "unseen set 4": UNSEEN_4}
-UNSEEN: tuple[str, ...] = UNSEEN_1 + UNSEEN_2 + UNSEEN_3 + UNSEEN_4
+        "unseen set 4": UNSEEN_4, "unseen set 5": UNSEEN_5}
+UNSEEN: tuple[str, ...] = UNSEEN_1 + UNSEEN_2 + UNSEEN_3 + UNSEEN_4 + UNSEEN_5
 # Targets on unseen shops (issue 11).
 COST = 10.0  # one confident wrong answer is as bad as ten questions left unanswered
 # How the answer threshold is chosen on the shops fitted on: ("cost", _, _) maximises right -
