@@ -4,18 +4,24 @@ from the language catalogs; and the facts a WeChat template notice shows outside
 window (``notice_facts``, channels/wechat_templates.py).
 
 Pure: no database. The notifier (bot/notifier.py) sends them; the engine writes the shop-change
-apology again when a customer asks.
+apology again when a customer asks. A wave of reminders composes thousands of them at once
+(issue 10): the parts every notice of one visit time or one language shares (the local time in
+words, the button labels) are worked out once and kept (``_visit_words``, ``_reminder_labels``);
+``compose`` and ``notice_facts`` take any booking-like row (``NoticeBooking``), so the notifier
+passes plain Core rows, not ORM objects.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from channels.wechat_templates import notice_values
 from core.config import ShopConfig
 from core.i18n import Texts, texts
 from core.messages import Button, OutgoingMessage
-from core.models import Booking
 from core.results import BookingView
 
 NOTICES = (
@@ -28,18 +34,47 @@ NOTICES = (
 )  # sent whatever the booking's state
 
 
-def compose(kind: str, booking: Booking, shop: ShopConfig, pet_name: str | None, lang: str) -> OutgoingMessage:
+class NoticeBooking(Protocol):
+    """What a notice shows of a booking: an ORM ``Booking`` or a Core row with these columns."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def code(self) -> str: ...
+    @property
+    def service_id(self) -> str: ...
+    @property
+    def staff_id(self) -> str | None: ...
+    @property
+    def start_at(self) -> datetime: ...
+
+
+@lru_cache(maxsize=4096)
+def _visit_words(lang: str, start: datetime, tz: ZoneInfo) -> tuple[str, str, str]:
+    """A visit time as a notice says it: in words, as HH:MM, and ISO in the shop's zone."""
+    local = start.astimezone(tz)
+    return texts(lang).format_when(start, tz), local.strftime("%H:%M"), local.isoformat()
+
+
+@lru_cache(maxsize=64)
+def _reminder_labels(lang: str) -> tuple[str, str, str, str]:
+    """Confirm / reschedule / cancel, and the words for "any staff member"."""
+    t = texts(lang)
+    return t.t("reminder.confirm_button"), t.t("btn.reschedule"), t.t("btn.cancel_booking"), t.t("reminder.staff_any")
+
+
+def compose(kind: str, booking: NoticeBooking, shop: ShopConfig, pet_name: str | None, lang: str) -> OutgoingMessage:
     """The reminder text and buttons, from the language catalogs."""
     t: Texts = texts(lang)
+    confirm, reschedule, cancel, staff_any = _reminder_labels(t.lang)
     service = shop.services[booking.service_id].name.get(t.lang) if booking.service_id in shop.services else ""
-    staff = (
-        shop.staff[booking.staff_id].name.get(t.lang) if booking.staff_id in shop.staff else t.t("reminder.staff_any")
-    )
+    staff = shop.staff[booking.staff_id].name.get(t.lang) if booking.staff_id in shop.staff else staff_any
+    when, hhmm, _ = _visit_words(t.lang, booking.start_at, shop.tz)
     values = {
         "service": service,
         "pet": t.t("reminder.pet", pet=pet_name) if pet_name else "",
-        "when": t.format_when(booking.start_at, shop.tz),
-        "time": booking.start_at.astimezone(shop.tz).strftime("%H:%M"),
+        "when": when,
+        "time": hhmm,
         "staff": staff,
         "address": shop.address.get(t.lang),
         "code": booking.code,
@@ -60,14 +95,16 @@ def compose(kind: str, booking: Booking, shop: ShopConfig, pet_name: str | None,
     if kind in NOTICES:
         return OutgoingMessage(text, (Button(t.t("btn.book"), "m:book"),))
     buttons = (
-        Button(t.t("reminder.confirm_button"), f"rc:{booking.id}"),
-        Button(t.t("btn.reschedule"), f"rr:{booking.id}"),
-        Button(t.t("btn.cancel_booking"), f"rx:{booking.id}"),
+        Button(confirm, f"rc:{booking.id}"),
+        Button(reschedule, f"rr:{booking.id}"),
+        Button(cancel, f"rx:{booking.id}"),
     )
     return OutgoingMessage(text, buttons)
 
 
-def notice_facts(kind: str, booking: Booking, shop: ShopConfig, pet_name: str | None, lang: str) -> dict[str, str]:
+def notice_facts(
+    kind: str, booking: NoticeBooking, shop: ShopConfig, pet_name: str | None, lang: str
+) -> dict[str, str]:
     """What a WeChat template notice of this reminder may show (stored in the outbox row as
     ``notice``): names in the customer's language, the visit in the shop's wall clock, the code,
     and a short status from the catalogs (WeChat's "phrase" fields take Chinese only: ``status_zh``)."""

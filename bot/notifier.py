@@ -26,7 +26,6 @@ from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import raiseload
 
 from bot.notice_texts import NOTICES, compose, compose_shop_change, notice_facts
 from channels.wechat_templates import notice_kind
@@ -75,6 +74,23 @@ class Chat(NamedTuple):
     channel: str
     external_id: str
     language: str
+
+
+class BookingRow(NamedTuple):
+    """The columns of a booking a reminder is checked against and its notice shows."""
+
+    id: int
+    shop_id: str
+    code: str
+    customer_id: int | None
+    pet_id: int | None
+    service_id: str
+    staff_id: str | None
+    start_at: datetime
+    status: BookingStatus
+
+
+_BOOKING_ROWS = select(*(_BOOKINGS.c[name] for name in BookingRow._fields))
 
 
 class DueReminder(NamedTuple):
@@ -183,10 +199,12 @@ class ReminderDispatcher:
         async with self.db.reading() as s:  # the unit's own connection: a session for the ORM loads
             # The batch's bookings, chats and pets in three queries (not three per reminder).
             booking_ids = {r.booking_id for r in rows}
-            query = select(Booking).where(Booking.id.in_(booking_ids))
-            if not any(r.kind == "shop_change" for r in rows):  # only its message shows the add-ons
-                query = query.options(raiseload(Booking.addons), raiseload(Booking.resources))
-            bookings = {b.id: b for b in await s.scalars(query)}
+            bookings: dict[int, Booking | BookingRow]
+            if any(r.kind == "shop_change" for r in rows):  # only its message shows the add-ons: ORM objects
+                bookings = {b.id: b for b in await s.scalars(select(Booking).where(Booking.id.in_(booking_ids)))}
+            else:  # plain rows of the columns a notice reads (no ORM identity map, no instance state)
+                found_rows = await uow.conn.execute(_BOOKING_ROWS.where(_BOOKINGS.c.id.in_(booking_ids)))
+                bookings = {int(b.id): BookingRow(*b) for b in found_rows}
             chats = await self._chats(uow, bookings.values())
             pet_ids = {b.pet_id for b in bookings.values() if b.pet_id}
             pets = dict(list(await s.execute(select(Pet.id, Pet.name).where(Pet.id.in_(pet_ids))))) if pet_ids else {}
@@ -241,7 +259,7 @@ class ReminderDispatcher:
                 self.metrics.reminders_queued.labels(shop_id).inc(n)
 
     @staticmethod
-    async def _has_upcoming(s: AsyncSession, booking: Booking, now: datetime) -> bool:
+    async def _has_upcoming(s: AsyncSession, booking: Booking | BookingRow, now: datetime) -> bool:
         if booking.customer_id is None:
             return False
         found = await s.scalar(
@@ -260,7 +278,7 @@ class ReminderDispatcher:
         self,
         s: AsyncSession,
         reminder: DueReminder,
-        bookings: dict[int, Booking],
+        bookings: dict[int, Booking | BookingRow],
         chats: dict[tuple[str, int], Chat],
         pets: dict[int, str],
         closed: list[dict[str, Any]],
@@ -298,6 +316,7 @@ class ReminderDispatcher:
             return None
         pet_name = pets.get(booking.pet_id) if booking.pet_id else None
         if reminder.kind == "shop_change":
+            assert isinstance(booking, Booking)  # loaded as an ORM object for its add-ons
             options = await self.bookings.change_options(booking.shop_id, booking.id)
             message = compose_shop_change(BookingView.of(booking), shop, pet_name, conversation.language, options)
         else:

@@ -397,7 +397,10 @@ class OutboxMessage(Base):
     """A message to a customer that is not an inline reply: stored first, then delivered."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    # the delivery loop's fair claim reads only these (core/outbox.py claim_fair; migration 0010)
+    __table_args__ = (
+        Index("ix_outbox_claim", "status", "next_attempt_at", "channel", "shop_id", "external_id", "lease_until", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     shop_id: Mapped[str] = mapped_column(String(40))
