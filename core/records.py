@@ -124,6 +124,50 @@ class RecordChange:
         )
 
 
+# ------------------------------------------------------------------------------------------ vaccination validity
+
+VACCINATION_DEFAULT_YEARS = 1  # a vaccination with no recorded expiry counts this long after it was given
+
+
+def _years_later(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February in a year without one
+        return day.replace(year=day.year + years, day=28)
+
+
+def _counts_until(item: Any) -> tuple[date, date] | None:
+    """(given, last valid day) of a vaccination record or a pet, None when nothing is recorded."""
+    given = getattr(item, "given_on", None) or getattr(item, "vaccinated_on", None)
+    if not isinstance(given, date):
+        return None
+    expires = getattr(item, "expires_on", None) or getattr(item, "vaccination_expires_on", None)
+    if isinstance(expires, date):
+        return given, expires
+    return given, _years_later(given, VACCINATION_DEFAULT_YEARS)
+
+
+def vaccination_valid(pet_or_record: Any, on_date: date) -> bool:
+    """Does the vaccination on file count for a visit on ``on_date``?
+
+    ``pet_or_record``: a vaccination record (``given_on`` and ``expires_on``, e.g.
+    core/vaccinations.py ``VaccinationView`` or the ``Vaccination`` row), a pet (``vaccinated_on``
+    and, when it carries one, ``vaccination_expires_on``, e.g. core/customers.py ``PetView``), a
+    sequence of records (any one counting is enough), or None. The recorded expiry wins when there
+    is one, shorter or longer than a year; without it a vaccination counts until the same day one
+    year after it was given (29 Feb -> 28 Feb). Valid from the day it was given through the last
+    day, both included; a vaccination given after ``on_date`` does not count for that visit."""
+    if pet_or_record is None:
+        return False
+    if isinstance(pet_or_record, list | tuple):
+        return any(vaccination_valid(item, on_date) for item in pet_or_record)
+    span = _counts_until(pet_or_record)
+    if span is None:
+        return False
+    given, last = span
+    return given <= on_date <= last
+
+
 def pet_record(p: Pet) -> PetRecord:
     weight = round(p.weight_g / 1000, 3) if p.weight_g is not None else None
     return PetRecord(p.id, p.customer_id, p.name, p.species, p.breed, p.size, p.birth_date, weight, p.notes)
