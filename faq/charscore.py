@@ -297,6 +297,10 @@ class CharScorer:
         # math.fsum: the same total whatever order a set yields its features in (a scorer read
         # from the cache holds equal sets that may iterate differently)
         weights = self._weights
+        try:  # an FAQ text: every feature is in the index
+            return math.fsum(map(weights.__getitem__, features))
+        except KeyError:
+            pass
         parts: list[float] = []
         for feature in features:
             weight = weights.get(feature)
@@ -346,9 +350,11 @@ class CharScorer:
             common = text.features & question.text.features
             if not common:
                 continue
-            inter = math.fsum(weights[f] for f in common)
+            inter = math.fsum(map(weights.__getitem__, common))
             covered, recall = min(1.0, inter / total), min(1.0, inter / question.weight)
             sim = recall**alpha * covered ** (1.0 - alpha)
+            if sim <= best:  # the ratio only scales sim down (to 0.8-1.0 of it): cannot win
+                continue
             ratio = fuzz.ratio(text.canon, question.text.canon, processor=None, score_cutoff=30)
             best = max(best, sim * (0.8 + 0.2 * ratio / 100.0))
         missing = 1.0

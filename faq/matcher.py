@@ -485,6 +485,7 @@ class FaqMatcher:
         self._question_units: Sequence[Sequence[_Units]] = question_units
         # position -> its questions' content units with their weights, built when first needed
         self._questions: dict[int, list[tuple[tuple[frozenset[str], float], ...]]] = {}
+        self._faq_unit_weights: dict[tuple[frozenset[str], float], float] = {}
         self._ids = tuple(entry.id for entry in faq.entries)
 
     @property
@@ -529,6 +530,7 @@ class FaqMatcher:
         self._bm25 = Bm25Index.from_packed(state["bm25"])
         self._analyzer.known_concepts = self._concepts_used()
         self._questions = {}
+        self._faq_unit_weights = {}
         self._parts = _PackedParts(self)
         return self
 
@@ -548,10 +550,18 @@ class FaqMatcher:
         best = 0.0
         weighted = self._questions.get(position)
         if weighted is None:
-            weighted = self._questions[position] = [
-                pairs for units in self._question_units[position]
-                if (pairs := tuple((unit, self._unit_weight(unit, prior)) for unit, prior in units))
-            ]
+            cache = self._faq_unit_weights  # the FAQ's units recur across its entries
+            pairs_of: list[tuple[tuple[frozenset[str], float], ...]] = []
+            for units in self._question_units[position]:
+                pairs = []
+                for unit, prior in units:
+                    weight = cache.get((unit, prior))
+                    if weight is None:
+                        weight = cache[(unit, prior)] = self._unit_weight(unit, prior)
+                    pairs.append((unit, weight))
+                if pairs:
+                    pairs_of.append(tuple(pairs))
+            weighted = self._questions[position] = pairs_of
         for units in weighted:
             total = sum(w for _, w in units)
             if total:
@@ -586,9 +596,9 @@ class FaqMatcher:
         message_terms = set(analysis.terms)
         for item in pool.values():
             item.bm25 = bm25.get(item.position, 0.0)
-            doc = self._bm25.doc_terms(item.position)
+            doc = self._bm25.doc_terms(item.position).keys()
             known = sum(w for (unit, _), w in zip(analysis.units, weights, strict=True)
-                        if any(t in doc for t in unit))
+                        if not doc.isdisjoint(unit))
             item.coverage = known / total if total else 0.0
             item.uncovered = total - known
         by_coverage = sorted(pool.values(), key=lambda i: (-i.coverage, i.bm25_rank))

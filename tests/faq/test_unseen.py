@@ -71,3 +71,23 @@ def test_the_third_held_out_set_stays_where_it_was_measured() -> None:
     wrong = sum(r.decision == "answer" and r.entry_id != q["expect"] for q, r in inside) / len(inside)
     oos = sum(r.decision == "answer" for r in outside) / len(outside)
     assert right >= 0.57 and top3 >= 0.95 and wrong <= 0.015 and oos <= 0.03, (right, top3, wrong, oos)
+
+
+SET_5 = Path(__file__).resolve().parents[2] / "bench" / "faq_eval_unseen5.yaml"
+
+
+def test_the_fifth_held_out_set_stays_where_it_was_measured() -> None:
+    """bench/faq_eval_unseen5.yaml (hopnest: rabbits, guinea pigs, hamsters, chinchillas;
+    201 questions, 43 out of scope), written 2026-12-02 session 6 before that session's matcher
+    changes: first run 60.1% answered right, top-3 94.3%, wrong 0%, out of scope answered 7.0%
+    (bench/faq_accuracy.py, all shops loaded); with the small-animal lexicon sets 63.3% /
+    93.7% / 0% / 7.0%. Out of scope is above the issue's 3% (see bench/README.md)."""
+    items = yaml.safe_load(SET_5.read_text(encoding="utf-8"))["questions"]
+    matcher = _matcher("hopnest")
+    inside = [(q, matcher.match(q["text"])) for q in items if q["expect"]]
+    outside = [matcher.match(q["text"]) for q in items if not q["expect"]]
+    right = sum(r.decision == "answer" and r.entry_id == q["expect"] for q, r in inside) / len(inside)
+    top3 = sum(any(c.id == q["expect"] for c in r.candidates) for q, r in inside) / len(inside)
+    wrong = sum(r.decision == "answer" and r.entry_id != q["expect"] for q, r in inside) / len(inside)
+    oos = sum(r.decision == "answer" for r in outside) / len(outside)
+    assert right >= 0.62 and top3 >= 0.93 and wrong <= 0.01 and oos <= 0.08, (right, top3, wrong, oos)
