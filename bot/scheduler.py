@@ -2,7 +2,8 @@
 
 Jobs live in memory only (APScheduler's job stores must not be shared between processes: its
 docs say so, and a shared store double-fires). What a job does is decided by the database:
-the reminder claim picks who queues a reminder, the guarded UPDATE picks who expires a hold.
+the reminder claim picks who queues a reminder, the guarded UPDATE picks who expires a hold, the
+locked exam row and its audit row pick who sends a check-up recall (bot/usecases/recalls.py).
 Delivery is not a job: it is the loop ``Delivery.run`` (started by ``Services.start_workers``),
 woken the moment there is something to send. APScheduler's own INFO lines (two per second) are
 silenced: only its warnings reach the log.
@@ -17,12 +18,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.bootstrap import Services
 from bot.usecases import series as series_usecases
+from bot.usecases.recalls import DailyRecalls
 
 log = logging.getLogger(__name__)
 REMINDERS_EVERY_SECONDS = 1
 WAITLIST_EVERY_SECONDS = 30
 HOLD_SWEEP_EVERY_SECONDS = 60
 SERIES_EVERY_SECONDS = 3600
+RECALLS_EVERY_SECONDS = 300  # the opticians' daily check-up reminders: each shop runs once a day from its send_at
 
 
 # Reminders per transaction. On SQLite a batch runs on the event loop without a pause (inline
@@ -63,6 +66,7 @@ def start_scheduler(services: Services) -> AsyncIOScheduler:
         ("waitlist", services.waitlist.tick, [], WAITLIST_EVERY_SECONDS),
         ("hold-expiry", services.bookings.release_expired_holds, [], HOLD_SWEEP_EVERY_SECONDS),
         ("series", series_usecases.extend, [services.bookings], SERIES_EVERY_SECONDS),  # visits now in the horizon
+        ("eye-recalls", DailyRecalls().tick, [services], RECALLS_EVERY_SECONDS),
     ]
     for job_id, func, args, seconds in jobs:  # never two runs of one job at once in a process
         scheduler.add_job(func, "interval", args=args, seconds=seconds, id=job_id, max_instances=1, coalesce=True)

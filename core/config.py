@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from core.yamlsource import SourceIssue, YamlDocument, YamlSourceError, load_yaml
 
@@ -226,6 +226,22 @@ class EyeRecallRules(_Model):
     child_progressing_months: int = Field(default=3, ge=1, le=24)  # ...whose myopia grew since the last exam
     child_months: int = Field(default=12, ge=1, le=36)  # a child who is not short-sighted
     adult_months: int = Field(default=12, ge=1, le=60)
+    # Automatic recall reminders (bot/usecases/recalls.py, the scheduler's daily run at an optician):
+    # each person whose check-up is due gets ONE message in their latest chat, with a "book" button.
+    auto_send: bool = True  # an optician's recalls go out by themselves; false: staff send them from the console
+    send_at: ClockTime = time(10, 0)  # the shop's wall clock: the daily run, never before this...
+    send_until: ClockTime = time(19, 0)  # ...nor after this (a server down at send_at catches up the same day)
+    days_before: int = Field(default=7, ge=0, le=60)  # sent this many days before the recall date
+    max_overdue_days: int = Field(default=90, ge=0, le=3650)  # older recalls are left to staff (phone them)
+    # "service": a care reminder for a past exam, like the follow-up (no opt-in needed);
+    # "notices": only customers who opted in to the shop's news (customers.notices, "退订" opts out)
+    consent: Literal["service", "notices"] = "service"
+
+    @model_validator(mode="after")
+    def _send_window(self) -> EyeRecallRules:
+        if self.send_until <= self.send_at:
+            raise ValueError("send_until must be after send_at")
+        return self
 
 
 class ServiceConfig(_Model):

@@ -10,7 +10,10 @@ exam), other children and adults yearly; the shop's config ``eye_recall`` sets t
 ``recalls_due`` lists, for the optometrist, each person (the customer, or their child) whose
 latest exam's recall date has come or comes within a window; ``send_recall`` writes the check-up
 reminder to the customer's latest chat in their language (once per exam, in the audit trail
-as ``eye_record.recall_sent``, which names no eye values).
+as ``eye_record.recall_sent``, which names no eye values). ``send_due_recalls`` is the daily
+automatic run (bot/usecases/recalls.py): the same once-per-exam send, with a "book" button, to
+each person due within ``eye_recall.days_before`` days, held back by consent, a visit booked or
+a recent rebook nudge.
 Eye data is personal health data: only the shop's staff and the customer see it, and nothing
 here logs it.
 """
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -31,8 +34,8 @@ from core.clock import Clock
 from core.config import EyeRecallRules, ShopConfig
 from core.db import Database
 from core.i18n import texts
-from core.messages import OutgoingMessage
-from core.models import AuditEvent, Booking, Customer, EyeRecord
+from core.messages import Button, OutgoingMessage
+from core.models import ACTIVE_STATUSES, AuditEvent, Booking, Customer, EyeRecord, Reminder, ReminderStatus
 from core.ratings import latest_chat, queue_in_chat
 from core.records import MAX_NOTES, RecordChange, parse_day, recorded_by, text_value
 from core.results import Actor
@@ -612,10 +615,21 @@ class RecallRefused(Exception):
         self.reason = reason
 
 
-async def send_recall(db: Database, clock: Clock, shop: ShopConfig, shop_id: str, record_id: int, actor: Actor) -> int:
+async def send_recall(
+    db: Database,
+    clock: Clock,
+    shop: ShopConfig,
+    shop_id: str,
+    record_id: int,
+    actor: Actor,
+    *,
+    automatic: bool = False,
+) -> int:
     """Write the check-up reminder for exam ``record_id`` to the customer's latest chat (outbox row,
     transcript line and audit row in one transaction); returns the outbox id. LookupError: no
-    such exam at this shop; RecallRefused otherwise (once per exam: two staff at once send one)."""
+    such exam at this shop; RecallRefused otherwise (once per exam, whoever sends it: two staff at
+    once, staff and the daily run, or two server processes send one). ``automatic``: the daily
+    run's text (``recalls.auto*``) with a "book" button."""
     now = clock.now()
     async with db.transaction() as s:
         row = await s.scalar(select(EyeRecord).where(EyeRecord.id == record_id).with_for_update())
@@ -647,10 +661,139 @@ async def send_recall(db: Database, clock: Clock, shop: ShopConfig, shop_id: str
             raise RecallRefused("no_channel")
         record = exams[0]
         recall_on = recall_for(shop, record, exams[1] if len(exams) > 1 else None)
-        message = OutgoingMessage(recall_text(record, shop, conversation.language, recall_on))
-        outbox = queue_in_chat(
-            s, conversation, message, now, author=recorded_by(actor), extra={"eye_recall": record_id}
-        )
-        RecordChange(shop_id, row.customer_id, actor, now).note(s, RECALL_SENT, record_id)
+        if automatic:
+            message = auto_recall_message(record, shop, conversation.language, recall_on)
+        else:
+            message = OutgoingMessage(recall_text(record, shop, conversation.language, recall_on))
+        extra: dict[str, Any] = {"eye_recall": record_id, **({"automatic": True} if automatic else {})}
+        outbox = queue_in_chat(s, conversation, message, now, author=recorded_by(actor), extra=extra)
+        change = RecordChange(shop_id, row.customer_id, actor, now)
+        if automatic:
+            change.note(s, RECALL_SENT, record_id, automatic=True)
+        else:
+            change.note(s, RECALL_SENT, record_id)
         await s.flush()
         return outbox.id
+
+
+# ------------------------------------------------------------------------------------------ automatic recalls
+
+RECALL_BOOK_PAYLOAD = "m:book"  # the chat's "book" menu button: the booking form starts
+RECENT_NUDGE = timedelta(days=30)  # a "time for the next one?" nudge (rebook reminder) this recent stands in
+AUTO_ACTOR = "recall"  # Actor.system("recall"): who the audit trail names for the daily run
+
+
+def auto_recall_message(record: EyeRecordView, shop: ShopConfig, lang: str, recall_on: date) -> OutgoingMessage:
+    """The daily run's check-up reminder: when they (or their child) were examined, the month to
+    come back, and a "book" button (``recalls.*`` in the catalogs)."""
+    t = texts(lang)
+
+    def month(day: date) -> str:
+        return t.t("eye.month", year=day.year, month=t.list("format.months")[day.month - 1])
+
+    values = {"shop": shop.name.get(t.lang), "date": month(record.examined_on), "recall": month(recall_on)}
+    if record.patient_name:
+        text = t.t("recalls.auto_for", name=record.patient_name, **values)
+    else:
+        text = t.t("recalls.auto", **values)
+    return OutgoingMessage(text, (Button(t.t("recalls.book"), RECALL_BOOK_PAYLOAD),))
+
+
+@dataclass(frozen=True)
+class RecallRun:
+    """What one daily run did at one shop: exams it sent the reminder for, and the ones it left
+    (reason -> exam ids): ``no_consent``, ``booked`` (an upcoming visit), ``nudged`` (a rebook
+    nudge went out lately), ``too_old`` (overdue beyond ``max_overdue_days``: staff phone them),
+    ``no_channel``, ``already_sent`` (another process or staff were first) / ``not_latest``."""
+
+    sent: tuple[int, ...] = ()
+    left: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+def auto_recall_due(shop: ShopConfig, today: date, due: RecallDue) -> str | None:
+    """Why the daily run leaves this check-up alone (None: send it), by the list's facts alone."""
+    if due.reminded_at is not None:
+        return "already_sent"
+    if due.recall_on < today - timedelta(days=shop.eye_recall.max_overdue_days):
+        return "too_old"
+    return None
+
+
+async def _held_back(
+    db: Database, shop: ShopConfig, shop_id: str, customer_ids: Sequence[int], now: datetime
+) -> dict[int, str]:
+    """Customers the daily run does not write to today, and why (consent, a visit booked, a nudge)."""
+    if not customer_ids:
+        return {}
+    ids = list(set(customer_ids))
+    out: dict[int, str] = {}
+    async with db.reading() as s:
+        if shop.eye_recall.consent == "notices":
+            opted = set(
+                await s.scalars(select(Customer.id).where(Customer.id.in_(ids), Customer.notices.is_(True)))
+            )
+            out.update({cid: "no_consent" for cid in ids if cid not in opted})
+        booked = await s.scalars(
+            select(Booking.customer_id).where(
+                Booking.shop_id == shop_id,
+                Booking.customer_id.in_(ids),
+                Booking.status.in_(ACTIVE_STATUSES),
+                Booking.end_at > now,
+            )
+        )
+        for cid in booked:
+            if cid is not None:
+                out.setdefault(cid, "booked")
+        nudged = await s.scalars(
+            select(Booking.customer_id)
+            .join(Reminder, Reminder.booking_id == Booking.id)
+            .where(
+                Booking.shop_id == shop_id,
+                Booking.customer_id.in_(ids),
+                Reminder.kind == "rebook",
+                Reminder.status == ReminderStatus.QUEUED,
+                Reminder.queued_at >= now - RECENT_NUDGE,
+            )
+        )
+        for cid in nudged:
+            if cid is not None:
+                out.setdefault(cid, "nudged")
+    return out
+
+
+async def send_due_recalls(db: Database, clock: Clock, shop: ShopConfig, shop_id: str) -> RecallRun:
+    """The daily run at one shop: ONE check-up reminder (``send_recall``, ``automatic``) to each
+    person whose latest exam comes due within ``days_before`` days (or is overdue by at most
+    ``max_overdue_days``), unless the customer has not consented (``consent: notices``), has a
+    visit booked, or was nudged to rebook lately. Safe to run again, from any process: each exam
+    is reminded once, whoever sends it (the exam row is locked and the audit row checked in the
+    sending transaction)."""
+    now = clock.now()
+    rules = shop.eye_recall
+    today = now.astimezone(shop.tz).date()
+    due = await recalls_due(db, shop, shop_id, today, within_days=rules.days_before)
+    left: dict[str, list[int]] = {}
+    candidates: list[RecallDue] = []
+    for item in due:
+        reason = auto_recall_due(shop, today, item)
+        if reason is None:
+            candidates.append(item)
+        else:
+            left.setdefault(reason, []).append(item.record_id)
+    held = await _held_back(db, shop, shop_id, [c.customer_id for c in candidates], now)
+    sent: list[int] = []
+    actor = Actor.system(AUTO_ACTOR)
+    for item in candidates:
+        reason = held.get(item.customer_id)
+        if reason is None:
+            try:
+                await send_recall(db, clock, shop, shop_id, item.record_id, actor, automatic=True)
+            except RecallRefused as exc:
+                reason = exc.reason
+            except LookupError:  # deleted meanwhile (the customer asked to be forgotten)
+                reason = "not_latest"
+        if reason is None:
+            sent.append(item.record_id)
+        else:
+            left.setdefault(reason, []).append(item.record_id)
+    return RecallRun(tuple(sent), {k: tuple(v) for k, v in left.items()})
