@@ -33,7 +33,7 @@ them so the chat reply and the later notices say the same.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -41,6 +41,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import audit
 from core.availability import Slot
 from core.bookings import BookingRequest, BookingService, UnknownItem
 from core.config import ShopConfig
@@ -673,6 +674,173 @@ class SeriesService:
         booking_id = await self.visit_booking(shop_id, series_id, seq)
         return await self.bookings.reschedule(shop_id, booking_id, new_start, actor)
 
+    # ------------------------------------------------------------------ moving the whole series
+
+    async def move_rest(
+        self,
+        shop_id: str,
+        series_id: int,
+        actor: Actor,
+        *,
+        weekday: int | None = None,
+        local_time: str | None = None,
+        from_seq: int = 1,
+        choices: Mapping[int, datetime] | None = None,
+        keep_clashing: bool = False,
+    ) -> SeriesMove:
+        """Move every visit still ahead (from ``from_seq``) to a new weekday (weekly series only)
+        and/or local time, and the visits booked later with them. Each visit is one reschedule
+        (``BookingService.reschedule``: the same no-double-booking guarantee, its reminders
+        replanned), all in ONE unit of work: when a visit's new time is taken, nothing moves
+        (``applied`` False) and each clash is listed with the free starts nearest it that day;
+        staff then pick one per clash (``choices``: seq -> start) or ``keep_clashing`` (those keep
+        their time, the others move). Applied: the series keeps the new rhythm, the audit trail
+        has ``series.moved`` and the customer one message listing the new times.
+        SeriesError: not this shop's series (or it was cancelled); ValueError: a bad change."""
+        shop = self.bookings.shop(shop_id)
+        if weekday is not None and not 0 <= weekday <= 6:
+            raise ValueError("weekday must be 0 (Monday) to 6 (Sunday)")
+        if local_time is not None:
+            try:
+                hour, minute = (int(p) for p in local_time.split(":"))
+                time(hour, minute)
+            except ValueError:
+                raise ValueError("time must be HH:MM") from None
+            local_time = f"{hour:02d}:{minute:02d}"
+        picked = dict(choices or {})
+        now = self.clock.now()
+        try:
+            async with self.db.unit_of_work():
+                return await self._move(
+                    shop, shop_id, series_id, actor, weekday, local_time, from_seq, picked, keep_clashing, now
+                )
+        except _Clashed as clashed:  # the whole unit rolled back: nothing moved
+            return clashed.move
+
+    async def _move(
+        self,
+        shop: ShopConfig,
+        shop_id: str,
+        series_id: int,
+        actor: Actor,
+        weekday: int | None,
+        local_time: str | None,
+        from_seq: int,
+        picked: dict[int, datetime],
+        keep_clashing: bool,
+        now: datetime,
+    ) -> SeriesMove:
+        async with self.db.transaction() as s:
+            row = await s.scalar(
+                select(BookingSeries)
+                .where(BookingSeries.id == series_id, BookingSeries.shop_id == shop_id)
+                .with_for_update()
+            )
+            if row is None or row.status == "cancelled":
+                raise SeriesError(f"no series {series_id} to move at {shop_id}")
+            if weekday is not None and row.unit != "week":
+                raise ValueError("only a weekly series moves to another weekday")
+            plan = _plan(row)
+            ahead = list(
+                await s.execute(
+                    select(SeriesVisit.seq, SeriesVisit.planned_start, Booking.id, Booking.start_at)
+                    .join(Booking, Booking.id == SeriesVisit.booking_id)
+                    .where(
+                        SeriesVisit.series_id == series_id,
+                        SeriesVisit.seq >= from_seq,
+                        Booking.status.in_(ACTIVE_STATUSES),
+                        Booking.start_at > now,
+                    )
+                    .order_by(SeriesVisit.seq)
+                )
+            )
+        old_day = plan.first_day.weekday()
+        shift = 0
+        if weekday is not None:
+            shift = (weekday - old_day) % 7
+            shift = shift - 7 if shift > 3 else shift  # the nearer way: Tuesday -> Monday is one day back
+        new_time = local_time or plan.local_time
+        results: list[VisitMove] = []
+        for seq, planned_start, booking_id, start in ahead:
+            day = planned_start.astimezone(shop.tz).date() + timedelta(days=shift)
+            target = picked.get(seq) or local_start(shop, day, new_time)
+            if target == start:
+                results.append(VisitMove(seq, booking_id, start, target, "unchanged"))
+                continue
+            result = await self.bookings.reschedule(shop_id, booking_id, target, actor)
+            if isinstance(result, Booked):
+                results.append(VisitMove(seq, booking_id, start, result.booking.start, "moved"))
+                continue
+            reason = result.reason.value if isinstance(result, NotAllowed) else "taken"
+            nearest = await self._nearest(plan, target)
+            results.append(VisitMove(seq, booking_id, start, target, "clash", reason, nearest))
+        clashes = [r for r in results if r.outcome == "clash"]
+        if clashes and not keep_clashing:
+            raise _Clashed(SeriesMove(series_id, False, tuple(results)))
+        final = tuple(replace(r, outcome="kept") if r.outcome == "clash" else r for r in results)
+        async with self.db.transaction() as s:
+            row = await s.get(BookingSeries, series_id)
+            assert row is not None
+            before = {"weekday": old_day, "time": row.local_time}
+            row.first_day = row.first_day + timedelta(days=shift)
+            row.local_time = new_time
+            row.updated_at = now
+            for r in final:
+                if r.outcome == "moved":
+                    visit = await s.get(SeriesVisit, (series_id, r.seq))
+                    if visit is not None:
+                        visit.planned_start, visit.outcome = r.to_start, "booked"
+            audit.record(
+                s,
+                shop_id=shop_id,
+                customer_id=row.customer_id,
+                actor=actor,
+                now=now,
+                action="series.moved",
+                subject="series",
+                subject_id=series_id,
+                before=before,
+                after={"weekday": row.first_day.weekday(), "time": new_time},
+                moved=[r.seq for r in final if r.outcome == "moved"],
+                kept=[r.seq for r in final if r.outcome == "kept"],
+            )
+            moved = [r for r in final if r.outcome in ("moved", "kept")]
+            conversation = await latest_chat(s, shop_id, row.customer_id) if moved else None
+            if conversation is not None:
+                t = texts(conversation.language)
+                lines = [
+                    t.t("series_move.moved", interval=_recurrence(row).describe(t.lang), count=len(moved)),
+                    *(
+                        t.t(
+                            "series_move.line" if r.outcome == "moved" else "series_move.kept",
+                            n=r.seq,
+                            when=t.format_when(r.to_start if r.outcome == "moved" else r.from_start, shop.tz),
+                        )
+                        for r in moved
+                    ),
+                    t.t("series_move.end"),
+                ]
+                queue_in_chat(
+                    s,
+                    conversation,
+                    OutgoingMessage("\n".join(lines)),
+                    now,
+                    author="bot:series",
+                    extra={"series": series_id, "series_moved": True},
+                )
+        return SeriesMove(series_id, True, final)
+
+    async def _nearest(self, plan: _Plan, wanted: datetime) -> tuple[datetime, ...]:
+        """Up to three free starts nearest ``wanted`` on its day, else on the days around it."""
+        shop = self.bookings.shop(plan.shop_id)
+        try:
+            slots = await self.bookings.free_slots(
+                plan.shop_id, plan.service_id, wanted.astimezone(shop.tz).date(), addons=plan.addons
+            )
+        except UnknownItem:
+            return ()
+        return tuple(x.start for x in nearest_first(slots, wanted)[:3]) or await self._around(plan, wanted)
+
     # ------------------------------------------------------------------ notices for later visits
 
     async def _notify(self, series_id: int, visits: Sequence[VisitView]) -> None:
@@ -716,3 +884,50 @@ class _Plan:
     first_day: date
     local_time: str
     notes: str = ""  # the first booking's note for staff, carried onto every visit
+
+
+@dataclass(frozen=True)
+class VisitMove:
+    """One visit of a series move: ``moved`` (to ``to_start``), ``unchanged`` (already there),
+    ``clash`` (``to_start`` is taken or not allowed: ``reason``, ``alternatives`` nearest it; the
+    move was not applied) or ``kept`` (it clashed and stays at ``from_start``, the others moved)."""
+
+    seq: int
+    booking_id: int
+    from_start: datetime
+    to_start: datetime
+    outcome: Literal["moved", "unchanged", "clash", "kept"]
+    reason: str = ""
+    alternatives: tuple[datetime, ...] = ()
+
+    def as_json(self, tz: Any) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "booking": self.booking_id,
+            "from": self.from_start.astimezone(tz).isoformat(),
+            "to": self.to_start.astimezone(tz).isoformat(),
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "alternatives": [a.astimezone(tz).isoformat() for a in self.alternatives],
+        }
+
+
+@dataclass(frozen=True)
+class SeriesMove:
+    """What ``move_rest`` did: ``applied`` False means nothing moved (see the clashes)."""
+
+    series_id: int
+    applied: bool
+    visits: tuple[VisitMove, ...]
+
+    @property
+    def clashes(self) -> list[VisitMove]:
+        return [v for v in self.visits if v.outcome == "clash"]
+
+
+class _Clashed(Exception):
+    """Rolls a series move's unit of work back; carries what would have clashed."""
+
+    def __init__(self, move: SeriesMove) -> None:
+        super().__init__("series move clashed")
+        self.move = move

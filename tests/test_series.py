@@ -21,6 +21,7 @@ from bot.usecases import series as usecase
 from core.bookings import BookingRequest
 from core.clock import FixedClock
 from core.models import (
+    AuditEvent,
     Booking,
     BookingSeries,
     BookingStatus,
@@ -396,3 +397,90 @@ async def test_inside_the_turns_unit_of_work_it_commits_or_rolls_back_with_it(
     async with services.db.reading() as s:
         assert len(list(await s.scalars(select(BookingSeries)))) == 1
     assert await overlaps_in_database(services) == []
+
+
+# ------------------------------------------------------------------ moving a whole series (staff)
+
+SAT1, SAT2, SAT3 = date(2026, 11, 28), date(2026, 12, 5), date(2026, 12, 12)
+
+
+async def _weekly_bath(services: Services) -> tuple[int, int]:
+    """Ann's weekly small-dog bath, three Saturdays at 10:00; on the third Saturday both groomers
+    of small dogs are already busy at 14:00."""
+    await CollectingChannel(services.engine, "pawspa", user="ann", channel="web").push("hello")
+    ann = await services.customers.identify("pawspa", "web", "ann", display_name="Ann")
+    pet = await services.customers.add_pet(ann.id, name="Lucky", species="dog", size="small")
+    for groomer in ("xiaomei", "ajie"):
+        taken = await services.bookings.book(
+            BookingRequest("pawspa", "dog_bath_small", at(SAT3, "14:00"), staff_id=groomer), Actor.staff("mei")
+        )
+        assert isinstance(taken, Booked)
+    first = await services.bookings.book(
+        BookingRequest("pawspa", "dog_bath_small", at(SAT1, "10:00"), customer_id=ann.id, pet_id=pet.id),
+        Actor.staff("mei"),
+    )
+    assert isinstance(first, Booked)
+    started = await SeriesService(services.bookings).start(
+        "pawspa", first.booking.id, Recurrence(1, "week", count=3), Actor.staff("mei")
+    )
+    assert [v.outcome for v in started.visits] == ["booked", "booked", "booked"]
+    return ann.id, started.series.id
+
+
+async def _starts(services: Services, series_id: int) -> list[str]:
+    view = await SeriesService(services.bookings).get("pawspa", series_id)
+    assert view is not None
+    return [
+        v.booking.start.astimezone(SHANGHAI).strftime("%m-%d %H:%M") for v in view.visits if v.booking is not None
+    ]
+
+
+async def test_moving_a_series_with_a_clash_moves_nothing_and_names_it(services: Services) -> None:
+    ann, series_id = await _weekly_bath(services)
+    moved = await usecase.move_rest(services.bookings, "pawspa", series_id, Actor.staff("mei"), local_time="14:00")
+    assert not moved.applied
+    assert [(v.seq, v.outcome) for v in moved.visits] == [(1, "moved"), (2, "moved"), (3, "clash")]
+    [clash] = moved.clashes
+    assert clash.to_start == at(SAT3, "14:00") and clash.alternatives  # the nearest free starts that day
+    assert all(a.astimezone(SHANGHAI).date() == SAT3 for a in clash.alternatives)
+    assert [hhmm(a) for a in clash.alternatives] == ["15:30", "12:30", "16:00"]  # nearest first (bath 60 + buffer)
+    assert await _starts(services, series_id) == ["11-28 10:00", "12-05 10:00", "12-12 10:00"]  # nothing half-done
+    async with services.db.reading() as s:
+        told = [m for m in await s.scalars(select(OutboxMessage)) if m.body.get("series_moved")]
+    assert told == []
+
+    pick = clash.alternatives[0]  # staff choose an alternative for the clashing visit
+    done = await usecase.move_rest(
+        services.bookings, "pawspa", series_id, Actor.staff("mei"), local_time="14:00", choices={3: pick}
+    )
+    assert done.applied and [v.outcome for v in done.visits] == ["moved", "moved", "moved"]
+    assert await _starts(services, series_id) == ["11-28 14:00", "12-05 14:00", f"12-12 {hhmm(pick)}"]
+    assert await overlaps_in_database(services) == []
+    view = await SeriesService(services.bookings).get("pawspa", series_id)
+    assert view is not None and view.local_time == "14:00"
+    async with services.db.reading() as s:
+        told = [m for m in await s.scalars(select(OutboxMessage)) if m.body.get("series_moved")]
+        events = list(await s.scalars(select(AuditEvent).where(AuditEvent.action == "series.moved")))
+    assert len(told) == 1 and told[0].external_id == "ann" and told[0].body["text"].count("\n") == 4
+    [event] = events
+    assert (event.customer_id, event.subject_id, event.actor_id) == (ann, series_id, "mei")
+    assert event.details["before"] == {"weekday": 5, "time": "10:00"}
+    assert event.details["after"] == {"weekday": 5, "time": "14:00"} and event.details["moved"] == [1, 2, 3]
+
+
+async def test_keep_the_clashing_visit_and_move_to_another_weekday(services: Services) -> None:
+    _ann, series_id = await _weekly_bath(services)
+    kept = await usecase.move_rest(
+        services.bookings, "pawspa", series_id, Actor.staff("mei"), local_time="14:00", keep_clashing=True
+    )
+    assert kept.applied and [v.outcome for v in kept.visits] == ["moved", "moved", "kept"]
+    assert await _starts(services, series_id) == ["11-28 14:00", "12-05 14:00", "12-12 10:00"]
+
+    sunday = await usecase.move_rest(services.bookings, "pawspa", series_id, Actor.staff("mei"), weekday=6)
+    assert sunday.applied
+    assert await _starts(services, series_id) == ["11-29 14:00", "12-06 14:00", "12-13 14:00"]
+    assert await overlaps_in_database(services) == []
+    with pytest.raises(ValueError):
+        await usecase.move_rest(services.bookings, "pawspa", series_id, Actor.staff("mei"), local_time="25:00")
+    with pytest.raises(usecase.SeriesError):
+        await usecase.move_rest(services.bookings, "clearsight", series_id, Actor.staff("wang"), local_time="11:00")

@@ -12,12 +12,16 @@ For the engine (the hook is the lead's, in ``bot/engine/flows.py``):
 - ``cancel_rest_in_chat(bookings, shop_id, booking_id, customer_id, lang)`` when the customer
   cancels "this one and the rest" of a series; None when the booking is in none of theirs.
 
-For the console: ``series_of_customer``, ``cancel_rest``. For the periodic job: ``extend``.
+For the console: ``series_of_customer``, ``cancel_rest``, ``move_rest`` (every visit still ahead to
+a new weekday / time, all or nothing unless staff keep the clashing ones). For the periodic job:
+``extend``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from core.bookings import BookingService
 from core.i18n import texts
@@ -27,6 +31,7 @@ from core.series import (
     PREFIX,
     Recurrence,
     SeriesError,
+    SeriesMove,
     SeriesService,
     SeriesView,
     VisitView,
@@ -43,6 +48,7 @@ __all__ = [
     "cancel_rest_in_chat",
     "continue_series",
     "extend",
+    "move_rest",
     "series_of_customer",
 ]
 
@@ -107,6 +113,34 @@ async def cancel_rest(
 ) -> list[BookingView]:
     """Cancel the series' visits from ``from_seq`` on (SeriesError: not this shop's series)."""
     return await SeriesService(bookings).cancel_rest(shop_id, series_id, actor, from_seq=from_seq)
+
+
+async def move_rest(
+    bookings: BookingService,
+    shop_id: str,
+    series_id: int,
+    actor: Actor,
+    *,
+    weekday: int | None = None,
+    local_time: str | None = None,
+    from_seq: int = 1,
+    choices: Mapping[int, datetime] | None = None,
+    keep_clashing: bool = False,
+) -> SeriesMove:
+    """Staff move a whole series (every visit still ahead) to another weekday and/or time: each
+    visit under the booking guarantee, in one unit of work; clashes come back one by one with the
+    nearest free starts and nothing moved, until staff choose for each or keep those as they are
+    (SeriesError: not this shop's series; ValueError: a bad weekday or time)."""
+    return await SeriesService(bookings).move_rest(
+        shop_id,
+        series_id,
+        actor,
+        weekday=weekday,
+        local_time=local_time,
+        from_seq=from_seq,
+        choices=choices,
+        keep_clashing=keep_clashing,
+    )
 
 
 async def cancel_rest_in_chat(
