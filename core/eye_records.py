@@ -729,9 +729,7 @@ async def _held_back(
     out: dict[int, str] = {}
     async with db.reading() as s:
         if shop.eye_recall.consent == "notices":
-            opted = set(
-                await s.scalars(select(Customer.id).where(Customer.id.in_(ids), Customer.notices.is_(True)))
-            )
+            opted = set(await s.scalars(select(Customer.id).where(Customer.id.in_(ids), Customer.notices.is_(True))))
             out.update({cid: "no_consent" for cid in ids if cid not in opted})
         booked = await s.scalars(
             select(Booking.customer_id).where(

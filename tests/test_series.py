@@ -430,9 +430,7 @@ async def _weekly_bath(services: Services) -> tuple[int, int]:
 async def _starts(services: Services, series_id: int) -> list[str]:
     view = await SeriesService(services.bookings).get("pawspa", series_id)
     assert view is not None
-    return [
-        v.booking.start.astimezone(SHANGHAI).strftime("%m-%d %H:%M") for v in view.visits if v.booking is not None
-    ]
+    return [v.booking.start.astimezone(SHANGHAI).strftime("%m-%d %H:%M") for v in view.visits if v.booking is not None]
 
 
 async def test_moving_a_series_with_a_clash_moves_nothing_and_names_it(services: Services) -> None:
@@ -484,3 +482,24 @@ async def test_keep_the_clashing_visit_and_move_to_another_weekday(services: Ser
         await usecase.move_rest(services.bookings, "pawspa", series_id, Actor.staff("mei"), local_time="25:00")
     with pytest.raises(usecase.SeriesError):
         await usecase.move_rest(services.bookings, "clearsight", series_id, Actor.staff("wang"), local_time="11:00")
+
+
+async def test_console_moves_a_series_or_names_each_clash(services: Services) -> None:
+    _ann, series_id = await _weekly_bath(services)
+    path = f"/api/console/records/series/{series_id}/move"
+    async with console_staff(services, ("mei", "pawspa"), ("wang", "clearsight")) as (mei, wang):
+        assert (await wang.post(path, {"time": "14:00"}))[0] == 403  # another shop's series
+        assert (await mei.post(path, {"time": "14:00"}, csrf=False))[0] == 403
+        for bad_body, field in (({"weekday": 7}, "weekday"), ({}, "time"), ({"time": "2pm"}, "time")):
+            status, body = await mei.post(path, bad_body)
+            assert status == 400 and body["field"] == field, bad_body
+        status, body = await mei.post(path, {"time": "14:00"})
+        assert status == 409 and body["applied"] is False
+        assert [(v["seq"], v["outcome"]) for v in body["visits"]] == [(1, "moved"), (2, "moved"), (3, "clash")]
+        clash = body["visits"][2]
+        assert clash["to"].startswith("2026-12-12T14:00") and clash["alternatives"][0].startswith("2026-12-12T15:30")
+        assert await _starts(services, series_id) == ["11-28 10:00", "12-05 10:00", "12-12 10:00"]
+        status, body = await mei.post(path, {"time": "14:00", "choices": {"3": clash["alternatives"][0]}})
+        assert status == 200 and body["applied"] is True
+        assert await _starts(services, series_id) == ["11-28 14:00", "12-05 14:00", "12-12 15:30"]
+        assert (await mei.post("/api/console/records/series/99999/move", {"time": "11:00"}))[0] == 404

@@ -16,13 +16,18 @@ everywhere in the console (bot/console/auth.py): a record of another shop is a 4
     POST /eye_records/{id}/send        the plain-language summary to the customer's latest chat
     POST /series/{id}/cancel_rest      {from_seq?}: cancel a recurring series' visits from that one on
                                        (the customer page lists each series with its visits)
+    POST /series/{id}/move             {weekday? 0-6 (Mon-Sun, weekly series), time? "HH:MM", choices?
+                                        {seq: ISO start}, keep_clashing?}: every visit still ahead moved;
+                                       200 {applied: true, visits} or 409 clash {applied: false, visits:
+                                       each with outcome moved|unchanged|clash|kept and alternatives}
     GET  /recalls?shop=&within=        everyone due for an eye check-up (overdue or within N days,
                                        default 30): name, last exam date, recall date and rule, no values
     POST /eye_records/{id}/recall      the check-up reminder to the customer's latest chat, once per exam
                                        (409 already_sent | not_latest, 422 no_channel)
 
-Bad input is a 400 naming the field (core's RecordError); eye answers are never cached
-(Cache-Control: no-store) and nothing here logs a record's values.
+The queries live in the application layer (bot/usecases/records.py, series.py): this module
+parses, checks the shop and renders. Bad input is a 400 naming the field (core's RecordError);
+eye answers are never cached (Cache-Control: no-store) and nothing here logs a record's values.
 """
 
 from __future__ import annotations
@@ -32,21 +37,19 @@ from datetime import datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import func, or_, select
 
 from bot.api import SERVICES_KEY, bad, int_id, json_error, parse_date, text_field
 from bot.bootstrap import Services
 from bot.console.api import _body, _json, _shop, _today
 from bot.console.auth import check_csrf, check_shop, require_session
+from bot.usecases import records as usecase_records
 from bot.usecases import series as series_usecases
 from core import eye_records, records, vaccinations
 from core.audit import RecordError, trail
 from core.customers import mask_phone
 from core.i18n import LANGS
-from core.messages import OutgoingMessage
-from core.models import Booking, BookingSeries, BookingStatus, Customer, EyeRecord, Pet, Vaccination
-from core.records import RecordChange
-from core.results import Actor, Booked, NotAllowed
+from core.models import Booking, BookingSeries, Customer, EyeRecord, Pet, Vaccination
+from core.results import Actor, NotAllowed
 from core.series import SeriesError
 from core.staff_accounts import Session
 
@@ -68,27 +71,22 @@ async def _changing(request: web.Request) -> tuple[Services, Session]:
     return request.app[SERVICES_KEY], session
 
 
+_KINDS: dict[Any, usecase_records.Owned] = {
+    Customer: "customer",
+    Pet: "pet",
+    Vaccination: "vaccination",
+    Booking: "booking",
+    EyeRecord: "eye_record",
+    BookingSeries: "series",
+}
+
+
 async def _shop_of(services: Services, model: Any, object_id: int, what: str) -> str:
     """The shop an object belongs to (404 when there is none)."""
-    async with services.db.reading() as s:
-        if model is Customer:
-            shop_id = await s.scalar(select(Customer.shop_id).where(Customer.id == object_id))
-        elif model is Pet:
-            shop_id = await s.scalar(
-                select(Customer.shop_id).join(Pet, Pet.customer_id == Customer.id).where(Pet.id == object_id)
-            )
-        elif model is Vaccination:
-            shop_id = await s.scalar(
-                select(Customer.shop_id)
-                .join(Pet, Pet.customer_id == Customer.id)
-                .join(Vaccination, Vaccination.pet_id == Pet.id)
-                .where(Vaccination.id == object_id)
-            )
-        else:
-            shop_id = await s.scalar(select(model.shop_id).where(model.id == object_id))
+    shop_id = await usecase_records.shop_of(services.db, _KINDS[model], object_id)
     if shop_id is None:
         raise json_error(404, "not_found", f"no such {what}")
-    return str(shop_id)
+    return shop_id
 
 
 async def _scoped(request: web.Request, session: Session, model: Any, what: str) -> tuple[int, str]:
@@ -114,73 +112,16 @@ async def find_customers(request: web.Request) -> web.Response:
     check_shop(session, shop_id)
     shop = _shop(services, shop_id)
     q = text_field(dict(request.query), "q", max_len=100)
-    query = select(Customer).where(Customer.shop_id == shop_id)
-    if q:
-        digits = "".join(c for c in q if c.isdigit())
-        like = f"%{q.replace('%', '').replace('_', '')}%"
-        match = [Customer.display_name.ilike(like)]
-        if len(digits) >= 3:
-            match.append(Customer.phone.like(f"%{digits}%"))
-        query = query.where(or_(*match))
-    async with services.db.reading() as s:
-        rows = list(await s.scalars(query.order_by(Customer.id.desc()).limit(MAX_RESULTS)))
-        pets = dict(
-            (
-                await s.execute(
-                    select(Pet.customer_id, func.count())
-                    .where(Pet.customer_id.in_([c.id for c in rows]))
-                    .group_by(Pet.customer_id)
-                )
-            ).all()
-        )
+    rows = await usecase_records.find_customers(services.db, shop_id, q, limit=MAX_RESULTS)
     return _private(
         _json(
             {
                 "shop": shop_id,
                 "shop_kind": shop.kind,
-                "customers": [
-                    {
-                        "id": c.id,
-                        "name": c.display_name,
-                        "phone": mask_phone(c.phone),
-                        "pets": int(pets.get(c.id, 0)),
-                    }
-                    for c in rows
-                ],
+                "customers": [{"id": c.id, "name": c.name, "phone": mask_phone(c.phone), "pets": c.pets} for c in rows],
             }
         )
     )
-
-
-async def _booking_rows(services: Services, customer_id: int) -> list[dict[str, Any]]:
-    async with services.db.reading() as s:
-        rows = list(
-            await s.scalars(
-                select(Booking)
-                .where(Booking.customer_id == customer_id, Booking.status != BookingStatus.EXPIRED)
-                .order_by(Booking.start_at.desc())
-                .limit(30)
-            )
-        )
-    out = []
-    for b in rows:
-        shop = services.config.shops.get(b.shop_id)
-        tz = shop.tz if shop else None
-        out.append(
-            {
-                "id": b.id,
-                "code": b.code,
-                "service": b.service_id,
-                "service_name": shop.services[b.service_id].name.model_dump()
-                if shop and b.service_id in shop.services
-                else None,
-                "start": b.start_at.astimezone(tz).isoformat() if tz else b.start_at.isoformat(),
-                "status": b.status.value,
-                "pet_id": b.pet_id,
-                "notes": b.notes,  # for staff; the console writes it as text
-            }
-        )
-    return out
 
 
 async def _series_rows(services: Services, shop_id: str, customer_id: int) -> list[dict[str, Any]]:
@@ -258,7 +199,7 @@ async def customer_records(request: web.Request) -> web.Response:
                 "eye_records": [
                     _eye_json(services, shop_id, customer.language, r, eye_records.previous_of(eyes, r)) for r in eyes
                 ],
-                "bookings": await _booking_rows(services, customer_id),
+                "bookings": await usecase_records.recent_bookings(services.db, services.config, customer_id),
                 "series": await _series_rows(services, shop_id, customer_id),
                 "trail": [
                     {**e.as_json(), "at": e.at.astimezone(shop.tz).isoformat()}  # shown in the shop's zone
@@ -333,13 +274,12 @@ async def visit(request: web.Request) -> web.Response:
     services = request.app[SERVICES_KEY]
     booking_id, shop_id = await _scoped(request, session, Booking, "booking")
     shop = _shop(services, shop_id)
-    async with services.db.reading() as s:
-        booking = await s.get(Booking, booking_id)
+    booking = await usecase_records.visit_facts(services.db, booking_id)
     assert booking is not None
     notes = await records.visit_notes_for(services.db, shop_id, booking_id)
     last = None
     if booking.customer_id is not None:
-        before = booking.start_at.astimezone(shop.tz).date()
+        before = booking.start.astimezone(shop.tz).date()
         found = await records.last_visit_notes(
             services.db, shop, shop_id, booking.customer_id, booking.service_id, pet_id=booking.pet_id, before=before
         )
@@ -360,25 +300,15 @@ async def visit(request: web.Request) -> web.Response:
 async def complete(request: web.Request) -> web.Response:
     services, session = await _changing(request)
     booking_id, shop_id = await _scoped(request, session, Booking, "booking")
-    shop = _shop(services, shop_id)
+    _shop(services, shop_id)
     data = await _body(request)
     try:
-        records.parse_visit_fields(data)  # a bad field stops it before the visit is marked
-    except RecordError as exc:
+        done = await usecase_records.complete_visit(services, shop_id, booking_id, data, _actor(session))
+    except RecordError as exc:  # a bad field stops it before the visit is marked
         raise _record_error(exc) from None
-    async with services.db.reading() as s:
-        booking = await s.get(Booking, booking_id)
-    assert booking is not None
-    if booking.status != BookingStatus.COMPLETED:
-        result = await services.bookings.mark_attendance(shop_id, booking_id, "completed", _actor(session))
-        if isinstance(result, NotAllowed):
-            return _json({"ok": False, "error": result.reason.value, "message": result.detail}, status=422)
-        assert isinstance(result, Booked)
-    notes = await records.record_visit_notes(
-        services.db, services.clock, shop, shop_id, booking_id, data, _actor(session)
-    )
-    await services.events.publish({"type": "booking", "shop": shop_id})
-    return _private(_json({"ok": True, "notes": notes.as_json()}))
+    if isinstance(done, NotAllowed):
+        return _json({"ok": False, "error": done.reason.value, "message": done.detail}, status=422)
+    return _private(_json({"ok": True, "notes": done.as_json()}))
 
 
 # ----------------------------------------------------------------------------- eye records
@@ -412,32 +342,19 @@ async def add_eye_record(request: web.Request) -> web.Response:
 async def update_eye_record(request: web.Request) -> web.Response:
     services, session = await _changing(request)
     record_id, shop_id = await _scoped(request, session, EyeRecord, "eye record")
-    async with services.db.reading() as s:
-        customer_id = await s.scalar(select(EyeRecord.customer_id).where(EyeRecord.id == record_id))
+    customer_id = await usecase_records.eye_record_owner(services.db, record_id)
     assert customer_id is not None
-    return await _save_exam(request, session, int(customer_id), shop_id, record_id)
+    return await _save_exam(request, session, customer_id, shop_id, record_id)
 
 
 async def send_eye_record(request: web.Request) -> web.Response:
     """The exam result in plain words, to the customer's latest chat, in their language."""
     services, session = await _changing(request)
     record_id, shop_id = await _scoped(request, session, EyeRecord, "eye record")
-    shop = _shop(services, shop_id)
-    async with services.db.reading() as s:
-        customer_id = await s.scalar(select(EyeRecord.customer_id).where(EyeRecord.id == record_id))
-    assert customer_id is not None
-    exams = await eye_records.eye_records_of(services.db, shop_id, int(customer_id))
-    record = next(r for r in exams if r.id == record_id)
-    conv = await services.store.latest_conversation(shop_id, int(customer_id))
-    if conv is None:
+    _shop(services, shop_id)
+    outbox_id = await usecase_records.send_eye_summary(services, shop_id, record_id, _actor(session))
+    if outbox_id is None:
         raise json_error(422, "no_channel", "the customer has no chat with us: give them the printout")
-    recall = eye_records.recall_for(shop, record, eye_records.previous_of(exams, record))
-    text = eye_records.eye_summary(record, conv.language, recall_on=recall)
-    outbox_id = await services.store.enqueue(conv, OutgoingMessage(text), author=f"staff:{session.account.username}")
-    async with services.db.transaction() as s:
-        RecordChange(shop_id, int(customer_id), _actor(session), services.clock.now()).note(
-            s, "eye_record.sent", record_id
-        )
     return _json({"ok": True, "outbox_id": outbox_id})
 
 
@@ -517,6 +434,63 @@ async def cancel_series_rest(request: web.Request) -> web.Response:
     return _json({"series": series_id, "cancelled": [b.id for b in cancelled]})
 
 
+def _move_input(data: dict[str, Any], tz: Any) -> dict[str, Any]:
+    """The move's fields, checked at the edge (400 naming the field)."""
+    weekday = data.get("weekday")
+    if weekday in (None, ""):
+        weekday = None
+    elif isinstance(weekday, bool) or not str(weekday).isdigit() or not 0 <= int(str(weekday)) <= 6:
+        raise bad("weekday", "must be 0 (Monday) to 6 (Sunday)", "bad_record")
+    hhmm = data.get("time") or None
+    if hhmm is not None and (not isinstance(hhmm, str) or len(hhmm) != 5 or hhmm[2] != ":"):
+        raise bad("time", "must be HH:MM", "bad_record")
+    if weekday is None and hhmm is None:
+        raise bad("time", "give a new weekday or time", "bad_record")
+    raw = data.get("choices") or {}
+    if not isinstance(raw, dict) or len(raw) > 100:
+        raise bad("choices", "must map visit numbers to start times", "bad_record")
+    choices: dict[int, datetime] = {}
+    for seq, start in raw.items():
+        try:
+            when = datetime.fromisoformat(str(start))
+        except ValueError:
+            raise bad("choices", f"visit {str(seq)[:8]}: not a time", "bad_record") from None
+        if not str(seq).isdigit() or when.tzinfo is None:
+            raise bad("choices", "must map visit numbers to start times with their offset", "bad_record")
+        choices[int(str(seq))] = when
+    keep = data.get("keep_clashing", False)
+    if not isinstance(keep, bool):
+        raise bad("keep_clashing", "must be true or false", "bad_record")
+    return {
+        "weekday": int(str(weekday)) if weekday is not None else None,
+        "local_time": hhmm,
+        "choices": choices,
+        "keep_clashing": keep,
+    }
+
+
+async def move_series(request: web.Request) -> web.Response:
+    """Move every visit still ahead of a series to a new weekday and/or time (all or nothing,
+    unless ``keep_clashing``); each clash comes back with the nearest free starts."""
+    services, session = await _changing(request)
+    series_id, shop_id = await _scoped(request, session, BookingSeries, "series")
+    shop = _shop(services, shop_id)
+    fields = _move_input(await _body(request), shop.tz)
+    try:
+        moved = await series_usecases.move_rest(services.bookings, shop_id, series_id, _actor(session), **fields)
+    except SeriesError:
+        raise json_error(404, "not_found", "no such series (or it was cancelled)") from None
+    except ValueError as exc:
+        field = "weekday" if "weekday" in str(exc) else "time"
+        raise bad(field, str(exc), "bad_record") from None
+    if moved.applied:
+        await services.events.publish({"type": "booking", "shop": shop_id})
+    body = {"series": series_id, "applied": moved.applied, "visits": [v.as_json(shop.tz) for v in moved.visits]}
+    if not moved.applied:
+        return _json({**body, "error": "clash", "message": "some visits clash: nothing was moved"}, status=409)
+    return _json(body)
+
+
 def register(app: web.Application) -> None:
     r = app.router
     base = "/api/console/records"
@@ -532,5 +506,6 @@ def register(app: web.Application) -> None:
     r.add_post(f"{base}/eye_records/{{id}}", update_eye_record)
     r.add_post(f"{base}/eye_records/{{id}}/send", send_eye_record)
     r.add_post(f"{base}/series/{{id}}/cancel_rest", cancel_series_rest)
+    r.add_post(f"{base}/series/{{id}}/move", move_series)
     r.add_get(f"{base}/recalls", recalls)
     r.add_post(f"{base}/eye_records/{{id}}/recall", send_recall)
