@@ -413,8 +413,106 @@
         });
         card.appendChild(cancel);
       }
+      if (sr.status !== "cancelled" && sr.upcoming > 0) card.appendChild(moveForm(sr, reload));
       box.appendChild(card);
     });
+  }
+
+  // Move every visit still ahead to another weekday and/or time. The server moves all or nothing:
+  // a clash comes back visit by visit with the nearest free times; staff pick one for each (or
+  // keep those visits as they are) and press Move again. Text only through textContent.
+  function moveForm(sr, reload) {
+    var form = el("form", "series-move");
+    form.dataset.series = sr.id;
+    form.appendChild(el("span", "series-move-title", t("records.series_move")));
+    var day = null;
+    if (sr.unit === "week") {
+      var dayLabel = el("label", "", t("records.series_move_weekday") + " ");
+      day = el("select");
+      day.name = "weekday";
+      var same = el("option", "", t("records.series_move_same_day"));
+      same.value = "";
+      day.appendChild(same);
+      for (var i = 0; i < 7; i++) {
+        var opt = el("option", "", t("records.weekday_" + i));
+        opt.value = String(i);
+        day.appendChild(opt);
+      }
+      dayLabel.appendChild(day);
+      form.appendChild(dayLabel);
+    }
+    var timeLabel = el("label", "", t("records.series_move_time") + " ");
+    var time = el("input");
+    time.type = "time";
+    time.name = "time";
+    time.step = "300";
+    time.value = sr.time;
+    timeLabel.appendChild(time);
+    form.appendChild(timeLabel);
+    var go = el("button", "btn btn-small", t("records.series_move_go"));
+    go.type = "submit";
+    form.appendChild(go);
+    var clashes = el("ul", "mini-list series-clashes");
+    form.appendChild(clashes);
+    var keep = el("button", "btn btn-small series-keep", t("records.series_move_keep"));
+    keep.type = "button";
+    keep.hidden = true;
+    form.appendChild(keep);
+    var result = el("div", "form-result");
+    result.hidden = true;
+    form.appendChild(result);
+    var choices = {};
+
+    function clock(iso) { return String(iso).slice(0, 16).replace("T", " "); }
+    function showClashes(visits) {
+      clear(clashes);
+      visits.filter(function (v) { return v.outcome === "clash"; }).forEach(function (v) {
+        var li = el("li", "series-clash");
+        li.dataset.seq = v.seq;
+        li.appendChild(el("span", "grow", t("records.series_move_clash", { n: v.seq, when: clock(v.to) })));
+        (v.alternatives || []).forEach(function (a) {
+          var pick = el("button", "btn btn-small btn-ghost alt", clock(a).slice(11));
+          pick.type = "button";
+          pick.dataset.start = a;
+          if (choices[v.seq] === a) pick.classList.add("selected");
+          pick.addEventListener("click", function () {
+            choices[v.seq] = a;
+            Array.prototype.forEach.call(li.querySelectorAll(".alt"), function (n) { n.classList.remove("selected"); });
+            pick.classList.add("selected");
+            pick.setAttribute("aria-pressed", "true");
+          });
+          li.appendChild(pick);
+        });
+        clashes.appendChild(li);
+      });
+    }
+    function send(keepClashing) {
+      var payload = { time: time.value, choices: choices, keep_clashing: keepClashing };
+      if (day && day.value !== "") payload.weekday = Number(day.value);
+      go.disabled = keep.disabled = true;
+      api("POST", API + "/series/" + sr.id + "/move", payload).then(function (r) {
+        go.disabled = keep.disabled = false;
+        var visits = (r.data && r.data.visits) || [];
+        if (r.ok) {
+          var moved = visits.filter(function (v) { return v.outcome === "moved"; }).length;
+          var kept = visits.filter(function (v) { return v.outcome === "kept"; }).length;
+          clear(clashes);
+          keep.hidden = true;
+          show($("r-series-result"), t("records.series_moved", { moved: moved, kept: kept }), true);
+          reload();
+        } else if (r.status === 409 && visits.length) {
+          showClashes(visits);
+          keep.hidden = false;
+          var count = visits.filter(function (v) { return v.outcome === "clash"; }).length;
+          show(result, t("records.series_move_none", { count: count }), false);
+        } else {
+          show(result, errorText(r), false);
+        }
+      });
+    }
+    form.addEventListener("submit", function (ev) { ev.preventDefault(); send(false); });
+    keep.addEventListener("click", function () { send(true); });
+    return form;
   }
 
   function initCustomer() {
