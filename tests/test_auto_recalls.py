@@ -33,7 +33,7 @@ from core.clock import FixedClock
 from core.config import ShopConfig
 from core.eye_records import RecallRefused, send_due_recalls, send_recall
 from core.i18n import texts
-from core.models import OutboxMessage
+from core.models import OutboxMessage, Reminder, ReminderStatus
 from core.results import Actor, Booked
 from tests.test_eye_recalls import seed_recalls
 
@@ -195,3 +195,35 @@ async def test_two_processes_at_once_send_each_recall_once(services: Services, d
     assert await result(third) == []
     rows = await _recall_rows(services)
     assert sorted(m.body["eye_recall"] for m in rows) == sorted([ids["wu"], ids["xiaoming"]])
+
+
+async def test_a_recent_rebook_nudge_stands_in_for_the_recall(services: Services, clock: FixedClock) -> None:
+    """The service's own "time for the next one?" nudge (rebook_after_days) went to Wu last week:
+    the run does not write to Wu again; once the nudge is 30 days old it does."""
+    ids = await seed_recalls(services)
+    wu = await _wu(services)
+    clock.set(TEN_LOCAL - timedelta(days=40))
+    old = await services.bookings.book(
+        BookingRequest(SHOP, "adult_exam", datetime(2026, 10, 20, 3, 0, tzinfo=UTC), customer_id=wu),
+        Actor.staff("wang"),
+    )
+    assert isinstance(old, Booked)
+    await services.bookings.cancel(SHOP, old.booking.id, Actor.staff("wang"))  # no visit ahead
+    clock.set(TEN_LOCAL)
+    async with services.db.transaction() as s:
+        s.add(
+            Reminder(
+                booking_id=old.booking.id,
+                kind="rebook",
+                for_start=old.booking.start,
+                due_at=TEN_LOCAL - timedelta(days=6),
+                status=ReminderStatus.QUEUED,
+                queued_at=TEN_LOCAL - timedelta(days=6),
+                created_at=TEN_LOCAL - timedelta(days=40),
+            )
+        )
+    run = await send_due_recalls(services.db, services.clock, services.config.shops[SHOP], SHOP)
+    assert run.sent == () and set(run.left["nudged"]) == {ids["wu"], ids["xiaoming"]}
+    clock.advance(timedelta(days=25))  # the nudge is 31 days old
+    run = await send_due_recalls(services.db, services.clock, services.config.shops[SHOP], SHOP)
+    assert set(run.sent) >= {ids["wu"], ids["xiaoming"]}
