@@ -209,6 +209,9 @@ class VaccinationRules(_Model):
     kinds: dict[str, VaccineKind] = Field(default_factory=dict)  # added to / overriding rabies, core, kennel
     required: list[str] = Field(default_factory=list)  # empty: any recorded vaccination counts
     default_valid_days: int = Field(default=365, ge=1, le=3650)  # the "general" kind and unnamed kinds
+    # Tell the owner once when a vaccination on file runs out before a visit booked within this many
+    # days (core/vaccination_notices.py, the daily recall run); None: off.
+    expiry_notice_days: int | None = Field(default=14, ge=1, le=90)
 
     def valid_days(self, kind: str) -> int:
         found = self.kinds.get(kind)
