@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import audit
@@ -199,6 +199,22 @@ class Started:
     visits: tuple[VisitView, ...]
     later: bool
     already: bool = False  # the booking was in a series already: nothing new was booked
+
+
+def _visits_ahead(series_id: int, from_seq: int, now: datetime, *columns: Any) -> Select[Any]:
+    """``columns`` of the series' visits from ``from_seq`` on whose booking is active and still
+    ahead, in visit order (what cancelling or moving "the rest" acts on)."""
+    return (
+        select(*columns)
+        .join(Booking, Booking.id == SeriesVisit.booking_id)
+        .where(
+            SeriesVisit.series_id == series_id,
+            SeriesVisit.seq >= from_seq,
+            Booking.status.in_(ACTIVE_STATUSES),
+            Booking.start_at > now,
+        )
+        .order_by(SeriesVisit.seq)
+    )
 
 
 def _plan(row: BookingSeries) -> _Plan:
@@ -545,14 +561,7 @@ class SeriesService:
             if row is None or visit is None:
                 return ()
             plan, wanted = _plan(row), visit.planned_start
-        shop = self.bookings.shop(plan.shop_id)
-        try:
-            day = await self.bookings.free_slots(
-                plan.shop_id, plan.service_id, wanted.astimezone(shop.tz).date(), addons=plan.addons
-            )
-        except UnknownItem:
-            return ()
-        return tuple(x.start for x in nearest_first(day, wanted)[:3]) or await self._around(plan, wanted)
+        return await self._nearest(plan, wanted)
 
     async def _book(self, p: _Plan, start: datetime, staff_id: str | None, actor: Actor) -> BookingResult:
         request = BookingRequest(
@@ -611,17 +620,7 @@ class SeriesService:
                     raise SeriesError(f"no series {series_id} at {shop_id}")
                 row.status, row.updated_at = "cancelled", now
                 booking_ids = list(
-                    await s.scalars(
-                        select(SeriesVisit.booking_id)
-                        .join(Booking, Booking.id == SeriesVisit.booking_id)
-                        .where(
-                            SeriesVisit.series_id == series_id,
-                            SeriesVisit.seq >= from_seq,
-                            Booking.status.in_(ACTIVE_STATUSES),
-                            Booking.start_at > now,
-                        )
-                        .order_by(SeriesVisit.seq)
-                    )
+                    await s.scalars(_visits_ahead(series_id, from_seq, now, SeriesVisit.booking_id))
                 )
             for booking_id in booking_ids:
                 if booking_id is None:
@@ -743,15 +742,10 @@ class SeriesService:
             plan = _plan(row)
             ahead = list(
                 await s.execute(
-                    select(SeriesVisit.seq, SeriesVisit.planned_start, Booking.id, Booking.start_at)
-                    .join(Booking, Booking.id == SeriesVisit.booking_id)
-                    .where(
-                        SeriesVisit.series_id == series_id,
-                        SeriesVisit.seq >= from_seq,
-                        Booking.status.in_(ACTIVE_STATUSES),
-                        Booking.start_at > now,
+                    _visits_ahead(
+                        series_id, from_seq, now,
+                        SeriesVisit.seq, SeriesVisit.planned_start, Booking.id, Booking.start_at,
                     )
-                    .order_by(SeriesVisit.seq)
                 )
             )
         old_day = plan.first_day.weekday()

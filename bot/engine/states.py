@@ -109,12 +109,12 @@ class ChooseService(State):
     name = StateName.CHOOSE_SERVICE
 
     async def enter(self, t: Turn) -> None:
+        noted = t.draft.want_day  # "周六有空位吗": the day is kept while we ask what to book
+        day = t.t("info.day_noted", day=t.day_text(date.fromisoformat(noted))) if noted else ""
         among = [s for s in t.draft.among if s in t.shop.services]
         if len(among) > 1:  # "a trim": a haircut or the nails?
             names = [t.service_name(s) for s in among]
             buttons = [Button(name, f"svc:{s}") for s, name in zip(among, names, strict=True)]
-            noted = t.draft.want_day
-            day = t.t("info.day_noted", day=t.day_text(date.fromisoformat(noted))) if noted else ""
             t.say(day + t.t("ask.service_among", first=names[0], second=names[1]), buttons)
             return
         buttons = []
@@ -126,11 +126,7 @@ class ChooseService(State):
                     buttons.append(Button(t.category_name(service.category), f"cat:{service.category}"))
                 continue
             buttons.append(Button(t.service_name(service_id), f"svc:{service_id}"))
-        noted = t.draft.want_day
-        if noted:  # "周六有空位吗": the day is kept while we ask what to book
-            t.say(t.t("info.day_noted", day=t.day_text(date.fromisoformat(noted))) + t.t("ask.service"), buttons)
-            return
-        t.say(t.t("ask.service"), buttons)
+        t.say(day + t.t("ask.service"), buttons)
 
     async def on_payload(self, t: Turn, payload: str) -> bool:
         kind, _, value = payload.partition(":")
